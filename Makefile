@@ -1,0 +1,32 @@
+# Two commands do all set-up on a fresh machine: `make mini` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.audiotok-installed
+NGPU ?= 0
+NJ ?= 2
+
+.PHONY: setup mini test bench demo clean
+
+$(STAMP): setup.cfg pyproject.toml scripts/setup_env.sh
+	bash scripts/setup_env.sh
+	touch $@
+
+setup: $(STAMP)
+
+# The embedded mini recipe end to end (debug configs, CPU).
+mini: $(STAMP)
+	cd egs/mini_synth/codec1 && ./run.sh --ngpu $(NGPU) --nj $(NJ)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+bench: $(STAMP)
+	AUDIOTOK_EXTRAS=dev,demo,bench bash scripts/setup_env.sh
+	$(PY) -m bench.run_all
+
+demo: $(STAMP)
+	$(PY) -m audiotok.cli demo
+
+clean:
+	rm -rf egs/*/*/exp egs/*/*/data egs/*/*/dump

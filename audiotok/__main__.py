@@ -1,0 +1,5 @@
+import sys
+
+from audiotok.cli import main
+
+sys.exit(main())

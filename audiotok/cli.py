@@ -1,0 +1,63 @@
+"""The `audiotok` command. Each subcommand lives in its own module under audiotok/bin/
+(also runnable as `python -m audiotok.bin.<module>`), imported only when used."""
+
+import argparse
+import importlib
+import importlib.util
+import sys
+
+from audiotok import __version__
+
+# subcommand -> module under audiotok.bin; a module defines DESCRIPTION, add_arguments(p), run(args) -> int
+COMMANDS = {
+    "info": "info",
+    "synth-corpus": "synth_corpus",
+    "validate-data-dir": "validate_data_dir",
+    "fix-data-dir": "fix_data_dir",
+    "split-data-dir": "split_data_dir",
+    "subset-data-dir": "subset_data_dir",
+    "train": "train",
+    "encode": "encode",
+    "decode": "decode",
+    "score": "score",
+    "pack": "pack",
+    "synth-music": "synth_music",
+    "asr": "asr",
+    "tts": "tts",
+    "demo": "demo",
+}
+
+
+def _available():
+    for name, mod in COMMANDS.items():
+        if importlib.util.find_spec(f"audiotok.bin.{mod}") is not None:
+            yield name, mod
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="audiotok", description="Speech and music tokenizers, codecs and a unified speech LM."
+    )
+    parser.add_argument("--version", action="version", version=f"audiotok {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, mod in _available():
+        module = importlib.import_module(f"audiotok.bin.{mod}")
+        p = sub.add_parser(name, help=module.DESCRIPTION, description=module.DESCRIPTION)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv=None):
+    from audiotok.bin import run_command
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    return run_command(args._run, args, prog=f"audiotok {args.command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

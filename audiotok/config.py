@@ -1,0 +1,64 @@
+"""YAML configs: `base_config:` include, dotted command-line overrides, and dumping the resolved config."""
+
+import copy
+import os
+from pathlib import Path
+
+import yaml
+
+from audiotok.errors import UserError
+
+
+def _merge(base, over):
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def load_config(path, overrides=()):
+    """Read a YAML config; a `base_config` key (relative to the file) is loaded first and merged under it."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: config file not found")
+    try:
+        with open(path) as f:
+            cfg = yaml.safe_load(f) or {}
+    except yaml.YAMLError as e:
+        raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(cfg, dict):
+        raise UserError(f"{path}: a config must be a mapping at the top level")
+    base = cfg.pop("base_config", None)
+    if base:
+        cfg = _merge(load_config(path.parent / base), cfg)
+    for item in overrides:
+        apply_override(cfg, item)
+    return cfg
+
+
+def apply_override(cfg, item):
+    """`trainer.max_steps=10` sets cfg['trainer']['max_steps'] = 10 (value parsed as YAML)."""
+    if "=" not in item:
+        raise UserError(f"override '{item}' must look like key.sub=value")
+    key, value = item.split("=", 1)
+    node = cfg
+    parts = key.split(".")
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise UserError(f"override '{item}': '{p}' is not a section")
+    node[parts[-1]] = yaml.safe_load(value)
+    return cfg
+
+
+def save_config(cfg, path):
+    """Write atomically so a crash never leaves half a config behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with open(tmp, "w") as f:
+        yaml.safe_dump(cfg, f, sort_keys=False)
+    os.replace(tmp, path)

@@ -1,0 +1,1 @@
+"""Models: one file per model; the registry maps config names to classes."""

@@ -1,0 +1,116 @@
+"""The interface shared by every codec and tokenizer: named token streams in, audio out."""
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class TokenStream:
+    """One named stream of codes: `n_codebooks` parallel codebooks of `codebook_size` entries."""
+
+    name: str
+    codebook_size: int
+    n_codebooks: int = 1
+
+    @property
+    def bits_per_code(self):
+        return math.log2(self.codebook_size)
+
+    def to_dict(self):
+        return asdict(self)
+
+
+class TokenModel(nn.Module):
+    """Base class of codecs and tokenizers.
+
+    Subclasses set `sample_rate`, `frame_rate` and `streams` (ordered: the first codebooks
+    matter most, so `n_q` keeps a prefix across streams), and implement
+    `encode(wav[B,1,T], n_q=None) -> {stream: LongTensor[B,K,T']}` and `decode(tokens) -> wav[B,1,T]`.
+    `model_type` is the registry key; `config` the resolved `model_conf` that rebuilds it.
+    """
+
+    model_type = None
+    sample_rate: int
+    frame_rate: float
+    streams: list
+
+    @property
+    def total_codebooks(self):
+        return sum(s.n_codebooks for s in self.streams)
+
+    def streams_for(self, n_q=None):
+        """The streams (possibly truncated) that `n_q` codebooks cover, in priority order."""
+        n_q = self.total_codebooks if n_q is None else int(n_q)
+        if not 1 <= n_q <= self.total_codebooks:
+            from audiotok.errors import UserError
+
+            raise UserError(f"n_q must be between 1 and {self.total_codebooks}, got {n_q}")
+        out, left = [], n_q
+        for s in self.streams:
+            k = min(left, s.n_codebooks)
+            if k > 0:
+                out.append(TokenStream(s.name, s.codebook_size, k))
+            left -= k
+        return out
+
+    def bitrate(self, n_q=None):
+        """Bits per second at `n_q` codebooks (all when None)."""
+        return self.frame_rate * sum(s.bits_per_code * s.n_codebooks for s in self.streams_for(n_q))
+
+    def n_q_for_kbps(self, kbps):
+        """The largest n_q whose bitrate does not exceed `kbps` (at least 1)."""
+        best = 1
+        for n in range(1, self.total_codebooks + 1):
+            if self.bitrate(n) <= kbps * 1000 + 1e-6:
+                best = n
+        return best
+
+    def tokens_per_second(self, n_q=None):
+        return self.frame_rate * sum(s.n_codebooks for s in self.streams_for(n_q))
+
+    def encode(self, wav, n_q=None):
+        raise NotImplementedError
+
+    def decode(self, tokens, **kwargs):
+        raise NotImplementedError
+
+    def describe(self):
+        """What a token file header and meta.json record about this model."""
+        return {
+            "model_type": self.model_type,
+            "sample_rate": int(self.sample_rate),
+            "frame_rate": float(self.frame_rate),
+            "streams": [s.to_dict() for s in self.streams],
+        }
+
+    # ---- packed model dirs -------------------------------------------------------------
+    def save_pretrained(self, directory, meta=None):
+        from audiotok.models.loading import save_model_dir
+
+        return save_model_dir(self, directory, meta=meta)
+
+    @classmethod
+    def from_pretrained(cls, directory, device="cpu"):
+        from audiotok.models.loading import load_model
+
+        model = load_model(directory, device=device)
+        if not isinstance(model, cls):
+            from audiotok.errors import UserError
+
+            raise UserError(f"{directory}: holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
+
+
+def read_meta(directory):
+    with open(Path(directory) / "meta.json") as f:
+        return json.load(f)
+
+
+@torch.no_grad()
+def count_parameters(module):
+    return sum(p.numel() for p in module.parameters())

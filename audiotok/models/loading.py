@@ -1,0 +1,72 @@
+"""Packed model dirs: model.safetensors + config.yaml + meta.json. No pickle anywhere."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from audiotok import __version__
+from audiotok.config import load_config, save_config
+from audiotok.errors import UserError
+from audiotok.fileio import atomic_open, atomic_path
+from audiotok.registry import build_model
+
+
+def git_hash():
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=5
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _inference_state_dict(model):
+    """Weights needed at inference: trainable-only parts (e.g. discriminators) are dropped."""
+    drop = tuple(getattr(model, "training_only_prefixes", ("discriminator.",)))
+    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if not k.startswith(drop)}
+
+
+def save_model_dir(model, directory, meta=None):
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = {"model": model.model_type, "model_conf": model.config}
+    with atomic_path(directory / "model.safetensors") as tmp:
+        save_file(_inference_state_dict(model), str(tmp))
+    save_config(config, directory / "config.yaml")
+    info = {"audiotok_version": __version__, "git_hash": git_hash(), **model.describe(), **(meta or {})}
+    with atomic_open(directory / "meta.json") as f:
+        json.dump(info, f, indent=2)
+    return directory
+
+
+def load_model(path, device="cpu"):
+    """Load a packed model dir; an exp dir is accepted when it holds a packed `model/` subdir."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: model dir not found")
+    if not (path / "model.safetensors").is_file() and (path / "model" / "model.safetensors").is_file():
+        path = path / "model"
+    for name in ("model.safetensors", "config.yaml", "meta.json"):
+        if not (path / name).is_file():
+            raise UserError(f"{path}: not a model dir (missing {name})")
+    config = load_config(path / "config.yaml")
+    model = build_model(config)
+    try:
+        state = load_file(str(path / "model.safetensors"))
+    except Exception as e:  # safetensors raises its own error types for damaged files
+        raise UserError(f"{path / 'model.safetensors'}: cannot read weights ({e})") from None
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    drop = tuple(getattr(model, "training_only_prefixes", ("discriminator.",)))
+    missing = [k for k in missing if not k.startswith(drop)]
+    if missing or unexpected:
+        raise UserError(
+            f"{path}: weights do not match config.yaml "
+            f"(missing {len(missing)}: {missing[:3]}, unexpected {len(unexpected)}: {unexpected[:3]})"
+        )
+    model.eval()
+    model.model_dir = str(path)
+    return model.to(torch.device(device))

@@ -1,0 +1,1 @@
+"""One trainer for every model (plain and GAN steps), DDP, AMP, checkpoints and resume."""
