@@ -1,0 +1,1 @@
+"""Shared neural building blocks: features, transformer, conv, quantizers, losses."""
