@@ -1,0 +1,286 @@
+"""Vector quantizers: factorised VQ, SimVQ, residual VQ with quantizer dropout, usage tracking.
+
+All quantizers take latents [B,D,T]. A `VectorQuantizer` projects them to a low `codebook_dim`,
+looks up the nearest code, and projects back (straight-through gradients). Codebooks are learned
+by the codebook loss (not EMA), as in DAC; an EMA of per-code usage decides which codes are dead,
+and `restart_dead_codes()` moves those onto random latents of the last training batch.
+
+distance:
+  euclidean  LayerNorm'd latent, squared-L2 nearest code (default: robust against collapse)
+  cosine     l2-normalised latent and codes for the lookup, raw codes as output (DAC-style)
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from audiotok.nn.conv import WNConv1d
+
+DISTANCES = ("euclidean", "cosine")
+
+
+def _dist_world():
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_world_size()
+    return 1
+
+
+def perplexity(counts):
+    """exp(entropy) of a usage histogram: the number of codes effectively in use."""
+    p = counts.float() / counts.float().sum().clamp_min(1e-12)
+    return torch.exp(-(p * torch.log(p.clamp_min(1e-12))).sum())
+
+
+class VectorQuantizer(nn.Module):
+    """One factorised codebook. forward(x[B,D,T]) -> (x_q[B,D,T], codes[B,T], commit[B], codebook[B]).
+
+    The losses are per-sample means so a caller can mask them (quantizer dropout).
+    """
+
+    def __init__(
+        self,
+        input_dim,
+        codebook_size,
+        codebook_dim=8,
+        distance="euclidean",
+        usage_decay=0.99,
+        dead_threshold=0.01,
+        restart_noise=0.01,
+    ):
+        super().__init__()
+        if distance not in DISTANCES:
+            raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
+        self.input_dim = int(input_dim)
+        self.codebook_size = int(codebook_size)
+        self.codebook_dim = int(codebook_dim)
+        self.distance = distance
+        self.usage_decay = float(usage_decay)
+        # A code is dead when its EMA usage falls below this fraction of the uniform share.
+        self.dead_threshold = float(dead_threshold)
+        self.restart_noise = float(restart_noise)
+        self.in_proj = WNConv1d(self.input_dim, self.codebook_dim, 1)
+        self.out_proj = WNConv1d(self.codebook_dim, self.input_dim, 1)
+        self._init_codebook()
+        self.register_buffer("usage", torch.zeros(self.codebook_size))
+        self.register_buffer("usage_ready", torch.zeros(()))
+        self._last_latents = None
+
+    # ---- codebook ------------------------------------------------------------------------
+    def _init_codebook(self):
+        # Unit-variance codes match the LayerNorm'd latent; for cosine only directions matter.
+        self.codebook = nn.Parameter(torch.randn(self.codebook_size, self.codebook_dim))
+
+    def code_vectors(self):
+        """[K, codebook_dim] code vectors in the latent space the lookup uses."""
+        return self.codebook
+
+    def project(self, x):
+        z = self.in_proj(x)
+        if self.distance == "euclidean":
+            z = F.layer_norm(z.transpose(1, 2), (self.codebook_dim,)).transpose(1, 2)
+        return z
+
+    def nearest(self, z):
+        """z [B,d,T] -> codes [B,T]."""
+        b, d, t = z.shape
+        flat = z.transpose(1, 2).reshape(-1, d)
+        cb = self.code_vectors()
+        if self.distance == "cosine":
+            flat, cb = F.normalize(flat, dim=-1), F.normalize(cb, dim=-1)
+            scores = flat @ cb.t()
+        else:
+            scores = 2 * flat @ cb.t() - cb.pow(2).sum(-1)[None]
+        return scores.argmax(-1).view(b, t)
+
+    def lookup(self, codes):
+        """codes [B,T] -> code vectors [B,d,T]."""
+        return F.embedding(codes, self.code_vectors()).transpose(1, 2)
+
+    # ---- forward / encode / decode -----------------------------------------------------
+    def forward(self, x, track_mask=None):
+        z_e = self.project(x)
+        codes = self.nearest(z_e.detach())
+        z_q = self.lookup(codes)
+        commit = (z_e - z_q.detach()).pow(2).mean(dim=(1, 2))
+        codebook = (z_q - z_e.detach()).pow(2).mean(dim=(1, 2))
+        if self.training:
+            z_q = z_e + (z_q - z_e).detach()  # straight-through estimator
+            self._track(z_e.detach(), codes, track_mask)
+        return self.out_proj(z_q), codes, commit, codebook
+
+    @torch.no_grad()
+    def encode(self, x):
+        return self.nearest(self.project(x))
+
+    def decode(self, codes):
+        return self.out_proj(self.lookup(codes))
+
+    # ---- usage tracking and dead-code restart ------------------------------------------
+    @torch.no_grad()
+    def _track(self, z_e, codes, mask=None):
+        if mask is not None:
+            keep = mask.bool()
+            z_e, codes = z_e[keep], codes[keep]
+        latents = z_e.transpose(1, 2).reshape(-1, self.codebook_dim)
+        counts = torch.bincount(codes.reshape(-1), minlength=self.codebook_size).float()
+        if _dist_world() > 1:
+            torch.distributed.all_reduce(counts)
+        if self.usage_ready.item() == 0:
+            # First batch: start every code at the uniform share so none is "dead" at step 0.
+            self.usage.fill_(max(counts.sum().item(), 1.0) / self.codebook_size)
+            self.usage_ready.fill_(1)
+        self.usage.mul_(self.usage_decay).add_(counts, alpha=1 - self.usage_decay)
+        self._last_latents = latents if latents.shape[0] else self._last_latents
+
+    def dead_codes(self):
+        """Bool mask [K] of codes whose EMA usage fell below the threshold."""
+        if self.usage_ready.item() == 0:
+            return torch.zeros(self.codebook_size, dtype=torch.bool, device=self.usage.device)
+        share = self.usage.sum() / self.codebook_size
+        return self.usage < self.dead_threshold * share
+
+    def usage_fraction(self):
+        """Perplexity of the EMA usage / codebook size: 1.0 = all codes used evenly."""
+        if self.usage_ready.item() == 0:
+            return 0.0
+        return float(perplexity(self.usage) / self.codebook_size)
+
+    @torch.no_grad()
+    def restart_dead_codes(self):
+        """Move dead codes onto random latents of the last training batch; returns how many."""
+        latents, self._last_latents = self._last_latents, None
+        if latents is None or latents.shape[0] == 0:
+            return 0
+        dead = self.dead_codes()
+        n_dead = int(dead.sum())
+        if n_dead == 0:
+            return 0
+        pick = torch.randint(0, latents.shape[0], (n_dead,), device=latents.device)
+        new = latents[pick].to(self.codebook.dtype)
+        new = new + self.restart_noise * new.std() * torch.randn_like(new)
+        self.codebook.data[dead] = new
+        self.usage[dead] = self.usage.sum() / self.codebook_size
+        if _dist_world() > 1:  # every rank must keep the same codebook
+            torch.distributed.broadcast(self.codebook.data, 0)
+            torch.distributed.broadcast(self.usage, 0)
+        return n_dead
+
+
+class SimVQ(VectorQuantizer):
+    """SimVQ: a frozen random codebook C times one learned linear map W (codes = C W).
+
+    Every gradient on W moves all codes at once, so the codebook cannot split into a used and a
+    dead part; that is why no dead-code restart is needed (restart_dead_codes is a no-op).
+    """
+
+    def _init_codebook(self):
+        self.register_buffer("frozen_codebook", torch.randn(self.codebook_size, self.codebook_dim))
+        self.codebook_map = nn.Linear(self.codebook_dim, self.codebook_dim, bias=False)
+        nn.init.eye_(self.codebook_map.weight)
+
+    def code_vectors(self):
+        return self.codebook_map(self.frozen_codebook)
+
+    @torch.no_grad()
+    def restart_dead_codes(self):
+        self._last_latents = None
+        return 0
+
+
+QUANTIZERS = {"vq": VectorQuantizer, "simvq": SimVQ}
+
+
+class ResidualVQ(nn.Module):
+    """`n_codebooks` quantizers, each coding the residual the previous ones left.
+
+    Training applies quantizer dropout: a `quantizer_dropout` share of the samples uses a random
+    number n in [1, n_codebooks] of codebooks, and both the reconstruction and the VQ losses are
+    masked to those n. Fewer codebooks always means a prefix of the codes.
+    """
+
+    def __init__(self, n_codebooks, input_dim, codebook_size, codebook_dim=8, quantizer_dropout=1.0, kind="vq", **vq_kwargs):
+        super().__init__()
+        if kind not in QUANTIZERS:
+            raise ValueError(f"quantizer kind must be one of {sorted(QUANTIZERS)}, got {kind!r}")
+        self.n_codebooks = int(n_codebooks)
+        self.codebook_size = int(codebook_size)
+        self.quantizer_dropout = float(quantizer_dropout)
+        self.quantizers = nn.ModuleList(
+            QUANTIZERS[kind](input_dim, codebook_size, codebook_dim, **vq_kwargs) for _ in range(self.n_codebooks)
+        )
+
+    def _n_per_sample(self, batch, n_q, device):
+        if n_q is not None:
+            if not 1 <= int(n_q) <= self.n_codebooks:
+                raise ValueError(f"n_q must be in [1, {self.n_codebooks}], got {n_q}")
+            return torch.full((batch,), int(n_q), dtype=torch.long, device=device)
+        n = torch.full((batch,), self.n_codebooks, dtype=torch.long, device=device)
+        if self.training and self.quantizer_dropout > 0:
+            drop = torch.rand(batch, device=device) < self.quantizer_dropout
+            n = torch.where(drop, torch.randint(1, self.n_codebooks + 1, (batch,), device=device), n)
+        return n
+
+    def forward(self, z, n_q=None):
+        """z [B,D,T] -> dict(z_q, codes [B,K,T], commitment, codebook (scalars), n_q [B])."""
+        n_per = self._n_per_sample(z.shape[0], n_q, z.device)
+        # Training runs every codebook (masked) so all parameters are in the graph (DDP-safe).
+        n_run = self.n_codebooks if self.training else int(n_per.max())
+        z_q = torch.zeros_like(z)
+        residual = z
+        codes, commit, cb_loss = [], z.new_zeros(()), z.new_zeros(())
+        for i in range(n_run):
+            keep = i < n_per
+            out, c, cm, cb = self.quantizers[i](residual, track_mask=keep)
+            keep_f = keep.to(z.dtype)
+            z_q = z_q + out * keep_f[:, None, None]
+            residual = residual - out
+            commit = commit + (cm * keep_f).mean()
+            cb_loss = cb_loss + (cb * keep_f).mean()
+            codes.append(c)
+        return {"z_q": z_q, "codes": torch.stack(codes, 1), "commitment": commit, "codebook": cb_loss, "n_q": n_per}
+
+    @torch.no_grad()
+    def encode(self, z, n_q=None):
+        n_q = self.n_codebooks if n_q is None else int(n_q)
+        codes, residual = [], z
+        for q in self.quantizers[:n_q]:
+            c = q.encode(residual)
+            residual = residual - q.decode(c)
+            codes.append(c)
+        return torch.stack(codes, 1)
+
+    def decode(self, codes):
+        """codes [B,K,T] with K <= n_codebooks -> latent [B,D,T]."""
+        if codes.shape[1] > self.n_codebooks:
+            raise ValueError(f"got {codes.shape[1]} codebooks, this quantizer has {self.n_codebooks}")
+        out = 0
+        for i in range(codes.shape[1]):
+            out = out + self.quantizers[i].decode(codes[:, i])
+        return out
+
+    @torch.no_grad()
+    def restart_dead_codes(self):
+        return sum(q.restart_dead_codes() for q in self.quantizers)
+
+    def usage_fraction(self):
+        return sum(q.usage_fraction() for q in self.quantizers) / self.n_codebooks
+
+
+def codebook_usage(codes, codebook_size):
+    """Fraction of a codebook's entries that occur in `codes` (any shape)."""
+    return torch.unique(codes).numel() / float(codebook_size)
+
+
+def code_perplexity(codes, codebook_size):
+    return float(perplexity(torch.bincount(codes.reshape(-1), minlength=codebook_size)))
+
+
+__all__ = [
+    "VectorQuantizer",
+    "SimVQ",
+    "ResidualVQ",
+    "QUANTIZERS",
+    "perplexity",
+    "codebook_usage",
+    "code_perplexity",
+]
