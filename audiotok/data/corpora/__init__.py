@@ -1,0 +1,2 @@
+"""Embedded mini corpora, generated on the machine so every recipe runs without downloads:
+mini_synth (speech from espeak-ng and flite voices reading seeded sentences)."""
