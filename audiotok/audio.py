@@ -1,0 +1,325 @@
+"""Audio I/O: read any common format to float32 [C, T], write wav/flac atomically.
+
+Decoders are tried in order: soundfile (wav, flac, ogg, mp3 and the other libsndfile
+formats), torchaudio, then an `ffmpeg` subprocess (m4a, opus in webm, ...). Every failure
+becomes an AudioError(path, problem) with a one-line diagnosis; no decoder traceback escapes.
+torch is imported lazily so that `audiotok info` starts fast.
+"""
+
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from audiotok.errors import AudioError
+from audiotok.fileio import atomic_path
+
+MIN_SAMPLE_RATE = 1000
+MAX_SAMPLE_RATE = 384000
+# soundfile writes these; anything else is refused rather than guessed
+_WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
+_BLOCK = 1 << 20  # frames per block when scanning a file for NaN/inf
+
+
+class ClippingWarning(UserWarning):
+    """Samples outside [-1, 1] were clipped when writing integer PCM."""
+
+
+class _DecodeFailed(Exception):
+    """Internal: one decoder could not read the file (the next one is tried)."""
+
+
+# ---------------------------------------------------------------- checks before decoding
+def _check_file(path):
+    """The file-system problems that need no decoder: missing, a directory, empty, unreadable."""
+    p = Path(path)
+    if not p.exists():
+        raise AudioError(path, "no such file")
+    if p.is_dir():
+        raise AudioError(path, "is a directory, not an audio file")
+    if not p.is_file():
+        raise AudioError(path, "is not a regular file")
+    if not os.access(p, os.R_OK):
+        raise AudioError(path, "permission denied")
+    if p.stat().st_size == 0:
+        raise AudioError(path, "file is empty (0 bytes)")
+    return p
+
+
+def _head(path, n=4096):
+    with open(path, "rb") as f:
+        return f.read(n)
+
+
+def _looks_like_text(head):
+    """True for plain text (a transcript or a list saved under an audio name)."""
+    if b"\x00" in head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        # a multi-byte character cut at the end of the block is still text
+        try:
+            text = head[:-4].decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    printable = sum(c.isprintable() or c in "\n\r\t" for c in text)
+    return printable >= 0.95 * max(1, len(text))
+
+
+def _riff_sample_rate(head):
+    """The sample rate in a WAV (RIFF) header, read by hand: libsndfile rejects 0 Hz and
+    rates above 2^31 with an opaque message, and we want to name the real problem."""
+    if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX", b"RF64") or head[8:12] != b"WAVE":
+        return None
+    endian = ">" if head[:4] == b"RIFX" else "<"
+    pos = 12
+    while pos + 8 <= len(head):
+        cid = head[pos : pos + 4]
+        (size,) = struct.unpack(endian + "I", head[pos + 4 : pos + 8])
+        if cid == b"fmt " and pos + 16 <= len(head):
+            (rate,) = struct.unpack(endian + "I", head[pos + 12 : pos + 16])
+            return rate
+        pos += 8 + size + (size & 1)
+    return None
+
+
+def _check_rate(path, sr):
+    if not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
+        raise AudioError(
+            path, f"sample rate {sr} Hz is outside the supported {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz"
+        )
+
+
+def _check_samples(path, data):
+    bad = data.size - int(np.isfinite(data).sum())
+    if bad:
+        raise AudioError(path, f"holds {bad} NaN or infinite samples")
+
+
+def _diagnose(path, head, sf_error):
+    """Why no decoder could read the file, as one line."""
+    if _looks_like_text(head):
+        return "is a text file, not audio"
+    rate = _riff_sample_rate(head)
+    if rate is not None and not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        return f"sample rate {rate} Hz is outside the supported {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz"
+    kinds = {b"RIFF": "WAV", b"RIFX": "WAV", b"RF64": "WAV", b"fLaC": "FLAC", b"OggS": "OGG", b"FORM": "AIFF"}
+    kind = kinds.get(head[:4])
+    reason = (sf_error or "").strip().rstrip(".")
+    if kind:
+        return f"corrupt {kind} header ({reason})" if reason else f"corrupt {kind} header"
+    return f"unsupported or unrecognised audio format ({reason})" if reason else "unsupported audio format"
+
+
+# ---------------------------------------------------------------- decoders
+def _sf_error_text(e):
+    return getattr(e, "error_string", None) or str(e)
+
+
+def _decode_soundfile(path, start=0, frames=-1):
+    try:
+        with sf.SoundFile(str(path)) as f:
+            sr, fmt, subtype, total = f.samplerate, f.format, f.subtype, f.frames
+            if start:
+                f.seek(min(start, total))
+            data = f.read(frames, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError) as e:
+        raise _DecodeFailed(_sf_error_text(e)) from None
+    return data, sr, fmt, subtype, total
+
+
+def _decode_torchaudio(path):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import torchaudio
+
+            wav, sr = torchaudio.load(str(path))
+    except Exception as e:  # ImportError (no torchcodec), RuntimeError, ...: try the next decoder
+        raise _DecodeFailed(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+    data = wav.detach().to("cpu").float().numpy().T
+    return np.ascontiguousarray(data), int(sr), Path(path).suffix.lstrip(".").upper() or "?", "?", data.shape[0]
+
+
+def _decode_ffmpeg(path):
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        raise _DecodeFailed("ffmpeg not installed")
+    with tempfile.TemporaryDirectory(prefix="audiotok-ffmpeg-") as d:
+        out = os.path.join(d, "decoded.wav")
+        cmd = [exe, "-nostdin", "-v", "error", "-y", "-i", str(path), "-vn", "-map", "0:a:0",
+               "-f", "wav", "-acodec", "pcm_f32le", out]
+        try:
+            r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        except OSError as e:
+            raise _DecodeFailed(f"ffmpeg failed to start: {e}") from None
+        if r.returncode != 0 or not os.path.exists(out):
+            msg = r.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise _DecodeFailed(msg[-1] if msg else f"ffmpeg exit code {r.returncode}")
+        data, sr, _, _, total = _decode_soundfile(out)
+    return data, sr, Path(path).suffix.lstrip(".").upper() or "?", "?", total
+
+
+def _decode(path, start=0, frames=-1):
+    """(data [T, C] float32, sr, format, subtype, total_frames) from the first decoder that works."""
+    try:
+        return _decode_soundfile(path, start, frames)
+    except _DecodeFailed as e:
+        sf_error = str(e)
+    head = _head(path)
+    if not _looks_like_text(head):
+        for decoder in (_decode_torchaudio, _decode_ffmpeg):
+            try:
+                data, sr, fmt, subtype, total = decoder(path)
+            except _DecodeFailed:
+                continue
+            stop = None if frames is None or frames < 0 else start + frames
+            return data[start:stop], sr, fmt, subtype, total
+    raise AudioError(path, _diagnose(path, head, sf_error))
+
+
+# ---------------------------------------------------------------- public API
+def resample(wav, sr_in, sr_out):
+    """Resample along the last axis (band-limited sinc, torchaudio). Length -> ceil(T * sr_out / sr_in)."""
+    import torch
+
+    sr_in, sr_out = int(round(sr_in)), int(round(sr_out))
+    if sr_in <= 0 or sr_out <= 0:
+        raise ValueError(f"sample rates must be positive, got {sr_in} -> {sr_out}")
+    if sr_in == sr_out:
+        return wav
+    from torchaudio.functional import resample as _resample
+
+    wav = torch.as_tensor(wav)
+    dtype = wav.dtype if wav.is_floating_point() else torch.float32
+    return _resample(wav.to(dtype), sr_in, sr_out)
+
+
+def _finish(path, data, sr, target_sr, mono):
+    import torch
+
+    _check_rate(path, sr)
+    if data.shape[0] == 0:
+        raise AudioError(path, "holds no audio samples (0 frames)")
+    _check_samples(path, data)
+    wav = torch.from_numpy(np.ascontiguousarray(data.T, dtype=np.float32))
+    if mono and wav.shape[0] > 1:
+        wav = wav.mean(dim=0, keepdim=True)
+    if target_sr is not None and int(target_sr) != sr:
+        wav = resample(wav, sr, target_sr)
+        sr = int(target_sr)
+    return wav, sr
+
+
+def read_audio(path, target_sr=None, mono=True):
+    """Read an audio file -> (float32 Tensor [C, T], sample_rate). Mono (channel mean) unless
+    mono=False; resampled to target_sr when given. Raises AudioError for anything unusable."""
+    _check_file(path)
+    data, sr, _, _, _ = _decode(path)
+    return _finish(path, data, sr, target_sr, mono)
+
+
+def read_audio_segment(path, offset_s, dur_s=None, target_sr=None, mono=True):
+    """Read `dur_s` seconds (all the rest when None) starting at `offset_s` -> (Tensor [C, T], sr).
+    Seeks with soundfile, so a chunk of a long file costs only that chunk."""
+    _check_file(path)
+    if offset_s < 0 or (dur_s is not None and dur_s <= 0):
+        raise AudioError(path, f"bad segment: offset {offset_s} s, duration {dur_s} s")
+    full = None
+    try:
+        with sf.SoundFile(str(path)) as f:
+            sr, total = f.samplerate, f.frames
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError):
+        full, sr, _, _, total = _decode(path)  # not seekable by soundfile: decode once, slice
+    _check_rate(path, sr)
+    if total == 0:
+        raise AudioError(path, "holds no audio samples (0 frames)")
+    start = int(round(offset_s * sr))
+    if start >= total:
+        raise AudioError(path, f"segment starts at {offset_s:.3f} s, after the end ({total / sr:.3f} s)")
+    frames = -1 if dur_s is None else max(1, int(round(dur_s * sr)))
+    if full is None:
+        data = _decode(path, start, frames)[0]
+    else:
+        data = full[start : None if frames < 0 else start + frames]
+    return _finish(path, data, sr, target_sr, mono)
+
+
+def audio_info(path, scan=True):
+    """dict(path, duration, sample_rate, channels, frames, format, subtype). With scan=True a
+    floating-point file is read block by block to reject NaN/inf samples (integer PCM cannot hold them)."""
+    _check_file(path)
+    try:
+        with sf.SoundFile(str(path)) as f:
+            sr, channels, frames, fmt, subtype = f.samplerate, f.channels, f.frames, f.format, f.subtype
+            _check_rate(path, sr)
+            if frames == 0:
+                raise AudioError(path, "holds no audio samples (0 frames)")
+            if scan and subtype in ("FLOAT", "DOUBLE"):
+                for block in f.blocks(blocksize=_BLOCK, dtype="float32", always_2d=True):
+                    _check_samples(path, block)
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError):
+        # libsndfile cannot open it: decode it fully with the other decoders (or diagnose)
+        data, sr, fmt, subtype, _ = _decode(path)
+        _check_rate(path, sr)
+        if data.shape[0] == 0:
+            raise AudioError(path, "holds no audio samples (0 frames)")
+        _check_samples(path, data)
+        channels, frames = data.shape[1], data.shape[0]
+    return {
+        "path": str(path),
+        "duration": frames / sr,
+        "sample_rate": int(sr),
+        "channels": int(channels),
+        "frames": int(frames),
+        "format": fmt,
+        "subtype": subtype,
+    }
+
+
+def _to_frames_by_channels(wav):
+    """Tensor/ndarray [T], [C, T] or [1, C, T] -> float32 ndarray [T, C] (soundfile's layout)."""
+    if hasattr(wav, "detach"):
+        wav = wav.detach().to("cpu").float().numpy()
+    data = np.asarray(wav, dtype=np.float32)
+    if data.ndim == 3 and data.shape[0] == 1:
+        data = data[0]
+    if data.ndim == 1:
+        data = data[None]
+    if data.ndim != 2:
+        raise ValueError(f"write_audio expects [T] or [C, T] samples, got shape {tuple(data.shape)}")
+    return np.ascontiguousarray(data.T)
+
+
+def write_audio(path, wav, sr, subtype="PCM_16"):
+    """Write [T] or [C, T] samples in [-1, 1] to a .wav/.flac/.ogg file atomically. Integer PCM
+    is clipped to [-1, 1] (never wrapped) and a ClippingWarning says how many samples were."""
+    suffix = Path(path).suffix.lower()
+    fmt = _WRITE_FORMATS.get(suffix)
+    if fmt is None:
+        raise AudioError(path, f"cannot write '{suffix or 'no suffix'}' files; use .wav or .flac")
+    if fmt == "OGG" and subtype == "PCM_16":
+        subtype = "VORBIS"
+    sr = int(sr)
+    _check_rate(path, sr)
+    if not sf.check_format(fmt, subtype):
+        raise AudioError(path, f"{fmt} cannot hold {subtype} samples")
+    data = _to_frames_by_channels(wav)
+    if data.shape[0] == 0:
+        raise AudioError(path, "refusing to write 0 samples")
+    _check_samples(path, data)
+    if subtype not in ("FLOAT", "DOUBLE"):
+        n = int((np.abs(data) > 1.0).sum())
+        if n:
+            warnings.warn(f"{path}: clipped {n} samples outside [-1, 1]", ClippingWarning, stacklevel=2)
+            data = np.clip(data, -1.0, 1.0)
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), data, sr, format=fmt, subtype=subtype)
+    return Path(path)
