@@ -224,7 +224,8 @@ def _audio_problem(value):
     try:
         info = sf.info(value)
     except Exception as e:  # soundfile raises RuntimeError/LibsndfileError/TypeError depending on version
-        return f"not readable audio ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return f"not readable audio ({msg.replace(f'Error opening {value!r}: ', '')})"
     if info.frames <= 0:
         return "audio has no samples"
     return None
