@@ -16,6 +16,7 @@ COMMANDS = {
     "fix-data-dir": "fix_data_dir",
     "split-data-dir": "split_data_dir",
     "subset-data-dir": "subset_data_dir",
+    "format-data-dir": "format_data_dir",
     "train": "train",
     "encode": "encode",
     "decode": "decode",

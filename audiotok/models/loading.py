@@ -1,5 +1,6 @@
 """Packed model dirs: model.safetensors + config.yaml + meta.json. No pickle anywhere."""
 
+import hashlib
 import json
 import subprocess
 from pathlib import Path
@@ -24,6 +25,14 @@ def git_hash():
         return "unknown"
 
 
+def _file_digest(path, n=12):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:n]
+
+
 def _inference_state_dict(model):
     """Weights needed at inference: trainable-only parts (e.g. discriminators) are dropped."""
     drop = tuple(getattr(model, "training_only_prefixes", ("discriminator.",)))
@@ -38,6 +47,8 @@ def save_model_dir(model, directory, meta=None):
         save_file(_inference_state_dict(model), str(tmp))
     save_config(config, directory / "config.yaml")
     info = {"audiotok_version": __version__, "git_hash": git_hash(), **model.describe(), **(meta or {})}
+    # The id ties token files to the exact weights that made them.
+    info["model_id"] = f"{model.model_type}-{_file_digest(directory / 'model.safetensors')}"
     with atomic_open(directory / "meta.json") as f:
         json.dump(info, f, indent=2)
     return directory
@@ -69,4 +80,10 @@ def load_model(path, device="cpu"):
         )
     model.eval()
     model.model_dir = str(path)
+    try:
+        with open(path / "meta.json") as f:
+            model.meta = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise UserError(f"{path / 'meta.json'}: cannot read ({e})") from None
+    model.model_id = model.meta.get("model_id")
     return model.to(torch.device(device))

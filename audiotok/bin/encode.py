@@ -1,0 +1,78 @@
+"""audiotok encode: audio files, folders or a Kaldi data dir -> .atok token files."""
+
+import sys
+from pathlib import Path
+
+from audiotok.bin import entry
+from audiotok.bin._files import AUDIO_SUFFIXES, expand_inputs, plan_outputs
+from audiotok.bin._parallel import report_failures, run_jobs
+from audiotok.errors import UserError
+
+DESCRIPTION = "Encode audio into token files (.atok) with a trained codec or tokenizer."
+
+
+def add_arguments(p):
+    p.add_argument("inputs", nargs="*", help="audio files or folders")
+    p.add_argument("-o", "--out", required=True, help="output .atok (one input) or folder")
+    p.add_argument("--model", required=True, help="packed model dir or recipe exp dir")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--n-q", type=int, default=None, help="number of codebooks to keep (default: all)")
+    g.add_argument("--kbps", type=float, default=None, help="target bitrate; picks the largest n_q under it")
+    p.add_argument("--data-dir", help="Kaldi data dir: encode its wav.scp; writes OUT/<utt>.atok and OUT/tokens.scp")
+    p.add_argument("--nj", type=int, default=1, help="parallel processes")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--chunk-seconds", type=float, default=30.0, help="encode long files in chunks of this length")
+
+
+def _load(model_dir, device):
+    from audiotok import load_model
+
+    return load_model(model_dir, device=device)
+
+
+def _encode_one(model, job):
+    from audiotok.compress import encode_file
+
+    key, src, dst, n_q, chunk = job
+    encode_file(model, src, dst, n_q=n_q, chunk_seconds=chunk)
+
+
+def _jobs_from_data_dir(data_dir, out):
+    from audiotok.data.kaldi_dir import read_scp
+
+    scp = Path(data_dir) / "wav.scp"
+    if not scp.is_file():
+        raise UserError(f"{data_dir}: not a data dir (no wav.scp)")
+    return [(utt, Path(path), Path(out) / f"{utt}.atok") for utt, path in read_scp(scp).items()]
+
+
+def run(args):
+    if bool(args.inputs) == bool(args.data_dir):
+        raise UserError("give either input files/folders or --data-dir")
+    model = _load(args.model, args.device)
+    n_q = model.n_q_for_kbps(args.kbps) if args.kbps else args.n_q
+    if n_q is not None:
+        model.streams_for(n_q)  # validates the range
+    if args.data_dir:
+        planned = _jobs_from_data_dir(args.data_dir, args.out)
+    else:
+        planned = plan_outputs(expand_inputs(args.inputs, AUDIO_SUFFIXES), args.out, ".atok")
+    jobs = [(key, src, dst, n_q, args.chunk_seconds) for key, src, dst in planned]
+    failures = run_jobs(jobs, _encode_one, _load, (args.model, args.device), nj=args.nj, desc="encode")
+    if args.data_dir:
+        from audiotok.data.kaldi_dir import write_scp
+
+        done = {key: str(dst.resolve()) for key, _, dst in planned if key not in failures}
+        write_scp(Path(args.out) / "tokens.scp", done)
+    kbps = model.bitrate(n_q) / 1000
+    print(
+        f"encoded {len(jobs) - len(failures)} of {len(jobs)} files with {model.model_id or model.model_type} "
+        f"at n_q={n_q or model.total_codebooks} ({kbps:.3f} kbps) -> {args.out}",
+        file=sys.stderr,
+    )
+    report_failures(failures, len(jobs), "files")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(entry(__name__))

@@ -1,0 +1,87 @@
+"""audiotok format-data-dir: resample a data dir's audio to one rate and layout (recipe stage 2)."""
+
+import shutil
+import sys
+from pathlib import Path
+
+from audiotok.bin import entry
+from audiotok.bin._parallel import run_jobs
+from audiotok.errors import UserError
+
+DESCRIPTION = "Copy a Kaldi data dir, resampling its audio to mono wav at --fs; drop too short/long utterances."
+
+
+def add_arguments(p):
+    p.add_argument("src", help="input data dir")
+    p.add_argument("dst", help="output data dir (audio goes to DST/wav/)")
+    p.add_argument("--fs", type=int, required=True, help="target sample rate")
+    p.add_argument("--min-seconds", type=float, default=0.0, help="drop utterances shorter than this")
+    p.add_argument("--max-seconds", type=float, default=None, help="drop utterances longer than this")
+    p.add_argument("--nj", type=int, default=1, help="parallel processes")
+
+
+def _no_model():
+    return None
+
+
+def _convert(_model, job):
+    from audiotok.audio import read_audio, write_audio
+
+    key, src, dst, fs = job
+    wav, _ = read_audio(src, target_sr=fs)
+    write_audio(dst, wav, fs)
+
+
+def run(args):
+    from audiotok.audio import audio_info
+    from audiotok.data.kaldi_dir import load_data_dir, write_data_dir, write_scp
+
+    src, dst = Path(args.src), Path(args.dst)
+    data = load_data_dir(src)
+    extra_scps = {name: scp for name, scp in (data.extra or {}).items()}
+    keep, dropped, lengths = [], 0, {}
+    for utt, path in data.wav.items():
+        dur = audio_info(path)["duration"]
+        if dur < args.min_seconds or (args.max_seconds and dur > args.max_seconds):
+            dropped += 1
+            continue
+        keep.append(utt)
+    if not keep:
+        raise UserError(f"{src}: no utterance left after the length filter")
+    # every scp (wav.scp and stems such as vocals.scp) is converted under its own subfolder
+    tables = {"wav": data.wav, **extra_scps}
+    jobs = []
+    out_tables = {}
+    for name, table in tables.items():
+        sub = "wav" if name == "wav" else name
+        out_tables[name] = {}
+        for utt in keep:
+            if utt in table:
+                out = (dst / sub / f"{utt}.wav").resolve()
+                jobs.append((f"{name}:{utt}", table[utt], out, args.fs))
+                out_tables[name][utt] = str(out)
+    failures = run_jobs(jobs, _convert, _no_model, (), nj=args.nj, desc="format")
+    bad = {k.split(":", 1)[1] for k in failures}
+    keep = [u for u in keep if u not in bad]
+    write_data_dir(
+        dst,
+        wav={u: out_tables["wav"][u] for u in keep},
+        utt2spk={u: data.utt2spk[u] for u in keep},
+        text={u: data.text[u] for u in keep if u in data.text} if data.text else None,
+        extra={n: {u: t[u] for u in keep if u in t} for n, t in out_tables.items() if n != "wav"} or None,
+    )
+    for name in ("utt2category",):
+        if (src / name).is_file():
+            shutil.copy(src / name, dst / name)
+    write_scp(dst / "utt2num_samples", {u: str(audio_info(out_tables["wav"][u])["frames"]) for u in keep})
+    print(
+        f"{src} -> {dst}: kept {len(keep)}, dropped {dropped} by length, {len(bad)} unreadable",
+        file=sys.stderr,
+    )
+    if bad:
+        raise UserError(f"{len(bad)} utterances of {src} could not be converted (see the errors above)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(entry(__name__))

@@ -1,0 +1,131 @@
+"""File-level encode/decode under the CLI (EnCodec-style "compress" layer).
+
+Long inputs are processed in chunks aligned to the codec hop, each with context on both
+sides whose frames are thrown away, so memory stays bounded by the chunk size whatever
+the file length, and chunk seams are not audible.
+"""
+
+import math
+from pathlib import Path
+
+import torch
+
+from audiotok import __version__
+from audiotok.audio import audio_info, read_audio, read_audio_segment, resample, write_audio
+from audiotok.errors import UserError
+from audiotok.tokfile import check_model_matches, read_tokens, write_tokens
+
+
+def hop_length(model):
+    hop = model.sample_rate / model.frame_rate
+    if abs(hop - round(hop)) > 1e-6:
+        raise UserError(f"model frame rate {model.frame_rate} does not divide its sample rate")
+    return int(round(hop))
+
+
+def model_header(model, n_q, original_length):
+    header = {
+        "model_id": getattr(model, "model_id", None) or model.model_type,
+        "model_dir": str(Path(model.model_dir).resolve()) if getattr(model, "model_dir", None) else None,
+        "n_q": n_q,
+        "original_length": int(original_length),
+        "audiotok_version": __version__,
+    }
+    header.update(model.describe())
+    return header
+
+
+def _device_of(model):
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def _chunks(n_frames, model, chunk_seconds, context_seconds):
+    """(f0, f1, a0, a1): keep frames [f0,f1) of a window [a0,a1) that adds context on both sides."""
+    chunk_f = max(1, int(chunk_seconds * model.frame_rate))
+    ctx_f = int(math.ceil(context_seconds * model.frame_rate))
+    for f0 in range(0, n_frames, chunk_f):
+        f1 = min(n_frames, f0 + chunk_f)
+        yield f0, f1, max(0, f0 - ctx_f), min(n_frames, f1 + ctx_f)
+
+
+@torch.inference_mode()
+def _encode_chunks(model, n_frames, get_audio, n_q, chunk_seconds, context_seconds):
+    """get_audio(a0, a1) returns the audio [1,T] of frames [a0,a1) at model.sample_rate."""
+    hop = hop_length(model)
+    device = _device_of(model)
+    pieces = {}
+    for f0, f1, a0, a1 in _chunks(n_frames, model, chunk_seconds, context_seconds):
+        seg = get_audio(a0, a1)
+        need = (a1 - a0) * hop
+        seg = torch.nn.functional.pad(seg[..., :need], (0, max(0, need - seg.shape[-1])))
+        codes = model.encode(seg.reshape(1, 1, -1).to(device), n_q=n_q)
+        for name, c in codes.items():
+            pieces.setdefault(name, []).append(c[0, :, f0 - a0 : f1 - a0].cpu())
+    return {name: torch.cat(p, dim=-1) for name, p in pieces.items()}
+
+
+def encode_waveform(model, wav, n_q=None, chunk_seconds=30.0, context_seconds=2.0):
+    """wav [1,T] at model.sample_rate -> {stream: LongTensor[K,frames]}, chunked along time."""
+    hop = hop_length(model)
+    n_frames = math.ceil(wav.shape[-1] / hop)
+    return _encode_chunks(
+        model, n_frames, lambda a0, a1: wav[..., a0 * hop : a1 * hop], n_q, chunk_seconds, context_seconds
+    )
+
+
+def encode_file(model, in_path, out_path, n_q=None, chunk_seconds=30.0, context_seconds=2.0):
+    """Encode one audio file into a .atok; a long file is read from disk chunk by chunk."""
+    info = audio_info(in_path)
+    sr_in = info["sample_rate"]
+    hop = hop_length(model)
+    length = int(round(info["frames"] * model.sample_rate / sr_in))
+    n_frames = math.ceil(length / hop)
+    if n_frames <= chunk_seconds * model.frame_rate:
+        wav, _ = read_audio(in_path, target_sr=model.sample_rate)
+        tokens = encode_waveform(model, wav, n_q, chunk_seconds, context_seconds)
+    else:
+
+        def get_audio(a0, a1):
+            seg, sr = read_audio_segment(in_path, a0 * hop / model.sample_rate, (a1 - a0) * hop / model.sample_rate)
+            return resample(seg.mean(0, keepdim=True), sr, model.sample_rate)
+
+        tokens = _encode_chunks(model, n_frames, get_audio, n_q, chunk_seconds, context_seconds)
+    write_tokens(out_path, tokens, model_header(model, n_q, length))
+    return tokens
+
+
+@torch.inference_mode()
+def decode_tokens(model, tokens, original_length=None, chunk_seconds=30.0, context_seconds=2.0, **decode_kwargs):
+    """{stream: [K,frames]} -> wav [1,T]; decoded in chunks of frames with context on both sides."""
+    hop = hop_length(model)
+    n_frames = max(c.shape[-1] for c in tokens.values())
+    device = _device_of(model)
+    out = []
+    for f0, f1, a0, a1 in _chunks(n_frames, model, chunk_seconds, context_seconds):
+        chunk = {name: c[None, :, a0:a1].to(device) for name, c in tokens.items()}
+        wav = model.decode(chunk, **decode_kwargs).reshape(1, -1).float().cpu()
+        out.append(wav[:, (f0 - a0) * hop : (f1 - a0) * hop])
+    wav = torch.cat(out, dim=-1)
+    if original_length is not None:
+        wav = wav[:, :original_length]
+    return wav
+
+
+def select_tokens(model, tokens, n_q=None):
+    """Keep the first n_q codebooks (priority order of model.streams); None keeps all."""
+    if n_q is None:
+        return tokens
+    have = sum(c.shape[0] for c in tokens.values())
+    if n_q > have:
+        raise UserError(f"asked for {n_q} codebooks but the tokens hold {have}")
+    return {s.name: tokens[s.name][: s.n_codebooks] for s in model.streams_for(n_q)}
+
+
+def decode_file(model, in_path, out_path, n_q=None, **decode_kwargs):
+    tokens, header = read_tokens(in_path)
+    check_model_matches(header, {**model.describe(), "model_id": getattr(model, "model_id", None)}, in_path)
+    tokens = select_tokens(model, tokens, n_q)
+    wav = decode_tokens(model, tokens, header.get("original_length"), **decode_kwargs)
+    write_audio(out_path, wav, model.sample_rate)
+    return wav
