@@ -1,0 +1,243 @@
+"""BEST-RQ self-supervised speech/music encoder (Chiu et al., 2022).
+
+Pipeline: wav -> 10 ms log-mel -> per-utterance normalisation -> stack `stack` frames
+(4 -> 40 ms, 25 Hz) -> linear -> bidirectional conformer-style Transformer.
+
+Targets come from a random-projection quantizer that is never trained: a Xavier-initialised
+projection of the normalised stacked features to `codebook_dim` and a standard-normal codebook,
+both l2-normalised; the label is the nearest codeword in cosine. Both are generated from
+`quantizer_seed` and kept as buffers (saved with the weights, never touched by the optimizer).
+
+Masking: each stacked frame starts a span of `mask_span` frames with probability `mask_prob`
+(expected masked fraction about 1 - (1 - mask_prob) ** mask_span; 0.01 x 10 -> 9.6 %,
+0.05 x 10 -> 40 %); masked input frames are replaced by N(0, mask_noise_std^2) noise; the loss
+is the cross-entropy of a linear head on masked frames only.
+
+Normalisation (`feat_norm`): "utterance" (default) = per mel bin, mean/std over the valid
+frames of each utterance (no state, so targets never drift); "global" = fixed scalars
+`global_mean` / `global_std` (MusicFM style, pre-computed on the data).
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+import torchaudio
+from torch import nn
+
+from audiotok.errors import UserError
+from audiotok.nn.features import LogMel
+from audiotok.nn.transformer import Transformer, padding_mask
+
+
+class RandomProjectionQuantizer(nn.Module):
+    """Frozen random projection + random codebook(s); `forward(x [..., in_dim]) -> ids [..., num_codebooks]`."""
+
+    def __init__(self, in_dim, codebook_size=8192, codebook_dim=16, num_codebooks=1, seed=142):
+        super().__init__()
+        g = torch.Generator().manual_seed(int(seed))
+        bound = math.sqrt(6.0 / (in_dim + codebook_dim))  # Xavier uniform
+        proj = (torch.rand(num_codebooks, in_dim, codebook_dim, generator=g) * 2 - 1) * bound
+        codebooks = F.normalize(torch.randn(num_codebooks, codebook_size, codebook_dim, generator=g), dim=-1)
+        self.register_buffer("proj", proj)
+        self.register_buffer("codebooks", codebooks)
+
+    @torch.no_grad()
+    def forward(self, x):
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            z = F.normalize(torch.einsum("...i,kid->...kd", x.float(), self.proj), dim=-1)
+            # both sides unit norm: max cosine == min euclidean distance
+            return torch.einsum("...kd,kcd->...kc", z, self.codebooks).argmax(-1)
+
+
+def span_mask(batch, frames, prob, span, valid=None, generator=None, device=None):
+    """Bool [batch, frames]: every frame starts a `span`-long masked run with probability `prob`.
+
+    Starts are drawn only where a whole span fits inside the valid frames; a row that got no
+    start receives one at random, so every utterance contributes to the loss.
+    """
+    lengths = valid.sum(1) if valid is not None else torch.full((batch,), frames, device=device)
+    last_start = (lengths - span).clamp_min(0)  # inclusive
+    pos = torch.arange(frames, device=device)[None]
+    allowed = pos <= last_start[:, None]
+    starts = (torch.rand(batch, frames, generator=generator, device=device) < prob) & allowed
+    none = ~starts.any(1)
+    if none.any():
+        pick = (torch.rand(batch, generator=generator, device=device) * (last_start + 1)).long()
+        starts[none, pick[none]] = True
+    # frame t is masked when a start lies in (t - span, t]
+    padded = F.pad(starts.float()[:, None], (span - 1, 0))
+    mask = F.max_pool1d(padded, span, stride=1)[:, 0] > 0
+    if valid is not None:
+        mask &= valid
+    return mask
+
+
+class BestRQ(nn.Module):
+    model_type = "bestrq"
+
+    def __init__(
+        self,
+        sample_rate=16000,
+        input_sample_rate=None,
+        n_mels=80,
+        n_fft=400,
+        hop_length=160,
+        stack=4,
+        feat_norm="utterance",
+        global_mean=0.0,
+        global_std=1.0,
+        d_model=256,
+        n_layers=6,
+        n_heads=4,
+        ffn_dim=None,
+        conv_kernel=15,
+        dropout=0.1,
+        codebook_size=8192,
+        codebook_dim=16,
+        num_codebooks=1,
+        quantizer_seed=142,
+        mask_prob=0.01,
+        mask_span=10,
+        mask_noise_std=0.1,
+        grad_checkpoint=False,
+    ):
+        super().__init__()
+        self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        if feat_norm not in ("utterance", "global"):
+            raise UserError(f"bestrq: feat_norm must be 'utterance' or 'global', got '{feat_norm}'")
+        if stack < 1 or mask_span < 1 or not 0 < mask_prob < 1:
+            raise UserError("bestrq: need stack >= 1, mask_span >= 1 and 0 < mask_prob < 1")
+        self.sample_rate = int(sample_rate)
+        self.input_sample_rate = int(input_sample_rate or sample_rate)
+        self.stack = int(stack)
+        self.hop_length = int(hop_length)
+        self.feature_rate = self.sample_rate / (self.hop_length * self.stack)
+        self.hidden_size = int(d_model)
+        self.num_layers = int(n_layers)
+        self.feat_norm = feat_norm
+        self.global_mean, self.global_std = float(global_mean), float(global_std)
+        self.mask_prob, self.mask_span, self.mask_noise_std = float(mask_prob), int(mask_span), float(mask_noise_std)
+        self.num_codebooks, self.codebook_size = int(num_codebooks), int(codebook_size)
+
+        self.logmel = LogMel(self.sample_rate, n_fft, self.hop_length, n_mels)
+        in_dim = n_mels * self.stack
+        self.quantizer = RandomProjectionQuantizer(in_dim, codebook_size, codebook_dim, num_codebooks, quantizer_seed)
+        self.input_proj = nn.Linear(in_dim, d_model)
+        self.input_drop = nn.Dropout(dropout)
+        self.encoder = Transformer(
+            d_model,
+            n_layers,
+            n_heads,
+            ffn_dim=ffn_dim,
+            conv_kernel=conv_kernel,
+            dropout=dropout,
+            grad_checkpoint=grad_checkpoint,
+        )
+        self.head = nn.Linear(d_model, num_codebooks * codebook_size)
+
+    # ---- frontend ------------------------------------------------------------------------
+    def num_frames(self, num_samples):
+        """Encoder frames for `num_samples` at `sample_rate`: (T // hop + 1) // stack."""
+        return self.logmel.num_frames(num_samples) // self.stack
+
+    def features(self, wav, lengths=None):
+        """wav [B,1,T] at sample_rate -> (normalised stacked log-mel [B,F,n_mels*stack], valid [B,F] bool)."""
+        if lengths is not None:
+            # zero the padding so its content cannot reach the valid frames' STFT windows
+            keep = torch.arange(wav.shape[-1], device=wav.device)[None] < lengths.to(wav.device)[:, None]
+            wav = wav * keep[:, None].to(wav.dtype)
+        mel = self.logmel(wav)  # [B, M, N] float32
+        B, M, N = mel.shape
+        F_ = N // self.stack
+        if lengths is None:
+            valid_mel = torch.ones(B, N, dtype=torch.bool, device=mel.device)
+            valid = torch.ones(B, F_, dtype=torch.bool, device=mel.device)
+        else:
+            n_mel = lengths.to(mel.device) // self.hop_length + 1
+            valid_mel = torch.arange(N, device=mel.device)[None] < n_mel[:, None]
+            valid = torch.arange(F_, device=mel.device)[None] < (n_mel // self.stack)[:, None]
+        if self.feat_norm == "utterance":
+            w = valid_mel[:, None].float()
+            count = w.sum(-1, keepdim=True).clamp_min(1)
+            mean = (mel * w).sum(-1, keepdim=True) / count
+            var = ((mel - mean).square() * w).sum(-1, keepdim=True) / count
+            mel = (mel - mean) * torch.rsqrt(var + 1e-5)
+        else:
+            mel = (mel - self.global_mean) / self.global_std
+        mel = mel * valid_mel[:, None]
+        # [B, M, F*stack] -> [B, F, stack*M]: consecutive 10 ms frames side by side
+        x = mel[..., : F_ * self.stack].transpose(1, 2).reshape(B, F_, self.stack * M)
+        return x, valid
+
+    def _to_model_rate(self, wav, sample_rate):
+        sr = int(sample_rate or self.input_sample_rate)
+        if sr != self.sample_rate:
+            wav = torchaudio.functional.resample(wav.float(), sr, self.sample_rate)
+        return wav
+
+    def _encode(self, x, valid, padded, **kwargs):
+        h = self.input_drop(self.input_proj(x))
+        mask = padding_mask(valid.sum(1), x.shape[1]) if padded else None
+        return self.encoder(h, mask=mask, valid=valid if padded else None, **kwargs)
+
+    # ---- training ------------------------------------------------------------------------
+    def forward_train(self, batch, step=0):
+        """batch {"wav": [B,1,T] at the dataset rate, optional "lengths" [B] samples, optional "sample_rate"}."""
+        wav = batch["wav"]
+        sr = batch.get("sample_rate") or self.input_sample_rate
+        wav = self._to_model_rate(wav, int(sr))
+        lengths = batch.get("lengths")
+        if lengths is not None and int(sr) != self.sample_rate:
+            lengths = (lengths.float() * self.sample_rate / int(sr)).long()
+        x, valid = self.features(wav, lengths)
+        targets = self.quantizer(x)  # [B, F, K], no grad
+        mask = span_mask(x.shape[0], x.shape[1], self.mask_prob, self.mask_span, valid=valid, device=x.device)
+        noise = torch.randn_like(x) * self.mask_noise_std
+        x_in = torch.where(mask[..., None], noise, x)
+        h = self._encode(x_in, valid, padded=lengths is not None)
+        logits = self.head(h[mask]).view(-1, self.num_codebooks, self.codebook_size)
+        return {"logits": logits, "targets": targets[mask], "mask": mask, "valid": valid}
+
+    def generator_loss(self, batch, out, step=0):
+        logits, targets = out["logits"].float(), out["targets"]
+        loss = F.cross_entropy(logits.reshape(-1, self.codebook_size), targets.reshape(-1))
+        with torch.no_grad():
+            acc = (logits.argmax(-1) == targets).float().mean()
+            mask, valid = out["mask"], out["valid"]
+            mask_frac = mask.sum() / valid.sum().clamp_min(1)
+            # distinct target ids in the batch: a collapsing quantizer shows up here first
+            used = torch.unique(targets[:, 0]).numel()
+        logs = {"loss": loss.item(), "acc": acc.item(), "mask_frac": mask_frac.item(), "targets_used": float(used)}
+        return loss, logs
+
+    # ---- inference -----------------------------------------------------------------------
+    def extract_features(self, wav, layer=-1, lengths=None):
+        """wav [B,1,T] at sample_rate -> [B, frames, hidden_size], frames = num_frames(T), at feature_rate Hz.
+
+        layer 0 = the input of the first block, layer i = the (un-normed) output of block i,
+        -1 (or num_layers) = the last block. No masking. Dropout follows the module's mode: call
+        .eval() first (load_model does). Gradients follow the caller's grad mode.
+        """
+        layer = int(layer)
+        if layer < 0:
+            layer += self.num_layers + 1
+        if not 0 <= layer <= self.num_layers:
+            raise UserError(f"bestrq: layer must be in 0..{self.num_layers} (or negative), got {layer}")
+        x, valid = self.features(wav, lengths)
+        _, hidden = self._encode(x, valid, padded=lengths is not None, return_hidden_states=True, num_layers=layer)
+        return hidden[layer]
+
+    def describe(self):
+        return {
+            "model_type": self.model_type,
+            "sample_rate": self.sample_rate,
+            "feature_rate": float(self.feature_rate),
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+        }
+
+    def save_pretrained(self, directory, meta=None):
+        from audiotok.models.loading import save_model_dir
+
+        return save_model_dir(self, directory, meta=meta)
