@@ -39,7 +39,7 @@ def run(args):
     src, dst = Path(args.src), Path(args.dst)
     data = load_data_dir(src)
     extra_scps = {name: scp for name, scp in (data.extra or {}).items()}
-    keep, dropped, lengths = [], 0, {}
+    keep, dropped = [], 0
     for utt, path in data.wav.items():
         dur = audio_info(path)["duration"]
         if dur < args.min_seconds or (args.max_seconds and dur > args.max_seconds):
