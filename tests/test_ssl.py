@@ -154,7 +154,7 @@ def test_resamples_other_dataset_rates(speech):
     wav8k = torchaudio.functional.resample(speech, SR, 8000)
     out = model.forward_train({"wav": wav8k}, 0)
     assert out["mask"].shape == (2, model.num_frames(speech.shape[-1]))
-    out = model.forward_train({"wav": speech, "sample_rate": SR}, 0)
+    out = model.forward_train({"wav": speech, "sample_rate": torch.tensor([SR, SR])}, 0)
     assert out["mask"].shape == (2, model.num_frames(speech.shape[-1]))
 
 

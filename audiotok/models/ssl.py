@@ -170,8 +170,7 @@ class BestRQ(nn.Module):
         x = mel[..., : F_ * self.stack].transpose(1, 2).reshape(B, F_, self.stack * M)
         return x, valid
 
-    def _to_model_rate(self, wav, sample_rate):
-        sr = int(sample_rate or self.input_sample_rate)
+    def _to_model_rate(self, wav, sr):
         if sr != self.sample_rate:
             wav = torchaudio.functional.resample(wav.float(), sr, self.sample_rate)
         return wav
@@ -185,11 +184,13 @@ class BestRQ(nn.Module):
     def forward_train(self, batch, step=0):
         """batch {"wav": [B,1,T] at the dataset rate, optional "lengths" [B] samples, optional "sample_rate"}."""
         wav = batch["wav"]
-        sr = batch.get("sample_rate") or self.input_sample_rate
-        wav = self._to_model_rate(wav, int(sr))
+        sr = batch.get("sample_rate")
+        # a collated batch may carry one rate per item; they are equal within a batch
+        sr = int(torch.as_tensor(sr).flatten()[0]) if sr is not None else self.input_sample_rate
+        wav = self._to_model_rate(wav, sr)
         lengths = batch.get("lengths")
-        if lengths is not None and int(sr) != self.sample_rate:
-            lengths = (lengths.float() * self.sample_rate / int(sr)).long()
+        if lengths is not None and sr != self.sample_rate:
+            lengths = (lengths.float() * self.sample_rate / sr).long()
         x, valid = self.features(wav, lengths)
         targets = self.quantizer(x)  # [B, F, K], no grad
         mask = span_mask(x.shape[0], x.shape[1], self.mask_prob, self.mask_span, valid=valid, device=x.device)
