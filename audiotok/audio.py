@@ -136,6 +136,12 @@ def _decode_soundfile(path, start=0, frames=-1):
 
 
 def _decode_torchaudio(path):
+    # torchaudio >= 2.9 (what audiotok pins) decodes only through torchcodec: without it
+    # torchaudio.load always fails, so skip the costly torch import
+    import importlib.util
+
+    if importlib.util.find_spec("torchcodec") is None:
+        raise _DecodeFailed("torchaudio needs torchcodec to decode, which is not installed")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
