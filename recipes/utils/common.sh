@@ -49,8 +49,18 @@ run_stage() {
   return 1
 }
 
-save_run_args() {
-  run_args=$(printf '%q ' "$@")
+save_run_args() {  # save_run_args "$0" "$@"; --stage/--stop-stage are left out (write_run_sh sets them)
+  local script=$1
+  local kept=()
+  shift
+  case $script in */*) ;; *) script=./$script ;; esac
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --stage | --stop-stage | --stop_stage) shift; [ $# -gt 0 ] && shift ;;
+      *) kept+=("$1"); shift ;;
+    esac
+  done
+  run_args="bash $(printf '%q ' "$script" ${kept[@]+"${kept[@]}"})"  # bash: the script need not be executable
   run_args=${run_args% }
 }
 
