@@ -1,0 +1,184 @@
+"""Training checkpoints: atomic writes, resume state, RNG capture and n-best bookkeeping.
+
+Layout under `EXP/checkpoints/`:
+    latest.pt                  full state for --resume (model, optimizers, schedulers, scaler,
+                               step, epoch + batch position, RNG states of every rank, n-best list)
+    best.step<N>.pt            model weights at a validation step among the `keep_nbest` best
+    best.json                  the n-best list: [{"step", "metric", "value", "file"}], best first
+
+Every file is written to a temp file in the same folder and renamed, so a crash mid-save
+leaves the previous file intact and no partial file behind. Files are loaded with
+`torch.load(weights_only=True)`: only tensors and plain containers, no arbitrary pickle.
+"""
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from audiotok.errors import UserError
+from audiotok.fileio import atomic_open, atomic_path
+
+FORMAT = "audiotok-train-checkpoint"
+VERSION = 1
+
+
+def save_atomic(obj, path):
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def load_checkpoint(path, map_location="cpu"):
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"{path}: checkpoint not found") from None
+    except Exception as e:  # damaged or foreign file
+        raise UserError(f"{path}: cannot read checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise UserError(f"{path}: not an audiotok training checkpoint")
+    if state.get("version", 0) > VERSION:
+        raise UserError(f"{path}: checkpoint version {state['version']} is newer than this audiotok ({VERSION})")
+    return state
+
+
+# ---- random number generators -------------------------------------------------------------
+
+def get_rng_state():
+    """Every RNG a training step may draw from, as tensors and plain containers."""
+    np_state = np.random.get_state(legacy=False)
+    return {
+        "python": random.getstate(),
+        "numpy": {
+            "bit_generator": np_state["bit_generator"],
+            "key": torch.from_numpy(np.asarray(np_state["state"]["key"], dtype=np.int64)),
+            "pos": int(np_state["state"]["pos"]),
+            "has_gauss": int(np_state["has_gauss"]),
+            "gauss": float(np_state["gauss"]),
+        },
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+
+
+def set_rng_state(state):
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = state["numpy"]
+    np.random.set_state({
+        "bit_generator": n["bit_generator"],
+        "state": {"key": n["key"].numpy().astype(np.uint32), "pos": n["pos"]},
+        "has_gauss": n["has_gauss"],
+        "gauss": n["gauss"],
+    })
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        cuda = state["cuda"]
+        if len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
+        else:  # a different machine: at least restore the current device
+            torch.cuda.set_rng_state(cuda[min(torch.cuda.current_device(), len(cuda) - 1)])
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # seeds every CUDA device too
+
+
+# ---- directory of checkpoints ---------------------------------------------------------------
+
+class CheckpointManager:
+    """`latest.pt` plus the `keep_nbest` best weight files by a validation metric (lower is better
+    unless mode='max')."""
+
+    def __init__(self, directory, metric="loss", keep_nbest=3, mode="min"):
+        self.dir = Path(directory)
+        self.metric = metric
+        self.keep_nbest = max(1, int(keep_nbest))
+        if mode not in ("min", "max"):
+            raise UserError(f"trainer.best_mode must be 'min' or 'max', got '{mode}'")
+        self.mode = mode
+        self.best = []  # [{"step", "metric", "value", "file"}], best first
+
+    @property
+    def latest(self):
+        return self.dir / "latest.pt"
+
+    def has_latest(self):
+        return self.latest.is_file()
+
+    def save_latest(self, state):
+        state = {"format": FORMAT, "version": VERSION, **state, "best": list(self.best)}
+        save_atomic(state, self.latest)
+
+    def load_latest(self, map_location="cpu"):
+        state = load_checkpoint(self.latest, map_location)
+        self.best = [dict(b) for b in state.get("best", [])]
+        self._drop_orphans()
+        return state
+
+    def _better(self, a, b):
+        return a < b if self.mode == "min" else a > b
+
+    def would_keep(self, value):
+        if len(self.best) < self.keep_nbest:
+            return True
+        return self._better(value, self.best[-1]["value"])
+
+    def update_best(self, step, value, model_state):
+        """Record a validation result; save the weights if they rank among the n best. True if new best."""
+        value = float(value)
+        if value != value:  # NaN never ranks
+            return False
+        if not self.would_keep(value):
+            return False
+        name = f"best.step{step}.pt"
+        save_atomic({"format": FORMAT, "version": VERSION, "step": step, "metric": self.metric,
+                     "value": value, "model": model_state}, self.dir / name)
+        self.best = [b for b in self.best if b["step"] != step]
+        self.best.append({"step": int(step), "metric": self.metric, "value": value, "file": name})
+        self.best.sort(key=lambda b: (b["value"] if self.mode == "min" else -b["value"], b["step"]))
+        dropped, self.best = self.best[self.keep_nbest:], self.best[:self.keep_nbest]
+        for b in dropped:
+            (self.dir / b["file"]).unlink(missing_ok=True)
+        self._write_index()
+        return self.best[0]["step"] == step
+
+    def _write_index(self):
+        with atomic_open(self.dir / "best.json") as f:
+            json.dump(self.best, f, indent=2)
+
+    def _drop_orphans(self):
+        """Best files newer than the resumed state are not in its list: remove them (they will be
+        re-created identically when training passes that step again)."""
+        keep = {b["file"] for b in self.best}
+        for f in self.dir.glob("best.step*.pt"):
+            if f.name not in keep:
+                f.unlink()
+        if self.dir.is_dir():
+            self._write_index()
+
+    def best_weights(self, map_location="cpu"):
+        """(state_dict, info) of the best checkpoint, or (None, None) if no validation ran."""
+        if not self.best:
+            return None, None
+        info = self.best[0]
+        return load_checkpoint(self.dir / info["file"], map_location)["model"], info
+
+
+def export_model(manager, model, out_dir, meta=None):
+    """Pack the best validated weights (the current ones when no validation ran) into a model dir
+    loadable by audiotok.load_model. Returns (dir, info of the exported checkpoint or None)."""
+    from audiotok.models.loading import save_model_dir
+
+    state, info = manager.best_weights()
+    if state is not None:
+        model.load_state_dict(state)
+    meta = dict(meta or {})
+    if info is not None:
+        meta["best_metric"] = {"name": info["metric"], "value": info["value"], "step": info["step"]}
+    return save_model_dir(model, out_dir, meta=meta), info
