@@ -1,0 +1,188 @@
+"""`audiotok train`: train any registered model from a YAML config on Kaldi data dirs.
+
+    audiotok train --config C --train-data DIR --valid-data DIR --exp-dir EXP
+                   [--resume] [--ngpu N | --ddp-cpu N] [--seed S] [key.sub=value ...]
+
+EXP/config.yaml     the resolved config (after base_config and overrides)
+EXP/train.log       the log (rank 0; appended to on resume)
+EXP/tensorboard/    TensorBoard scalars (train/*, valid/*)
+EXP/checkpoints/    latest.pt, best.step<N>.pt, best.json (see audiotok/train/checkpoint.py)
+EXP/model/          the best weights packed as a model dir (EXP is then loadable by load_model)
+
+With --ngpu N > 1 (or --ddp-cpu N > 1 on the CPU) the command re-launches itself through
+torchrun with N processes; under torchrun it reads RANK / LOCAL_RANK / WORLD_SIZE.
+A SIGTERM or Ctrl-C saves a checkpoint and exits with 128 + the signal number.
+"""
+
+import logging
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from audiotok.bin import entry
+from audiotok.errors import UserError
+
+DESCRIPTION = "Train a model from a YAML config on Kaldi data dirs (one trainer for every model)."
+
+log = logging.getLogger("audiotok.train")
+
+
+def add_arguments(p):
+    p.add_argument("--config", required=True, help="training config YAML")
+    p.add_argument("--train-data", "--train_data", dest="train_data", required=True, help="training data dir")
+    p.add_argument("--valid-data", "--valid_data", dest="valid_data", required=True, help="validation data dir")
+    p.add_argument("--exp-dir", "--exp_dir", dest="exp_dir", required=True, help="experiment dir (outputs)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from EXP/checkpoints/latest.pt (starts fresh when there is none)")
+    p.add_argument("--ngpu", type=int, default=0, help="CUDA devices, one process each; 0 = CPU (default)")
+    p.add_argument("--ddp-cpu", "--ddp_cpu", dest="ddp_cpu", type=int, default=0, metavar="N",
+                   help="with --ngpu 0: train data-parallel in N CPU processes (gloo)")
+    p.add_argument("--seed", type=int, default=None, help="overrides trainer.seed")
+    p.add_argument("--print-config", "--print_config", dest="print_config", action="store_true",
+                   help="print the resolved config and exit")
+    p.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides")
+
+
+def _argv(args):
+    """The command line that reproduces `args` (for the torchrun re-launch)."""
+    out = ["--config", args.config, "--train-data", args.train_data, "--valid-data", args.valid_data,
+           "--exp-dir", args.exp_dir, "--ngpu", str(args.ngpu), "--ddp-cpu", str(args.ddp_cpu)]
+    if args.resume:
+        out.append("--resume")
+    if args.seed is not None:
+        out += ["--seed", str(args.seed)]
+    return out + list(args.overrides)
+
+
+def resolve_config(args):
+    from audiotok.config import load_config
+
+    cfg = load_config(args.config, args.overrides)
+    if args.seed is not None:
+        cfg.setdefault("trainer", {})["seed"] = int(args.seed)
+    for key in ("model", "dataset"):
+        if not cfg.get(key):
+            raise UserError(f"{args.config}: missing '{key}' (a registry key)")
+    for flag, d in (("--train-data", args.train_data), ("--valid-data", args.valid_data)):
+        if not Path(d).is_dir():
+            raise UserError(f"{d}: {flag} is not a directory")
+        if not (Path(d) / "wav.scp").is_file() and cfg["dataset"] == "audio_segments":
+            raise UserError(f"{d}/wav.scp: missing ({flag} must be a Kaldi data dir)")
+    from audiotok.train.trainer import trainer_config
+
+    trainer_config(cfg)  # unknown trainer keys are reported before anything starts
+    return cfg
+
+
+def _relaunch(args, nproc):
+    """Run this command again under torchrun with `nproc` processes; wait for it."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "audiotok.bin.train", *_argv(args)]
+    print("launching: " + " ".join(cmd), file=sys.stderr, flush=True)
+    child = subprocess.Popen(cmd)
+    # Ctrl-C reaches the workers through the terminal; a SIGTERM sent to us is passed on
+    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    old_term = signal.signal(signal.SIGTERM, lambda s, f: child.send_signal(signal.SIGTERM))
+    try:
+        return child.wait()
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+
+
+def _diff_keys(old, new, prefix=""):
+    keys = []
+    for k in sorted(set(old) | set(new), key=str):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += _diff_keys(a, b, f"{prefix}{k}.")
+        elif a != b:
+            keys.append(f"{prefix}{k}")
+    return keys
+
+
+def _write_config(cfg, exp_dir, resume):
+    from audiotok.config import load_config, save_config
+
+    path = exp_dir / "config.yaml"
+    if resume and path.is_file():
+        changed = _diff_keys(load_config(path), cfg)
+        if changed:
+            log.warning("config differs from the one this experiment started with: %s", ", ".join(changed))
+    save_config(cfg, path)
+
+
+def train(cfg, train_data, valid_data, exp_dir, ngpu=0, resume=False):
+    """Set up this process (distributed or not), train, and pack the best model into EXP/model/.
+    Returns the trainer's summary dict."""
+    from audiotok.registry import build_model, dataset_class
+    from audiotok.train import distributed as D
+    from audiotok.train.checkpoint import export_model, seed_everything
+    from audiotok.train.progress import setup_logging
+    from audiotok.train.trainer import Trainer, trainer_config
+
+    exp_dir = Path(exp_dir)
+    info = D.init_distributed(ngpu)
+    undo_logging = None
+    try:
+        if info.is_main:
+            exp_dir.mkdir(parents=True, exist_ok=True)
+        D.barrier(info)
+        undo_logging = setup_logging(exp_dir, info.rank)
+        if info.is_main:
+            _write_config(cfg, exp_dir, resume)
+        seed = int(trainer_config(cfg)["seed"])
+        seed_everything(seed)  # identical initial weights on every rank
+        model = build_model(cfg)
+        n_all = sum(p.numel() for p in model.parameters())
+        disc = getattr(model, "discriminator", None)
+        n_d = sum(p.numel() for p in disc.parameters()) if disc is not None else 0
+        log.info("model %s: %.3fM parameters%s", cfg["model"], n_all / 1e6,
+                 f" ({n_d / 1e6:.3f}M in the discriminator)" if n_d else "")
+        cls = dataset_class(cfg["dataset"])
+        conf = dict(cfg.get("dataset_conf") or {})
+        train_set = cls(str(train_data), train=True, seed=seed, **conf)
+        valid_set = cls(str(valid_data), train=False, seed=seed, **{**conf, **(cfg.get("valid_dataset_conf") or {})})
+        log.info("data: %d training items from %s, %d validation items from %s",
+                 len(train_set), train_data, len(valid_set), valid_data)
+        trainer = Trainer(cfg, model, train_set, valid_set, exp_dir, info, resume=resume)
+        summary = trainer.train()
+        if summary["stopped_by"] is None and info.is_main:
+            meta = {"training_data": str(train_data), "valid_data": str(valid_data), "steps": summary["step"],
+                    "exp_dir": str(exp_dir)}
+            out, best = export_model(trainer.ckpt, trainer.model, exp_dir / "model", meta)
+            log.info("packed %s weights into %s", f"best (step {best['step']}, {best['metric']} "
+                     f"{best['value']:.4g})" if best else "final", out)
+        D.barrier(info)
+        return summary
+    finally:
+        if undo_logging:
+            undo_logging()
+        D.cleanup()
+
+
+def run(args):
+    cfg = resolve_config(args)
+    if args.print_config:
+        import yaml
+
+        print(yaml.safe_dump(cfg, sort_keys=False), end="")
+        return 0
+    if args.ngpu < 0 or args.ddp_cpu < 0:
+        raise UserError("--ngpu and --ddp-cpu must be >= 0")
+    if args.ngpu > 0 and args.ddp_cpu > 0:
+        raise UserError("--ddp-cpu is for CPU training: use it with --ngpu 0")
+    nproc = args.ngpu if args.ngpu > 0 else max(1, args.ddp_cpu)
+    from audiotok.train.distributed import under_torchrun
+
+    if nproc > 1 and not under_torchrun():
+        return _relaunch(args, nproc)
+    summary = train(cfg, args.train_data, args.valid_data, args.exp_dir, args.ngpu, args.resume)
+    if summary["stopped_by"] is not None:
+        return 128 + int(summary["stopped_by"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(entry(__name__))

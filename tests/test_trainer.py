@@ -1,0 +1,446 @@
+"""The trainer, checkpoints, resume, DDP, the audio dataset and `audiotok train`, on tiny real
+wav files and tiny real models (a conv autoencoder, a GAN pair, the BEST-RQ encoder)."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from audiotok.audio import write_audio
+from audiotok.data.datasets import AudioSegmentDataset, EpochIndex, ResumableBatchSampler
+from audiotok.data.kaldi_dir import write_data_dir
+from audiotok.train import checkpoint as ckpt_mod
+from audiotok.train.checkpoint import CheckpointManager, load_checkpoint, seed_everything
+from audiotok.train.trainer import Trainer
+
+REPO = Path(__file__).resolve().parents[1]
+SR = 16000
+SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+
+
+# ---- tiny real models ------------------------------------------------------------------------
+
+class ToyAE(nn.Module):
+    """A strided conv autoencoder on waveforms with an L1 + MSE reconstruction loss."""
+
+    model_type = "toy_ae"
+
+    def __init__(self, channels=8):
+        super().__init__()
+        self.config = {"channels": channels}
+        self.sample_rate = SR
+        self.enc = nn.Sequential(nn.Conv1d(1, channels, 8, stride=4, padding=2), nn.GELU(),
+                                 nn.Conv1d(channels, channels, 3, padding=1))
+        self.dec = nn.Sequential(nn.GELU(), nn.ConvTranspose1d(channels, 1, 8, stride=4, padding=2))
+
+    def forward_train(self, batch, step):
+        wav = batch["wav"]
+        return {"y": self.dec(self.enc(wav))[..., :wav.shape[-1]]}
+
+    def generator_loss(self, batch, out, step):
+        err = out["y"] - batch["wav"]
+        l1, mse = err.abs().mean(), err.square().mean()
+        return l1 + mse, {"l1": l1.item(), "mse": mse.item()}
+
+    def describe(self):
+        return {"model_type": self.model_type, "sample_rate": SR}
+
+
+class ToyGAN(ToyAE):
+    """ToyAE plus an LSGAN discriminator that joins from step 1 on."""
+
+    model_type = "toy_gan"
+
+    def __init__(self, channels=8):
+        super().__init__(channels)
+        self.discriminator = nn.Sequential(nn.Conv1d(1, 4, 15, stride=4, padding=7), nn.LeakyReLU(0.2),
+                                           nn.Conv1d(4, 1, 3, padding=1))
+
+    def uses_discriminator(self, step):
+        return step >= 1
+
+    def discriminator_loss(self, batch, out, step):
+        real, fake = self.discriminator(batch["wav"]), self.discriminator(out["y"].detach())
+        loss = (real - 1).square().mean() + fake.square().mean()
+        return loss, {"d_loss": loss.item()}
+
+    def generator_loss(self, batch, out, step):
+        loss, logs = super().generator_loss(batch, out, step)
+        if self.uses_discriminator(step):
+            adv = (self.discriminator(out["y"]) - 1).square().mean()
+            loss = loss + 0.1 * adv
+            logs["adv"] = adv.item()
+        return loss, logs
+
+
+BESTRQ_CONF = {"sample_rate": SR, "n_mels": 16, "n_fft": 256, "hop_length": 160, "stack": 4, "d_model": 32,
+               "n_layers": 1, "n_heads": 2, "conv_kernel": 3, "codebook_size": 32, "codebook_dim": 8,
+               "mask_prob": 0.2, "mask_span": 2, "dropout": 0.1}
+
+
+def make_model(kind):
+    if kind == "bestrq":
+        from audiotok.registry import build_model
+
+        return build_model({"model": "bestrq", "model_conf": BESTRQ_CONF})
+    return {"ae": ToyAE, "gan": ToyGAN}[kind]()
+
+
+def make_config(model="toy_ae", model_conf=None, **trainer):
+    t = {"max_steps": 6, "log_interval": 2, "valid_interval": 3, "save_interval": 100, "seed": 0,
+         "keep_nbest": 2, "grad_clip": 5.0}
+    t.update(trainer)
+    return {"model": model, "model_conf": model_conf or {}, "dataset": "audio_segments",
+            "dataset_conf": {"sample_rate": SR, "segment_seconds": 0.25}, "batch_size": 2, "num_workers": 0,
+            "optim": "adamw", "optim_conf": {"lr": 3e-3}, "optim_d_conf": {"lr": 1e-3, "betas": [0.5, 0.9]},
+            "scheduler": "warmup_cosine", "scheduler_conf": {"warmup_steps": 2, "min_lr": 1e-4}, "trainer": t}
+
+
+# ---- tiny real data --------------------------------------------------------------------------
+
+def _tone(rng, seconds, sr):
+    t = np.arange(int(seconds * sr)) / sr
+    f0 = rng.uniform(120, 400)
+    x = sum(0.3 / k * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 6)) for k in range(1, 4))
+    return (x + 0.01 * rng.standard_normal(t.shape)).astype(np.float32)
+
+
+def _data_dir(root, name, n, rng):
+    wav, utt2spk = {}, {}
+    for i in range(n):
+        utt = f"spk{i % 2}-{name}{i:02d}"
+        sr = 8000 if i % 4 == 3 else SR  # some files need resampling
+        seconds = 0.15 if i == 1 else rng.uniform(0.3, 0.8)  # one shorter than a crop
+        path = root / "wavs" / f"{utt}.wav"
+        write_audio(path, torch.from_numpy(_tone(rng, seconds, sr)), sr)
+        wav[utt], utt2spk[utt] = str(path), f"spk{i % 2}"
+    write_data_dir(root / name, wav, utt2spk)
+    return root / name
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    return _data_dir(root, "train", 8, rng), _data_dir(root, "valid", 4, rng)
+
+
+def make_trainer(cfg, model, data, exp, resume=False, info=None):
+    conf = cfg["dataset_conf"]
+    train = AudioSegmentDataset(data[0], train=True, seed=cfg["trainer"]["seed"], **conf)
+    valid = AudioSegmentDataset(data[1], train=False, seed=cfg["trainer"]["seed"], **conf)
+    return Trainer(cfg, model, train, valid, Path(exp), info=info, resume=resume)
+
+
+def fit(cfg, kind, data, exp, resume=False, hook=None):
+    seed_everything(cfg["trainer"]["seed"])
+    model = make_model(kind)
+    if hook is not None:
+        model.on_train_step_end = hook
+    trainer = make_trainer(cfg, model, data, exp, resume=resume)
+    return trainer, trainer.train()
+
+
+# ---- dataset and sampler ---------------------------------------------------------------------
+
+def test_dataset_crops_pad_resample_and_collate(data):
+    ds = AudioSegmentDataset(data[0], SR, segment_seconds=0.25, train=True, seed=3)
+    seg = int(0.25 * SR)
+    a, b = ds[EpochIndex(0, 0)], ds[EpochIndex(0, 0)]
+    assert a["wav"].shape == (1, seg) and torch.equal(a["wav"], b["wav"])
+    assert not torch.equal(a["wav"], ds[EpochIndex(0, 1)]["wav"])  # a new crop every epoch
+    index = {e[0]: i for i, e in enumerate(ds.entries)}
+    short = ds[index["spk1-train01"]]  # 0.15 s file: zero-padded, length says how much is real
+    assert short["length"] == int(0.15 * SR) and short["wav"][0, short["length"]:].abs().max() == 0
+    assert short["wav"][0, :short["length"]].abs().max() > 0.1
+    resampled = ds[index["spk1-train03"]]  # an 8 kHz file comes out at 16 kHz with a full crop
+    assert resampled["wav"].shape == (1, seg) and resampled["length"] == seg
+    # the crop comes from the file: it matches the resampled file at some offset
+    from audiotok.audio import read_audio
+
+    full, _ = read_audio(ds.entries[0][1], target_sr=SR)
+    offs = [o for o in range(full.shape[-1] - seg + 1) if torch.allclose(full[0, o:o + seg], a["wav"][0], atol=1e-6)]
+    assert len(offs) == 1
+    valid = AudioSegmentDataset(data[1], SR, segment_seconds=0.25, train=False)
+    assert torch.equal(valid[0]["wav"], valid[0]["wav"])
+    whole = AudioSegmentDataset(data[1], SR, segment_seconds=None, train=False)
+    batch = whole.collate([whole[0], whole[1]])
+    assert batch["wav"].shape == (2, 1, int(batch["lengths"].max()))
+    assert set(batch["lengths"].tolist()) == {whole[0]["length"], whole[1]["length"]}
+
+
+def test_sampler_ranks_epochs_and_resume_position():
+    s0, s1 = ResumableBatchSampler(10, 2, 0, 2, seed=1), ResumableBatchSampler(10, 2, 1, 2, seed=1)
+    assert len(s0) == 2
+    b0, b1 = s0.epoch_batches(0), s1.epoch_batches(0)
+    flat = [int(i) for b in b0 + b1 for i in b]
+    assert len(flat) == 8 and len(set(flat)) == 8  # disjoint across ranks
+    assert [int(i) for b in s0.epoch_batches(1) for i in b] != [int(i) for b in b0 for i in b]
+    assert all(i.epoch == 1 for b in s0.epoch_batches(1) for i in b)
+    s0.set_state(0, 1)
+    assert [list(map(int, b)) for b in s0] == [list(map(int, b)) for b in b0[1:]]
+    tiny = ResumableBatchSampler(3, 4, 0, 1, seed=0)  # smaller than one batch: repeated to fill it
+    assert len(tiny) == 1 and sorted(set(map(int, tiny.epoch_batches(0)[0]))) == [0, 1, 2]
+    # EpochIndex survives the pickling to DataLoader workers
+    import pickle
+
+    k = pickle.loads(pickle.dumps(EpochIndex(5, 7)))
+    assert int(k) == 5 and k.epoch == 7
+
+
+# ---- training --------------------------------------------------------------------------------
+
+def test_training_reduces_validation_loss(data, tmp_path):
+    cfg = make_config(max_steps=25, valid_interval=100, log_interval=5)
+    seed_everything(0)
+    trainer = make_trainer(cfg, ToyAE(), data, tmp_path / "exp")
+    before = trainer.validate()["loss"]
+    summary = trainer.train()
+    after = trainer.validate()["loss"]
+    assert summary["step"] == 25 and summary["stopped_by"] is None
+    assert after < 0.7 * before, (before, after)
+    state = load_checkpoint(tmp_path / "exp" / "checkpoints" / "latest.pt")
+    assert state["step"] == 25 and state["epoch"] == 25 // 4 and state["batches_in_epoch"] == 25 % 4
+    assert summary["last_valid"]["loss"] == pytest.approx(after)
+
+
+def test_gan_step_order_and_separate_optimizers(data, tmp_path):
+    cfg = make_config(max_steps=1, valid_interval=1)
+    trainer, _ = fit(cfg, "gan", data, tmp_path / "a")
+    model = trainer.model
+    seed_everything(0)
+    init = ToyGAN()
+    same = lambda m1, m2: all(torch.equal(p, q) for p, q in zip(m1.parameters(), m2.parameters()))  # noqa: E731
+    assert same(model.discriminator, init.discriminator)  # step 0: no discriminator step
+    assert not same(model.enc, init.enc)
+    assert trainer.opt_d is not None and trainer.opt_d.param_groups[0]["betas"] == (0.5, 0.9)
+    assert {id(p) for g in trainer.opt.param_groups for p in g["params"]}.isdisjoint(
+        {id(p) for p in model.discriminator.parameters()})
+    cfg = make_config(max_steps=3, valid_interval=3, log_interval=1)
+    trainer, summary = fit(cfg, "gan", data, tmp_path / "b")
+    assert not same(trainer.model.discriminator, init.discriminator)
+    assert all(p.requires_grad for p in trainer.model.discriminator.parameters())  # unfrozen after G steps
+    assert "adv" in summary["last_valid"] and trainer.sched_d.last_epoch == 3
+    log = tmp_path / "b" / "tensorboard"
+    assert any(log.iterdir())
+
+
+@pytest.mark.parametrize("kind", ["bestrq", "gan"])
+def test_resume_after_sigterm_is_bit_for_bit(data, tmp_path, kind):
+    cfg = make_config(model=kind, max_steps=6, valid_interval=2, save_interval=4)
+    straight, s_sum = fit(cfg, kind, data, tmp_path / "straight")
+    s_rng = (torch.rand(4), np.random.rand(2), random.random())
+
+    def stop_at_3(step):  # a real signal, delivered during step 3
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return False
+
+    exp = tmp_path / "stopped"
+    first, f_sum = fit(cfg, kind, data, exp, hook=stop_at_3)
+    assert f_sum["step"] == 3 and f_sum["stopped_by"] == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler restored
+    assert load_checkpoint(exp / "checkpoints" / "latest.pt")["step"] == 3
+    with pytest.raises(Exception, match="--resume"):
+        fit(cfg, kind, data, exp)  # refuses to overwrite without --resume
+    resumed, r_sum = fit(cfg, kind, data, exp, resume=True)
+    r_rng = (torch.rand(4), np.random.rand(2), random.random())
+    assert resumed.resumed and r_sum["step"] == 6
+    for (name, p), q in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(p, q), name
+    for a, b in zip(straight.opt.state_dict()["state"].values(), resumed.opt.state_dict()["state"].values()):
+        assert torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
+    assert torch.equal(s_rng[0], r_rng[0]) and np.array_equal(s_rng[1], r_rng[1]) and s_rng[2] == r_rng[2]
+    assert s_sum["best"] == r_sum["best"] and s_sum["last_valid"] == r_sum["last_valid"]
+
+
+# ---- checkpoints -----------------------------------------------------------------------------
+
+def test_checkpoint_save_is_atomic(tmp_path, monkeypatch):
+    mgr = CheckpointManager(tmp_path / "ck")
+    mgr.save_latest({"step": 1, "model": {"w": torch.ones(3)}})
+    real_save = torch.save
+
+    def dying_save(obj, f, *a, **k):  # writes half a file, then the disk "fails"
+        real_save(obj, f, *a, **k)
+        with open(f, "r+b") as fh:
+            fh.truncate(10)
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(ckpt_mod.torch, "save", dying_save)
+    with pytest.raises(OSError):
+        mgr.save_latest({"step": 2, "model": {"w": torch.zeros(3)}})
+    monkeypatch.undo()
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["latest.pt"]
+    state = mgr.load_latest()
+    assert state["step"] == 1 and torch.equal(state["model"]["w"], torch.ones(3))
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(Exception, match="junk.pt: cannot read checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_best_checkpoint_selection_and_export(tmp_path):
+    mgr = CheckpointManager(tmp_path / "ck", metric="loss", keep_nbest=2)
+    for step, value in [(1, 5.0), (2, 3.0), (3, 4.0), (4, 1.0), (5, 2.0), (6, float("nan"))]:
+        mgr.update_best(step, value, {"w": torch.full((2,), float(step))})
+    assert [(b["step"], b["value"]) for b in mgr.best] == [(4, 1.0), (5, 2.0)]
+    names = sorted(p.name for p in (tmp_path / "ck").iterdir())
+    assert names == ["best.json", "best.step4.pt", "best.step5.pt"]
+    assert json.loads((tmp_path / "ck" / "best.json").read_text())[0]["step"] == 4
+    state, info = mgr.best_weights()
+    assert info["step"] == 4 and torch.equal(state["w"], torch.full((2,), 4.0))
+    mgr.save_latest({"step": 5})
+    mgr.update_best(6, 0.5, {"w": torch.zeros(2)})  # written after latest, then a crash
+    reloaded = CheckpointManager(tmp_path / "ck", keep_nbest=2)
+    reloaded.load_latest()  # resuming from step 5 forgets (and deletes) the step-6 file
+    assert [b["step"] for b in reloaded.best] == [4, 5] and not (tmp_path / "ck" / "best.step6.pt").exists()
+    maxi = CheckpointManager(tmp_path / "m", metric="acc", keep_nbest=1, mode="max")
+    for step, value in [(1, 0.2), (2, 0.9), (3, 0.5)]:
+        maxi.update_best(step, value, {})
+    assert [b["step"] for b in maxi.best] == [2]
+
+
+def test_schedules_and_optimizer_groups():
+    from audiotok.train.optim import build_optimizer, build_scheduler
+
+    lin = nn.Linear(4, 4)
+    opt = build_optimizer(lin.named_parameters(), "adamw", {"lr": 1.0, "weight_decay": 0.1})
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.1, 0.0]  # the bias is not decayed
+    sched = build_scheduler(opt, "warmup_cosine", {"warmup_steps": 4, "min_lr": 0.1}, max_steps=14)
+    lrs = []
+    for _ in range(16):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0]) and lrs[9] == pytest.approx(0.55)
+    assert lrs[14] == pytest.approx(0.1) and lrs[15] == pytest.approx(0.1) and lrs == sorted(lrs[:4]) + lrs[4:]
+    opt = build_optimizer(lin.named_parameters(), "adam", {"lr": 2.0})
+    sched = build_scheduler(opt, "exponential", {"gamma": 0.5})
+    sched.step()
+    sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.5)
+    from audiotok.errors import UserError
+
+    with pytest.raises(UserError, match="unknown scheduler 'cosine'"):
+        build_scheduler(opt, "cosine")
+    with pytest.raises(UserError, match="optim_conf: unknown keys"):
+        build_optimizer(lin.named_parameters(), "adamw", {"learning_rate": 1})
+
+
+# ---- data parallel ---------------------------------------------------------------------------
+
+DDP_SCRIPT = """
+import sys, torch
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+from test_trainer import ToyAE, make_config, make_trainer
+from audiotok.train import distributed as D
+from audiotok.train.checkpoint import seed_everything
+
+info = D.init_distributed(0)
+seed_everything(100 + info.rank)  # different initial weights: rank 0's must win
+model = ToyAE()
+cfg = make_config(max_steps=3, valid_interval=3, log_interval=1)
+trainer = make_trainer(cfg, model, (Path({train!r}), Path({valid!r})), Path({exp!r}), info=info)
+summary = trainer.train()
+torch.save({{"model": model.state_dict(), "valid": summary["last_valid"], "backend": info.backend}},
+           Path({exp!r}) / f"rank{{info.rank}}.pt")
+D.cleanup()
+"""
+
+
+def test_ddp_two_cpu_processes_match_one_process_with_the_global_batch(data, tmp_path):
+    exp = tmp_path / "ddp"
+    exp.mkdir()
+    script = tmp_path / "ddp_run.py"
+    script.write_text(DDP_SCRIPT.format(tests=str(REPO / "tests"), train=str(data[0]), valid=str(data[1]),
+                                        exp=str(exp)))
+    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          str(script)], env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    r0, r1 = (torch.load(exp / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert r0["backend"] == "gloo"
+    for name, p in r0["model"].items():
+        assert torch.equal(p, r1["model"][name]), name
+    latest = load_checkpoint(exp / "checkpoints" / "latest.pt")  # written once, by rank 0
+    assert latest["world_size"] == 2 and len(latest["rng"]) == 2
+    assert not torch.equal(latest["rng"][0]["torch"], latest["rng"][1]["torch"])
+    for name, p in r0["model"].items():
+        assert torch.equal(latest["model"][name], p)
+    # one process with batch 2 x 2 sees the same samples per step: same result up to float order
+    cfg = make_config(max_steps=3, valid_interval=3, log_interval=1)
+    cfg["batch_size"] = 4
+    seed_everything(100)
+    single = make_trainer(cfg, ToyAE(), data, tmp_path / "single")
+    s_sum = single.train()
+    for name, p in single.model.state_dict().items():
+        torch.testing.assert_close(p, r0["model"][name], atol=2e-5, rtol=1e-4)
+    assert r0["valid"]["loss"] == pytest.approx(s_sum["last_valid"]["loss"], rel=1e-4)
+
+
+# ---- the command -----------------------------------------------------------------------------
+
+def _write_yaml(path, cfg):
+    import yaml
+
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_cli_train_ddp_cpu_writes_a_loadable_exp_dir(data, tmp_path):
+    cfg = make_config(model="bestrq", model_conf=BESTRQ_CONF, max_steps=4, valid_interval=2, log_interval=2)
+    conf = _write_yaml(tmp_path / "bestrq_debug.yaml", cfg)
+    exp = tmp_path / "exp"
+    cmd = [sys.executable, "-m", "audiotok", "train", "--config", str(conf), "--train-data", str(data[0]),
+           "--valid-data", str(data[1]), "--exp-dir", str(exp), "--ddp-cpu", "2", "--seed", "5",
+           "trainer.keep_nbest=1", "optim_conf.lr=0.002"]
+    out = subprocess.run(cmd, env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    from audiotok.config import load_config
+
+    resolved = load_config(exp / "config.yaml")
+    assert resolved["trainer"]["seed"] == 5 and resolved["optim_conf"]["lr"] == 0.002
+    log = (exp / "train.log").read_text()
+    assert "2 process(es) on cpu" in log and "step 4/4" in log and "valid step 4" in log
+    assert "fp32" in log
+    best_file = json.loads((exp / "checkpoints" / "best.json").read_text())[0]["file"]
+    assert sorted(p.name for p in (exp / "checkpoints").iterdir()) == sorted(["best.json", "latest.pt", best_file])
+    assert any(p.name.startswith("events.out.tfevents") for p in (exp / "tensorboard").iterdir())
+    import audiotok
+
+    model = audiotok.load_model(exp)
+    meta = json.loads((exp / "model" / "meta.json").read_text())
+    assert meta["training_data"] == str(data[0]) and meta["steps"] == 4 and meta["best_metric"]["name"] == "loss"
+    best = json.loads((exp / "checkpoints" / "best.json").read_text())[0]
+    state = load_checkpoint(exp / "checkpoints" / best["file"])["model"]
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    feats = model.extract_features(torch.randn(1, 1, SR // 2), layer=-1)
+    assert feats.shape[-1] == 32
+
+
+def test_cli_errors_are_one_line(data, tmp_path, capsys):
+    from audiotok.cli import main
+
+    assert main(["train", "--config", str(tmp_path / "nope.yaml"), "--train-data", str(data[0]),
+                 "--valid-data", str(data[1]), "--exp-dir", str(tmp_path / "e")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"audiotok train: error: {tmp_path / 'nope.yaml'}: config file not found"]
+    conf = _write_yaml(tmp_path / "c.yaml", make_config())
+    assert main(["train", "--config", str(conf), "--train-data", str(tmp_path / "missing"),
+                 "--valid-data", str(data[1]), "--exp-dir", str(tmp_path / "e")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing: --train-data is not a directory" in err[0]
+    assert main(["train", "--config", str(conf), "--train-data", str(data[0]), "--valid-data", str(data[1]),
+                 "--exp-dir", str(tmp_path / "e"), "trainer.max_step=3"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "trainer: unknown keys ['max_step']" in err[0]
+    assert not (tmp_path / "e").exists()
