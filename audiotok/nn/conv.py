@@ -2,6 +2,7 @@
 
 Shapes: audio [B,1,T] <-> latent [B,D,T/hop]. The encoder right-pads its input to a multiple
 of the hop so every frame sees a whole hop; the caller trims decoded audio to the length it wants.
+`dilations` sets the residual units per block (DAC: 1, 3, 9); fewer make CPU debug models fast.
 """
 
 import math
@@ -98,14 +99,14 @@ class DecoderBlock(nn.Module):
 class WaveEncoder(nn.Module):
     """wav [B,1,T] -> latent [B,latent_dim,ceil(T/hop)]; widths double at every stride."""
 
-    def __init__(self, channels=64, strides=(4, 5, 6, 8), latent_dim=1024):
+    def __init__(self, channels=64, strides=(4, 5, 6, 8), latent_dim=1024, dilations=(1, 3, 9)):
         super().__init__()
         self.strides = [int(s) for s in strides]
         self.hop_length = math.prod(self.strides)
         layers = [WNConv1d(1, channels, 7, padding=3)]
         dim = channels
         for s in self.strides:
-            layers.append(EncoderBlock(dim, dim * 2, s))
+            layers.append(EncoderBlock(dim, dim * 2, s, dilations))
             dim *= 2
         layers += [Snake1d(dim), WNConv1d(dim, latent_dim, 3, padding=1)]
         self.block = nn.Sequential(*layers)
@@ -124,14 +125,14 @@ class WaveEncoder(nn.Module):
 class WaveDecoder(nn.Module):
     """latent [B,latent_dim,T] -> wav [B,1,T*hop]; widths halve at every rate; tanh output."""
 
-    def __init__(self, latent_dim=1024, channels=1536, rates=(8, 6, 5, 4), tanh=True):
+    def __init__(self, latent_dim=1024, channels=1536, rates=(8, 6, 5, 4), tanh=True, dilations=(1, 3, 9)):
         super().__init__()
         self.rates = [int(r) for r in rates]
         self.hop_length = math.prod(self.rates)
         layers = [WNConv1d(latent_dim, channels, 7, padding=3)]
         dim = channels
         for r in self.rates:
-            layers.append(DecoderBlock(dim, dim // 2, r))
+            layers.append(DecoderBlock(dim, dim // 2, r, dilations))
             dim //= 2
         layers += [Snake1d(dim), WNConv1d(dim, 1, 7, padding=3)]
         if tanh:

@@ -65,6 +65,11 @@ class MultiScaleMelLoss(nn.Module):
         return d.mean(dim=(1, 2))
 
     def forward(self, est, ref, reduction="mean"):
+        # Spectra in float32 whatever the autocast: power spectra underflow in bf16/fp16.
+        with torch.autocast(device_type=est.device.type, enabled=False):
+            return self._forward(est.float(), ref.float(), reduction)
+
+    def _forward(self, est, ref, reduction):
         total = est.new_zeros(est.shape[0], dtype=torch.float32)
         for i in range(len(self.scales)):
             x, y = self.mel(est, i), self.mel(ref, i)

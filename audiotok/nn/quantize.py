@@ -4,6 +4,8 @@ All quantizers take latents [B,D,T]. A `VectorQuantizer` projects them to a low 
 looks up the nearest code, and projects back (straight-through gradients). Codebooks are learned
 by the codebook loss (not EMA), as in DAC; an EMA of per-code usage decides which codes are dead,
 and `restart_dead_codes()` moves those onto random latents of the last training batch.
+Under data parallel each rank tracks its own batches; the trainer copies rank 0's weights and
+buffers to all ranks after a step whose hook reports a change, so no collective is issued here.
 
 distance:
   euclidean  LayerNorm'd latent, squared-L2 nearest code (default: robust against collapse)
@@ -17,12 +19,6 @@ from torch import nn
 from audiotok.nn.conv import WNConv1d
 
 DISTANCES = ("euclidean", "cosine")
-
-
-def _dist_world():
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_world_size()
-    return 1
 
 
 def perplexity(counts):
@@ -123,8 +119,6 @@ class VectorQuantizer(nn.Module):
             z_e, codes = z_e[keep], codes[keep]
         latents = z_e.transpose(1, 2).reshape(-1, self.codebook_dim)
         counts = torch.bincount(codes.reshape(-1), minlength=self.codebook_size).float()
-        if _dist_world() > 1:
-            torch.distributed.all_reduce(counts)
         if self.usage_ready.item() == 0:
             # First batch: start every code at the uniform share so none is "dead" at step 0.
             self.usage.fill_(max(counts.sum().item(), 1.0) / self.codebook_size)
@@ -160,9 +154,6 @@ class VectorQuantizer(nn.Module):
         new = new + self.restart_noise * new.std() * torch.randn_like(new)
         self.codebook.data[dead] = new
         self.usage[dead] = self.usage.sum() / self.codebook_size
-        if _dist_world() > 1:  # every rank must keep the same codebook
-            torch.distributed.broadcast(self.codebook.data, 0)
-            torch.distributed.broadcast(self.usage, 0)
         return n_dead
 
 
