@@ -253,6 +253,8 @@ def _start(job, spec, cwd, name):
     cmd = scheduler_command(spec, script_path.resolve(), name, (qdir / f"{stem}.slurm.out").resolve(), cwd)
     with open(job.id_file, "w") as out:
         job.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, start_new_session=True)
+    if cmd[0] != "sbatch":
+        job.id_file = None  # an srun step stops with its srun process; there is no job id to scancel
 
 
 def _cancel(jobs):

@@ -22,6 +22,7 @@ case $cmd_backend in
     ;;
   *)
     echo "cmd.sh: unknown cmd_backend '$cmd_backend' (local or slurm)" >&2
+    # shellcheck disable=SC2317  # exit only when run rather than sourced
     return 1 2>/dev/null || exit 1
     ;;
 esac

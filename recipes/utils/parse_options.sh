@@ -15,6 +15,7 @@ while [ "$_po_i" -le $# ]; do  # first pass: source --config files
       _po_j=$((_po_i + 1))
       if [ "$_po_j" -gt $# ]; then echo "$0: option --config needs a file" >&2; exit 1; fi
       if [ ! -r "${!_po_j}" ]; then echo "$0: cannot read config file '${!_po_j}'" >&2; exit 1; fi
+      # shellcheck source=/dev/null
       . "${!_po_j}"
       _po_i=$((_po_i + 2)) ;;
     --help | -h) _po_i=$((_po_i + 1)) ;;

@@ -16,5 +16,6 @@ if [ -d "$AUDIOTOK_ROOT/.venv/bin" ]; then
   export PATH="$AUDIOTOK_ROOT/.venv/bin:$PATH"
 fi
 if [ -f local/path.sh ]; then
+  # shellcheck source=/dev/null
   . local/path.sh              # site- or corpus-specific additions
 fi
