@@ -163,7 +163,7 @@ def test_optional_text_wav_and_speaker_prefix(data):
 def test_segments_are_checked(data):
     wav = read_scp(data / "wav.scp")
     reco = {"rec1": wav["B01-u0"]}
-    segs = {"B01-u0": "rec1 0.0 0.02", "B01-u1": "rec1 0.02 0.05", "a02-u0": "rec9 0 0.01"}
+    segs = {"B01-u0": "rec1 0.0 0.02", "B01-u1": "rec1 0.02 -1", "a02-u0": "rec9 0 0.01"}
     utt2spk = {"B01-u0": "B01", "B01-u1": "B01", "a02-u0": "a02"}
     d = data.parent / "seg"
     write_data_dir(d, reco, utt2spk, segments=segs)
@@ -174,6 +174,7 @@ def test_segments_are_checked(data):
     fix_data_dir(d)
     loaded = load_data_dir(d)
     assert sorted(loaded.segments) == ["B01-u0", "a02-u0"] and loaded.recording("a02-u0") == "rec1"
+    assert loaded.segments["B01-u0"] == ("rec1", 0.0, 0.02)
     assert validate_data_dir(d, no_text=True) == []
 
 

@@ -28,6 +28,8 @@ AUDIO_EXTS = {".wav", ".flac", ".ogg", ".opus", ".mp3", ".aif", ".aiff", ".au", 
 
 
 class Segment(NamedTuple):
+    """A segments line; end is -1.0 when the segment runs to the end of the recording."""
+
     reco: str
     start: float
     end: float

@@ -84,8 +84,8 @@ def value_problem(name, value):
             start, end = float(fields[1]), float(fields[2])
         except ValueError:
             return "has a non-numeric start or end time"
-        if start < 0 or end <= start:
-            return f"has start {fields[1]} and end {fields[2]} (need 0 <= start < end)"
+        if start < 0 or (end <= start and end != -1):  # Kaldi: end -1 = to the end of the recording
+            return f"has start {fields[1]} and end {fields[2]} (need 0 <= start < end, or end -1)"
     return None
 
 
