@@ -123,10 +123,19 @@ def _sf_error_text(e):
     return getattr(e, "error_string", None) or str(e)
 
 
-def _decode_soundfile(path, start=0, frames=-1):
+def _span_frames(span, sr):
+    """(offset_s, dur_s or None) -> (start frame, frame count or -1 for the rest)."""
+    if span is None:
+        return 0, -1
+    offset_s, dur_s = span
+    return int(round(offset_s * sr)), (-1 if dur_s is None else max(1, int(round(dur_s * sr))))
+
+
+def _decode_soundfile(path, span=None):
     try:
         with sf.SoundFile(str(path)) as f:
             sr, fmt, subtype, total = f.samplerate, f.format, f.subtype, f.frames
+            start, frames = _span_frames(span, sr)
             if start:
                 f.seek(min(start, total))
             data = f.read(frames, dtype="float32", always_2d=True)
@@ -135,7 +144,7 @@ def _decode_soundfile(path, start=0, frames=-1):
     return data, sr, fmt, subtype, total
 
 
-def _decode_torchaudio(path):
+def _decode_torchaudio(path, span=None):
     # torchaudio >= 2.9 (what audiotok pins) decodes only through torchcodec: without it
     # torchaudio.load always fails, so skip the costly torch import
     import importlib.util
@@ -148,19 +157,28 @@ def _decode_torchaudio(path):
             import torchaudio
 
             wav, sr = torchaudio.load(str(path))
-    except Exception as e:  # ImportError (no torchcodec), RuntimeError, ...: try the next decoder
+    except Exception as e:  # ImportError, RuntimeError, ...: try the next decoder
         raise _DecodeFailed(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
-    data = wav.detach().to("cpu").float().numpy().T
-    return np.ascontiguousarray(data), int(sr), Path(path).suffix.lstrip(".").upper() or "?", "?", data.shape[0]
+    data = np.ascontiguousarray(wav.detach().to("cpu").float().numpy().T)
+    total = data.shape[0]
+    start, frames = _span_frames(span, int(sr))
+    data = data[start : None if frames < 0 else start + frames]
+    return data, int(sr), Path(path).suffix.lstrip(".").upper() or "?", "?", total
 
 
-def _decode_ffmpeg(path):
+def _decode_ffmpeg(path, span=None):
+    """Decode with the ffmpeg program to a temporary float WAV; a span is cut by ffmpeg itself
+    (-ss/-t), so a chunk of a long m4a does not cost decoding the whole file."""
     exe = shutil.which("ffmpeg")
     if exe is None:
         raise _DecodeFailed("ffmpeg not installed")
+    cut_in, cut_out = [], []
+    if span is not None:
+        cut_in = ["-ss", f"{span[0]:.6f}"] if span[0] else []
+        cut_out = ["-t", f"{span[1]:.6f}"] if span[1] is not None else []
     with tempfile.TemporaryDirectory(prefix="audiotok-ffmpeg-") as d:
         out = os.path.join(d, "decoded.wav")
-        cmd = [exe, "-nostdin", "-v", "error", "-y", "-i", str(path), "-vn", "-map", "0:a:0",
+        cmd = [exe, "-nostdin", "-v", "error", "-y", *cut_in, "-i", str(path), *cut_out, "-vn", "-map", "0:a:0",
                "-f", "wav", "-acodec", "pcm_f32le", out]
         try:
             r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -169,25 +187,27 @@ def _decode_ffmpeg(path):
         if r.returncode != 0 or not os.path.exists(out):
             msg = r.stderr.decode("utf-8", "replace").strip().splitlines()
             raise _DecodeFailed(msg[-1] if msg else f"ffmpeg exit code {r.returncode}")
-        data, sr, _, _, total = _decode_soundfile(out)
+        data, sr, _, _, _ = _decode_soundfile(out)
+    total = None if span is not None else data.shape[0]  # unknown when only a span was decoded
+    if span is not None and span[1] is not None:
+        data = data[: _span_frames(span, sr)[1]]  # -t may overshoot by a sample
     return data, sr, Path(path).suffix.lstrip(".").upper() or "?", "?", total
 
 
-def _decode(path, start=0, frames=-1):
-    """(data [T, C] float32, sr, format, subtype, total_frames) from the first decoder that works."""
+def _decode(path, span=None):
+    """(data [T, C] float32, sr, format, subtype, total frames of the file or None) from the first
+    decoder that works; `span` = (offset_s, dur_s or None) reads only that part."""
     try:
-        return _decode_soundfile(path, start, frames)
+        return _decode_soundfile(path, span)
     except _DecodeFailed as e:
         sf_error = str(e)
     head = _head(path)
     if not _looks_like_text(head):
         for decoder in (_decode_torchaudio, _decode_ffmpeg):
             try:
-                data, sr, fmt, subtype, total = decoder(path)
+                return decoder(path, span)
             except _DecodeFailed:
                 continue
-            stop = None if frames is None or frames < 0 else start + frames
-            return data[start:stop], sr, fmt, subtype, total
     raise AudioError(path, _diagnose(path, head, sf_error))
 
 
@@ -234,27 +254,15 @@ def read_audio(path, target_sr=None, mono=True):
 
 def read_audio_segment(path, offset_s, dur_s=None, target_sr=None, mono=True):
     """Read `dur_s` seconds (all the rest when None) starting at `offset_s` -> (Tensor [C, T], sr).
-    Seeks with soundfile, so a chunk of a long file costs only that chunk."""
+    Seeks with soundfile (ffmpeg -ss for other formats), so a chunk of a long file costs only that chunk."""
     _check_file(path)
     if offset_s < 0 or (dur_s is not None and dur_s <= 0):
         raise AudioError(path, f"bad segment: offset {offset_s} s, duration {dur_s} s")
-    full = None
-    try:
-        with sf.SoundFile(str(path)) as f:
-            sr, total = f.samplerate, f.frames
-    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError):
-        full, sr, _, _, total = _decode(path)  # not seekable by soundfile: decode once, slice
+    data, sr, _, _, total = _decode(path, (offset_s, dur_s))
     _check_rate(path, sr)
-    if total == 0:
-        raise AudioError(path, "holds no audio samples (0 frames)")
-    start = int(round(offset_s * sr))
-    if start >= total:
-        raise AudioError(path, f"segment starts at {offset_s:.3f} s, after the end ({total / sr:.3f} s)")
-    frames = -1 if dur_s is None else max(1, int(round(dur_s * sr)))
-    if full is None:
-        data = _decode(path, start, frames)[0]
-    else:
-        data = full[start : None if frames < 0 else start + frames]
+    if data.shape[0] == 0 and offset_s > 0 and total != 0:
+        end = f" ({total / sr:.3f} s)" if total is not None else ""
+        raise AudioError(path, f"segment starts at {offset_s:.3f} s, after the end{end}")
     return _finish(path, data, sr, target_sr, mono)
 
 

@@ -186,11 +186,11 @@ def _parse(path, data, file_size):
         raise TokenFileError(path, f"truncated file ({file_size} bytes)")
     _, version, hlen = _PREFIX.unpack(data[: _PREFIX.size])
     if version != FORMAT_VERSION:
-        raise TokenFileError(
-            path, f"unsupported token file version {version} (this audiotok {__version__} reads version {FORMAT_VERSION})"
-        )
+        raise TokenFileError(path, f"unsupported token file version {version} "
+                                   f"(this audiotok {__version__} reads version {FORMAT_VERSION})")
     if _PREFIX.size + hlen + _CRC.size > file_size:
-        raise TokenFileError(path, f"truncated or damaged file: header of {hlen} bytes does not fit in {file_size} bytes")
+        raise TokenFileError(
+            path, f"truncated or damaged file: header of {hlen} bytes does not fit in {file_size} bytes")
     try:
         header = json.loads(data[_PREFIX.size : _PREFIX.size + hlen].decode("utf-8"))
         streams = header["streams"]
@@ -305,7 +305,8 @@ def _model_str(d):
     streams = " + ".join(
         f"{_get(s, 'name')} {_get(s, 'n_codebooks')}x{_get(s, 'codebook_size')}" for s in d.get("streams") or []
     )
-    return f"{d.get('model_type') or '?'} ({d.get('sample_rate')} Hz, {float(d.get('frame_rate') or 0):g} Hz frames, {streams})"
+    rates = f"{d.get('sample_rate')} Hz, {float(d.get('frame_rate') or 0):g} Hz frames"
+    return f"{d.get('model_type') or '?'} ({rates}, {streams})"
 
 
 def check_model_matches(header, model, path="<tokens>"):
@@ -328,8 +329,10 @@ def check_model_matches(header, model, path="<tokens>"):
         elif int(_get(m, "codebook_size")) != int(s["codebook_size"]):
             problems.append(f"stream '{s['name']}' codebook size {s['codebook_size']} vs {_get(m, 'codebook_size')}")
         elif int(_get(m, "n_codebooks")) < int(s["n_codebooks"]):
-            problems.append(f"stream '{s['name']}' has {s['n_codebooks']} codebooks, the model {_get(m, 'n_codebooks')}")
-    if not problems and header.get("model_id") and model.get("model_id") and header["model_id"] != model["model_id"]:
+            have = _get(m, "n_codebooks")
+            problems.append(f"stream '{s['name']}' has {s['n_codebooks']} codebooks, the model {have}")
+    ids = header.get("model_id"), model.get("model_id")
+    if not problems and all(ids) and ids[0] != ids[1]:
         problems.append(f"model id {header['model_id']} vs {model['model_id']}")
     if problems:
         raise TokenFileError(

@@ -215,8 +215,11 @@ def test_compressed_formats(tmp_path, name, codec):
     assert 0.2 < float(wav.abs().max()) < 0.8
     info = audio_info(path)
     assert info["sample_rate"] == 16000 and info["frames"] == wav.shape[1]
-    seg, _ = read_audio_segment(path, 0.5, 0.25)
+    seg, _ = read_audio_segment(path, 0.5, 0.25)  # soundfile seek (mp3, ogg) or ffmpeg -ss (m4a)
     assert seg.shape == (1, 4000)
+    assert torch.nn.functional.cosine_similarity(seg, wav[:, 8000:12000]).item() > 0.999
+    with pytest.raises(AudioError, match="after the end"):
+        read_audio_segment(path, 5.0, 0.25)
 
 
 # ---------------------------------------------------------------- bad input

@@ -46,7 +46,8 @@ def layout(path):
 
 
 def test_bits_per_code():
-    assert [bits_per_code(n) for n in (1, 2, 3, 4, 1000, 1024, 1025, 16384, 2 ** 20)] == [0, 1, 2, 2, 10, 10, 11, 14, 20]
+    sizes = (1, 2, 3, 4, 1000, 1024, 1025, 16384, 2 ** 20)
+    assert [bits_per_code(n) for n in sizes] == [0, 1, 2, 2, 10, 10, 11, 14, 20]
     with pytest.raises(ValueError):
         bits_per_code(0)
 
@@ -233,15 +234,17 @@ def test_model_check(tmp_path):
     # TokenStream objects (a model's own streams) work as well as dicts
     check_model_matches(header, model_desc(streams=[TokenStream("sem", 16384, 1), TokenStream("ac", 1000, 7)]))
 
+    def streams(ac_size=1000, ac_k=7, with_ac=True):
+        out = [{"name": "sem", "codebook_size": 16384, "n_codebooks": 1}]
+        return out + ([{"name": "ac", "codebook_size": ac_size, "n_codebooks": ac_k}] if with_ac else [])
+
     wrong = {
         "model type differs": model_desc(model_type="othercodec"),
         "sample rate 16000 Hz vs 24000 Hz": model_desc(sample_rate=24000),
         "frame rate 25.0 Hz vs 12.5 Hz": model_desc(frame_rate=12.5),
-        "stream 'ac' codebook size 1000 vs 1024": model_desc(streams=[{"name": "sem", "codebook_size": 16384, "n_codebooks": 1},
-                                                                    {"name": "ac", "codebook_size": 1024, "n_codebooks": 7}]),
-        "stream 'ac' has 3 codebooks, the model 2": model_desc(streams=[{"name": "sem", "codebook_size": 16384, "n_codebooks": 1},
-                                                                     {"name": "ac", "codebook_size": 1000, "n_codebooks": 2}]),
-        "the model has no stream 'ac'": model_desc(streams=[{"name": "sem", "codebook_size": 16384, "n_codebooks": 1}]),
+        "stream 'ac' codebook size 1000 vs 1024": model_desc(streams=streams(ac_size=1024)),
+        "stream 'ac' has 3 codebooks, the model 2": model_desc(streams=streams(ac_k=2)),
+        "the model has no stream 'ac'": model_desc(streams=streams(with_ac=False)),
         "model id abc123 vs fff000": model_desc(model_id="fff000"),
     }
     for words, desc in wrong.items():

@@ -4,6 +4,7 @@ A bad file prints one error line and the others are still shown; the exit code i
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -78,6 +79,15 @@ def format_text(d):
 
 
 def run(args):
+    try:
+        return _show_all(args)
+    except BrokenPipeError:
+        # `audiotok info ... | head`: the reader went away; stop quietly like other Unix tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _show_all(args):
     failed = 0
     for i, path in enumerate(args.files):
         try:
