@@ -1,6 +1,5 @@
 """audiotok format-data-dir: resample a data dir's audio to one rate and layout (recipe stage 2)."""
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -25,23 +24,35 @@ def _no_model():
 
 
 def _convert(_model, job):
-    from audiotok.audio import read_audio, write_audio
+    from audiotok.audio import read_audio, read_audio_segment, resample, write_audio
 
-    key, src, dst, fs = job
-    wav, _ = read_audio(src, target_sr=fs)
+    key, src, dst, fs, span = job
+    if span is None:
+        wav, _ = read_audio(src, target_sr=fs)
+    else:  # a Kaldi segment: [start, end) of a recording; end -1 = to the end
+        start, end = span
+        wav, sr = read_audio_segment(src, start, None if end < 0 else end - start)
+        wav = resample(wav.mean(0, keepdim=True), sr, fs)
     write_audio(dst, wav, fs)
 
 
 def run(args):
     from audiotok.audio import audio_info
-    from audiotok.data.kaldi_dir import load_data_dir, write_data_dir, write_scp
+    from audiotok.data.kaldi_dir import load_data_dir, write_data_dir
 
     src, dst = Path(args.src), Path(args.dst)
     data = load_data_dir(src)
-    extra_scps = {name: scp for name, scp in (data.extra or {}).items()}
+    segs = data.segments or {}
+    # with segments, wav.scp maps recordings; resolve every utterance to (path, span)
+    sources = {u: (data.wav[s.reco], (s.start, s.end)) for u, s in segs.items()} or {
+        u: (p, None) for u, p in data.wav.items()
+    }
     keep, dropped = [], 0
-    for utt, path in data.wav.items():
-        dur = audio_info(path)["duration"]
+    for utt, (path, span) in sources.items():
+        if span is not None and span[1] >= 0:
+            dur = span[1] - span[0]
+        else:
+            dur = audio_info(path)["duration"] - (span[0] if span else 0.0)
         if dur < args.min_seconds or (args.max_seconds and dur > args.max_seconds):
             dropped += 1
             continue
@@ -49,16 +60,15 @@ def run(args):
     if not keep:
         raise UserError(f"{src}: no utterance left after the length filter")
     # every scp (wav.scp and stems such as vocals.scp) is converted under its own subfolder
-    tables = {"wav": data.wav, **extra_scps}
+    tables = {"wav": sources, **{n: {u: (p, None) for u, p in t.items()} for n, t in (data.extra or {}).items()}}
     jobs = []
     out_tables = {}
     for name, table in tables.items():
-        sub = "wav" if name == "wav" else name
         out_tables[name] = {}
         for utt in keep:
             if utt in table:
-                out = (dst / sub / f"{utt}.wav").resolve()
-                jobs.append((f"{name}:{utt}", table[utt], out, args.fs))
+                out = (dst / name / f"{utt}.wav").resolve()
+                jobs.append((f"{name}:{utt}", table[utt][0], out, args.fs, table[utt][1]))
                 out_tables[name][utt] = str(out)
     failures = run_jobs(jobs, _convert, _no_model, (), nj=args.nj, desc="format")
     bad = {k.split(":", 1)[1] for k in failures}
@@ -69,11 +79,11 @@ def run(args):
         utt2spk={u: data.utt2spk[u] for u in keep},
         text={u: data.text[u] for u in keep if u in data.text} if data.text else None,
         extra={n: {u: t[u] for u in keep if u in t} for n, t in out_tables.items() if n != "wav"} or None,
+        info={
+            **{n: {u: t[u] for u in keep if u in t} for n, t in (data.info or {}).items() if n.startswith("utt2")},
+            "utt2num_samples": {u: str(audio_info(out_tables["wav"][u])["frames"]) for u in keep},
+        },
     )
-    for name in ("utt2category",):
-        if (src / name).is_file():
-            shutil.copy(src / name, dst / name)
-    write_scp(dst / "utt2num_samples", {u: str(audio_info(out_tables["wav"][u])["frames"]) for u in keep})
     print(
         f"{src} -> {dst}: kept {len(keep)}, dropped {dropped} by length, {len(bad)} unreadable",
         file=sys.stderr,
