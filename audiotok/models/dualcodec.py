@@ -1,0 +1,390 @@
+"""DualCodec: a low-frame-rate speech codec whose first codebook codes frozen SSL features.
+
+    wav ─► frozen SSL (16 kHz) ─► layer `ssl_layer` ─► normalise ─► pool to frame rate ─► s
+    s ─► 1x1 conv ─► ConvNeXt×N ─► VQ (large, low-dim)  ==> "semantic" codes [B,1,T]
+      ─► ConvNeXt×N ─► 1x1 conv ─► s_hat                  (decoded semantic latent)
+    wav ─► DAC-style encoder ─► z_ac;  residual = z_ac - s_hat
+    residual ─► ResidualVQ                                ==> "acoustic" codes [B,n_q-1,T]
+    s_hat + Q(residual) ─► DAC-style decoder ─► tanh ─► wav
+
+Decoding "semantic" alone gives decoder(s_hat). With n_q=1, encode returns only the
+"semantic" key (a token file needs at least one codebook per stream).
+
+SSL feature normalisation (`ssl_norm`):
+    running    per-channel mean/var buffers accumulated over the first `ssl_stats_batches`
+               training batches, then frozen and saved with the weights (default)
+    utterance  per-utterance, per-channel mean/var over the frames (no state)
+    none       raw features
+`discriminator`: kwargs of audiotok.nn.discriminators.Discriminator ({} or null = full size),
+or false for none (mel-only training).
+Frame count: T = ceil(len / hop); the input is right-padded to T*hop and the pooled SSL
+features are cut or edge-padded to T frames, so decode() returns T*hop samples; pass
+`length=` to trim.
+
+`ssl_init_dir` (a packed SSL model dir) is read once at construction: the SSL architecture comes
+from its config.yaml and the weights from its safetensors. `self.config` then records that
+architecture under `ssl` with `ssl_init_dir: null`, so a packed codec (whose own safetensors
+hold the SSL weights) never needs the SSL dir again.
+"""
+
+import copy
+
+import torch
+import torch.nn.functional as F
+import torchaudio
+from torch import nn
+
+from audiotok.errors import UserError
+from audiotok.models.base import TokenModel, TokenStream
+from audiotok.nn.conv import WaveDecoder, WaveEncoder, WNConv1d
+from audiotok.nn.convnext import ConvNeXtBlock
+from audiotok.nn.discriminators import Discriminator
+from audiotok.nn.losses import (
+    MultiScaleMelLoss,
+    feature_matching_loss,
+    lsgan_discriminator_loss,
+    lsgan_generator_loss,
+    ssl_reconstruction_loss,
+)
+from audiotok.nn.quantize import ResidualVQ, VectorQuantizer
+from audiotok.registry import build_model
+
+LOSS_WEIGHTS = {
+    "mel": 15.0,
+    "adv": 1.0,
+    "fm": 2.0,
+    "commit": 0.25,
+    "codebook": 1.0,
+    "ssl": 15.0,
+    "semantic_commit": 0.25,
+    "semantic_codebook": 1.0,
+    "semantic_mel": 15.0,
+}
+SEMANTIC_MEL = {"n_mels": [80, 160, 320], "window_lengths": [512, 1024, 2048], "band": [0.0, 0.1], "distance": "mse"}
+SSL_NORMS = ("running", "utterance", "none")
+
+
+class DualCodec(TokenModel):
+    model_type = "dualcodec"
+    training_only_prefixes = ("discriminator.",)
+
+    def __init__(
+        self,
+        sample_rate=24000,
+        ssl=None,
+        ssl_init_dir=None,
+        ssl_layer=-1,
+        ssl_norm="running",
+        ssl_stats_batches=200,
+        latent_dim=1024,
+        encoder_dim=32,
+        encoder_strides=(4, 5, 6, 8, 2),
+        decoder_dim=1536,
+        decoder_rates=None,
+        residual_dilations=(1, 3, 9),
+        semantic_dim=768,
+        semantic_intermediate_dim=2048,
+        semantic_layers=4,
+        semantic_causal=True,
+        semantic_codebook_size=16384,
+        semantic_codebook_dim=8,
+        semantic_distance="euclidean",
+        n_acoustic=7,
+        acoustic_codebook_size=4096,
+        acoustic_codebook_dim=8,
+        acoustic_distance="euclidean",
+        quantizer_dropout=1.0,
+        usage_decay=0.99,
+        dead_threshold=0.01,
+        semantic_only_prob=0.125,
+        passthrough_prob=0.0,
+        quantize_warmup_steps=0,
+        mel=None,
+        semantic_mel=None,
+        loss_weights=None,
+        discriminator=None,
+        disc_start_step=0,
+    ):
+        super().__init__()
+        self.config = copy.deepcopy({k: v for k, v in locals().items() if k not in ("self", "__class__")})
+        if ssl_norm not in SSL_NORMS:
+            raise UserError(f"dualcodec: ssl_norm must be one of {', '.join(SSL_NORMS)}, got '{ssl_norm}'")
+        if int(n_acoustic) < 1:
+            raise UserError(f"dualcodec: n_acoustic must be at least 1, got {n_acoustic}")
+        self.sample_rate = int(sample_rate)
+
+        # ---- frozen SSL encoder --------------------------------------------------------------
+        self.ssl = self._build_ssl(ssl, ssl_init_dir)
+        for p in self.ssl.parameters():
+            p.requires_grad_(False)
+        self.ssl.eval()
+        self.ssl_layer = int(ssl_layer)
+        self.ssl_norm = ssl_norm
+        self.ssl_stats_batches = int(ssl_stats_batches)
+        h = int(self.ssl.hidden_size)
+        self.register_buffer("ssl_mean", torch.zeros(h))
+        self.register_buffer("ssl_var", torch.ones(h))
+        self.register_buffer("ssl_frames", torch.zeros(()))
+        self.register_buffer("ssl_batches", torch.zeros(()))
+
+        # ---- waveform encoder / decoder ------------------------------------------------------
+        self.encoder = WaveEncoder(encoder_dim, encoder_strides, latent_dim, residual_dilations)
+        self.hop_length = self.encoder.hop_length
+        rates = list(decoder_rates) if decoder_rates is not None else list(encoder_strides)[::-1]
+        self.decoder = WaveDecoder(latent_dim, decoder_dim, rates, dilations=residual_dilations)
+        if self.decoder.hop_length != self.hop_length:
+            raise UserError(f"dualcodec: decoder_rates {rates} give hop {self.decoder.hop_length}, "
+                            f"encoder_strides give {self.hop_length}")
+        self.frame_rate = self.sample_rate / self.hop_length
+        self.pool = float(self.ssl.feature_rate) / self.frame_rate
+
+        # ---- semantic branch -----------------------------------------------------------------
+        self.sem_in = WNConv1d(h, semantic_dim, 1)
+        self.sem_enc = nn.Sequential(
+            *[ConvNeXtBlock(semantic_dim, semantic_intermediate_dim, causal=semantic_causal) for _ in range(semantic_layers)]
+        )
+        vq_opts = {"usage_decay": usage_decay, "dead_threshold": dead_threshold}
+        self.sem_vq = VectorQuantizer(semantic_dim, semantic_codebook_size, semantic_codebook_dim, semantic_distance, **vq_opts)
+        self.sem_dec = nn.Sequential(
+            *[ConvNeXtBlock(semantic_dim, semantic_intermediate_dim, causal=semantic_causal) for _ in range(semantic_layers)]
+        )
+        self.sem_out = WNConv1d(semantic_dim, latent_dim, 1)
+        # The SSL-reconstruction loss compares s_hat with s; a 1x1 head bridges differing widths.
+        self.ssl_head = nn.Identity() if h == int(latent_dim) else WNConv1d(latent_dim, h, 1)
+
+        # ---- acoustic residual VQ ------------------------------------------------------------
+        self.rvq = ResidualVQ(
+            n_acoustic, latent_dim, acoustic_codebook_size, acoustic_codebook_dim, quantizer_dropout,
+            distance=acoustic_distance, **vq_opts,
+        )
+        self.streams = [
+            TokenStream("semantic", int(semantic_codebook_size), 1),
+            TokenStream("acoustic", int(acoustic_codebook_size), int(n_acoustic)),
+        ]
+
+        # ---- training ------------------------------------------------------------------------
+        self.semantic_only_prob = float(semantic_only_prob)
+        self.passthrough_prob = float(passthrough_prob)
+        self.quantize_warmup_steps = int(quantize_warmup_steps)
+        self.loss_weights = {**LOSS_WEIGHTS, **(loss_weights or {})}
+        unknown = set(self.loss_weights) - set(LOSS_WEIGHTS)
+        if unknown:
+            raise UserError(f"dualcodec: unknown loss_weights {sorted(unknown)} (known: {sorted(LOSS_WEIGHTS)})")
+        self.mel_loss = MultiScaleMelLoss(self.sample_rate, **(mel or {}))
+        self.semantic_mel_loss = MultiScaleMelLoss(self.sample_rate, **{**SEMANTIC_MEL, **(semantic_mel or {})})
+        self.discriminator = None if discriminator is False else Discriminator(self.sample_rate, **(discriminator or {}))
+        self.disc_start_step = int(disc_start_step)
+
+    # ---- construction helpers -----------------------------------------------------------------
+    def _build_ssl(self, ssl, ssl_init_dir):
+        if ssl_init_dir:
+            from audiotok.models.loading import load_model
+
+            model = load_model(ssl_init_dir)
+            self.config["ssl"] = {"model": model.model_type, "model_conf": copy.deepcopy(model.config)}
+            self.config["ssl_init_dir"] = None
+            return model
+        if not ssl or "model" not in ssl:
+            raise UserError("dualcodec: needs `ssl: {model: ..., model_conf: {...}}` or `ssl_init_dir`")
+        return build_model(ssl)
+
+    def train(self, mode=True):
+        super().train(mode)
+        self.ssl.eval()  # frozen: no dropout, ever
+        return self
+
+    # ---- SSL features -------------------------------------------------------------------------
+    def num_frames(self, num_samples):
+        return -(-int(num_samples) // self.hop_length)
+
+    def _pad(self, wav):
+        if wav.dim() != 3 or wav.shape[1] != 1:
+            raise UserError(f"dualcodec: expected mono audio [B,1,T], got shape {tuple(wav.shape)}")
+        t = self.num_frames(wav.shape[-1])
+        return F.pad(wav, (0, t * self.hop_length - wav.shape[-1])), t
+
+    @torch.no_grad()
+    def ssl_features(self, wav, frames, update_stats=False):
+        """Padded wav [B,1,T*hop] -> normalised SSL features pooled to [B, hidden, frames]."""
+        x = wav.float()
+        if int(self.ssl.sample_rate) != self.sample_rate:
+            x = torchaudio.functional.resample(x, self.sample_rate, int(self.ssl.sample_rate))
+        feats = self.ssl.extract_features(x, self.ssl_layer).float().transpose(1, 2)  # [B,H,F]
+        if self.ssl_norm == "running":
+            if update_stats and self.ssl_batches.item() < self.ssl_stats_batches:
+                self._update_stats(feats)
+            feats = (feats - self.ssl_mean[:, None]) * torch.rsqrt(self.ssl_var[:, None] + 1e-5)
+        elif self.ssl_norm == "utterance":
+            mean, var = feats.mean(-1, keepdim=True), feats.var(-1, keepdim=True, unbiased=False)
+            feats = (feats - mean) * torch.rsqrt(var + 1e-5)
+        return self._pool(feats, frames)
+
+    def _pool(self, feats, frames):
+        factor = round(self.pool)
+        if abs(self.pool - factor) < 1e-6 and factor >= 1:
+            if factor > 1:
+                feats = F.avg_pool1d(feats, factor, factor, ceil_mode=True)
+        elif feats.shape[-1] >= frames:
+            feats = F.adaptive_avg_pool1d(feats, frames)
+        else:
+            feats = F.interpolate(feats, size=frames, mode="linear", align_corners=False)
+        if feats.shape[-1] < frames:  # the SSL front-end may drop a partial last frame
+            feats = F.pad(feats, (0, frames - feats.shape[-1]), mode="replicate")
+        return feats[..., :frames]
+
+    @torch.no_grad()
+    def _update_stats(self, feats):
+        """Merge this batch's per-channel mean/var into the running buffers (Chan et al.)."""
+        x = feats.transpose(0, 1).reshape(feats.shape[1], -1).double()
+        n_b = float(x.shape[1])
+        mean_b, var_b = x.mean(1), x.var(1, unbiased=False)
+        n_a = float(self.ssl_frames)
+        mean_a, var_a = self.ssl_mean.double(), self.ssl_var.double()
+        n = n_a + n_b
+        delta = mean_b - mean_a
+        mean = mean_a + delta * (n_b / n)
+        var = (var_a * n_a + var_b * n_b + delta.pow(2) * (n_a * n_b / n)) / n
+        self.ssl_mean.copy_(mean.float())
+        self.ssl_var.copy_(var.float())
+        self.ssl_frames.fill_(n)
+        self.ssl_batches.add_(1)
+
+    # ---- semantic branch ----------------------------------------------------------------------
+    def semantic_latent(self, codes):
+        """Semantic codes [B,T] -> s_hat [B,latent_dim,T]."""
+        return self.sem_out(self.sem_dec(self.sem_vq.decode(codes)))
+
+    # ---- TokenModel API -----------------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, wav, n_q=None):
+        n_total = sum(s.n_codebooks for s in self.streams_for(n_q))
+        wav, t = self._pad(wav)
+        s = self.ssl_features(wav, t)
+        sem = self.sem_vq.encode(self.sem_enc(self.sem_in(s)))
+        tokens = {"semantic": sem[:, None]}
+        if n_total > 1:
+            residual = self.encoder(wav)[..., :t] - self.semantic_latent(sem)
+            tokens["acoustic"] = self.rvq.encode(residual, n_total - 1)
+        return tokens
+
+    def _check_codes(self, name, codes, stream):
+        if not torch.is_tensor(codes) or codes.dim() != 3:
+            raise UserError(f"dualcodec: '{name}' tokens must be a tensor [B,K,T]")
+        if not 1 <= codes.shape[1] <= stream.n_codebooks:
+            raise UserError(f"dualcodec: '{name}' has {codes.shape[1]} codebooks, expected 1..{stream.n_codebooks}")
+        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= stream.codebook_size):
+            raise UserError(f"dualcodec: '{name}' codes out of range 0..{stream.codebook_size - 1}")
+
+    @torch.no_grad()
+    def decode(self, tokens, length=None):
+        """{"semantic": [B,1,T], optional "acoustic": [B,K,T]} -> wav [B,1,T*hop] (or `length`)."""
+        known = {s.name: s for s in self.streams}
+        unknown = set(tokens) - set(known)
+        if unknown or "semantic" not in tokens:
+            raise UserError(f"dualcodec: decode needs 'semantic' (and optionally 'acoustic'), got {sorted(tokens)}")
+        for name, codes in tokens.items():
+            self._check_codes(name, codes, known[name])
+        dev = self.sem_out.weight.device
+        z = self.semantic_latent(tokens["semantic"][:, 0].long().to(dev))
+        if "acoustic" in tokens:
+            ac = tokens["acoustic"].long().to(dev)
+            if ac.shape[-1] != z.shape[-1]:
+                raise UserError(f"dualcodec: semantic has {z.shape[-1]} frames but acoustic {ac.shape[-1]}")
+            z = z + self.rvq.decode(ac)
+        wav = self.decoder(z)
+        return wav[..., :length] if length is not None else wav
+
+    # ---- training -----------------------------------------------------------------------------
+    def forward_train(self, batch, step=0):
+        wav = batch["wav"]
+        n = wav.shape[-1]
+        padded, t = self._pad(wav)
+        s = self.ssl_features(padded, t, update_stats=self.training)
+        x_q, sem_codes, sem_commit, sem_cb = self.sem_vq(self.sem_enc(self.sem_in(s)))
+        s_hat = self.sem_out(self.sem_dec(x_q))
+        z_ac = self.encoder(padded)[..., :t]
+        residual = z_ac - s_hat
+        q = self.rvq(residual)
+        b = wav.shape[0]
+        if self.training:
+            warm = step < self.quantize_warmup_steps
+            passthrough = torch.rand(b, device=wav.device) < (1.0 if warm else self.passthrough_prob)
+            semantic_only = torch.rand(b, device=wav.device) < self.semantic_only_prob
+        else:  # validation: every sample fully quantised with all codebooks
+            passthrough = semantic_only = torch.zeros(b, dtype=torch.bool, device=wav.device)
+        # torch.where keeps the RVQ in the graph for every sample, so all weights get gradients.
+        z_res = torch.where(passthrough[:, None, None], residual, q["z_q"])
+        z_res = torch.where(semantic_only[:, None, None], torch.zeros_like(z_res), z_res)
+        recon = self.decoder(s_hat + z_res)[..., :n]
+        return {
+            "wav": wav,
+            "recon": recon,
+            "ssl": s,
+            "s_hat": s_hat,
+            "semantic_codes": sem_codes,
+            "acoustic_codes": q["codes"],
+            "n_q": q["n_q"],
+            "semantic_commit": sem_commit.mean(),
+            "semantic_codebook": sem_cb.mean(),
+            "commit": q["commitment"],
+            "codebook": q["codebook"],
+            "semantic_only": semantic_only,
+            "passthrough": passthrough,
+        }
+
+    def uses_discriminator(self, step):
+        return self.discriminator is not None and step >= self.disc_start_step
+
+    def generator_loss(self, batch, out, step=0):
+        w = self.loss_weights
+        wav, recon = out["wav"], out["recon"]
+        mel = self.mel_loss(recon, wav)
+        ssl_mse = ssl_reconstruction_loss(self.ssl_head(out["s_hat"]).float(), out["ssl"])
+        loss = (
+            w["mel"] * mel
+            + w["ssl"] * ssl_mse
+            + w["commit"] * out["commit"]
+            + w["codebook"] * out["codebook"]
+            + w["semantic_commit"] * out["semantic_commit"]
+            + w["semantic_codebook"] * out["semantic_codebook"]
+        )
+        logs = {k: float(v.detach()) for k, v in (("mel", mel), ("ssl_mse", ssl_mse), ("commit", out["commit"]),
+                ("codebook", out["codebook"]), ("semantic_commit", out["semantic_commit"]))}
+        sem_only = out["semantic_only"]
+        if bool(sem_only.any()):
+            # Only the semantic-only samples, averaged over the batch (p * loss in expectation).
+            low = self.semantic_mel_loss(recon[sem_only], wav[sem_only], reduction="none").sum() / wav.shape[0]
+            loss = loss + w["semantic_mel"] * low
+            logs["semantic_mel"] = float(low.detach())
+        if self.uses_discriminator(step):
+            fake = self.discriminator(recon)
+            with torch.no_grad():
+                real = self.discriminator(wav)
+            adv, fm = lsgan_generator_loss(fake), feature_matching_loss(real, fake)
+            loss = loss + w["adv"] * adv + w["fm"] * fm
+            logs.update(adv=float(adv.detach()), fm=float(fm.detach()))
+        logs["usage_semantic"] = self.sem_vq.usage_fraction()
+        logs["usage_acoustic"] = self.rvq.usage_fraction()
+        logs["loss"] = float(loss.detach())
+        return loss, logs
+
+    def discriminator_loss(self, batch, out, step=0):
+        fake = self.discriminator(out["recon"].detach())
+        real = self.discriminator(out["wav"])
+        loss = lsgan_discriminator_loss(real, fake)
+        return loss, {"disc": float(loss.detach())}
+
+    def on_train_step_end(self, step):
+        """Restart dead codes; returns the number restarted (False when none, for the trainer)."""
+        n = self.sem_vq.restart_dead_codes() + self.rvq.restart_dead_codes()
+        return n if n else False
+
+    def describe(self):
+        info = super().describe()
+        info["hop_length"] = self.hop_length
+        info["ssl"] = {"model_type": getattr(self.ssl, "model_type", None), "layer": self.ssl_layer,
+                       "feature_rate": float(self.ssl.feature_rate)}
+        return info
+
+
+__all__ = ["DualCodec", "LOSS_WEIGHTS"]
