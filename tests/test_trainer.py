@@ -251,6 +251,8 @@ def test_resume_after_sigterm_is_bit_for_bit(data, tmp_path, kind):
     assert load_checkpoint(exp / "checkpoints" / "latest.pt")["step"] == 3
     with pytest.raises(Exception, match="--resume"):
         fit(cfg, kind, data, exp)  # refuses to overwrite without --resume
+    if kind == "gan":  # the data a step sees does not depend on the number of loader workers
+        cfg = {**cfg, "num_workers": 2}
     resumed, r_sum = fit(cfg, kind, data, exp, resume=True)
     r_rng = (torch.rand(4), np.random.rand(2), random.random())
     assert resumed.resumed and r_sum["step"] == 6
@@ -260,6 +262,37 @@ def test_resume_after_sigterm_is_bit_for_bit(data, tmp_path, kind):
         assert torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
     assert torch.equal(s_rng[0], r_rng[0]) and np.array_equal(s_rng[1], r_rng[1]) and s_rng[2] == r_rng[2]
     assert s_sum["best"] == r_sum["best"] and s_sum["last_valid"] == r_sum["last_valid"]
+
+
+class NaNAfter(ToyAE):
+    """Its loss turns NaN from step `bad_from` on (as a diverging model's would)."""
+
+    def __init__(self, bad_from):
+        super().__init__()
+        self.bad_from = bad_from
+
+    def generator_loss(self, batch, out, step):
+        loss, logs = super().generator_loss(batch, out, step)
+        return (loss * float("nan") if step >= self.bad_from else loss), {}
+
+
+def test_non_finite_steps_are_skipped_then_stop(data, tmp_path):
+    from audiotok.errors import UserError
+
+    cfg = make_config(max_steps=4, valid_interval=100, max_nonfinite=3)
+    seed_everything(0)
+    trainer = make_trainer(cfg, NaNAfter(bad_from=2), data, tmp_path / "a")
+    trainer.max_steps = 2
+    trainer.train()
+    after_two = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.max_steps = 4  # two NaN steps: skipped, weights untouched, training goes on
+    trainer.train()
+    assert trainer.step == 4 and trainer.nonfinite_streak == 2
+    assert all(torch.equal(v, after_two[k]) for k, v in trainer.model.state_dict().items())
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+    trainer.max_steps = 6
+    with pytest.raises(UserError, match="non-finite gradients for 3 steps in a row at step 5"):
+        trainer.train()
 
 
 # ---- checkpoints -----------------------------------------------------------------------------
@@ -308,6 +341,7 @@ def test_best_checkpoint_selection_and_export(tmp_path):
     assert [b["step"] for b in maxi.best] == [2]
 
 
+@pytest.mark.filterwarnings("ignore:Detected call of")
 def test_schedules_and_optimizer_groups():
     from audiotok.train.optim import build_optimizer, build_scheduler
 
@@ -396,7 +430,8 @@ def _write_yaml(path, cfg):
 
 
 def test_cli_train_ddp_cpu_writes_a_loadable_exp_dir(data, tmp_path):
-    cfg = make_config(model="bestrq", model_conf=BESTRQ_CONF, max_steps=4, valid_interval=2, log_interval=2)
+    cfg = make_config(model="bestrq", model_conf=BESTRQ_CONF, max_steps=4, valid_interval=2, log_interval=2,
+                      amp="bf16")
     conf = _write_yaml(tmp_path / "bestrq_debug.yaml", cfg)
     exp = tmp_path / "exp"
     cmd = [sys.executable, "-m", "audiotok", "train", "--config", str(conf), "--train-data", str(data[0]),
@@ -410,7 +445,7 @@ def test_cli_train_ddp_cpu_writes_a_loadable_exp_dir(data, tmp_path):
     assert resolved["trainer"]["seed"] == 5 and resolved["optim_conf"]["lr"] == 0.002
     log = (exp / "train.log").read_text()
     assert "2 process(es) on cpu" in log and "step 4/4" in log and "valid step 4" in log
-    assert "fp32" in log
+    assert "trainer.amp=bf16 requested but training on cpu: using fp32" in log
     best_file = json.loads((exp / "checkpoints" / "best.json").read_text())[0]["file"]
     assert sorted(p.name for p in (exp / "checkpoints").iterdir()) == sorted(["best.json", "latest.pt", best_file])
     assert any(p.name.startswith("events.out.tfevents") for p in (exp / "tensorboard").iterdir())
@@ -444,3 +479,43 @@ def test_cli_errors_are_one_line(data, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "trainer: unknown keys ['max_step']" in err[0]
     assert not (tmp_path / "e").exists()
+    assert main(["train", "--config", str(conf), "--train-data", str(data[0]), "--valid-data", str(data[1]),
+                 "--exp-dir", str(tmp_path / "e"), "--print-config", "batch_size=3"]) == 0
+    import yaml
+
+    assert yaml.safe_load(capsys.readouterr().out)["batch_size"] == 3
+
+
+def test_cli_sigterm_saves_and_resume_finishes(data, tmp_path, capsys):
+    """`audiotok train` (in this process) gets a real SIGTERM mid-run, then --resume finishes it."""
+    import threading
+    import time
+
+    from audiotok.cli import main
+
+    cfg = make_config(max_steps=100000, log_interval=1, valid_interval=100000)
+    cfg.update(model="bestrq", model_conf=BESTRQ_CONF, scheduler="constant", scheduler_conf={})
+    conf = _write_yaml(tmp_path / "c.yaml", cfg)
+    exp = tmp_path / "exp"
+    argv = ["train", "--config", str(conf), "--train-data", str(data[0]), "--valid-data", str(data[1]),
+            "--exp-dir", str(exp)]
+
+    def kill_after_step_2():
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if (exp / "train.log").is_file() and "step 2/100000" in (exp / "train.log").read_text():
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_after_step_2, daemon=True)
+    killer.start()
+    assert main(argv) == 128 + signal.SIGTERM
+    killer.join()
+    stopped = load_checkpoint(exp / "checkpoints" / "latest.pt")["step"]
+    assert stopped >= 2 and f"stopped at step {stopped}" in (exp / "train.log").read_text()
+    assert not (exp / "model").exists() and "Traceback" not in capsys.readouterr().err
+    assert main(argv + ["--resume", f"trainer.max_steps={stopped + 2}"]) == 0
+    log = (exp / "train.log").read_text()
+    assert f"resuming from step {stopped} of {stopped + 2}" in log and "trainer.max_steps" in log
+    assert json.loads((exp / "model" / "meta.json").read_text())["steps"] == stopped + 2

@@ -313,12 +313,17 @@ class Trainer:
             if self.sched_d is not None:
                 self.sched_d.step()
         logs.update({k: float(v) for k, v in logs_g.items()})
-        logs.setdefault("loss", float(loss.detach()))
+        loss_value = float(loss.detach())
+        logs.setdefault("loss", loss_value)
         logs["grad_norm"] = norm
-        finite = math.isfinite(norm) and math.isfinite(logs.get("grad_norm_d", 0.0))
+        # with an fp16 GradScaler overflowing gradients are routine (it skips and rescales): only a
+        # non-finite loss counts then
+        finite = math.isfinite(loss_value) and (self.scaler is not None or (
+            math.isfinite(norm) and math.isfinite(logs.get("grad_norm_d", 0.0))))
         self.nonfinite_streak = 0 if finite else self.nonfinite_streak + 1
         if not finite:
-            log.warning("step %d: non-finite gradient norm (%s): update skipped", step + 1, norm)
+            log.warning("step %d: non-finite loss or gradients (loss %s, grad norm %s): update skipped",
+                        step + 1, loss_value, norm)
             if self.nonfinite_streak >= int(self.t["max_nonfinite"]):
                 raise UserError(f"non-finite gradients for {self.nonfinite_streak} steps in a row at step "
                                 f"{step + 1}: lower optim_conf.lr, set trainer.grad_clip or use trainer.amp: none")
