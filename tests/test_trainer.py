@@ -372,7 +372,7 @@ def test_schedules_and_optimizer_groups():
 # ---- data parallel ---------------------------------------------------------------------------
 
 DDP_SCRIPT = """
-import sys, torch
+import os, signal, sys, torch
 sys.path.insert(0, {tests!r})
 from pathlib import Path
 from test_trainer import ToyAE, make_config, make_trainer
@@ -380,18 +380,29 @@ from audiotok.train import distributed as D
 from audiotok.train.checkpoint import seed_everything
 
 info = D.init_distributed(0)
+data = (Path({train!r}), Path({valid!r}))
+cfg = make_config(max_steps=3, valid_interval=3, log_interval=1)
+
+def stop_rank0(step):  # only rank 0 is signalled: both ranks must stop after the same step
+    if step == 1 and info.rank == 0:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return False
+
 seed_everything(100 + info.rank)  # different initial weights: rank 0's must win
 model = ToyAE()
-cfg = make_config(max_steps=3, valid_interval=3, log_interval=1)
-trainer = make_trainer(cfg, model, (Path({train!r}), Path({valid!r})), Path({exp!r}), info=info)
-summary = trainer.train()
+model.on_train_step_end = stop_rank0
+first = make_trainer(cfg, model, data, Path({exp!r}), info=info).train()
+assert first["step"] == 2 and first["stopped_by"] == signal.SIGTERM, first
+model = ToyAE()  # resume both ranks from rank 0's checkpoint (weights, optimizer, each rank's RNG)
+summary = make_trainer(cfg, model, data, Path({exp!r}), info=info, resume=True).train()
+assert summary["step"] == 3
 torch.save({{"model": model.state_dict(), "valid": summary["last_valid"], "backend": info.backend}},
            Path({exp!r}) / f"rank{{info.rank}}.pt")
 D.cleanup()
 """
 
 
-def test_ddp_two_cpu_processes_match_one_process_with_the_global_batch(data, tmp_path):
+def test_ddp_two_cpu_processes_stop_resume_and_match_one_process(data, tmp_path):
     exp = tmp_path / "ddp"
     exp.mkdir()
     script = tmp_path / "ddp_run.py"

@@ -9,6 +9,18 @@ EXP/tensorboard/    TensorBoard scalars (train/*, valid/*)
 EXP/checkpoints/    latest.pt, best.step<N>.pt, best.json (see audiotok/train/checkpoint.py)
 EXP/model/          the best weights packed as a model dir (EXP is then loadable by load_model)
 
+Config keys (YAML; `base_config:` include; `key.sub=value` overrides on the command line):
+    model, model_conf               registry key and constructor kwargs
+    dataset, dataset_conf           registry key; built as cls(data_dir, train=, seed=, **dataset_conf)
+    valid_dataset_conf              merged over dataset_conf for the valid set (e.g. segment_seconds)
+    batch_size, valid_batch_size    per process (global batch = batch_size x processes)
+    num_workers                     DataLoader workers per process
+    optim, optim_conf, optim_d, optim_d_conf, scheduler, scheduler_conf, scheduler_d, scheduler_d_conf
+                                    see audiotok/train/optim.py
+    trainer: max_steps, log_interval, valid_interval, valid_batches, save_interval, grad_clip,
+             grad_clip_d, amp (none|bf16|fp16), best_metric, best_mode (min|max), keep_nbest, seed,
+             max_nonfinite          see TRAINER_DEFAULTS in audiotok/train/trainer.py
+
 With --ngpu N > 1 (or --ddp-cpu N > 1 on the CPU) the command re-launches itself through
 torchrun with N processes; under torchrun it reads RANK / LOCAL_RANK / WORLD_SIZE.
 A SIGTERM or Ctrl-C saves a checkpoint and exits with 128 + the signal number.

@@ -115,10 +115,12 @@ class CheckpointManager:
         state = {"format": FORMAT, "version": VERSION, **state, "best": list(self.best)}
         save_atomic(state, self.latest)
 
-    def load_latest(self, map_location="cpu"):
+    def load_latest(self, map_location="cpu", cleanup=True):
+        """The resume state; `cleanup` (rank 0 only) removes best files the state does not know."""
         state = load_checkpoint(self.latest, map_location)
         self.best = [dict(b) for b in state.get("best", [])]
-        self._drop_orphans()
+        if cleanup:
+            self._drop_orphans()
         return state
 
     def _better(self, a, b):

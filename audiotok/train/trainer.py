@@ -22,6 +22,7 @@ import signal
 import threading
 import time
 import warnings
+from pathlib import Path
 
 import torch
 
@@ -123,7 +124,7 @@ class Trainer:
         self.t = trainer_config(config)
         self.info = info or D.DistInfo()
         self.device = self.info.device
-        self.exp_dir = exp_dir
+        self.exp_dir = exp_dir = Path(exp_dir)
         self.seed = int(self.t["seed"])
         self.max_steps = int(self.t["max_steps"])
         self.batch_size = int(config.get("batch_size", 8))
@@ -147,7 +148,7 @@ class Trainer:
         self.resumed = False
         self._rng_to_restore = None
         if resume and self.ckpt.has_latest():
-            self._load(self.ckpt.load_latest(map_location="cpu"))
+            self._load(self.ckpt.load_latest(map_location="cpu", cleanup=self.info.is_main))
         elif not resume and self.ckpt.has_latest():
             raise UserError(f"{exp_dir}: already holds a checkpoint; pass --resume to continue it, "
                             "or choose another --exp-dir")
@@ -465,6 +466,7 @@ class Trainer:
                 if self.step % t["save_interval"] == 0 or last or stop:
                     self.save()
                 if stop:
+                    self._stop_signal = self._stop_signal or signal.SIGTERM  # another rank was signalled
                     log.info("stopped at step %d; checkpoint saved to %s (continue with --resume)",
                              self.step, self.ckpt.latest)
                     break
