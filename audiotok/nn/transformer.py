@@ -172,7 +172,7 @@ class Attention(nn.Module):
     """Multi-head self-attention; `n_kv_heads < n_heads` shares each KV head across a group of
     query heads (GQA); `n_kv_heads == 1` is multi-query attention."""
 
-    def __init__(self, dim, n_heads, n_kv_heads=None, head_dim=None, dropout=0.0, bias=False):
+    def __init__(self, dim, n_heads, n_kv_heads=None, head_dim=None, dropout=0.0, bias=False, qkv_bias=False):
         super().__init__()
         self.n_heads = n_heads
         self.n_kv_heads = n_kv_heads or n_heads
@@ -180,9 +180,10 @@ class Attention(nn.Module):
             raise ValueError(f"n_heads {n_heads} is not a multiple of n_kv_heads {self.n_kv_heads}")
         self.head_dim = head_dim or dim // n_heads
         self.dropout = dropout
-        self.wq = nn.Linear(dim, n_heads * self.head_dim, bias=bias)
-        self.wk = nn.Linear(dim, self.n_kv_heads * self.head_dim, bias=bias)
-        self.wv = nn.Linear(dim, self.n_kv_heads * self.head_dim, bias=bias)
+        # qkv_bias: biases on q/k/v only (Qwen2 layout); bias: on all four projections
+        self.wq = nn.Linear(dim, n_heads * self.head_dim, bias=bias or qkv_bias)
+        self.wk = nn.Linear(dim, self.n_kv_heads * self.head_dim, bias=bias or qkv_bias)
+        self.wv = nn.Linear(dim, self.n_kv_heads * self.head_dim, bias=bias or qkv_bias)
         self.wo = nn.Linear(n_heads * self.head_dim, dim, bias=bias)
 
     def forward(self, x, mask=None, rope=None, cache=None, layer_idx=0):
@@ -248,11 +249,12 @@ class ConvModule(nn.Module):
 class TransformerBlock(nn.Module):
     """Pre-norm block: x += attn(norm(x)); [x += conv(norm(x))]; x += ffn(norm(x))."""
 
-    def __init__(self, dim, n_heads, n_kv_heads=None, ffn_dim=None, conv_kernel=0, dropout=0.0, norm_eps=1e-6):
+    def __init__(self, dim, n_heads, n_kv_heads=None, ffn_dim=None, conv_kernel=0, dropout=0.0, norm_eps=1e-6,
+                 qkv_bias=False):
         super().__init__()
         ffn_dim = ffn_dim or default_ffn_dim(dim)
         self.attn_norm = RMSNorm(dim, norm_eps)
-        self.attn = Attention(dim, n_heads, n_kv_heads, dropout=dropout)
+        self.attn = Attention(dim, n_heads, n_kv_heads, dropout=dropout, qkv_bias=qkv_bias)
         self.conv_norm = RMSNorm(dim, norm_eps) if conv_kernel else None
         self.conv = ConvModule(dim, conv_kernel, dropout) if conv_kernel else None
         self.ffn_norm = RMSNorm(dim, norm_eps)
@@ -298,6 +300,7 @@ class Transformer(nn.Module):
         rope_base=10000.0,
         norm_eps=1e-6,
         grad_checkpoint=False,
+        qkv_bias=False,
     ):
         super().__init__()
         self.dim = dim
@@ -308,7 +311,8 @@ class Transformer(nn.Module):
         self.grad_checkpoint = grad_checkpoint
         self.rope = RotaryEmbedding(self.head_dim, rope_base)
         self.layers = nn.ModuleList(
-            TransformerBlock(dim, n_heads, n_kv_heads, ffn_dim, conv_kernel, dropout, norm_eps) for _ in range(n_layers)
+            TransformerBlock(dim, n_heads, n_kv_heads, ffn_dim, conv_kernel, dropout, norm_eps, qkv_bias)
+            for _ in range(n_layers)
         )
         self.norm = RMSNorm(dim, norm_eps)
         self.reset_parameters()
