@@ -1,0 +1,1 @@
+../../../recipes/codec1/codec.sh

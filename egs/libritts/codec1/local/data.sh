@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# LibriTTS from a local copy (db.sh: LIBRITTS; nothing is downloaded) -> data/<subset>/
+# with '-' written '_' (train-clean-100 -> data/train_clean_100), validated. Utterance ids are
+# <spk>-<chapter>_<para>_<sent>; text is the .normalized.txt upper-cased with punctuation stripped
+# (LibriSpeech style, for WER scoring; see local/libritts_data_dir.py).
+#   local/data.sh --train-sets train-clean-100 --dev-set dev-clean --test-sets "test-clean test-other"
+# Lists take spaces or commas (commas survive codec.sh --local-data-opts). Several train subsets
+# are also merged into one dir: --train-sets train-clean-100,train-clean-360,train-other-500 --train-name train_960
+set -euo pipefail
+
+train_sets=train-clean-100   # subsets: train-clean-100 train-clean-360 train-other-500
+dev_set=dev-clean            # dev-clean dev-other
+test_sets=test-clean         # test-clean test-other
+train_name=train             # merged dir of several train subsets (unused with one)
+help_message="Usage: $0 [--train-sets \"S ...\"] [--dev-set S] [--test-sets \"S ...\"] [--train-name NAME]"
+
+. ./path.sh
+. ./db.sh
+. utils/parse_options.sh
+
+train_sets=${train_sets//,/ }
+test_sets=${test_sets//,/ }
+if [ -z "${LIBRITTS}" ]; then
+  echo "$0: LIBRITTS is empty: set it in db.sh (or the environment) to the folder holding train-clean-100/, dev-clean/, ..." >&2
+  exit 1
+fi
+if [ ! -d "${LIBRITTS}" ]; then
+  echo "$0: LibriTTS not found: ${LIBRITTS} is not a directory (LIBRITTS in db.sh)" >&2
+  exit 1
+fi
+for subset in ${train_sets} ${dev_set} ${test_sets}; do  # all checked before any is written
+  if [ ! -d "${LIBRITTS}/${subset}" ]; then
+    echo "$0: LibriTTS subset ${subset} not found: ${LIBRITTS}/${subset} is not a directory (LIBRITTS in db.sh)" >&2
+    exit 1
+  fi
+done
+
+dsets=()
+for subset in ${train_sets} ${dev_set} ${test_sets}; do
+  dset=${subset//-/_}
+  "${AUDIOTOK_PYTHON}" local/libritts_data_dir.py "${LIBRITTS}/${subset}" "data/${dset}"
+  dsets+=("${dset}")
+done
+read -r -a train_list <<< "${train_sets}"
+if [ "${#train_list[@]}" -gt 1 ]; then
+  "${AUDIOTOK_PYTHON}" local/libritts_data_dir.py "${train_list[@]/#/${LIBRITTS}/}" "data/${train_name}"
+  dsets+=("${train_name}")
+fi
+for dset in "${dsets[@]}"; do
+  utils/validate_data_dir.sh "data/${dset}"
+done
