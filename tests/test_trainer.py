@@ -251,6 +251,10 @@ def test_resume_after_sigterm_is_bit_for_bit(data, tmp_path, kind):
     assert load_checkpoint(exp / "checkpoints" / "latest.pt")["step"] == 3
     with pytest.raises(Exception, match="--resume"):
         fit(cfg, kind, data, exp)  # refuses to overwrite without --resume
+    if kind == "gan":
+        with pytest.raises(Exception, match="latest.pt: does not fit the model"):
+            seed_everything(0)
+            make_trainer(cfg, ToyGAN(channels=4), data, exp, resume=True)
     if kind == "gan":  # the data a step sees does not depend on the number of loader workers
         cfg = {**cfg, "num_workers": 2}
     resumed, r_sum = fit(cfg, kind, data, exp, resume=True)

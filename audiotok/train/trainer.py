@@ -234,8 +234,12 @@ class Trainer:
         }
 
     def _load(self, state):
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
+        try:
+            self.model.load_state_dict(state["model"])
+            self.opt.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise UserError(f"{self.ckpt.latest}: does not fit the model/optimizer of this config "
+                            f"({str(e).strip().splitlines()[0][:200]}); use another --exp-dir") from None
         self.sched.load_state_dict(state["scheduler"])
         if self.opt_d is not None:
             if state.get("optimizer_d") is None:
