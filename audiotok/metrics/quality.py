@@ -1,0 +1,172 @@
+"""Intrusive quality metrics of a decoded signal against its reference: PESQ-WB, STOI, multi-scale
+mel distance and SI-SDR, plus the length and delay alignment they all need.
+
+Every function takes (reference, estimate, sr) as 1-D numpy arrays or torch tensors (any leading
+dims of size 1 are squeezed), at the same sample rate. Lengths are trimmed to the shorter signal.
+"""
+
+import functools
+import math
+import warnings
+
+import numpy as np
+import torch
+import torchaudio
+
+PESQ_SR = 16000
+
+# Multi-scale mel distance: (n_fft, n_mels) per scale, hop = n_fft // 4, Hann window, magnitude
+# mel spectrogram at the reference's own sample rate (fmax = sr / 2), log10 with a 1e-5 floor,
+# mean absolute difference per scale, then averaged over the scales. Windows are in samples,
+# as in DAC's mel loss, so at 16 kHz they span 16, 32, 64 and 128 ms.
+MEL_SCALES = ((256, 20), (512, 40), (1024, 80), (2048, 160))
+MEL_FLOOR = 1e-5
+
+
+def as_mono(x):
+    """numpy/torch, shape [T], [1,T] or [1,1,T] -> float64 numpy [T]."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().to("cpu", torch.float64).numpy()
+    x = np.asarray(x, dtype=np.float64)
+    while x.ndim > 1 and x.shape[0] == 1:
+        x = x[0]
+    if x.ndim != 1:
+        raise ValueError(f"expected a mono signal, got shape {x.shape}")
+    return x
+
+
+def trim_to_shorter(ref, est):
+    n = min(len(ref), len(est))
+    return ref[:n], est[:n]
+
+
+def _envelope(x, sr, hop):
+    """Log mel envelope [40, frames] (32 ms windows): phase-blind, so it also locates vocoders such as Codec2."""
+    n_fft = 1 << int(math.ceil(math.log2(0.032 * sr)))
+    mel = _mel_transform(sr, n_fft, hop, 40)
+    m = mel(torch.from_numpy(x).float())
+    return torch.log(m + 1e-4 * (float(m.max()) + 1e-12)).double().numpy()
+
+
+def estimate_delay(ref, est, sr, max_delay_s=0.1):
+    """Constant delay (samples) of `est` behind `ref` (negative: ahead), |delay| <= max_delay_s.
+
+    Coarse: cross-correlation of log-mel envelopes at a 1 ms hop (insensitive to phase, which
+    parametric codecs do not keep). Fine: waveform cross-correlation within +-1 hop of it.
+    """
+    ref, est = as_mono(ref), as_mono(est)
+    max_lag = int(round(max_delay_s * sr))
+    hop = max(1, sr // 1000)
+    if max_lag <= 0 or min(len(ref), len(est)) < 8 * hop or not ref.any() or not est.any():
+        return 0
+    er, ee = _envelope(ref, sr, hop), _envelope(est, sr, hop)
+    n = min(er.shape[1], ee.shape[1])
+    er = er[:, :n] - er[:, :n].mean(1, keepdims=True)
+    ee = ee[:, :n] - ee[:, :n].mean(1, keepdims=True)
+    # correlation over time for all bands at once through the FFT, summed over bands
+    size = 1 << (2 * n - 1).bit_length()
+    xc = np.fft.irfft(np.fft.rfft(ee, size) * np.conj(np.fft.rfft(er, size)), size).sum(0)
+    max_frames = max_lag // hop + 1
+    lags = np.arange(-min(max_frames, n - 1), min(max_frames, n - 1) + 1)
+    coarse = int(lags[np.argmax(xc[lags % size])]) * hop
+    # fine: waveform correlation within one hop of the coarse estimate, kept inside +-max_lag
+    best, best_lag = -np.inf, coarse
+    for lag in range(max(-max_lag, coarse - hop), min(max_lag, coarse + hop) + 1):
+        a, b = (ref, est[lag:]) if lag >= 0 else (ref[-lag:], est)
+        m = min(len(a), len(b))
+        c = float(np.dot(a[:m], b[:m]))
+        if c > best:
+            best, best_lag = c, lag
+    return best_lag
+
+
+def align(ref, est, sr, max_delay_s=0.0):
+    """Trim to the shorter signal after undoing a constant delay of est (searched if max_delay_s > 0).
+    Returns (ref, est, delay_samples)."""
+    ref, est = as_mono(ref), as_mono(est)
+    delay = estimate_delay(ref, est, sr, max_delay_s) if max_delay_s > 0 else 0
+    if delay > 0:
+        est = est[delay:]
+    elif delay < 0:
+        ref = ref[-delay:]
+    ref, est = trim_to_shorter(ref, est)
+    return ref, est, delay
+
+
+def _resample(x, sr_in, sr_out):
+    if sr_in == sr_out:
+        return x
+    y = torchaudio.functional.resample(torch.from_numpy(x).float(), sr_in, sr_out)
+    return y.double().numpy()
+
+
+def pesq_wb(ref, est, sr):
+    """Wide-band PESQ (ITU-T P.862.2, MOS-LQO 1.04..4.64) at 16 kHz; resampled here if sr differs.
+    NaN when PESQ finds no speech in the reference or the signal is too short (callers count NaNs)."""
+    import pesq
+
+    ref, est = trim_to_shorter(as_mono(ref), as_mono(est))
+    if not ref.any():
+        return math.nan
+    ref, est = _resample(ref, sr, PESQ_SR), _resample(est, sr, PESQ_SR)
+    try:
+        return float(pesq.pesq(PESQ_SR, ref, est, "wb"))
+    except (pesq.NoUtterancesError, pesq.BufferTooShortError):
+        return math.nan
+
+
+def stoi(ref, est, sr, extended=False):
+    """STOI (pystoi; it resamples to 10 kHz itself). NaN when too little speech remains after
+    pystoi's silent-frame removal (it would otherwise return a meaningless 1e-5)."""
+    from pystoi import stoi as _stoi
+
+    ref, est = trim_to_shorter(as_mono(ref), as_mono(est))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = float(_stoi(ref, est, sr, extended=extended))
+    if any("Not enough STFT frames" in str(w.message) for w in caught):
+        return math.nan
+    return value
+
+
+@functools.lru_cache(maxsize=32)
+def _mel_transform(sr, n_fft, hop, n_mels):
+    return torchaudio.transforms.MelSpectrogram(
+        sample_rate=sr, n_fft=n_fft, hop_length=hop, n_mels=n_mels, power=1.0, f_min=0.0, f_max=sr / 2
+    )
+
+
+def mel_distance(ref, est, sr):
+    """Multi-scale log-mel L1 distance (see MEL_SCALES); 0 for identical signals, lower is better."""
+    ref, est = trim_to_shorter(as_mono(ref), as_mono(est))
+    x = torch.from_numpy(np.stack([ref, est])).float()
+    total = 0.0
+    for n_fft, n_mels in MEL_SCALES:
+        m = _mel_transform(sr, n_fft, n_fft // 4, n_mels)(x)
+        logm = torch.log10(m.clamp(min=MEL_FLOOR))
+        total += float((logm[0] - logm[1]).abs().mean())
+    return total / len(MEL_SCALES)
+
+
+def si_sdr(ref, est, sr=None, eps=1e-10):
+    """Scale-invariant SDR in dB (Le Roux et al. 2019) on zero-mean signals; sr is unused."""
+    ref, est = trim_to_shorter(as_mono(ref), as_mono(est))
+    ref, est = ref - ref.mean(), est - est.mean()
+    target = (np.dot(est, ref) / (np.dot(ref, ref) + eps)) * ref
+    noise = est - target
+    return float(10 * np.log10((np.dot(target, target) + eps) / (np.dot(noise, noise) + eps)))
+
+
+METRICS = {"pesq": pesq_wb, "stoi": stoi, "mel": mel_distance, "sisdr": si_sdr}
+
+
+def quality_metrics(ref, est, sr, metrics=("pesq", "stoi", "mel", "sisdr"), max_delay_s=0.0):
+    """Align (trim, and undo a constant delay when max_delay_s > 0) and compute `metrics`.
+    Returns {name: value, "delay_ms": delay found}."""
+    unknown = set(metrics) - set(METRICS)
+    if unknown:
+        raise ValueError(f"unknown quality metrics {sorted(unknown)}; known: {sorted(METRICS)}")
+    ref, est, delay = align(ref, est, sr, max_delay_s)
+    out = {name: METRICS[name](ref, est, sr) for name in metrics}
+    out["delay_ms"] = 1000.0 * delay / sr
+    return out
