@@ -10,6 +10,6 @@ set -euo pipefail
   --codec-config conf/dualcodec_12hz.yaml \
   --ngpu 1 --nj 16 \
   --train-set train_clean_100 --valid-set dev_clean --test-sets test_clean \
-  --decode-nq "1 2 4" \
+  --decode-nq "1 2 4 8" \
   --local-data-opts "--train-sets train-clean-100 --dev-set dev-clean --test-sets test-clean" \
   "$@"

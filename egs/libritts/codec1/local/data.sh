@@ -5,7 +5,7 @@
 # (LibriSpeech style, for WER scoring; see local/libritts_data_dir.py).
 #   local/data.sh --train-sets train-clean-100 --dev-set dev-clean --test-sets "test-clean test-other"
 # Lists take spaces or commas (commas survive codec.sh --local-data-opts). Several train subsets
-# are also merged into one dir: --train-sets train-clean-100,train-clean-360,train-other-500 --train-name train_960
+# are also merged into one dir: --train-sets train-clean-100,train-clean-360,train-other-500 --train-name train_all
 set -euo pipefail
 
 train_sets=train-clean-100   # subsets: train-clean-100 train-clean-360 train-other-500
