@@ -1,0 +1,247 @@
+"""mini_synth: the sentence generator, the speakers table, and real corpora built with espeak-ng/flite/sox."""
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audiotok.data.corpora import mini_synth as M
+from audiotok.data.corpora import sentences as S
+from audiotok.data.kaldi_dir import load_data_dir, read_scp, validate_data_dir
+from audiotok.errors import UserError
+
+REPO = Path(__file__).resolve().parents[1]
+PYTHON = REPO / ".venv" / "bin" / "python"
+if not PYTHON.exists():
+    PYTHON = Path(sys.executable)
+TRANSCRIPT_RE = re.compile(r"[A-Z']+( [A-Z']+)*")
+
+
+# --- sentences ----------------------------------------------------------------------------
+
+def test_vocabulary_has_over_1000_words_and_generator_uses_them():
+    vocab = S.vocabulary()
+    assert len(vocab) >= 1000
+    sentences = S.generate(0, 3000)
+    used = {w for s in sentences for w in s.transcript.split()}
+    assert len(used) >= 1000
+    assert used <= vocab, sorted(used - vocab)[:10]
+
+
+def test_transcripts_are_normalised_and_4_to_16_words():
+    for s in S.generate(1, 2000):
+        assert TRANSCRIPT_RE.fullmatch(s.transcript), s.transcript
+        assert 4 <= len(s.transcript.split()) <= 16
+        # the TTS text says the same words, only with capitals and punctuation
+        spoken = re.sub(r"[,.?!]", "", s.text).upper().split()
+        assert spoken == s.transcript.split()
+
+
+def test_sentence_shapes_are_varied():
+    texts = [s.text for s in S.generate(2, 1000)]
+    questions = sum(t.endswith("?") for t in texts)
+    commas = sum("," in t for t in texts)
+    numbers = sum(bool(re.search(r"\b(hundred|thousand|twenty|thirty|forty|o'clock|nineteen)\b", t)) for t in texts)
+    clauses = sum(bool(re.search(r"\b(because|although|while|that|who|if)\b", t)) for t in texts)
+    for count in (questions, commas, numbers, clauses):
+        assert 30 < count < 700
+    assert len(set(texts)) > 950
+
+
+def test_generator_is_seeded():
+    a = [s.transcript for s in S.generate(5, 50)]
+    assert a == [s.transcript for s in S.generate(5, 50)]
+    assert a != [s.transcript for s in S.generate(6, 50)]
+
+
+def test_number_and_year_words():
+    assert S.number_words(345) == "three hundred and forty five".split()
+    assert S.number_words(2007) == "two thousand and seven".split()
+    assert S.number_words(1250) == "one thousand two hundred and fifty".split()
+    assert S.year_words(1984) == "nineteen eighty four".split()
+    assert S.year_words(1905) == "nineteen oh five".split()
+    assert S.year_words(1900) == "nineteen hundred".split()
+    assert S.year_words(2005) == "two thousand and five".split()
+    assert S.year_words(2024) == "twenty twenty four".split()
+
+
+def test_inflection():
+    assert S.plural("box") == "boxes" and S.plural("cherry") == "cherries" and S.plural("man/men") == "men"
+    assert S.verb_forms("carry") == ("carry", "carries", "carried", "carrying")
+    assert S.verb_forms("bake") == ("bake", "bakes", "baked", "baking")
+    assert S.verb_forms("play") == ("play", "plays", "played", "playing")
+    assert S.article("umbrella") == "an" and S.article("useful") == "a" and S.article("hour") == "an"
+
+
+# --- speakers -----------------------------------------------------------------------------
+
+def test_speaker_table_and_split():
+    ids = [s.id for s in M.SPEAKERS]
+    assert len(set(ids)) == len(ids) >= 8
+    assert not any(a != b and b.startswith(a) for a in ids for b in ids)
+    assert len({(s.engine, s.voice, s.pitch, s.rate) for s in M.SPEAKERS}) == len(ids)
+    assert not any(s.engine == "flite" and s.voice in M.RESERVED_FLITE_VOICES for s in M.SPEAKERS)
+    test = M.speakers_of("test")
+    assert {s.engine for s in test} == {"espeak-ng", "flite"}
+    assert M.speakers_of("dev")
+    assert len(M.speakers_of("train")) >= 8
+
+
+def test_dev_and_test_sentences_never_in_train():
+    for split in M.SPLITS:
+        plan = M.plan_split(0, split)
+        for _ in range(100):
+            assert M.split_of_transcript(next(plan).transcript) == split
+
+
+# --- corpora ------------------------------------------------------------------------------
+
+def _wav_digests(root):
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((root / "wav").rglob("*")) if p.is_file()}
+
+
+def _texts(root):
+    return {split: (root / split / "text").read_bytes() for split in M.SPLITS}
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory):
+    base = tmp_path_factory.mktemp("mini_synth")
+    out = {}
+    for name, seed, nj in (("a", 0, 1), ("b", 0, 2), ("c", 1, 2)):
+        summary = M.build_corpus(base / name, minutes=1.0, seed=seed, nj=nj, progress=False)
+        out[name] = (base / name, summary)
+    return out
+
+
+def test_same_seed_gives_identical_corpus_whatever_nj(corpora):
+    (a, sa), (b, sb) = corpora["a"], corpora["b"]
+    assert sa == sb
+    assert _texts(a) == _texts(b)
+    assert _wav_digests(a) == _wav_digests(b)
+    assert (a / "corpus.json").read_bytes() == (b / "corpus.json").read_bytes()
+
+
+def test_different_seed_gives_different_text(corpora):
+    (a, _), (c, _) = corpora["a"], corpora["c"]
+    assert all(_texts(a)[s] != _texts(c)[s] for s in M.SPLITS)
+
+
+def test_data_dirs_validate_and_split_by_speaker(corpora):
+    root, summary = corpora["a"]
+    spk_of_split = {}
+    texts = {}
+    for split in M.SPLITS:
+        assert validate_data_dir(root / split) == []
+        d = load_data_dir(root / split)
+        spk_of_split[split] = set(d.spk2utt)
+        assert spk_of_split[split] == {s.id for s in M.speakers_of(split)}
+        assert summary[split]["utterances"] == len(d.wav)
+        for utt, path in d.wav.items():
+            assert utt.startswith(d.utt2spk[utt] + "-")
+            assert Path(path).is_absolute() and Path(path) == root.resolve() / "wav" / d.utt2spk[utt] / f"{utt}.wav"
+        texts[split] = set(d.text.values())
+    assert not spk_of_split["test"] & spk_of_split["train"]
+    assert not spk_of_split["dev"] & spk_of_split["train"]
+    assert not (texts["test"] | texts["dev"]) & texts["train"]
+    # no extra, half-written or leftover files beside the listed ones
+    listed = {Path(p) for split in M.SPLITS for p in load_data_dir(root / split).wav.values()}
+    assert set((root.resolve() / "wav").rglob("*.*")) == listed
+
+
+def test_audio_format_level_and_duration(corpora):
+    root, summary = corpora["a"]
+    d = load_data_dir(root / "test")
+    durs = {u: float(v) for u, v in read_scp(root / "test" / "utt2dur").items()}
+    peak = round(32767 * 10 ** (M.PEAK_DB / 20))
+    pad = int(M.PAD_SECONDS * 24000) - 1
+    for utt, path in d.wav.items():
+        with wave.open(path, "rb") as w:
+            assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (24000, 1, 2)
+            x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+        assert abs(np.abs(x.astype(int)).max() - peak) <= 2
+        assert not x[:pad].any() and not x[-pad:].any()  # the silent pads
+        assert np.abs(x[pad: pad + 2400]).max() > 300  # speech starts right after the pad (trimmed)
+        assert durs[utt] == pytest.approx(len(x) / 24000, abs=1e-3)
+
+
+def test_minutes_target_is_met_without_overshooting(corpora):
+    root, summary = corpora["a"]
+    for split in M.SPLITS:
+        target = 60 * M.SPLIT_SHARE[split]
+        durs = [float(v) for v in read_scp(root / split / "utt2dur").values()]
+        assert sum(durs) == pytest.approx(summary[split]["seconds"], abs=0.01)
+        minimum = max(M.MIN_UTTS_PER_SPLIT, len(M.speakers_of(split)))
+        if len(durs) > minimum:
+            # it stopped at the first utterance that reached the target
+            assert sum(durs) >= target
+            assert sum(durs) - max(durs) < target
+
+
+def test_existing_output_dir_is_refused_then_overwritten(tmp_path):
+    out = tmp_path / "corpus"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="not empty"):
+        M.build_corpus(out, minutes=0.1, seed=0, progress=False)
+    stale = out / "wav" / "espk-usm1" / "stale.wav"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"x")
+    M.build_corpus(out, minutes=0.1, seed=0, overwrite=True, progress=False)
+    assert (out / "notes.txt").read_text() == "mine" and not stale.exists()
+    assert validate_data_dir(out / "train") == []
+
+
+def test_bad_options_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="minutes"):
+        M.build_corpus(tmp_path / "x", minutes=0, progress=False)
+    with pytest.raises(UserError, match="nj"):
+        M.build_corpus(tmp_path / "x", minutes=1, nj=0, progress=False)
+
+
+# --- CLI ----------------------------------------------------------------------------------
+
+def _cli(*args, env=None):
+    return subprocess.run([str(PYTHON), "-m", "audiotok.cli", "synth-corpus", *map(str, args)],
+                          capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+
+
+def test_cli_builds_and_refuses_to_clobber(tmp_path):
+    out = tmp_path / "c"
+    r = _cli("--out", out, "--minutes", 0.2, "--seed", 3, "--nj", 2, "--sample-rate", 16000)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"train \d+ utts 10 spk .* \| dev \d+ utts 1 spk .* \| test \d+ utts 2 spk", r.stdout)
+    assert "mini_synth audio" in r.stderr  # the progress bar
+    wav = next((out / "wav").rglob("*.wav"))
+    with wave.open(str(wav), "rb") as w:
+        assert (w.getframerate(), w.getnchannels()) == (16000, 1)
+    text = _texts(out)
+
+    r = _cli("--out", out, "--minutes", 0.2, "--seed", 3)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [f"audiotok synth-corpus: error: {out}: output directory exists "
+                                             "and is not empty (use --overwrite to replace it)"]
+    r = _cli("--out", out, "--minutes", 0.2, "--seed", 3, "--sample-rate", 16000, "--overwrite", "--quiet")
+    assert r.returncode == 0 and r.stderr == ""
+    assert _texts(out) == text
+
+
+def test_cli_names_a_missing_binary_and_its_package(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("flite", "sox"):  # everything but espeak-ng
+        os.symlink(shutil.which(tool), bin_dir / tool)
+    env = {**os.environ, "PATH": str(bin_dir)}
+    r = _cli("--out", tmp_path / "c", "--minutes", 0.1, env=env)
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "espeak-ng" in lines[0] and "apt-get install espeak-ng" in lines[0]
+    assert not (tmp_path / "c").exists()
