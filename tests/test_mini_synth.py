@@ -203,8 +203,13 @@ def test_existing_output_dir_is_refused_then_overwritten(tmp_path):
 def test_bad_options_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="minutes"):
         M.build_corpus(tmp_path / "x", minutes=0, progress=False)
+    with pytest.raises(UserError, match="minutes"):
+        M.build_corpus(tmp_path / "x", minutes=float("inf"), progress=False)
     with pytest.raises(UserError, match="nj"):
         M.build_corpus(tmp_path / "x", minutes=1, nj=0, progress=False)
+    with pytest.raises(UserError, match="sample-rate"):
+        M.build_corpus(tmp_path / "x", minutes=1, sample_rate=100, progress=False)
+    assert not (tmp_path / "x").exists()
 
 
 # --- CLI ----------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ Layout written under DIR:
 
 import hashlib
 import json
+import math
 import os
 import random
 import shutil
@@ -285,8 +286,8 @@ def build_corpus(out_dir, minutes=6.0, seed=0, nj=1, sample_rate=24000, overwrit
     """Generate the corpus under `out_dir`; returns {split: {utterances, speakers, seconds}}."""
     from audiotok.data.kaldi_dir import validate_data_dir, write_data_dir
 
-    if not minutes > 0:
-        raise UserError(f"--minutes must be positive, got {minutes}")
+    if not (minutes > 0 and math.isfinite(minutes)):
+        raise UserError(f"--minutes must be a positive number, got {minutes}")
     if nj < 1:
         raise UserError(f"--nj must be at least 1, got {nj}")
     if not 8000 <= sample_rate <= 48000:
