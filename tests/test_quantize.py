@@ -133,6 +133,21 @@ def test_dead_code_restart_revives_unused_codes():
     assert vq.restart_dead_codes() == 0  # the latents of a batch are used once
 
 
+def test_first_restart_places_codes_on_distinct_latents():
+    vq = VectorQuantizer(4, 32, 4, restart_noise=0.0).train()
+    x = torch.randn(1, 4, 5)  # 5 latents, 32 codes: at most 5 codes move
+    vq(x)
+    assert int(vq.dead_codes().sum()) >= 27  # usage starts at zero: every unused code is dead
+    before = vq.codebook.detach().clone()
+    assert vq.restart_dead_codes() == 5
+    moved = (vq.codebook.detach() != before).any(-1)
+    assert int(moved.sum()) == 5
+    latents = vq.project(x)[0].t()
+    d = torch.cdist(vq.codebook.detach()[moved], latents)
+    assert torch.allclose(d.min(-1).values, torch.zeros(5), atol=1e-5)  # each sits on a latent
+    assert len(set(d.argmin(-1).tolist())) == 5  # and on a different one
+
+
 def test_simvq_beats_vq_on_codebook_utilisation():
     def train(cls, seed):
         torch.manual_seed(seed)

@@ -58,7 +58,6 @@ class VectorQuantizer(nn.Module):
         self.out_proj = WNConv1d(self.codebook_dim, self.input_dim, 1)
         self._init_codebook()
         self.register_buffer("usage", torch.zeros(self.codebook_size))
-        self.register_buffer("usage_ready", torch.zeros(()))
         self._last_latents = None
 
     # ---- codebook ------------------------------------------------------------------------
@@ -119,42 +118,43 @@ class VectorQuantizer(nn.Module):
             z_e, codes = z_e[keep], codes[keep]
         latents = z_e.transpose(1, 2).reshape(-1, self.codebook_dim)
         counts = torch.bincount(codes.reshape(-1), minlength=self.codebook_size).float()
-        if self.usage_ready.item() == 0:
-            # First batch: start every code at the uniform share so none is "dead" at step 0.
-            self.usage.fill_(max(counts.sum().item(), 1.0) / self.codebook_size)
-            self.usage_ready.fill_(1)
+        # Usage starts at zero: after the first batch every unused code counts as dead, so the
+        # first restarts place the codebook on real latents (a data-dependent initialisation).
         self.usage.mul_(self.usage_decay).add_(counts, alpha=1 - self.usage_decay)
         self._last_latents = latents if latents.shape[0] else self._last_latents
 
     def dead_codes(self):
         """Bool mask [K] of codes whose EMA usage fell below the threshold."""
-        if self.usage_ready.item() == 0:
-            return torch.zeros(self.codebook_size, dtype=torch.bool, device=self.usage.device)
         share = self.usage.sum() / self.codebook_size
         return self.usage < self.dead_threshold * share
 
     def usage_fraction(self):
         """Perplexity of the EMA usage / codebook size: 1.0 = all codes used evenly."""
-        if self.usage_ready.item() == 0:
+        if float(self.usage.sum()) == 0:
             return 0.0
         return float(perplexity(self.usage) / self.codebook_size)
 
     @torch.no_grad()
     def restart_dead_codes(self):
-        """Move dead codes onto random latents of the last training batch; returns how many."""
+        """Move dead codes onto distinct random latents of the last training batch; returns how many.
+
+        At most one code per latent: with more dead codes than latents the rest wait for the
+        next batches, which keeps restarted codes apart. A restarted code gets the uniform
+        usage share, i.e. a fair period to prove itself before it can be restarted again.
+        """
         latents, self._last_latents = self._last_latents, None
         if latents is None or latents.shape[0] == 0:
             return 0
-        dead = self.dead_codes()
-        n_dead = int(dead.sum())
-        if n_dead == 0:
+        dead = torch.nonzero(self.dead_codes()).squeeze(1)
+        if dead.numel() == 0:
             return 0
-        pick = torch.randint(0, latents.shape[0], (n_dead,), device=latents.device)
-        new = latents[pick].to(self.codebook.dtype)
+        n = min(dead.numel(), latents.shape[0])
+        dead = dead[torch.randperm(dead.numel(), device=dead.device)[:n]]
+        new = latents[torch.randperm(latents.shape[0], device=latents.device)[:n]].to(self.codebook.dtype)
         new = new + self.restart_noise * new.std() * torch.randn_like(new)
         self.codebook.data[dead] = new
         self.usage[dead] = self.usage.sum() / self.codebook_size
-        return n_dead
+        return n
 
 
 class SimVQ(VectorQuantizer):
