@@ -22,6 +22,10 @@ PESQ_SR = 16000
 MEL_SCALES = ((256, 20), (512, 40), (1024, 80), (2048, 160))
 MEL_FLOOR = 1e-5
 
+# delay search (see estimate_delay)
+WAVEFORM_MIN_CORR = 0.5
+ENVELOPE_FMAX = 4000.0
+
 
 def as_mono(x):
     """numpy/torch, shape [T], [1,T] or [1,1,T] -> float64 numpy [T]."""
@@ -41,43 +45,53 @@ def trim_to_shorter(ref, est):
 
 
 def _envelope(x, sr, hop):
-    """Log mel envelope [40, frames] (32 ms windows): phase-blind, so it also locates vocoders such as Codec2."""
+    """Log mel envelope [40, frames] of the band below 4 kHz (32 ms windows, `hop` step): phase-blind,
+    so it also locates vocoders such as Codec2; the band is the one every speech codec keeps."""
     n_fft = 1 << int(math.ceil(math.log2(0.032 * sr)))
-    mel = _mel_transform(sr, n_fft, hop, 40)
+    mel = _mel_transform(sr, n_fft, hop, 40, min(ENVELOPE_FMAX, sr / 2))
     m = mel(torch.from_numpy(x).float())
     return torch.log(m + 1e-4 * (float(m.max()) + 1e-12)).double().numpy()
+
+
+def _xcorr(a, b):
+    """c[k] = sum_t b[t + k] a[t] for all k (index k mod len) along the last axis, via the FFT."""
+    n = a.shape[-1] + b.shape[-1] - 1
+    size = 1 << (n - 1).bit_length()
+    return np.fft.irfft(np.fft.rfft(b, size) * np.conj(np.fft.rfft(a, size)), size), size
 
 
 def estimate_delay(ref, est, sr, max_delay_s=0.1):
     """Constant delay (samples) of `est` behind `ref` (negative: ahead), |delay| <= max_delay_s.
 
-    Coarse: cross-correlation of log-mel envelopes at a 1 ms hop (insensitive to phase, which
-    parametric codecs do not keep). Fine: waveform cross-correlation within +-1 hop of it.
+    Waveform cross-correlation decides when its peak is strong (normalised correlation >= 0.5:
+    waveform codecs such as Opus or a neural codec). Otherwise (parametric codecs such as Codec2
+    keep no phase) the lag comes from log-mel envelopes at a 1 ms hop, refined by the waveform
+    correlation within one hop of it.
     """
     ref, est = as_mono(ref), as_mono(est)
     max_lag = int(round(max_delay_s * sr))
     hop = max(1, sr // 1000)
-    if max_lag <= 0 or min(len(ref), len(est)) < 8 * hop or not ref.any() or not est.any():
+    n = min(len(ref), len(est))
+    if max_lag <= 0 or n < 8 * hop or not ref.any() or not est.any():
         return 0
+    xc, size = _xcorr(ref, est)
+    lim = min(max_lag, n - 1)
+    lags = np.arange(-lim, lim + 1)
+    wave = xc[lags % size]
+    best = int(np.argmax(wave))
+    if wave[best] >= WAVEFORM_MIN_CORR * math.sqrt(float(np.dot(ref, ref)) * float(np.dot(est, est))):
+        return int(lags[best])
     er, ee = _envelope(ref, sr, hop), _envelope(est, sr, hop)
-    n = min(er.shape[1], ee.shape[1])
-    er = er[:, :n] - er[:, :n].mean(1, keepdims=True)
-    ee = ee[:, :n] - ee[:, :n].mean(1, keepdims=True)
-    # correlation over time for all bands at once through the FFT, summed over bands
-    size = 1 << (2 * n - 1).bit_length()
-    xc = np.fft.irfft(np.fft.rfft(ee, size) * np.conj(np.fft.rfft(er, size)), size).sum(0)
-    max_frames = max_lag // hop + 1
-    lags = np.arange(-min(max_frames, n - 1), min(max_frames, n - 1) + 1)
-    coarse = int(lags[np.argmax(xc[lags % size])]) * hop
-    # fine: waveform correlation within one hop of the coarse estimate, kept inside +-max_lag
-    best, best_lag = -np.inf, coarse
-    for lag in range(max(-max_lag, coarse - hop), min(max_lag, coarse + hop) + 1):
-        a, b = (ref, est[lag:]) if lag >= 0 else (ref[-lag:], est)
-        m = min(len(a), len(b))
-        c = float(np.dot(a[:m], b[:m]))
-        if c > best:
-            best, best_lag = c, lag
-    return best_lag
+    m = min(er.shape[1], ee.shape[1])
+    er = er[:, :m] - er[:, :m].mean(1, keepdims=True)
+    ee = ee[:, :m] - ee[:, :m].mean(1, keepdims=True)
+    exc, esize = _xcorr(er, ee)
+    exc = exc.sum(0)  # summed over mel bands
+    flim = min(max_lag // hop, m - 1)
+    flags = np.arange(-flim, flim + 1)
+    coarse = int(flags[np.argmax(exc[flags % esize])]) * hop
+    near = np.abs(lags - coarse) <= hop
+    return int(lags[near][np.argmax(wave[near])])
 
 
 def align(ref, est, sr, max_delay_s=0.0):
@@ -130,9 +144,9 @@ def stoi(ref, est, sr, extended=False):
 
 
 @functools.lru_cache(maxsize=32)
-def _mel_transform(sr, n_fft, hop, n_mels):
+def _mel_transform(sr, n_fft, hop, n_mels, f_max=None):
     return torchaudio.transforms.MelSpectrogram(
-        sample_rate=sr, n_fft=n_fft, hop_length=hop, n_mels=n_mels, power=1.0, f_min=0.0, f_max=sr / 2
+        sample_rate=sr, n_fft=n_fft, hop_length=hop, n_mels=n_mels, power=1.0, f_min=0.0, f_max=f_max or sr / 2
     )
 
 
