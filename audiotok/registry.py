@@ -14,6 +14,7 @@ MODELS = {
 
 DATASETS = {
     "audio_segments": "audiotok.data.datasets:AudioSegmentDataset",
+    "lm_tokens": "audiotok.data.lm_dataset:LMTokenDataset",
 }
 
 

@@ -1,0 +1,158 @@
+"""Dual-resolution speech tokens (DrVoice / Fun-Audio-Chat): the LM reads g full-rate speech
+tokens as one position, and a Speech Refined Head (SRH) writes g full-rate tokens per LM step.
+
+Token values here are *semantic-local*: 0..S-1 are codebook indices, S is end-of-speech (EOS),
+and `pad` (-1 by default) marks the unused tail of the last group.
+
+    group_tokens(tokens [B,T], lengths, g) -> groups [B, ceil(T/g), g], n_groups [B]
+    ungroup_tokens(groups, lengths, T)     -> tokens [B, T]   (exact inverse on the valid part)
+    GroupEmbed(dim, g, mode)               embeddings [.., g, dim] -> one vector [.., dim]
+    SpeechRefinedHead                      LM hidden of a position -> the g tokens of the next group
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from audiotok.errors import UserError
+from audiotok.nn.transformer import Transformer, causal_mask
+
+IGNORE = -100
+
+
+def num_groups(lengths, g):
+    """ceil(lengths / g) for ints or tensors."""
+    if torch.is_tensor(lengths):
+        return torch.div(lengths + g - 1, g, rounding_mode="floor")
+    return (int(lengths) + g - 1) // g
+
+
+def group_tokens(tokens, lengths=None, g=1, pad=-1):
+    """[B,T] -> ([B,N,g], n_groups [B]) with N = ceil(T/g); positions >= length become `pad`."""
+    B, T = tokens.shape
+    if lengths is None:
+        lengths = torch.full((B,), T, dtype=torch.long, device=tokens.device)
+    lengths = torch.as_tensor(lengths, device=tokens.device)
+    N = num_groups(T, g)
+    out = torch.full((B, N * g), pad, dtype=tokens.dtype, device=tokens.device)
+    out[:, :T] = tokens
+    out[torch.arange(N * g, device=tokens.device)[None] >= lengths[:, None]] = pad
+    return out.view(B, N, g), num_groups(lengths, g)
+
+
+def ungroup_tokens(groups, lengths=None, T=None, pad=-1):
+    """[B,N,g] -> [B,T] (T defaults to N*g; tokens at positions >= length set to `pad`)."""
+    B, N, g = groups.shape
+    flat = groups.reshape(B, N * g)
+    T = N * g if T is None else int(T)
+    if T > N * g:
+        flat = torch.cat([flat, flat.new_full((B, T - N * g), pad)], 1)
+    flat = flat[:, :T].clone()
+    if lengths is not None:
+        lengths = torch.as_tensor(lengths, device=flat.device)
+        flat[torch.arange(T, device=flat.device)[None] >= lengths[:, None]] = pad
+    return flat
+
+
+def speech_targets(tokens, lengths, g, eos, pad=-1):
+    """The TTS target stream: tokens, then EOS, padded to whole groups -> ([B,N,g], n_groups [B])
+    where n_groups = ceil((length + 1) / g)."""
+    B, T = tokens.shape
+    ext = torch.cat([tokens, tokens.new_full((B, 1), pad)], 1)
+    lengths = torch.as_tensor(lengths, device=tokens.device)
+    ext[torch.arange(B, device=tokens.device), lengths] = eos
+    return group_tokens(ext, lengths + 1, g, pad)
+
+
+class GroupEmbed(nn.Module):
+    """g token embeddings -> one LM input. `mean`: mean then Linear (Fun-Audio-Chat's release);
+    `concat`: concatenation then Linear (the DrVoice paper). g = 1 is the plain one-token-per-
+    position LM (no projection)."""
+
+    def __init__(self, dim, g, mode="mean"):
+        super().__init__()
+        if mode not in ("mean", "concat"):
+            raise UserError(f"ulm: grouping must be 'mean' or 'concat', got '{mode}'")
+        if g < 1:
+            raise UserError(f"ulm: group_size must be >= 1, got {g}")
+        self.g, self.mode = int(g), mode
+        self.proj = None if g == 1 else nn.Linear(dim * (g if mode == "concat" else 1), dim, bias=False)
+
+    def forward(self, e):
+        """e [..., g, dim] -> [..., dim]."""
+        if self.proj is None:
+            return e.squeeze(-2)
+        if self.mode == "mean":
+            return self.proj(e.mean(-2))
+        return self.proj(e.flatten(-2))
+
+
+class SpeechRefinedHead(nn.Module):
+    """A small causal transformer that emits the g full-rate tokens of one group.
+
+    Input at sub-step j of the group predicted from LM hidden h:
+        x_j = U_j(h) + E(prev_j),   prev_0 = BOS, prev_j = token j-1 of the group
+    where U = Linear(lm_dim -> g*dim) split in g parts (DrVoice's ungrouping W_p: each
+    sub-frame gets its own view of h). Output j predicts token j (S+1 classes: the codebook and
+    EOS). Groups are independent sequences of length g: the history before the group reaches
+    the head only through h, so a group is decoded with its own g-step KV cache.
+    """
+
+    def __init__(self, lm_dim, group_size, n_tokens, dim=256, n_layers=2, n_heads=4, n_kv_heads=None, ffn_dim=None,
+                 dropout=0.0, rope_base=10000.0):
+        super().__init__()
+        self.g, self.n_tokens, self.dim = int(group_size), int(n_tokens), int(dim)
+        self.eos, self.bos = self.n_tokens, self.n_tokens + 1
+        self.ungroup = nn.Linear(lm_dim, self.g * self.dim)
+        self.embed = nn.Embedding(self.n_tokens + 2, self.dim)
+        self.decoder = Transformer(self.dim, n_layers, n_heads, n_kv_heads, ffn_dim, dropout=dropout, rope_base=rope_base)
+        self.head = nn.Linear(self.dim, self.n_tokens + 1, bias=False)
+        nn.init.normal_(self.ungroup.weight, std=0.02)
+        nn.init.zeros_(self.ungroup.bias)
+        nn.init.normal_(self.embed.weight, std=0.02)
+        nn.init.normal_(self.head.weight, std=0.02 / math.sqrt(self.dim / 64))
+
+    def _cond(self, h):
+        return self.ungroup(h).view(*h.shape[:-1], self.g, self.dim)
+
+    def forward(self, h, targets):
+        """Teacher forcing. h [M, lm_dim], targets [M, g] (0..S, anything < 0 = ignored) ->
+        logits [M, g, S+1]."""
+        prev = torch.cat([targets.new_full((targets.shape[0], 1), self.bos), targets[:, :-1]], 1)
+        prev = prev.masked_fill(prev < 0, self.eos)  # after EOS / padding: ignored positions
+        x = self._cond(h) + self.embed(prev)
+        y = self.decoder(x, mask=causal_mask(self.g, device=x.device))
+        return self.head(y)
+
+    def loss(self, h, targets):
+        """(mean CE over non-ignored targets, accuracy) for h [M, lm_dim], targets [M, g]."""
+        logits = self(h, targets)
+        tgt = targets.masked_fill(targets < 0, IGNORE)
+        ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tgt.reshape(-1), ignore_index=IGNORE)
+        valid = tgt != IGNORE
+        acc = (logits.argmax(-1) == tgt)[valid].float().mean() if valid.any() else logits.new_zeros(())
+        return ce, acc
+
+    @torch.no_grad()
+    def generate(self, h, sampler, return_logits=False):
+        """One group per row, autoregressively with a KV cache. h [B, lm_dim] -> tokens [B, g]
+        in 0..S; every position after a row's first EOS is EOS."""
+        B = h.shape[0]
+        cond = self._cond(h)
+        cache = self.decoder.new_cache(B, max_len=self.g, device=h.device, dtype=cond.dtype)
+        prev = torch.full((B,), self.bos, dtype=torch.long, device=h.device)
+        done = torch.zeros(B, dtype=torch.bool, device=h.device)
+        out, logits_all = [], []
+        for j in range(self.g):
+            x = cond[:, j : j + 1] + self.embed(prev)[:, None]
+            logits = self.head(self.decoder(x, cache=cache))[:, 0]
+            tok = sampler(logits)
+            tok = torch.where(done, torch.full_like(tok, self.eos), tok)
+            done = done | (tok == self.eos)
+            out.append(tok)
+            logits_all.append(logits)
+            prev = tok
+        tokens = torch.stack(out, 1)
+        return (tokens, torch.stack(logits_all, 1)) if return_logits else tokens

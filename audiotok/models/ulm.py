@@ -1,0 +1,646 @@
+"""The unified speech LM: one decoder-only transformer for ASR, TTS and acoustic infilling.
+
+Tasks (the first token selects the behaviour; the transformer weights are shared):
+
+  asr       [<asr>, G_0 .. G_{n-1}, <sos_text>, t_1 .. t_L] -> t_1 .. t_L <eos>     causal
+            G_i = one LM position for g semantic tokens (GroupEmbed: mean or concat + Linear)
+  tts       [<tts>, t_1 .. t_L, <sos_speech>, G_0 .. G_{n-2}] -> the SRH emits group i from the
+            hidden state of the position before it; the target stream is the semantic tokens,
+            <eos_speech>, then padding to whole groups; a binary end head predicts whether the
+            group about to be emitted is the last one                                causal
+  acoustic  [<acoustic>, frame_1 .. frame_T] with frame_t = E(semantic_t) + sum_k E(acoustic_k,t),
+            or E(semantic_t) + E(<mask>) for a masked frame; the first P frames are the voice
+            prompt (never masked); K heads predict the acoustic codebooks of masked frames
+            (MaskGIT: cosine schedule in training, iterative decoding at inference)
+            causal before the span, bidirectional inside the frame span (UniVoice's dual mask)
+
+Training batch (what `audiotok.data.lm_dataset.LMTokenDataset.collate` builds); ids are
+stream-local (sentencepiece ids, codebook indices); the model adds the joint-vocab offsets:
+    task          LongTensor [B]      0 asr, 1 tts, 2 acoustic (TASKS order)
+    semantic      LongTensor [B,T]    semantic tokens at the codec rate, right-padded
+    semantic_len  LongTensor [B]
+    acoustic      LongTensor [B,K,T]  acoustic codebooks (K = vocab.n_acoustic; K may be 0)
+    text          LongTensor [B,L]    text BPE ids, right-padded
+    text_len      LongTensor [B]
+    prompt_len    LongTensor [B]      optional: acoustic prompt frames (else drawn at random)
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from audiotok.errors import UserError
+from audiotok.models.maskgit import maskgit_decode, sample_train_mask
+from audiotok.models.sampling import Sampler
+from audiotok.models.srh import IGNORE, GroupEmbed, SpeechRefinedHead, group_tokens, speech_targets
+from audiotok.models.ulm_vocab import JointVocab
+from audiotok.nn.transformer import Transformer, bidirectional_span_mask, causal_mask
+
+TASKS = ("asr", "tts", "acoustic")
+TASK_IDS = {name: i for i, name in enumerate(TASKS)}
+
+
+# ---------------------------------------------------------------------------------------------
+# sequence layout and masks
+
+
+@dataclass
+class Layout:
+    """Where the real tokens of each row sit in a padded [B, T] sequence.
+
+    start   [B] first real position (> 0 with left padding, used by the AR decoders)
+    lengths [B] real positions per row
+    span    [B, 2] or None: the bidirectional speech span [begin, end) of each row
+    """
+
+    T: int
+    start: torch.Tensor
+    lengths: torch.Tensor
+    span: torch.Tensor = None
+
+    @property
+    def valid(self):
+        t = torch.arange(self.T, device=self.start.device)[None]
+        return (t >= self.start[:, None]) & (t < (self.start + self.lengths)[:, None])
+
+    @property
+    def positions(self):
+        """RoPE positions: 0 at each row's first real token (left padding does not shift them)."""
+        t = torch.arange(self.T, device=self.start.device)[None]
+        return (t - self.start[:, None]).clamp(min=0)
+
+
+def task_attention_mask(task, layout):
+    """The bool attention mask [B,1,T,T] of a task (True = may attend). asr and tts are causal;
+    acoustic is causal outside and bidirectional inside `layout.span`. Keys outside a row's
+    real tokens are masked."""
+    T, dev = layout.T, layout.start.device
+    if task in ("asr", "tts"):
+        mask = causal_mask(T, device=dev)
+    elif task == "acoustic":
+        if layout.span is None:
+            raise ValueError("the acoustic mask needs layout.span")
+        mask = bidirectional_span_mask(T, [[(int(s), int(e))] for s, e in layout.span.tolist()], device=dev)
+    else:
+        raise ValueError(f"unknown task '{task}' (known: {', '.join(TASKS)})")
+    return mask & layout.valid[:, None, None, :]
+
+
+def pack_segments(segments, left=False, fill=0.0):
+    """Concatenate per-row variable-length segments without gaps.
+
+    segments: [(x [B, L_i, ...], lengths_i [B])]; row b takes the first lengths_i[b] items of
+    each segment in order. Returns (packed [B, T, ...], offsets (list of [B] start positions
+    of each segment), start [B], total [B]) with T = max total; padding goes to the right, or
+    to the left with `left=True` (so every row ends at T-1, as incremental decoding wants).
+    """
+    x0 = segments[0][0]
+    B, dev = x0.shape[0], x0.device
+    lens = [torch.as_tensor(n, device=dev).long().expand(B) for _, n in segments]
+    total = sum(lens)
+    T = int(total.max())
+    start = (T - total) if left else torch.zeros_like(total)
+    out = x0.new_full((B, T, *x0.shape[2:]), fill)
+    rows_all = torch.arange(B, device=dev)
+    offsets, off = [], start.clone()
+    for (x, _), n in zip(segments, lens):
+        L = x.shape[1]
+        ar = torch.arange(L, device=dev)
+        keep = ar[None] < n[:, None]
+        pos = (off[:, None] + ar[None])[keep]
+        rows = rows_all[:, None].expand(B, L)[keep]
+        out = out.index_put((rows, pos), x[keep].to(out.dtype))
+        offsets.append(off)
+        off = off + n
+    return out, offsets, start, total
+
+
+def _append_at(tokens, lengths, value, fill=IGNORE):
+    """[B,L] -> [B,L+1]: the first lengths[b] tokens of each row, then `value`, then `fill`."""
+    B, L = tokens.shape
+    out = torch.full((B, L + 1), fill, dtype=tokens.dtype, device=tokens.device)
+    keep = torch.arange(L, device=tokens.device)[None] < lengths[:, None]
+    out[:, :L] = torch.where(keep, tokens, out[:, :L])
+    out[torch.arange(B, device=tokens.device), lengths] = value
+    return out
+
+
+def _gather_rows(x, offsets, n):
+    """x [B,T,D] -> [B,n,D] taking positions offsets[b] .. offsets[b]+n-1 (clamped)."""
+    idx = (offsets[:, None] + torch.arange(n, device=x.device)[None]).clamp(max=x.shape[1] - 1)
+    return x.gather(1, idx[..., None].expand(-1, -1, x.shape[-1]))
+
+
+def _ragged(x, lengths=None, name="tokens"):
+    """A 1-D tensor, a list of 1-D (or [K,T]) tensors, or a padded tensor [B,T] (+ lengths) ->
+    (list of tensors, whether the input was a single item)."""
+    if torch.is_tensor(x):
+        if x.dim() == 1:
+            return [x], True
+        if lengths is None:
+            return list(x), False
+        return [row[..., : int(n)] for row, n in zip(x, lengths)], False
+    if isinstance(x, (list, tuple)):
+        return [torch.as_tensor(r) for r in x], False
+    raise UserError(f"ulm: {name} must be a tensor or a list of tensors")
+
+
+def _pad_stack(rows, fill=0):
+    """list of [..., T_b] -> ([B, ..., T_max], lengths [B])."""
+    T = max(int(r.shape[-1]) for r in rows)
+    out = rows[0].new_full((len(rows), *rows[0].shape[:-1], T), fill)
+    for i, r in enumerate(rows):
+        out[i, ..., : r.shape[-1]] = r
+    return out, torch.tensor([int(r.shape[-1]) for r in rows], device=out.device)
+
+
+# ---------------------------------------------------------------------------------------------
+# the model
+
+
+class UnifiedLM(nn.Module):
+    """Decoder-only LM over a joint vocabulary (text BPE + speech tokens) with a Speech Refined
+    Head and acoustic heads. See the module docstring for the tasks and the batch format.
+
+    vocab: a vocab.json path, a JointVocab, or its to_dict() spec (how config.yaml stores it).
+    The sentencepiece model rides along in the weights (buffer `text_model_proto`), so a packed
+    model dir needs no side files to turn text into ids.
+    """
+
+    model_type = "ulm"
+
+    def __init__(
+        self,
+        vocab,
+        dim=512,
+        n_layers=8,
+        n_heads=8,
+        n_kv_heads=None,
+        ffn_dim=None,
+        dropout=0.0,
+        rope_base=10000.0,
+        norm_eps=1e-6,
+        qkv_bias=False,
+        grad_checkpoint=False,
+        group_size=5,
+        grouping="mean",
+        frame_rate=25.0,
+        srh_dim=256,
+        srh_layers=2,
+        srh_heads=4,
+        srh_kv_heads=None,
+        srh_ffn_dim=None,
+        asr_weight=1.0,
+        tts_weight=1.0,
+        end_weight=0.1,
+        acoustic_weight=1.0,
+        prompt_frames=75,
+        init_from_hf=None,
+    ):
+        super().__init__()
+        config = {k: v for k, v in locals().items() if k not in ("self", "__class__", "vocab")}
+        self.vocab, proto = self._make_vocab(vocab)
+        self.config = {"vocab": {**self.vocab.to_dict(), "text_model_bytes": len(proto)}, **config}
+        self.dim, self.g, self.frame_rate = int(dim), int(group_size), float(frame_rate)
+        self.weights = {"asr": float(asr_weight), "tts": float(tts_weight), "end": float(end_weight),
+                        "acoustic": float(acoustic_weight)}
+        self.prompt_frames = int(prompt_frames)
+        v = self.vocab
+        self.S, self.K, self.A = v.semantic_size, v.n_acoustic, v.acoustic_size
+        self.n_text_out = v.token_bias["text"] + v.text_size  # specials + text: the text head's classes
+
+        self.embed = nn.Embedding(v.size, self.dim)
+        self.group_embed = GroupEmbed(self.dim, self.g, grouping)
+        self.lm = Transformer(self.dim, n_layers, n_heads, n_kv_heads, ffn_dim, dropout=dropout, rope_base=rope_base,
+                              norm_eps=norm_eps, grad_checkpoint=grad_checkpoint, qkv_bias=qkv_bias)
+        self.text_head = nn.Linear(self.dim, self.n_text_out, bias=False)
+        self.srh = SpeechRefinedHead(self.dim, self.g, self.S, srh_dim, srh_layers, srh_heads, srh_kv_heads,
+                                     srh_ffn_dim, dropout=dropout, rope_base=rope_base)
+        self.end_head = nn.Linear(self.dim, 1)
+        self.acoustic_heads = nn.ModuleList(nn.Linear(self.dim, self.A, bias=False) for _ in range(self.K))
+        for m in (self.embed, self.text_head, *self.acoustic_heads):
+            nn.init.normal_(m.weight, std=0.02)
+        nn.init.normal_(self.end_head.weight, std=0.02)
+        nn.init.zeros_(self.end_head.bias)
+        if self.group_embed.proj is not None:
+            nn.init.normal_(self.group_embed.proj.weight, std=0.02)
+
+        proto_t = torch.frombuffer(bytearray(proto), dtype=torch.uint8).clone() if proto else torch.zeros(0, dtype=torch.uint8)
+        self.register_buffer("text_model_proto", proto_t)
+        self.register_load_state_dict_post_hook(_reattach_text_model)
+        if init_from_hf:
+            from audiotok.models.hf_lm import load_hf_blocks
+
+            load_hf_blocks(self.lm, init_from_hf)
+            self.config["init_from_hf"] = None  # the weights now carry it; a packed dir must not need the HF dir
+
+    @staticmethod
+    def _make_vocab(vocab):
+        if isinstance(vocab, JointVocab):
+            pass
+        elif isinstance(vocab, dict):
+            # rebuilt from config.yaml: the tokenizer bytes come with the weights (zeros until then)
+            n = int(vocab.get("text_model_bytes", 0))
+            return JointVocab.from_dict({k: x for k, x in vocab.items() if k != "text_model_bytes"}), bytes(n)
+        elif isinstance(vocab, str) or hasattr(vocab, "__fspath__"):
+            vocab = JointVocab.load(vocab)
+        else:
+            raise UserError("ulm: vocab must be a vocab.json path, a JointVocab or its spec dict")
+        return vocab, (vocab.text_model or b"")
+
+    def _attach_from_buffer(self):
+        data = bytes(self.text_model_proto.cpu().numpy().tobytes())
+        if data and any(data):
+            self.vocab.attach_text_model(data)
+
+    # ---- info / packing ----------------------------------------------------------------------
+    @property
+    def tasks(self):
+        return [t for t in TASKS if t != "acoustic" or self.K > 0]
+
+    def describe(self):
+        return {
+            "model_type": self.model_type,
+            "frame_rate": self.frame_rate,
+            "group_size": self.g,
+            "lm_rate": self.frame_rate / self.g,
+            "grouping": self.group_embed.mode,
+            "tasks": self.tasks,
+            "vocab": self.vocab.to_dict(),
+            "parameters": sum(p.numel() for p in self.parameters()),
+        }
+
+    def save_pretrained(self, directory, meta=None):
+        """Packed model dir (model.safetensors + config.yaml + meta.json) plus vocab.json and the
+        sentencepiece model next to it (the weights already carry the tokenizer)."""
+        from pathlib import Path
+
+        from audiotok.models.loading import save_model_dir
+
+        out = save_model_dir(self, directory, meta=meta)
+        self.vocab.save(Path(out) / "vocab.json", "text.model")
+        return out
+
+    @classmethod
+    def from_pretrained(cls, directory, device="cpu"):
+        from audiotok.models.loading import load_model
+
+        model = load_model(directory, device)
+        if not isinstance(model, cls):
+            raise UserError(f"{directory}: holds a '{model.model_type}' model, not '{cls.model_type}'")
+        return model
+
+    # ---- embeddings --------------------------------------------------------------------------
+    def _sp(self, name, B, device):
+        """Embedding of one special token for B rows -> [B,1,D]."""
+        ids = torch.full((B, 1), self.vocab.special(name), dtype=torch.long, device=device)
+        return self.embed(ids)
+
+    def _speech_ids(self, local):
+        """semantic-local ids (0..S-1, S = EOS, < 0 pad) -> joint ids."""
+        v = self.vocab
+        out = local + v.token_bias["semantic"]
+        out = torch.where(local == self.S, torch.full_like(local, v.special("<eos_speech>")), out)
+        return torch.where(local < 0, torch.full_like(local, v.special("<pad>")), out)
+
+    def embed_groups(self, groups):
+        """[B,N,g] semantic-local ids -> LM inputs [B,N,D]."""
+        return self.group_embed(self.embed(self._speech_ids(groups)))
+
+    def _text_ids(self, text):
+        return text + self.vocab.token_bias["text"]
+
+    def embed_frames(self, semantic, acoustic, masked):
+        """Acoustic-stage frame inputs [B,T,D]: E(semantic) + (sum_k E(acoustic_k) or E(<mask>))."""
+        x = self.embed(semantic + self.vocab.token_bias["semantic"])
+        bias = torch.tensor(self.vocab.token_bias["acoustic"], device=semantic.device)
+        ac = self.embed(acoustic.clamp(0, self.A - 1) + bias[None, :, None]).sum(1)
+        mask_e = self.embed.weight[self.vocab.special("<mask>")]
+        return x + torch.where(masked[..., None], mask_e.to(ac.dtype), ac)
+
+    def _run(self, task, x, start, total, span=None):
+        layout = Layout(x.shape[1], start, total, span)
+        return self.lm(x, mask=task_attention_mask(task, layout), positions=layout.positions), layout
+
+    # ---- training ----------------------------------------------------------------------------
+    def _asr_train(self, semantic, sem_len, text, text_len):
+        B, dev = semantic.shape[0], semantic.device
+        groups, ng = group_tokens(semantic, sem_len, self.g)
+        ids_in = torch.cat([torch.full((B, 1), self.vocab.special("<sos_text>"), device=dev, dtype=torch.long),
+                            self._text_ids(text)], 1)
+        labels = _append_at(self._text_ids(text), text_len, self.vocab.special("<eos>"))
+        one = torch.ones(B, dtype=torch.long, device=dev)
+        segs = [(self._sp("<asr>", B, dev), one), (self.embed_groups(groups), ng), (self.embed(ids_in), text_len + 1)]
+        x, offsets, start, total = pack_segments(segs)
+        h, _ = self._run("asr", x, start, total)
+        L = labels.shape[1]
+        h_text = _gather_rows(h, offsets[2], L)
+        keep = labels != IGNORE
+        logits = self.text_head(h_text[keep]).float()
+        target = labels[keep]
+        loss = F.cross_entropy(logits, target)
+        acc = (logits.argmax(-1) == target).float().mean()
+        return {"loss_asr": loss, "acc_asr": acc.detach()}
+
+    def _tts_train(self, semantic, sem_len, text, text_len):
+        B, dev = semantic.shape[0], semantic.device
+        tgt, ng = speech_targets(semantic, sem_len, self.g, eos=self.S)  # [B,N,g]
+        N = tgt.shape[1]
+        speech_in = torch.cat([self._sp("<sos_speech>", B, dev), self.embed_groups(tgt[:, : N - 1])], 1)
+        one = torch.ones(B, dtype=torch.long, device=dev)
+        segs = [(self._sp("<tts>", B, dev), one), (self.embed(self._text_ids(text)), text_len), (speech_in, ng)]
+        x, offsets, start, total = pack_segments(segs)
+        h, _ = self._run("tts", x, start, total)
+        h_sp = _gather_rows(h, offsets[2], N)  # hidden that predicts group i, i = 0..N-1
+        keep = torch.arange(N, device=dev)[None] < ng[:, None]
+        srh_loss, srh_acc = self.srh.loss(h_sp[keep], tgt[keep])
+        is_last = (torch.arange(N, device=dev)[None] == (ng - 1)[:, None])[keep].float()
+        end_logit = self.end_head(h_sp[keep]).float()[:, 0]
+        end_loss = F.binary_cross_entropy_with_logits(end_logit, is_last)
+        end_acc = ((end_logit > 0).float() == is_last).float().mean()
+        return {"loss_srh": srh_loss, "acc_srh": srh_acc.detach(), "loss_end": end_loss, "acc_end": end_acc.detach()}
+
+    def _draw_prompt_len(self, sem_len):
+        """Training prompts: a uniform 0 .. min(prompt_frames, T // 2) frame prefix of the utterance."""
+        cap = torch.minimum(sem_len // 2, torch.full_like(sem_len, self.prompt_frames))
+        return torch.floor(torch.rand(sem_len.shape, device=sem_len.device) * (cap + 1).float()).long()
+
+    def _acoustic_train(self, semantic, sem_len, acoustic, prompt_len=None):
+        if self.K == 0:
+            raise UserError("ulm: the batch has acoustic items but the vocabulary has no acoustic codebooks")
+        if acoustic.shape[1] < self.K:
+            raise UserError(f"ulm: batch has {acoustic.shape[1]} acoustic codebooks, the model needs {self.K}")
+        acoustic = acoustic[:, : self.K]
+        B, T = semantic.shape
+        dev = semantic.device
+        if prompt_len is None:
+            prompt_len = self._draw_prompt_len(sem_len)
+        t = torch.arange(T, device=dev)[None]
+        maskable = (t >= prompt_len[:, None]) & (t < sem_len[:, None])
+        masked = sample_train_mask(maskable)
+        frames = self.embed_frames(semantic, acoustic, masked)
+        one = torch.ones(B, dtype=torch.long, device=dev)
+        x, offsets, start, total = pack_segments([(self._sp("<acoustic>", B, dev), one), (frames, sem_len)])
+        span = torch.stack([offsets[1], offsets[1] + sem_len], 1)
+        h, _ = self._run("acoustic", x, start, total, span)
+        h_m = _gather_rows(h, offsets[1], T)[masked]  # [M, D]
+        losses, correct = [], []
+        for k, head in enumerate(self.acoustic_heads):
+            logits = head(h_m).float()
+            target = acoustic[:, k][masked]
+            losses.append(F.cross_entropy(logits, target))
+            correct.append((logits.argmax(-1) == target).float().mean())
+        return {"loss_acoustic": torch.stack(losses).mean(), "acc_acoustic": torch.stack(correct).mean().detach(),
+                "masked_frac": (masked.sum() / maskable.sum().clamp(min=1)).detach().float()}
+
+    def forward_train(self, batch, step=0):
+        """Runs every task present in the batch on its own rows (one transformer pass per task:
+        their lengths differ a lot, so packing them together would mostly add padding)."""
+        task = batch["task"]
+        out = {}
+        for name in TASKS:
+            rows = (task == TASK_IDS[name]).nonzero()[:, 0]
+            if rows.numel() == 0:
+                continue
+            sem_len = batch["semantic_len"][rows]
+            semantic = batch["semantic"][rows][:, : int(sem_len.max())]
+            if name in ("asr", "tts"):
+                text_len = batch["text_len"][rows]
+                text = batch["text"][rows][:, : max(1, int(text_len.max()))]
+                fn = self._asr_train if name == "asr" else self._tts_train
+                out.update(fn(semantic, sem_len, text, text_len))
+            else:
+                acoustic = batch["acoustic"][rows][..., : semantic.shape[1]]
+                prompt = batch["prompt_len"][rows] if "prompt_len" in batch else None
+                out.update(self._acoustic_train(semantic, sem_len, acoustic, prompt))
+        if not out:
+            raise UserError("ulm: the batch holds no known task")
+        return out
+
+    def generator_loss(self, batch, out, step=0):
+        w = self.weights
+        terms = []
+        if "loss_asr" in out:
+            terms.append(w["asr"] * out["loss_asr"])
+        if "loss_srh" in out:
+            terms.append(w["tts"] * (out["loss_srh"] + w["end"] * out["loss_end"]))
+        if "loss_acoustic" in out:
+            terms.append(w["acoustic"] * out["loss_acoustic"])
+        loss = torch.stack(terms).sum()
+        logs = {k: float(v.detach()) for k, v in out.items()}
+        logs["loss"] = float(loss)
+        return loss, logs
+
+    # ---- inference: shared AR pieces ---------------------------------------------------------
+    def _prefill(self, task, segments, max_new):
+        """Left-pack the prompt segments, run them through the LM with a fresh KV cache.
+        Returns (last hidden [B,D], state) for `_step`."""
+        x, _, start, total = pack_segments(segments, left=True)
+        layout = Layout(x.shape[1], start, total)
+        cache = self.lm.new_cache(x.shape[0], max_len=x.shape[1] + max_new, device=x.device, dtype=x.dtype)
+        h = self.lm(x, mask=task_attention_mask(task, layout), positions=layout.positions, cache=cache)
+        state = {"cache": cache, "keys": layout.valid, "pos": total.clone()}
+        return h[:, -1], state
+
+    def _step(self, x, state):
+        """Feed one new position per row (x [B,D]); returns its hidden state [B,D]."""
+        B = x.shape[0]
+        state["keys"] = torch.cat([state["keys"], torch.ones(B, 1, dtype=torch.bool, device=x.device)], 1)
+        h = self.lm(x[:, None], mask=state["keys"][:, None, None, :], positions=state["pos"][:, None],
+                    cache=state["cache"])
+        state["pos"] = state["pos"] + 1
+        return h[:, 0]
+
+    def _text_allowed(self, device):
+        """Text-head classes ASR may emit: the BPE pieces and <eos>."""
+        allowed = torch.zeros(self.n_text_out, dtype=torch.bool, device=device)
+        allowed[self.vocab.token_bias["text"]:] = True
+        allowed[self.vocab.special("<eos>")] = True
+        return allowed
+
+    # ---- inference: ASR ----------------------------------------------------------------------
+    def _asr_prefix(self, rows):
+        dev = rows[0].device
+        sem, sem_len = _pad_stack([r.long() for r in rows])
+        B = sem.shape[0]
+        groups, ng = group_tokens(sem, sem_len, self.g)
+        one = torch.ones(B, dtype=torch.long, device=dev)
+        return [(self._sp("<asr>", B, dev), one), (self.embed_groups(groups), ng), (self._sp("<sos_text>", B, dev), one)]
+
+    @torch.no_grad()
+    def asr_ids(self, semantic, semantic_len=None, max_len=200, greedy=True, temperature=1.0, top_k=0, top_p=1.0,
+                generator=None, return_logits=False):
+        """Batched ASR with a KV cache -> list of text-local id lists (and the raw per-step
+        text-head logits [B, steps, classes] with return_logits)."""
+        rows, _ = _ragged(semantic, semantic_len, "semantic")
+        rows = [r.to(self.embed.weight.device).long().reshape(-1) for r in rows]
+        if any(r.numel() == 0 for r in rows):
+            raise UserError("ulm.asr: an utterance has no semantic tokens")
+        sampler = Sampler(greedy, temperature, top_k, top_p, generator)
+        h, state = self._prefill("asr", self._asr_prefix(rows), max_len)
+        allowed = self._text_allowed(h.device)
+        eos = self.vocab.special("<eos>")
+        B = h.shape[0]
+        done = torch.zeros(B, dtype=torch.bool, device=h.device)
+        out, all_logits = [], []
+        for i in range(int(max_len)):
+            logits = self.text_head(h).float()
+            all_logits.append(logits)
+            tok = sampler(logits.masked_fill(~allowed, float("-inf")))
+            tok = torch.where(done, torch.full_like(tok, eos), tok)
+            out.append(tok)
+            done = done | (tok == eos)
+            if bool(done.all()) or i == max_len - 1:
+                break
+            h = self._step(self.embed(tok), state)
+        ids = torch.stack(out, 1).tolist()
+        bias = self.vocab.token_bias["text"]
+        texts = [[t - bias for t in row[: row.index(eos)] if t >= bias] if eos in row else [t - bias for t in row]
+                 for row in ids]
+        return (texts, torch.stack(all_logits, 1)) if return_logits else texts
+
+    def asr(self, semantic, semantic_len=None, max_len=200, greedy=True, temperature=1.0, top_k=0, top_p=1.0,
+            generator=None):
+        """Semantic tokens ([T], list of [T_b], or [B,T] + lengths) -> transcript(s)."""
+        rows, single = _ragged(semantic, semantic_len, "semantic")
+        ids = self.asr_ids(rows, None, max_len, greedy, temperature, top_k, top_p, generator)
+        texts = [self.vocab.decode_text(x) for x in ids]
+        return texts[0] if single else texts
+
+    # ---- inference: TTS ----------------------------------------------------------------------
+    def _tts_prefix(self, text_rows, prompt_groups):
+        dev = self.embed.weight.device
+        B = len(text_rows)
+        text, text_len = _pad_stack([torch.tensor(t, dtype=torch.long, device=dev) for t in text_rows])
+        pg, pg_len = _pad_stack([g.reshape(-1).to(dev).long() for g in prompt_groups], fill=-1)
+        pg = pg.view(B, -1, self.g) if pg.shape[1] else pg.new_zeros(B, 0, self.g)
+        one = torch.ones(B, dtype=torch.long, device=dev)
+        segs = [(self._sp("<tts>", B, dev), one), (self.embed(self._text_ids(text)), text_len),
+                (self._sp("<sos_speech>", B, dev), one)]
+        if pg.shape[1]:
+            segs.append((self.embed_groups(pg), pg_len // self.g))
+        return segs
+
+    @torch.no_grad()
+    def tts(self, text, prompt=None, max_frames=None, greedy=False, temperature=1.0, top_k=0, top_p=1.0,
+            end_threshold=0.5, generator=None):
+        """Text -> semantic tokens at the codec rate (LM + SRH, KV cache).
+
+        text: a str or a list of str. prompt: None, or {"semantic": LongTensor [T], "text": str}
+        (or a list of those, one per text): the prompt's transcript goes before the text and its
+        tokens (trimmed to whole groups) start the speech, so the output continues its voice.
+        Generation of a row stops at the SRH's <eos_speech>, or after a group the end head
+        gives a probability > end_threshold (None: ignore the end head), or at max_frames
+        (default 30 s). Returns LongTensor [T'] per text (a list for a list input), prompt
+        tokens excluded.
+        """
+        single = isinstance(text, str)
+        texts = [text] if single else list(text)
+        prompts = [prompt] * len(texts) if prompt is None or isinstance(prompt, dict) else list(prompt)
+        if len(prompts) != len(texts):
+            raise UserError(f"ulm.tts: {len(prompts)} prompts for {len(texts)} texts")
+        text_rows, prompt_groups = [], []
+        for t, p in zip(texts, prompts):
+            if p is not None:
+                t = f"{p.get('text', '')} {t}".strip()
+                sem = torch.as_tensor(p["semantic"]).reshape(-1)
+                prompt_groups.append(sem[: (sem.numel() // self.g) * self.g])
+            else:
+                prompt_groups.append(torch.zeros(0, dtype=torch.long))
+            ids = self.vocab.encode_text(t)
+            if not ids:
+                raise UserError("ulm.tts: empty text")
+            text_rows.append(ids)
+        max_frames = int(max_frames or round(self.frame_rate * 30))
+        max_groups = max(1, math.ceil(max_frames / self.g))
+        sampler = Sampler(greedy, temperature, top_k, top_p, generator)
+        h, state = self._prefill("tts", self._tts_prefix(text_rows, prompt_groups), max_groups)
+        B = h.shape[0]
+        done = torch.zeros(B, dtype=torch.bool, device=h.device)
+        out = [[] for _ in range(B)]
+        for p in range(max_groups):
+            end_prob = torch.sigmoid(self.end_head(h).float()[:, 0])
+            group = self.srh.generate(h, sampler)  # [B,g], EOS-filled after an EOS
+            has_eos = (group == self.S).any(1)
+            for b in range(B):
+                if not done[b]:
+                    out[b].extend(t for t in group[b].tolist() if t != self.S)
+            done = done | has_eos
+            if end_threshold is not None:
+                done = done | (end_prob > end_threshold)
+            if bool(done.all()) or p == max_groups - 1:
+                break
+            h = self._step(self.embed_groups(group[:, None])[:, 0], state)
+        res = [torch.tensor(o[:max_frames], dtype=torch.long) for o in out]
+        return res[0] if single else res
+
+    # ---- inference: acoustic infilling -------------------------------------------------------
+    def _acoustic_logits(self, semantic, sem_len, tokens, masked):
+        """All frames' acoustic logits [B,K,T,A] for the acoustic-stage input."""
+        B, T = semantic.shape
+        dev = semantic.device
+        frames = self.embed_frames(semantic, tokens, masked)
+        one = torch.ones(B, dtype=torch.long, device=dev)
+        x, offsets, start, total = pack_segments([(self._sp("<acoustic>", B, dev), one), (frames, sem_len)])
+        span = torch.stack([offsets[1], offsets[1] + sem_len], 1)
+        h, _ = self._run("acoustic", x, start, total, span)
+        h_f = _gather_rows(h, offsets[1], T)
+        return torch.stack([head(h_f) for head in self.acoustic_heads], 1)
+
+    @torch.no_grad()
+    def acoustic(self, semantic, prompt_semantic=None, prompt_acoustic=None, steps=8, temperature=0.0, noise=1.0,
+                 generator=None, return_full=False):
+        """Acoustic codebooks for semantic tokens, in the voice of a prompt (MaskGIT decoding).
+
+        semantic: [T] or a list of [T_b]; prompt_semantic: [P] / list of [P_b] (or None);
+        prompt_acoustic: [K', P] / list (the first K codebooks are used). Returns LongTensor
+        [K, T] per item (a list for list input); with return_full the prompt frames are
+        included ([K, P+T]).
+        """
+        if self.K == 0:
+            raise UserError("ulm.acoustic: the model has no acoustic codebooks")
+        rows, single = _ragged(semantic, None, "semantic")
+        B = len(rows)
+        dev = self.embed.weight.device
+        if prompt_semantic is None:
+            p_sem = [torch.zeros(0, dtype=torch.long)] * B
+            p_ac = [torch.zeros(self.K, 0, dtype=torch.long)] * B
+        else:
+            p_sem = [prompt_semantic] if torch.is_tensor(prompt_semantic) and prompt_semantic.dim() == 1 \
+                else list(prompt_semantic)
+            p_ac = [prompt_acoustic] if torch.is_tensor(prompt_acoustic) and prompt_acoustic.dim() == 2 \
+                else list(prompt_acoustic)
+            if len(p_sem) == 1 and B > 1:
+                p_sem, p_ac = p_sem * B, p_ac * B
+            if len(p_sem) != B or len(p_ac) != B:
+                raise UserError(f"ulm.acoustic: {len(p_sem)} prompts for {B} utterances")
+        sem_rows, ac_rows, plen = [], [], []
+        for r, ps, pa in zip(rows, p_sem, p_ac):
+            ps, pa, r = ps.reshape(-1).long(), torch.as_tensor(pa).long(), r.reshape(-1).long()
+            if pa.dim() != 2 or pa.shape[0] < self.K or pa.shape[1] != ps.numel():
+                raise UserError(f"ulm.acoustic: prompt acoustic tokens must be [>={self.K}, {ps.numel()}], "
+                                f"got {list(pa.shape)}")
+            sem_rows.append(torch.cat([ps, r]).to(dev))
+            ac_rows.append(torch.cat([pa[: self.K], torch.zeros(self.K, r.numel(), dtype=torch.long)], 1).to(dev))
+            plen.append(ps.numel())
+        sem, sem_len = _pad_stack(sem_rows)
+        ac, _ = _pad_stack(ac_rows)
+        plen = torch.tensor(plen, device=dev)
+        t = torch.arange(sem.shape[1], device=dev)[None]
+        masked = (t >= plen[:, None]) & (t < sem_len[:, None])
+
+        def predict(tokens, m):
+            return self._acoustic_logits(sem, sem_len, tokens, m)
+
+        filled = maskgit_decode(predict, ac, masked, steps, temperature, noise, generator)
+        res = [filled[b, :, : int(sem_len[b])] if return_full else filled[b, :, int(plen[b]): int(sem_len[b])]
+               for b in range(B)]
+        return res[0] if single else res
+
+
+def _reattach_text_model(module, incompatible_keys):
+    """After load_state_dict: the tokenizer bytes arrived in the buffer; parse them."""
+    module._attach_from_buffer()

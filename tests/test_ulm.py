@@ -1,0 +1,475 @@
+"""Unified speech LM: vocabulary, masks, grouping + SRH, KV-cache decoding, MaskGIT, one training
+step per task from a real tokens data dir, HF init, packing."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from audiotok.data.lm_dataset import LMTokenDataset
+from audiotok.errors import DataDirError, TokenFileError, UserError
+from audiotok.models.loading import load_model, save_model_dir
+from audiotok.models.maskgit import cosine_mask_ratio, maskgit_decode, sample_train_mask
+from audiotok.models.sampling import filter_logits
+from audiotok.models.srh import GroupEmbed, SpeechRefinedHead, group_tokens, speech_targets, ungroup_tokens
+from audiotok.models.ulm import TASK_IDS, Layout, UnifiedLM, pack_segments, task_attention_mask
+from audiotok.models.ulm_vocab import JointVocab, train_text_model
+from audiotok.registry import dataset_class
+from audiotok.tokfile import write_tokens
+
+S, A, K = 16, 8, 2
+SENTENCES = [
+    "the quick brown fox jumps over the lazy dog",
+    "a cat sat on the mat and looked at the dog",
+    "speech tokens are fun to model with a small transformer",
+    "hello world this is a test of the unified speech model",
+    "one two three four five six seven eight nine ten",
+]
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def vocab(tmp_path_factory):
+    d = tmp_path_factory.mktemp("lang")
+    model = train_text_model(SENTENCES * 4, d / "bpe.model", vocab_size=48)
+    return JointVocab.from_text_model(model, semantic_size=S, acoustic_size=A, n_acoustic=K)
+
+
+def tiny(vocab, g=2, seed=0, **kw):
+    torch.manual_seed(seed)
+    conf = dict(dim=32, n_layers=2, n_heads=4, n_kv_heads=2, group_size=g, srh_dim=16, srh_layers=1, srh_heads=2,
+                prompt_frames=4)
+    conf.update(kw)
+    return UnifiedLM(vocab, **conf)
+
+
+def as_int(m):
+    return m.to(torch.int64).tolist()
+
+
+# ---------------------------------------------------------------------------------------------
+# vocabulary
+
+
+def test_vocab_layout_ids_and_json_round_trip(vocab, tmp_path):
+    n_sp = len(vocab.specials)
+    assert vocab.token_bias == {"special": 0, "text": n_sp, "semantic": n_sp + vocab.text_size,
+                                "acoustic": [n_sp + vocab.text_size + S, n_sp + vocab.text_size + S + A]}
+    assert vocab.size == n_sp + vocab.text_size + S + K * A
+    assert vocab.special("<pad>") == 0 and vocab.special("<mask>") == vocab.specials.index("<mask>")
+    ids = vocab.encode_text("the cat sat on the mat")
+    assert ids and all(0 <= i < vocab.text_size for i in ids)
+    assert vocab.decode_text(ids) == "the cat sat on the mat"
+    path = vocab.save(tmp_path / "vocab.json")
+    spec = json.loads(path.read_text())
+    assert spec["text_model"] == "vocab.model" and (tmp_path / "vocab.model").is_file()
+    again = JointVocab.load(path)
+    assert again.to_dict() == vocab.to_dict()
+    assert again.encode_text("hello dog") == vocab.encode_text("hello dog")
+    with pytest.raises(UserError, match="lack <mask>"):
+        JointVocab(10, S, specials=["<pad>", "<bos>", "<eos>", "<asr>", "<tts>", "<acoustic>", "<sos_text>",
+                                    "<sos_speech>", "<eos_speech>"])
+    (tmp_path / "bad.json").write_text("{nope")
+    with pytest.raises(UserError, match="bad.json: not valid JSON"):
+        JointVocab.load(tmp_path / "bad.json")
+    (tmp_path / "bad.model").write_bytes(b"not a model")
+    with pytest.raises(UserError, match="not a sentencepiece model"):
+        JointVocab.from_text_model(tmp_path / "bad.model", S)
+
+
+# ---------------------------------------------------------------------------------------------
+# attention masks
+
+
+def test_asr_and_tts_masks_are_causal_with_key_padding():
+    layout = Layout(4, start=torch.tensor([0, 0]), lengths=torch.tensor([4, 2]))
+    for task in ("asr", "tts"):
+        m = task_attention_mask(task, layout)
+        assert m.shape == (2, 1, 4, 4)
+        assert as_int(m[0, 0]) == [[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]]
+        assert as_int(m[1, 0]) == [[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 0, 0]]
+    # left padding (incremental decoding): the pad keys are hidden, positions restart at 0
+    left = Layout(4, start=torch.tensor([1]), lengths=torch.tensor([3]))
+    assert as_int(task_attention_mask("asr", left)[0, 0]) == [[0, 0, 0, 0], [0, 1, 0, 0], [0, 1, 1, 0], [0, 1, 1, 1]]
+    assert left.positions.tolist() == [[0, 0, 1, 2]]
+
+
+def test_acoustic_mask_is_bidirectional_inside_the_frame_span():
+    # row 0: <acoustic> + 4 frames (span 1..5); row 1: <acoustic> + 2 frames, padded to 5
+    layout = Layout(5, start=torch.tensor([0, 0]), lengths=torch.tensor([5, 3]), span=torch.tensor([[1, 5], [1, 3]]))
+    m = task_attention_mask("acoustic", layout)
+    assert as_int(m[0, 0]) == [[1, 0, 0, 0, 0]] + [[1, 1, 1, 1, 1]] * 4
+    assert as_int(m[1, 0]) == [[1, 0, 0, 0, 0], [1, 1, 1, 0, 0], [1, 1, 1, 0, 0], [1, 1, 1, 0, 0], [1, 1, 1, 0, 0]]
+    with pytest.raises(ValueError):
+        task_attention_mask("acoustic", Layout(5, torch.tensor([0]), torch.tensor([5])))
+    with pytest.raises(ValueError):
+        task_attention_mask("mt", layout)
+
+
+def test_pack_segments_right_and_left():
+    a = torch.tensor([[1, 2], [3, 4]])
+    b = torch.tensor([[5, 6, 7], [8, 9, 0]])
+    x, offsets, start, total = pack_segments([(a, torch.tensor([2, 1])), (b, torch.tensor([3, 2]))], fill=-1)
+    assert x.tolist() == [[1, 2, 5, 6, 7], [3, 8, 9, -1, -1]]
+    assert [o.tolist() for o in offsets] == [[0, 0], [2, 1]] and total.tolist() == [5, 3]
+    x, offsets, start, _ = pack_segments([(a, torch.tensor([2, 1])), (b, torch.tensor([3, 2]))], left=True, fill=-1)
+    assert x.tolist() == [[1, 2, 5, 6, 7], [-1, -1, 3, 8, 9]] and start.tolist() == [0, 2]
+
+
+# ---------------------------------------------------------------------------------------------
+# grouping and the Speech Refined Head
+
+
+@pytest.mark.parametrize("g", [1, 2, 5])
+def test_group_ungroup_shapes_and_exact_inverse(g):
+    T = 13
+    tokens = torch.randint(0, S, (4, T))
+    lengths = torch.tensor([13, 7, 1, 10])
+    groups, n = group_tokens(tokens, lengths, g)
+    assert groups.shape == (4, math.ceil(T / g), g)
+    assert n.tolist() == [math.ceil(x / g) for x in lengths.tolist()]
+    flat = groups.reshape(4, -1)
+    for b, length in enumerate(lengths.tolist()):
+        assert flat[b, :length].tolist() == tokens[b, :length].tolist()
+        assert (flat[b, length:] == -1).all()  # the tail of the last group and beyond: pad
+    back = ungroup_tokens(groups, lengths, T)
+    assert back.shape == (4, T)
+    expect = torch.where(torch.arange(T)[None] < lengths[:, None], tokens, torch.full_like(tokens, -1))
+    assert torch.equal(back, expect)
+
+
+@pytest.mark.parametrize("g", [1, 2, 5])
+def test_speech_targets_end_with_eos_then_pad(g):
+    tokens = torch.randint(0, S, (2, 10))
+    lengths = torch.tensor([10, 4])
+    tgt, n = speech_targets(tokens, lengths, g, eos=S)
+    assert n.tolist() == [math.ceil(11 / g), math.ceil(5 / g)]
+    for b, length in enumerate(lengths.tolist()):
+        flat = tgt[b].reshape(-1)
+        assert flat[:length].tolist() == tokens[b, :length].tolist()
+        assert flat[length] == S and (flat[length + 1:] == -1).all()
+
+
+def test_group_embed_modes():
+    e = torch.randn(2, 3, 5, 8)
+    for mode in ("mean", "concat"):
+        ge = GroupEmbed(8, 5, mode)
+        assert ge(e).shape == (2, 3, 8)
+    assert GroupEmbed(8, 5, "concat").proj.in_features == 40 and GroupEmbed(8, 5, "mean").proj.in_features == 8
+    one = torch.randn(2, 3, 1, 8)
+    assert torch.equal(GroupEmbed(8, 1, "mean")(one), one[:, :, 0])  # g = 1: plain, one token per position
+    with pytest.raises(UserError):
+        GroupEmbed(8, 2, "sum")
+
+
+def test_srh_teacher_forced_loss_decreases():
+    torch.manual_seed(0)
+    srh = SpeechRefinedHead(lm_dim=24, group_size=5, n_tokens=S, dim=32, n_layers=1, n_heads=4)
+    h = torch.randn(6, 24)
+    targets = torch.randint(0, S, (6, 5))
+    targets[5, 3], targets[5, 4] = S, -1  # a final group: EOS then padding (ignored)
+    opt = torch.optim.Adam(srh.parameters(), lr=3e-3)
+    with torch.no_grad():
+        first, _ = srh.loss(h, targets)
+    for _ in range(40):
+        loss, _ = srh.loss(h, targets)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        last, acc = srh.loss(h, targets)
+    assert float(first) > math.log(S) * 0.8  # starts near chance
+    assert float(last) < 0.3 * float(first)
+    assert float(acc) > 0.9
+
+
+def test_srh_cached_generation_matches_teacher_forcing():
+    torch.manual_seed(1)
+    srh = SpeechRefinedHead(lm_dim=24, group_size=5, n_tokens=S, dim=32, n_layers=2, n_heads=4, n_kv_heads=2).eval()
+    h = torch.randn(3, 24)
+    tokens, logits = srh.generate(h, lambda x: x.argmax(-1), return_logits=True)
+    ref = srh(h, tokens)  # one pass, teacher-forced with the generated tokens
+    eos = (tokens == S).float().cumsum(1)
+    before = (eos - (tokens == S).float()) == 0  # positions up to and including the first EOS
+    assert torch.allclose(logits[before], ref[before], atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------
+# AR decoding with the KV cache
+
+
+def test_asr_kv_cache_equals_full_recompute(vocab):
+    model = tiny(vocab, g=2).eval()
+    rows = [torch.randint(0, S, (9,)), torch.randint(0, S, (4,))]
+    ids, logits = model.asr_ids(rows, max_len=6, return_logits=True)
+    steps = logits.shape[1]
+    assert steps >= 2
+    # recompute every step from scratch: the left-packed prompt + the tokens fed so far
+    fed = logits[:, :-1].masked_fill(~model._text_allowed("cpu"), float("-inf")).argmax(-1)
+    eos = vocab.special("<eos>")
+    done = torch.zeros(2, dtype=torch.bool)
+    for t in range(fed.shape[1]):  # rows that finished keep being fed <eos>
+        fed[:, t] = torch.where(done, torch.full_like(fed[:, t], eos), fed[:, t])
+        done |= fed[:, t] == eos
+    x, _, start, total = pack_segments(model._asr_prefix(rows), left=True)
+    P = x.shape[1]
+    full = torch.cat([x, model.embed(fed)], 1)
+    layout = Layout(P + fed.shape[1], start, total + fed.shape[1])
+    with torch.no_grad():
+        h = model.lm(full, mask=task_attention_mask("asr", layout), positions=layout.positions)
+        ref = model.text_head(h[:, P - 1:])
+    assert torch.allclose(logits, ref, atol=1e-4)
+
+
+def test_batched_decoding_equals_one_by_one(vocab):
+    model = tiny(vocab, g=3).eval()
+    rows = [torch.randint(0, S, (11,)), torch.randint(0, S, (5,))]
+    batched = model.asr_ids(rows, max_len=5)
+    assert batched == [model.asr_ids([r], max_len=5)[0] for r in rows]
+    texts = ["the cat sat", "hello world this is a test"]
+    both = model.tts(texts, max_frames=15, greedy=True, end_threshold=None)
+    for t, got in zip(texts, both):
+        alone = model.tts(t, max_frames=15, greedy=True, end_threshold=None)
+        assert torch.equal(got, alone)
+        assert got.dtype == torch.long and ((got >= 0) & (got < S)).all() and got.numel() <= 15
+
+
+def test_tts_with_prompt_continues_after_the_prompt(vocab):
+    model = tiny(vocab, g=2).eval()
+    prompt = {"semantic": torch.randint(0, S, (7,)), "text": "the cat"}
+    out = model.tts("sat on the mat", prompt=prompt, max_frames=8, greedy=True, end_threshold=None)
+    assert out.ndim == 1 and out.numel() <= 8 and ((out >= 0) & (out < S)).all()
+    # the prompt changes the context: with it the continuation differs from the bare text's
+    bare = model.tts("sat on the mat", max_frames=8, greedy=True, end_threshold=None)
+    trimmed = {"semantic": prompt["semantic"][:6], "text": "the cat"}  # 7 tokens use 3 whole groups of 2
+    assert torch.equal(out, model.tts("sat on the mat", prompt=trimmed, max_frames=8, greedy=True,
+                                      end_threshold=None))
+    assert out.numel() != bare.numel() or not torch.equal(out, bare)
+
+
+# ---------------------------------------------------------------------------------------------
+# MaskGIT
+
+
+def test_train_mask_follows_the_cosine_schedule():
+    g = torch.Generator().manual_seed(0)
+    maskable = torch.zeros(2000, 12, dtype=torch.bool)
+    maskable[:, 3:] = True  # 3 prompt frames, 9 maskable
+    maskable[1::2, 10:] = False  # half the rows shorter: 7 maskable
+    m = sample_train_mask(maskable, generator=g)
+    assert not (m & ~maskable).any()
+    counts = m.sum(1)
+    assert (counts >= 1).all() and (counts[0::2] <= 9).all() and (counts[1::2] <= 7).all()
+    # E[ceil(cos(pi/2 u) n)] ~ n * 2/pi + 1/2
+    assert abs(counts[0::2].float().mean().item() - (9 * 2 / math.pi + 0.5)) < 0.3
+    assert cosine_mask_ratio(0.0) == 1.0 and abs(cosine_mask_ratio(1.0)) < 1e-12
+
+
+def test_maskgit_decode_fills_every_mask_and_keeps_the_prompt(vocab):
+    model = tiny(vocab, g=2).eval()
+    T, P = 14, 5
+    sem = torch.randint(0, S, (2, T))
+    sem_len = torch.tensor([T, 10])
+    tokens = torch.full((2, K, T), -1)
+    tokens[:, :, :P] = torch.randint(0, A, (2, K, P))
+    t = torch.arange(T)[None]
+    masked = (t >= P) & (t < sem_len[:, None])
+    seen = []
+
+    def predict(tok, m):
+        seen.append(m.sum(1).tolist())
+        return model._acoustic_logits(sem, sem_len, tok, m)
+
+    steps = 4
+    out = maskgit_decode(predict, tokens, masked, steps=steps, temperature=1.0, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out[:, :, :P], tokens[:, :, :P])  # prompt frames kept
+    assert ((out[masked[:, None].expand_as(out)] >= 0) & (out[masked[:, None].expand_as(out)] < A)).all()
+    assert (out[1, :, 10:] == -1).all()  # padding untouched
+    n0 = [T - P, 10 - P]
+    expect = [[n for n in n0]] + [[math.floor(n * math.cos(math.pi / 2 * (i + 1) / steps)) for n in n0]
+                                  for i in range(steps - 1)]
+    assert seen == expect
+
+
+def test_acoustic_api_shapes_and_prompt(vocab):
+    model = tiny(vocab, g=2).eval()
+    sem = [torch.randint(0, S, (6,)), torch.randint(0, S, (3,))]
+    p_sem, p_ac = torch.randint(0, S, (4,)), torch.randint(0, A, (K + 1, 4))  # extra codebook is ignored
+    out = model.acoustic(sem, [p_sem, p_sem], [p_ac, p_ac], steps=3)
+    assert [tuple(o.shape) for o in out] == [(K, 6), (K, 3)]
+    assert all(((o >= 0) & (o < A)).all() for o in out)
+    full = model.acoustic(sem[0], p_sem, p_ac, steps=3, return_full=True)
+    assert full.shape == (K, 10) and torch.equal(full[:, :4], p_ac[:K])
+    with pytest.raises(UserError, match="prompt acoustic tokens"):
+        model.acoustic(sem[0], p_sem, p_ac[:, :3])
+
+
+def test_filter_logits_top_k_and_top_p():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    assert torch.isinf(filter_logits(logits, top_k=2)).tolist() == [[False, False, True, True]]
+    assert torch.isinf(filter_logits(logits, top_p=0.7)).tolist() == [[False, False, True, True]]
+    assert torch.isinf(filter_logits(logits, top_p=0.1)).tolist() == [[False, True, True, True]]
+
+
+# ---------------------------------------------------------------------------------------------
+# data and training
+
+
+def _make_token_dir(d, vocab, lengths=(23, 9, 31, 17, 5), sem_codebook=S, n_acoustic=3):
+    d.mkdir(parents=True, exist_ok=True)
+    g = torch.Generator().manual_seed(3)
+    scp, text = [], []
+    for i, T in enumerate(lengths):
+        utt = f"spk1-utt{i}"
+        path = d / "tok" / f"{utt}.atok"
+        path.parent.mkdir(exist_ok=True)
+        tokens = {"semantic": torch.randint(0, sem_codebook, (1, T), generator=g),
+                  "acoustic": torch.randint(0, A, (n_acoustic, T), generator=g)}
+        header = {"sample_rate": 16000, "frame_rate": 25.0,
+                  "streams": [{"name": "semantic", "codebook_size": sem_codebook},
+                              {"name": "acoustic", "codebook_size": A}]}
+        write_tokens(path, tokens, header)
+        scp.append(f"{utt} {path}\n")
+        text.append(f"{utt} {SENTENCES[i % len(SENTENCES)]}\n")
+    (d / "tokens.scp").write_text("".join(scp))
+    (d / "text").write_text("".join(text))
+    return d
+
+
+def test_lm_dataset_items_crops_and_collate(vocab, tmp_path):
+    d = _make_token_dir(tmp_path / "tok", vocab)
+    assert dataset_class("lm_tokens") is LMTokenDataset
+    ds = LMTokenDataset(d, vocab, tasks=["asr", "tts", "acoustic"], max_frames=20)
+    # 23 and 31 frames are too long for asr/tts (kept whole), cropped for acoustic
+    assert len(ds) == 3 + 3 + 5 and ds.skipped == {"too long": 4}
+    acoustic_items = [i for i, (_, t) in enumerate(ds.items) if t == "acoustic"]
+    item = ds[acoustic_items[2]]  # the 31-frame utterance
+    assert item["semantic"].shape == (20,) and item["acoustic"].shape == (K, 20)
+    batch = ds.collate([ds[0], ds[4], ds[acoustic_items[0]]])
+    assert batch["task"].tolist() == [TASK_IDS["asr"], TASK_IDS["tts"], TASK_IDS["acoustic"]]
+    assert batch["semantic"].shape == (3, 20) and batch["acoustic"].shape == (3, K, 20)
+    assert batch["text_len"][2] == 0 and batch["text_len"][0] == len(vocab.encode_text(SENTENCES[1]))
+    assert batch["text"][0, : batch["text_len"][0]].tolist() == vocab.encode_text(SENTENCES[1])
+    with pytest.raises(DataDirError, match="tokens.scp: missing"):
+        LMTokenDataset(tmp_path, vocab)
+    bad = _make_token_dir(tmp_path / "bad", vocab, lengths=(5,), sem_codebook=2 * S)
+    with pytest.raises(TokenFileError, match="semantic codebook of 32 codes"):
+        LMTokenDataset(bad, vocab)
+    with pytest.raises(UserError, match="unknown task"):
+        LMTokenDataset(d, vocab, tasks=["mt"])
+
+
+TASK_PARAMS = {"asr": "text_head.weight", "tts": "srh.head.weight", "acoustic": "acoustic_heads.0.weight"}
+
+
+@pytest.mark.parametrize("task", ["asr", "tts", "acoustic"])
+def test_one_training_step_per_task(vocab, tmp_path, task):
+    d = _make_token_dir(tmp_path / "tok", vocab)
+    ds = LMTokenDataset(d, vocab, tasks=[task], max_frames=40)
+    batch = ds.collate([ds[i] for i in range(len(ds))])
+    model = tiny(vocab, g=5).train()
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    out = model.forward_train(batch, 0)
+    loss, logs = model.generator_loss(batch, out, 0)
+    assert torch.isfinite(loss) and logs["loss"] == pytest.approx(float(loss))
+    key = {"asr": "loss_asr", "tts": "loss_srh", "acoustic": "loss_acoustic"}[task]
+    assert key in logs and set(logs) & {"loss_asr", "loss_srh", "loss_acoustic"} == {key}
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    params = dict(model.named_parameters())
+    assert not torch.equal(params[TASK_PARAMS[task]], before[TASK_PARAMS[task]])
+    assert not torch.equal(params["lm.layers.0.attn.wq.weight"], before["lm.layers.0.attn.wq.weight"])
+    for other, name in TASK_PARAMS.items():  # heads of the other tasks got no gradient
+        if other != task:
+            assert params[name].grad is None and torch.equal(params[name], before[name])
+
+
+def test_mixed_batch_equals_per_task_batches(vocab, tmp_path):
+    d = _make_token_dir(tmp_path / "tok", vocab)
+    ds = LMTokenDataset(d, vocab, tasks=["asr", "tts"])
+    model = tiny(vocab, g=2).eval()
+    mixed = ds.collate([ds[0], ds[5], ds[1], ds[6]])  # asr, tts, asr, tts
+    with torch.no_grad():
+        out = model.forward_train(mixed, 0)
+        asr = model.forward_train(ds.collate([ds[0], ds[1]]), 0)
+        tts = model.forward_train(ds.collate([ds[5], ds[6]]), 0)
+    assert torch.allclose(out["loss_asr"], asr["loss_asr"], atol=1e-6)
+    assert torch.allclose(out["loss_srh"], tts["loss_srh"], atol=1e-6)
+    assert torch.allclose(out["loss_end"], tts["loss_end"], atol=1e-6)
+
+
+def test_tts_learns_a_toy_utterance(vocab):
+    """LM + SRH trained on one (text, tokens) pair reproduce it greedily, EOS and end head included."""
+    model = tiny(vocab, g=3, seed=2, end_weight=1.0)
+    text = torch.tensor([vocab.encode_text("the cat sat")])
+    sem = torch.tensor([[3, 1, 4, 1, 5, 9, 2, 6]])
+    batch = {"task": torch.tensor([TASK_IDS["tts"]]), "semantic": sem, "semantic_len": torch.tensor([8]),
+             "acoustic": torch.zeros(1, K, 8, dtype=torch.long), "text": text, "text_len": torch.tensor([text.shape[1]])}
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for step in range(120):
+        loss, logs = model.generator_loss(batch, model.forward_train(batch, step), step)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    assert torch.equal(model.tts("the cat sat", greedy=True, max_frames=30), sem[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Hugging Face init and packing
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+def test_init_from_a_tiny_hf_causal_lm(vocab, tmp_path, arch):
+    transformers = pytest.importorskip("transformers")
+    from audiotok.models.hf_lm import hf_lm_conf
+
+    torch.manual_seed(0)
+    kw = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+              intermediate_size=64, vocab_size=40, rope_theta=5000.0, rms_norm_eps=1e-5, max_position_embeddings=64)
+    if arch == "llama":
+        hf = transformers.LlamaForCausalLM(transformers.LlamaConfig(**kw))
+    else:
+        hf = transformers.Qwen2ForCausalLM(transformers.Qwen2Config(**kw))
+    hf.save_pretrained(tmp_path / "hf")
+    conf = hf_lm_conf(tmp_path / "hf")
+    assert conf["qkv_bias"] == (arch == "qwen2") and conf["rope_base"] == 5000.0
+    model = UnifiedLM(vocab, group_size=2, srh_dim=16, srh_layers=1, srh_heads=2, init_from_hf=str(tmp_path / "hf"),
+                      **conf)
+    assert model.config["init_from_hf"] is None
+    x = torch.randn(2, 7, 32)
+    from audiotok.nn.transformer import causal_mask
+
+    with torch.no_grad():
+        ref = hf.model(inputs_embeds=x).last_hidden_state
+        ours = model.lm(x, mask=causal_mask(7))
+    assert torch.allclose(ours, ref, atol=1e-4)
+    with pytest.raises(UserError, match="does not fit the model.*ffn_dim 128 vs 64"):
+        UnifiedLM(vocab, **{**conf, "ffn_dim": 128}, init_from_hf=str(tmp_path / "hf"))
+    with pytest.raises(UserError, match="not a Hugging Face model dir"):
+        UnifiedLM(vocab, **conf, init_from_hf=str(tmp_path))
+
+
+def test_save_and_load_round_trip(vocab, tmp_path):
+    model = tiny(vocab, g=5, grouping="concat").eval()
+    out = model.save_pretrained(tmp_path / "m")
+    assert (out / "vocab.json").is_file() and (out / "text.model").is_file()
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["model_type"] == "ulm" and meta["group_size"] == 5 and meta["lm_rate"] == 5.0
+    loaded = load_model(out)
+    assert isinstance(loaded, UnifiedLM) and loaded.model_id.startswith("ulm-")
+    assert loaded.vocab.has_text_model  # the tokenizer came back inside the weights
+    sd, sd2 = model.state_dict(), loaded.state_dict()
+    assert sd.keys() == sd2.keys() and all(torch.equal(sd[k], sd2[k]) for k in sd)
+    rows = [torch.randint(0, S, (12,))]
+    assert loaded.asr(rows, max_len=4) == model.asr(rows, max_len=4)
+    # a plain save_model_dir (what the trainer's packing does) is enough to get text back
+    save_model_dir(model, tmp_path / "plain")
+    assert load_model(tmp_path / "plain").vocab.encode_text("the dog") == vocab.encode_text("the dog")
