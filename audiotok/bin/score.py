@@ -1,0 +1,438 @@
+"""audiotok score: quality, intelligibility and bitrate of decoded audio against a reference data dir,
+next to classical codecs run on the same reference audio, written as JSON and as a RESULTS.md table.
+
+Outputs, per system (a --hyp NAME, a baseline, or `original`):
+  OUT/<system>/utt_result.jsonl   one JSON object per scored utterance, sorted by uttid
+  OUT/<system>/avg_result.json    means, WER/CER (sclite counts), bitrate, missing utterances
+  OUT/baselines/<name>/           the baseline's decoded <uttid>.wav files, wav.scp and meta.json
+"""
+
+import json
+import math
+import multiprocessing as mp
+import re
+import shlex
+import sys
+from pathlib import Path
+
+from audiotok.bin import entry
+from audiotok.errors import UserError
+
+DESCRIPTION = ("Score decoded audio against a reference data dir (PESQ-WB, STOI, mel distance, SI-SDR, "
+               "pocketsphinx WER), with Opus/Codec2 baselines, and write JSON results and a RESULTS.md table.")
+
+QUALITY = ("pesq", "stoi", "mel", "sisdr")
+ALL_METRICS = QUALITY + ("wer",)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+_AUDIO_SUFFIXES = (".wav", ".flac")
+
+
+def add_arguments(p):
+    p.add_argument("--ref-data", required=True, metavar="DIR",
+                   help="reference Kaldi data dir (wav.scp, utt2spk, optional text and segments)")
+    p.add_argument("--hyp", action="append", default=[], metavar="NAME=DIR_OR_SCP",
+                   help="a system to score: a folder of <uttid>.wav (or holding a wav.scp) or a wav.scp file; "
+                        "repeatable")
+    p.add_argument("--hyp-meta", action="append", default=[], metavar="NAME=META.json",
+                   help="facts about a --hyp system: kbps, frame_rate, tokens_per_s, codebooks "
+                        "(list of {stream, codebook, size, usage, perplexity}); repeatable")
+    p.add_argument("--hyp-tokens", action="append", default=[], metavar="NAME=DIR",
+                   help="the .atok files a --hyp system decoded from: kbps, frame rate, tokens/s and codebook usage "
+                        "are measured from them (values in --hyp-meta win); repeatable")
+    p.add_argument("--baselines", default="", metavar="LIST",
+                   help="classical codecs to run on the reference audio, comma separated: opus<kbps> "
+                        "(e.g. opus6), codec2_<mode> (3200, 2400, 1600, 1400, 1300, 1200, 700C, 450)")
+    p.add_argument("--include-original", action="store_true",
+                   help="score the reference against itself (the ceiling, and pocketsphinx's own WER)")
+    p.add_argument("--metrics", default=None, metavar="LIST",
+                   help=f"comma separated subset of {','.join(ALL_METRICS)} (default: all; wer only when the "
+                        "data dir has a text file)")
+    p.add_argument("--max-delay-ms", type=float, default=100.0,
+                   help="search and undo a constant delay of each output up to this many ms, for every system "
+                        "alike (Codec2 lags ~20-30 ms); 0 disables")
+    p.add_argument("--nj", type=int, default=1, help="parallel processes over utterances")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--results-md", default=None, metavar="FILE", help="add or replace a section of this RESULTS.md")
+    p.add_argument("--section", default=None, metavar="TITLE",
+                   help="section title in --results-md (default: 'score <ref-data>')")
+
+
+# ---------------------------------------------------------------- parsing the options
+def _pairs(values, option):
+    out = {}
+    for v in values:
+        name, sep, value = v.partition("=")
+        if not sep or not name or not value:
+            raise UserError(f"{option} {v!r}: expected NAME=VALUE")
+        if not _NAME.match(name):
+            raise UserError(f"{option} {v!r}: NAME may hold only letters, digits and _.+- (it names a folder)")
+        if name in out:
+            raise UserError(f"{option}: '{name}' given twice")
+        out[name] = value
+    return out
+
+
+def _metrics(args, has_text):
+    if args.metrics is None:
+        return [m for m in ALL_METRICS if m != "wer" or has_text], not has_text
+    metrics = [m.strip().lower() for m in args.metrics.split(",") if m.strip()]
+    bad = [m for m in metrics if m not in ALL_METRICS]
+    if bad or not metrics:
+        raise UserError(f"--metrics: unknown {', '.join(bad) or '(empty)'}; choose from {','.join(ALL_METRICS)}")
+    if "wer" in metrics and not has_text:
+        raise UserError(f"{args.ref_data}/text: missing, so WER cannot be scored (drop wer from --metrics)")
+    return [m for m in ALL_METRICS if m in metrics], False
+
+
+def _hyp_files(name, spec):
+    """{uttid: audio path} of a --hyp system."""
+    from audiotok.data.kaldi_table import read_scp
+
+    p = Path(spec)
+    if p.is_file():
+        return read_scp(p)
+    if p.is_dir():
+        if (p / "wav.scp").is_file():
+            return read_scp(p / "wav.scp")
+        files = {f.stem: str(f) for f in sorted(p.iterdir()) if f.is_file() and f.suffix.lower() in _AUDIO_SUFFIXES}
+        if not files:
+            raise UserError(f"{p}: folder of system '{name}' holds no .wav/.flac files and no wav.scp")
+        return files
+    raise UserError(f"{p}: system '{name}': no such file or folder")
+
+
+def _reference(data):
+    """{uttid: (path, span or None)} from a loaded data dir (segments resolved to their recordings)."""
+    if data.segments:
+        out = {}
+        for utt, seg in data.segments.items():
+            if seg.reco not in data.wav:
+                raise UserError(f"{data.path}/segments: '{utt}' names recording '{seg.reco}' missing from wav.scp")
+            out[utt] = (data.wav[seg.reco], (seg.start, seg.end))
+        return out
+    return {u: (p, None) for u, p in data.wav.items()}
+
+
+# ---------------------------------------------------------------- work done per utterance (also in workers)
+def _read_ref(src):
+    from audiotok.audio import read_audio, read_audio_segment
+
+    path, span = src
+    if path.rstrip().endswith("|"):
+        raise UserError(f"wav.scp entry '{path}': pipes are not read here; run `audiotok format-data-dir` first")
+    if span is None:
+        wav, sr = read_audio(path)
+    else:
+        start, end = span
+        wav, sr = read_audio_segment(path, start, None if end < 0 else end - start)
+    return wav[0].numpy(), sr
+
+
+def _score_job(job):
+    """(system, utt, ref source, hyp path or None (= the reference), ref text, metrics, max delay s)."""
+    from audiotok.audio import read_audio
+    from audiotok.metrics.quality import quality_metrics
+
+    system, utt, ref_src, hyp_path, ref_text, metrics, max_delay_s = job
+    try:
+        ref, sr = _read_ref(ref_src)
+        est = ref if hyp_path is None else read_audio(hyp_path, target_sr=sr)[0][0].numpy()
+        res = {"key": utt, "ref_seconds": len(ref) / sr, "hyp_seconds": len(est) / sr}
+        quality = [m for m in metrics if m in QUALITY]
+        if quality:
+            res.update(quality_metrics(ref, est, sr, quality, max_delay_s))
+        if "wer" in metrics:
+            from audiotok.metrics.wer import transcribe, utterance_errors
+
+            hyp_text = transcribe(est, sr)
+            errors = utterance_errors(ref_text, hyp_text)
+            res.update(ref_text=ref_text, hyp_text=hyp_text, **{f"wer_{k}": v for k, v in errors.items()})
+        return system, utt, res, None
+    except UserError as e:
+        return system, utt, None, str(e)
+
+
+def _baseline_job(job):
+    """(baseline name, utt, ref source, output wav path) -> per-utterance bitrate info."""
+    from audiotok.audio import write_audio
+    from audiotok.metrics.baselines import run_baseline
+
+    name, utt, ref_src, out_path = job
+    try:
+        ref, sr = _read_ref(ref_src)
+        y, info = run_baseline(name, ref, sr)
+        write_audio(out_path, y, sr)
+        return name, utt, info, None
+    except UserError as e:
+        return name, utt, None, str(e)
+
+
+def _init_worker():
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _map(fn, jobs, nj, desc):
+    """fn over jobs, in nj spawned processes (forked torch can deadlock); yields results as they come."""
+    from tqdm import tqdm
+
+    nj = max(1, min(int(nj), len(jobs)))
+    bar = tqdm(total=len(jobs), desc=desc, unit="utt", disable=not sys.stderr.isatty(), file=sys.stderr)
+    try:
+        if nj == 1:
+            for job in jobs:
+                yield fn(job)
+                bar.update(1)
+        else:
+            with mp.get_context("spawn").Pool(nj, initializer=_init_worker) as pool:
+                for out in pool.imap_unordered(fn, jobs):
+                    yield out
+                    bar.update(1)
+    finally:
+        bar.close()
+
+
+# ---------------------------------------------------------------- aggregation and output
+def _clean(v):
+    """JSON has no NaN/inf: write null for them."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_clean(x) for x in v]
+    return v
+
+
+def _mean(values):
+    ok = [v for v in values if v is not None and not math.isnan(v)]
+    return sum(ok) / len(ok) if ok else math.nan
+
+
+def _median(values):
+    v = sorted(values)
+    return (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2 if v else math.nan
+
+
+def _aggregate(system, results, n_ref, missing, failed, metrics, texts):
+    avg = {"system": system, "n_ref": n_ref, "n_scored": len(results), "missing": sorted(missing),
+           "failed": dict(sorted(failed.items())), "metrics": list(metrics)}
+    rows = [results[u] for u in sorted(results)]
+    undefined = {}
+    for m in QUALITY:
+        if m in metrics:
+            vals = [r[m] for r in rows]
+            avg[m] = _mean(vals)
+            n_nan = sum(1 for v in vals if v is None or math.isnan(v))
+            if n_nan:
+                undefined[m] = n_nan
+    avg["undefined"] = undefined
+    if any(m in metrics for m in QUALITY):
+        avg["delay_ms_median"] = _median([r["delay_ms"] for r in rows])
+    if "wer" in metrics:
+        from audiotok.metrics.wer import wer_table
+
+        table = wer_table({u: texts[u] for u in results}, {u: r["hyp_text"] for u, r in results.items()})
+        avg["wer"], avg["cer"] = table["wer"], table["cer"]
+        avg["sclite"] = {k: v for k, v in table.items() if k != "missing"}
+    return avg
+
+
+def _write_json(out_dir, results, avg):
+    from audiotok.fileio import atomic_open, atomic_write_text
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_open(out_dir / "utt_result.jsonl") as f:
+        for u in sorted(results):
+            f.write(json.dumps(_clean(results[u]), ensure_ascii=False) + "\n")
+    atomic_write_text(out_dir / "avg_result.json", json.dumps(_clean(avg), indent=2, ensure_ascii=False) + "\n")
+
+
+def _read_meta(name, path):
+    try:
+        meta = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: meta of system '{name}': no such file") from None
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: meta of system '{name}': not readable JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise UserError(f"{path}: meta of system '{name}': expected a JSON object")
+    return meta
+
+
+def _tokens_meta(name, spec):
+    from audiotok.metrics.codebook import token_files_summary
+
+    d = Path(spec)
+    if not d.is_dir():
+        raise UserError(f"{d}: token folder of system '{name}': not a folder")
+    files = sorted(d.rglob("*.atok"))
+    if not files:
+        raise UserError(f"{d}: token folder of system '{name}' holds no .atok files")
+    return token_files_summary(files)
+
+
+def _command_line():
+    argv0 = Path(sys.argv[0]).name
+    prog = "python -m audiotok.bin.score" if argv0 == "score.py" else "audiotok"
+    return " ".join([prog] + [shlex.quote(a) for a in sys.argv[1:]])
+
+
+# ---------------------------------------------------------------- the command
+def run(args):
+    from audiotok.data.kaldi_dir import load_data_dir
+    from audiotok.fileio import atomic_write_text
+    from audiotok.metrics import baselines as bl
+    from audiotok.metrics import report
+
+    data = load_data_dir(args.ref_data)
+    refs = _reference(data)
+    if not refs:
+        raise UserError(f"{args.ref_data}/wav.scp: no utterances")
+    texts = data.text or {}
+    metrics, wer_dropped = _metrics(args, has_text=data.text is not None)
+    if "wer" in metrics:
+        no_text = [u for u in refs if u not in texts]
+        if no_text:
+            raise UserError(f"{args.ref_data}/text: {len(no_text)} of {len(refs)} utterances have no transcript "
+                            f"(first: {no_text[0]})")
+    max_delay_s = max(0.0, args.max_delay_ms) / 1000.0
+    out = Path(args.out)
+
+    hyps = _pairs(args.hyp, "--hyp")
+    metas = _pairs(args.hyp_meta, "--hyp-meta")
+    tokens = _pairs(args.hyp_tokens, "--hyp-tokens")
+    for opt, table in (("--hyp-meta", metas), ("--hyp-tokens", tokens)):
+        for name in table:
+            if name not in hyps:
+                raise UserError(f"{opt} {name}: no --hyp {name}=... to go with it")
+    baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
+    for b in baselines:
+        bl.parse_baseline(b)
+        bl.check_tools(b)
+    systems = (["original"] if args.include_original else []) + baselines + list(hyps)
+    if not systems:
+        raise UserError("nothing to score: give --hyp NAME=DIR, --baselines or --include-original")
+    dup = sorted({s for s in systems if systems.count(s) > 1} | ({"baselines"} & set(systems)))
+    if dup:
+        raise UserError(f"system name(s) {', '.join(dup)} used twice or reserved; rename the --hyp")
+
+    utts = sorted(refs)
+    sources, info = {}, {}  # system -> {utt: hyp path or None}; system -> row facts
+    missing, notes = {}, []
+    if args.include_original:
+        sources["original"] = {u: None for u in utts}
+        info["original"] = {"source": f"{args.ref_data} (reference scored against itself)"}
+
+    # baselines: encode + decode the reference audio with the real tools
+    failed = {s: {} for s in systems}
+    if baselines:
+        jobs = [(b, u, refs[u], str((out / "baselines" / b / f"{u}.wav").resolve())) for b in baselines for u in utts]
+        per_utt = {b: {} for b in baselines}
+        for name, utt, res, err in _map(_baseline_job, jobs, args.nj, "baselines"):
+            if err:
+                failed[name][utt] = err
+                print(f"audiotok score: {name}: {utt}: {err}", file=sys.stderr)
+            else:
+                per_utt[name][utt] = res
+        for b in baselines:
+            done = per_utt[b]
+            if not done:
+                raise UserError(f"baseline {b} failed on every utterance (first: {next(iter(failed[b].values()))})")
+            seconds = sum(r["duration"] for r in done.values())
+            first = next(iter(done.values()))
+            info[b] = {
+                "source": first["codec"],
+                "kbps": sum(r["kbps"] * r["duration"] for r in done.values()) / seconds,
+                "kbps_file": sum(8.0 * r["bytes"] for r in done.values()) / seconds / 1000.0,
+                "frame_rate": first["frame_rate"],
+            }
+            sources[b] = {u: str((out / "baselines" / b / f"{u}.wav").resolve()) for u in done}
+            from audiotok.data.kaldi_table import write_scp
+
+            write_scp(out / "baselines" / b / "wav.scp", sources[b])
+            atomic_write_text(out / "baselines" / b / "meta.json", json.dumps(_clean(info[b]), indent=2) + "\n")
+
+    for name, spec in hyps.items():
+        files = _hyp_files(name, spec)
+        present = {u: files[u] for u in utts if u in files}
+        if not present:
+            raise UserError(f"{spec}: system '{name}' has none of the {len(utts)} reference utterances "
+                            f"(e.g. {utts[0]}.wav)")
+        extra = len(set(files) - set(refs))
+        if extra:
+            notes.append(f"{extra} files of {name} are not in the reference set and were ignored")
+        sources[name] = present
+        row = {"source": str(spec)}
+        if name in tokens:
+            row.update({k: v for k, v in _tokens_meta(name, tokens[name]).items() if k != "duration"})
+        if name in metas:
+            row.update(_read_meta(name, metas[name]))
+        info[name] = row
+
+    # score every (system, utterance) that has audio
+    jobs = []
+    for s in systems:
+        have = sources[s]
+        missing[s] = [u for u in utts if u not in have and u not in failed[s]]
+        jobs += [(s, u, refs[u], have[u], texts.get(u, ""), metrics, max_delay_s) for u in utts if u in have]
+    results = {s: {} for s in systems}
+    for system, utt, res, err in _map(_score_job, jobs, args.nj, "score"):
+        if err:
+            failed[system][utt] = err
+            print(f"audiotok score: {system}: {utt}: {err}", file=sys.stderr)
+        else:
+            results[system][utt] = res
+
+    rows, codebooks, sclite = [], {}, []
+    for s in systems:
+        if not results[s]:
+            raise UserError(f"system '{s}': no utterance could be scored (first error: "
+                            f"{next(iter(failed[s].values()), 'none')})")
+        avg = _aggregate(s, results[s], len(utts), missing[s], failed[s], metrics, texts)
+        avg.update({k: v for k, v in info.get(s, {}).items() if k not in avg})
+        _write_json(out / s, results[s], avg)
+        if missing[s]:
+            notes.append(f"{len(missing[s])} of {len(utts)} utterances missing from {s} "
+                         f"(first: {missing[s][0]}); its averages cover the other {len(results[s])}")
+        if failed[s]:
+            notes.append(f"{len(failed[s])} of {len(utts)} utterances of {s} could not be scored "
+                         f"(first: {next(iter(failed[s].values()))})")
+        for m, n in avg["undefined"].items():
+            notes.append(f"{m.upper()} undefined for {n} of {len(results[s])} utterances of {s} "
+                         f"(no speech found or too short); averaged over the rest")
+        rows.append({**{k: avg.get(k) for k in ("kbps", "frame_rate", "tokens_per_s", "wer", "cer")},
+                     **{m: avg.get(m) for m in QUALITY}, "system": s, "utts": f"{len(results[s])}/{len(utts)}"})
+        if avg.get("codebooks"):
+            codebooks[s] = avg["codebooks"]
+        if "sclite" in avg:
+            from audiotok.metrics.wer import sclite_row
+
+            sclite.append(sclite_row(s, avg["sclite"]))
+    if wer_dropped:
+        notes.append(f"WER not scored: {args.ref_data} has no text file")
+    if any(m in metrics for m in QUALITY):
+        notes.append(f"metrics at the reference sample rate after undoing a constant delay up to "
+                     f"{args.max_delay_ms:g} ms (median per system in avg_result.json)"
+                     + ("; PESQ-WB at 16 kHz" if "pesq" in metrics else ""))
+    if "wer" in metrics:
+        notes.append("WER/CER: pocketsphinx's bundled en-us model; compare against the `original` row")
+
+    table = report.results_table(rows)
+    print(table)
+    for n in notes:
+        print(f"audiotok score: {n}", file=sys.stderr)
+    if args.results_md:
+        from audiotok.metrics.wer import SCLITE_HEADER
+
+        title = args.section or f"score {args.ref_data}"
+        extra = [("WER (pocketsphinx, sclite layout, %)", SCLITE_HEADER + "\n" + "\n".join(sclite))] if sclite else []
+        body = report.render_section(title, rows, env=report.environment(_command_line()), codebooks=codebooks,
+                                     notes=notes, extra=extra)
+        report.write_section(args.results_md, title, body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(entry(__name__))
