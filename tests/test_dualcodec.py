@@ -244,6 +244,17 @@ def test_pack_and_load_round_trip(tmp_path):
         DualCodec()
 
 
+def test_default_config_packs_as_plain_yaml(tmp_path):
+    m = DualCodec(ssl=SSL, ssl_layer=1, latent_dim=16, encoder_dim=2, decoder_dim=32, semantic_dim=16,
+                  semantic_intermediate_dim=16, semantic_layers=1, semantic_codebook_size=16, n_acoustic=1,
+                  acoustic_codebook_size=16, discriminator=False)  # tuple defaults (strides, dilations)
+    save_model_dir(m.eval(), tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert loaded.config == m.config and loaded.config["encoder_strides"] == [4, 5, 6, 8, 2]
+    wav = speechlike(1, 4000)
+    assert torch.equal(loaded.encode(wav)["acoustic"], m.encode(wav)["acoustic"])
+
+
 def test_dead_code_restart_hook():
     m = tiny(usage_decay=0.0, dead_threshold=0.5).train()
     m.forward_train({"wav": speechlike(2, 6000)}, 0)

@@ -28,6 +28,7 @@ hold the SSL weights) never needs the SSL dir again.
 """
 
 import copy
+import json
 
 import torch
 import torch.nn.functional as F
@@ -106,7 +107,8 @@ class DualCodec(TokenModel):
         disc_start_step=0,
     ):
         super().__init__()
-        self.config = copy.deepcopy({k: v for k, v in locals().items() if k not in ("self", "__class__")})
+        # JSON round trip: tuples become lists so the config dumps as plain YAML.
+        self.config = json.loads(json.dumps({k: v for k, v in locals().items() if k not in ("self", "__class__")}))
         if ssl_norm not in SSL_NORMS:
             raise UserError(f"dualcodec: ssl_norm must be one of {', '.join(SSL_NORMS)}, got '{ssl_norm}'")
         if int(n_acoustic) < 1:
