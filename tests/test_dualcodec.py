@@ -12,7 +12,10 @@ from audiotok.models.dualcodec import DualCodec
 from audiotok.models.loading import load_model, save_model_dir
 from audiotok.models.ssl import BestRQ
 
-SSL = {"model": "bestrq", "model_conf": {"d_model": 32, "n_layers": 2, "n_heads": 2, "codebook_size": 64, "dropout": 0.0}}
+SSL = {
+    "model": "bestrq",
+    "model_conf": {"d_model": 32, "n_layers": 2, "n_heads": 2, "codebook_size": 64, "dropout": 0.0},
+}
 
 
 def tiny(strides=(4, 5, 6, 8, 2), **kw):
@@ -67,6 +70,16 @@ def test_shapes_and_frame_rates(strides, rate, frames):
         m.encode(wav, n_q=5)
     with pytest.raises(UserError):
         m.encode(wav[:, 0])
+
+
+def test_non_integer_pooling_and_utterance_norm():
+    ssl = {"model": "bestrq", "model_conf": {**SSL["model_conf"], "stack": 3}}  # 33.3 Hz SSL frames
+    m = tiny(ssl=ssl, ssl_norm="utterance").train()
+    assert abs(m.pool - 33.333 / 12.5) < 1e-2
+    out = m.forward_train({"wav": speechlike(2, 12000)}, 0)
+    assert out["ssl"].shape == (2, 32, 7) and m.ssl_batches.item() == 0  # no running stats kept
+    assert torch.isfinite(out["recon"]).all()
+    assert m.eval().encode(speechlike(1, 12000))["semantic"].shape == (1, 1, 7)
 
 
 def test_bitrate_matches_reference_table():

@@ -142,14 +142,18 @@ class DualCodec(TokenModel):
 
         # ---- semantic branch -----------------------------------------------------------------
         self.sem_in = WNConv1d(h, semantic_dim, 1)
-        self.sem_enc = nn.Sequential(
-            *[ConvNeXtBlock(semantic_dim, semantic_intermediate_dim, causal=semantic_causal) for _ in range(semantic_layers)]
-        )
+        def convnexts():
+            return nn.Sequential(
+                *[ConvNeXtBlock(semantic_dim, semantic_intermediate_dim, causal=semantic_causal)
+                  for _ in range(semantic_layers)]
+            )
+
         vq_opts = {"usage_decay": usage_decay, "dead_threshold": dead_threshold}
-        self.sem_vq = VectorQuantizer(semantic_dim, semantic_codebook_size, semantic_codebook_dim, semantic_distance, **vq_opts)
-        self.sem_dec = nn.Sequential(
-            *[ConvNeXtBlock(semantic_dim, semantic_intermediate_dim, causal=semantic_causal) for _ in range(semantic_layers)]
+        self.sem_enc = convnexts()
+        self.sem_vq = VectorQuantizer(
+            semantic_dim, semantic_codebook_size, semantic_codebook_dim, semantic_distance, **vq_opts
         )
+        self.sem_dec = convnexts()
         self.sem_out = WNConv1d(semantic_dim, latent_dim, 1)
         # The SSL-reconstruction loss compares s_hat with s; a 1x1 head bridges differing widths.
         self.ssl_head = nn.Identity() if h == int(latent_dim) else WNConv1d(latent_dim, h, 1)
@@ -174,7 +178,9 @@ class DualCodec(TokenModel):
             raise UserError(f"dualcodec: unknown loss_weights {sorted(unknown)} (known: {sorted(LOSS_WEIGHTS)})")
         self.mel_loss = MultiScaleMelLoss(self.sample_rate, **(mel or {}))
         self.semantic_mel_loss = MultiScaleMelLoss(self.sample_rate, **{**SEMANTIC_MEL, **(semantic_mel or {})})
-        self.discriminator = None if discriminator is False else Discriminator(self.sample_rate, **(discriminator or {}))
+        self.discriminator = (
+            None if discriminator is False else Discriminator(self.sample_rate, **(discriminator or {}))
+        )
         self.disc_start_step = int(disc_start_step)
 
     # ---- construction helpers -----------------------------------------------------------------

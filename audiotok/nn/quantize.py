@@ -189,7 +189,9 @@ class ResidualVQ(nn.Module):
     masked to those n. Fewer codebooks always means a prefix of the codes.
     """
 
-    def __init__(self, n_codebooks, input_dim, codebook_size, codebook_dim=8, quantizer_dropout=1.0, kind="vq", **vq_kwargs):
+    def __init__(
+        self, n_codebooks, input_dim, codebook_size, codebook_dim=8, quantizer_dropout=1.0, kind="vq", **vq_kwargs
+    ):
         super().__init__()
         if kind not in QUANTIZERS:
             raise ValueError(f"quantizer kind must be one of {sorted(QUANTIZERS)}, got {kind!r}")
