@@ -6,8 +6,8 @@ scored next to them by the same scorer on the same audio.
 
 Each returns the decoded signal at the input's sample rate and length, and its measured bitrate:
 `kbps` counts the codec's own bitstream (Opus: the audio packets inside the Ogg pages, without the
-container; Codec2: bits per frame x frames written), `kbps_file` the whole output file, both per
-second of input audio. Opus needs no delay correction (opusdec drops the encoder's pre-skip);
+container; Codec2: bits per frame x frames written, the input padded to whole frames so its end is
+coded too), `kbps_file` the whole output file, both per second of input audio. Opus needs no delay correction (opusdec drops the encoder's pre-skip);
 Codec2 output lags by about 20 ms (3200, 1300) to 30 ms (700C), which the scorer's delay search
 (`audiotok score --max-delay-ms`) removes for every system alike.
 """
@@ -142,10 +142,14 @@ def _codec2(x, sr, mode, tmp):
     write_audio(src, x, sr)
     _run(["sox", "-G", str(src), "-r", str(CODEC2_SR), "-b", "16", "-e", "signed-integer", "-c", "1", "-t", "raw",
           str(raw)], "codec2 baseline")
+    rate, frame_s = CODEC2_MODES[mode]
+    # c2enc drops a partial last frame: pad with silence to whole frames so all the audio is coded
+    pcm = np.fromfile(raw, dtype="<i2")
+    frame_len = round(frame_s * CODEC2_SR)
+    np.concatenate([pcm, np.zeros(-len(pcm) % frame_len, dtype="<i2")]).tofile(raw)
     # a .bit name makes c2enc write a headerless stream: its size is the bitstream itself
     _run(["c2enc", mode, str(raw), str(bits)], "codec2 baseline")
     _run(["c2dec", mode, str(bits), str(out)], "codec2 baseline")
-    rate, frame_s = CODEC2_MODES[mode]
     bits_per_frame = round(rate * frame_s)
     n_bytes = bits.stat().st_size
     frames = n_bytes // math.ceil(bits_per_frame / 8)
