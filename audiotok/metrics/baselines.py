@@ -7,8 +7,9 @@ scored next to them by the same scorer on the same audio.
 Each returns the decoded signal at the input's sample rate and length, and its measured bitrate:
 `kbps` counts the codec's own bitstream (Opus: the audio packets inside the Ogg pages, without the
 container; Codec2: bits per frame x frames written, the input padded to whole frames so its end is
-coded too), `kbps_file` the whole output file, both per second of input audio. Opus needs no delay correction (opusdec drops the encoder's pre-skip);
-Codec2 output lags by about 20 ms (3200, 1300) to 30 ms (700C), which the scorer's delay search
+coded too), `kbps_file` the whole output file, both per second of input audio.
+Opus needs no delay correction (opusdec drops the encoder's pre-skip); Codec2 output lags by
+about 20 ms (3200, 1300) to 30 ms (700C), which the scorer's delay search
 (`audiotok score --max-delay-ms`) removes for every system alike.
 """
 
