@@ -377,7 +377,7 @@ def test_one_training_step_per_task(vocab, tmp_path, task):
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     out = model.forward_train(batch, 0)
     loss, logs = model.generator_loss(batch, out, 0)
-    assert torch.isfinite(loss) and logs["loss"] == pytest.approx(float(loss))
+    assert torch.isfinite(loss) and logs["loss"] == pytest.approx(loss.item())
     key = {"asr": "loss_asr", "tts": "loss_srh", "acoustic": "loss_acoustic"}[task]
     assert key in logs and set(logs) & {"loss_asr", "loss_srh", "loss_acoustic"} == {key}
     opt.zero_grad()
@@ -473,3 +473,53 @@ def test_save_and_load_round_trip(vocab, tmp_path):
     # a plain save_model_dir (what the trainer's packing does) is enough to get text back
     save_model_dir(model, tmp_path / "plain")
     assert load_model(tmp_path / "plain").vocab.encode_text("the dog") == vocab.encode_text("the dog")
+
+
+def test_trainer_end_to_end_packs_a_loadable_model(vocab, tmp_path):
+    """Registry keys + the one trainer: a few mixed-task steps, validation, packing, loading."""
+    from audiotok.bin.train import train
+
+    vocab.save(tmp_path / "lang" / "vocab.json")
+    train_dir = _make_token_dir(tmp_path / "train", vocab)
+    valid_dir = _make_token_dir(tmp_path / "valid", vocab, lengths=(12, 8))
+    cfg = {
+        "model": "ulm",
+        "model_conf": {"vocab": str(tmp_path / "lang" / "vocab.json"), "dim": 32, "n_layers": 2, "n_heads": 4,
+                       "group_size": 5, "srh_dim": 16, "srh_layers": 1, "srh_heads": 2, "prompt_frames": 4},
+        "dataset": "lm_tokens",
+        "dataset_conf": {"vocab": str(tmp_path / "lang" / "vocab.json"), "tasks": ["asr", "tts", "acoustic"],
+                         "max_frames": 40},
+        "batch_size": 4, "num_workers": 0, "optim": "adamw", "optim_conf": {"lr": 1e-3},
+        "trainer": {"max_steps": 4, "log_interval": 2, "valid_interval": 2, "save_interval": 2,
+                    "best_metric": "loss", "seed": 1},
+    }
+    summary = train(cfg, train_dir, valid_dir, tmp_path / "exp")
+    assert summary["step"] == 4
+    valid = summary["last_valid"]
+    assert {"loss_asr", "loss_srh", "loss_end", "loss_acoustic"} <= set(valid)
+    assert all(math.isfinite(x) for x in valid.values())
+    model = load_model(tmp_path / "exp")
+    assert isinstance(model, UnifiedLM) and model.vocab.has_text_model
+    assert isinstance(model.asr(torch.randint(0, S, (10,)), max_len=3), str)
+
+
+def test_acoustic_loss_only_on_masked_target_frames(vocab):
+    """Changing a prompt frame's tokens changes the loss (it is context); a batch whose frames are
+    all prompt has nothing to predict and gives a zero (not NaN) loss."""
+    model = tiny(vocab, g=2).eval()
+    T = 12
+    sem = torch.randint(0, S, (1, T))
+    ac = torch.randint(0, A, (1, K, T))
+    batch = {"task": torch.tensor([TASK_IDS["acoustic"]]), "semantic": sem, "semantic_len": torch.tensor([T]),
+             "acoustic": ac, "text": torch.zeros(1, 1, dtype=torch.long), "text_len": torch.tensor([0]),
+             "prompt_len": torch.tensor([4])}
+    with torch.no_grad():
+        torch.manual_seed(5)
+        a = model.forward_train(batch, 0)["loss_acoustic"]
+        ac2 = ac.clone()
+        ac2[0, :, :4] = (ac2[0, :, :4] + 1) % A
+        torch.manual_seed(5)
+        b = model.forward_train({**batch, "acoustic": ac2}, 0)["loss_acoustic"]
+        all_prompt = model.forward_train({**batch, "prompt_len": torch.tensor([T])}, 0)
+    assert torch.isfinite(a) and not torch.allclose(a, b)
+    assert float(all_prompt["loss_acoustic"]) == 0.0

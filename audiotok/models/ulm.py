@@ -387,6 +387,9 @@ class UnifiedLM(nn.Module):
         span = torch.stack([offsets[1], offsets[1] + sem_len], 1)
         h, _ = self._run("acoustic", x, start, total, span)
         h_m = _gather_rows(h, offsets[1], T)[masked]  # [M, D]
+        if h_m.shape[0] == 0:  # nothing to predict (every frame a prompt): a zero loss, not NaN
+            zero = h.sum() * 0.0
+            return {"loss_acoustic": zero, "acc_acoustic": zero.detach(), "masked_frac": zero.detach()}
         losses, correct = [], []
         for k, head in enumerate(self.acoustic_heads):
             logits = head(h_m).float()
@@ -431,7 +434,7 @@ class UnifiedLM(nn.Module):
             terms.append(w["acoustic"] * out["loss_acoustic"])
         loss = torch.stack(terms).sum()
         logs = {k: float(v.detach()) for k, v in out.items()}
-        logs["loss"] = float(loss)
+        logs["loss"] = float(loss.detach())
         return loss, logs
 
     # ---- inference: shared AR pieces ---------------------------------------------------------
