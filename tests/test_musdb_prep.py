@@ -156,8 +156,9 @@ def test_broken_track_is_one_line_error(tmp_path, musdb_hq):
     root = tmp_path / "musdb"
     shutil.copytree(musdb_hq, root)
     (root / "test" / TRACKS["test"][0] / "vocals.wav").unlink()
-    r = subprocess.run([sys.executable, str(RECIPE / "local" / "musdb18_data_dir.py"), str(root), str(tmp_path / "data"),
-                        "--nj", "1"], capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    cmd = [sys.executable, str(RECIPE / "local" / "musdb18_data_dir.py"), str(root), str(tmp_path / "data"),
+           "--nj", "1"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert r.returncode == 1
     lines = [ln for ln in r.stderr.splitlines() if "error" in ln]
     assert len(lines) == 1 and "vocals.wav: missing" in lines[0]

@@ -180,7 +180,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("root", help="MUSDB18 or MUSDB18-HQ folder holding train/ and test/")
     p.add_argument("data_dir", help="where train/, dev/, test/ are written")
-    p.add_argument("--audio-dir", default=None, help="per-track links and accompaniment (default DATA_DIR/musdb18_audio)")
+    p.add_argument("--audio-dir", default=None,
+                   help="per-track links and accompaniment (default DATA_DIR/musdb18_audio)")
     p.add_argument("--dev-list", default=str(Path(__file__).with_name("dev_tracks.txt")),
                    help="train tracks that form dev, one 'Artist - Title' per line")
     p.add_argument("--dev-seed", type=int, default=0, help="seed of the dev pick when no listed track is present")
