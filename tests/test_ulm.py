@@ -286,7 +286,8 @@ def test_maskgit_decode_fills_every_mask_and_keeps_the_prompt(vocab):
         return model._acoustic_logits(sem, sem_len, tok, m)
 
     steps = 4
-    out = maskgit_decode(predict, tokens, masked, steps=steps, temperature=1.0, generator=torch.Generator().manual_seed(0))
+    gen = torch.Generator().manual_seed(0)
+    out = maskgit_decode(predict, tokens, masked, steps=steps, temperature=1.0, generator=gen)
     assert torch.equal(out[:, :, :P], tokens[:, :, :P])  # prompt frames kept
     assert ((out[masked[:, None].expand_as(out)] >= 0) & (out[masked[:, None].expand_as(out)] < A)).all()
     assert (out[1, :, 10:] == -1).all()  # padding untouched
@@ -411,7 +412,8 @@ def test_tts_learns_a_toy_utterance(vocab):
     text = torch.tensor([vocab.encode_text("the cat sat")])
     sem = torch.tensor([[3, 1, 4, 1, 5, 9, 2, 6]])
     batch = {"task": torch.tensor([TASK_IDS["tts"]]), "semantic": sem, "semantic_len": torch.tensor([8]),
-             "acoustic": torch.zeros(1, K, 8, dtype=torch.long), "text": text, "text_len": torch.tensor([text.shape[1]])}
+             "acoustic": torch.zeros(1, K, 8, dtype=torch.long), "text": text,
+             "text_len": torch.tensor([text.shape[1]])}
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     for step in range(120):
         loss, logs = model.generator_loss(batch, model.forward_train(batch, step), step)

@@ -107,7 +107,8 @@ class SpeechRefinedHead(nn.Module):
         self.eos, self.bos = self.n_tokens, self.n_tokens + 1
         self.ungroup = nn.Linear(lm_dim, self.g * self.dim)
         self.embed = nn.Embedding(self.n_tokens + 2, self.dim)
-        self.decoder = Transformer(self.dim, n_layers, n_heads, n_kv_heads, ffn_dim, dropout=dropout, rope_base=rope_base)
+        self.decoder = Transformer(self.dim, n_layers, n_heads, n_kv_heads, ffn_dim, dropout=dropout,
+                                   rope_base=rope_base)
         self.head = nn.Linear(self.dim, self.n_tokens + 1, bias=False)
         nn.init.normal_(self.ungroup.weight, std=0.02)
         nn.init.zeros_(self.ungroup.bias)

@@ -228,7 +228,9 @@ class UnifiedLM(nn.Module):
         if self.group_embed.proj is not None:
             nn.init.normal_(self.group_embed.proj.weight, std=0.02)
 
-        proto_t = torch.frombuffer(bytearray(proto), dtype=torch.uint8).clone() if proto else torch.zeros(0, dtype=torch.uint8)
+        proto_t = torch.zeros(0, dtype=torch.uint8)
+        if proto:
+            proto_t = torch.frombuffer(bytearray(proto), dtype=torch.uint8).clone()
         self.register_buffer("text_model_proto", proto_t)
         self.register_load_state_dict_post_hook(_reattach_text_model)
         if init_from_hf:
@@ -471,7 +473,8 @@ class UnifiedLM(nn.Module):
         B = sem.shape[0]
         groups, ng = group_tokens(sem, sem_len, self.g)
         one = torch.ones(B, dtype=torch.long, device=dev)
-        return [(self._sp("<asr>", B, dev), one), (self.embed_groups(groups), ng), (self._sp("<sos_text>", B, dev), one)]
+        return [(self._sp("<asr>", B, dev), one), (self.embed_groups(groups), ng),
+                (self._sp("<sos_text>", B, dev), one)]
 
     @torch.no_grad()
     def asr_ids(self, semantic, semantic_len=None, max_len=200, greedy=True, temperature=1.0, top_k=0, top_p=1.0,

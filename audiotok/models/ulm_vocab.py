@@ -162,7 +162,8 @@ class JointVocab:
         try:
             return _sp().SentencePieceProcessor(model_proto=bytes(data))
         except Exception as e:  # sentencepiece raises RuntimeError/OSError variants
-            raise UserError(f"{where}: not a sentencepiece model ({str(e).splitlines()[0] if str(e) else e!r})") from None
+            why = str(e).splitlines()[0] if str(e) else repr(e)
+            raise UserError(f"{where}: not a sentencepiece model ({why})") from None
 
     def attach_text_model(self, data):
         data = bytes(data)
