@@ -203,9 +203,8 @@ class Composer:
         self.melody(score, chords, duration, lyrics_for(singer))
         return score
 
-    def _track(self, score, name, role, channel, programs, volume, pan):
-        return Track(name, channel, programs[score.instruments[role]] if role != "drums" else DRUM_KITS[
-            score.instruments["drums"]], volume=volume, pan=pan, reverb=self.rng.randint(20, 60))
+    def _track(self, name, channel, program, volume, pan):
+        return Track(name, channel, program, volume=volume, pan=pan, reverb=self.rng.randint(20, 60))
 
     def _add(self, score, track, start, duration, pitch, velocity):
         """Add a note with swing and velocity jitter applied."""
@@ -216,7 +215,7 @@ class Composer:
     # --- drums
     def drums(self, score):
         feel, rng = score.feel, self.rng
-        t = self._track(score, "drums", "drums", DRUM_CHANNEL, None, rng.randint(95, 115), 64)
+        t = self._track("drums", DRUM_CHANNEL, DRUM_KITS[score.instruments["drums"]], rng.randint(95, 115), 64)
         bar = score.bar_ticks
         for b in range(score.n_bars):
             fill = b % 4 == 3 and rng.random() < 0.6
@@ -240,7 +239,7 @@ class Composer:
     # --- bass
     def bass(self, score, chords):
         feel, rng = score.feel, self.rng
-        t = self._track(score, "bass", "bass", 0, BASSES, rng.randint(95, 115), 64)
+        t = self._track("bass", 0, BASSES[score.instruments["bass"]], rng.randint(95, 115), 64)
         style = self.pick(feel.bass)
         scale = MAJOR if score.mode == "major" else MINOR
         bar, beat = score.bar_ticks, feel.beat_steps * STEP
@@ -283,7 +282,7 @@ class Composer:
     def comp(self, score, chords):
         feel, rng = score.feel, self.rng
         name = score.instruments["chords"]
-        t = self._track(score, "chords", "chords", 1, COMPING, rng.randint(70, 95), rng.choice((44, 64, 84)))
+        t = self._track("chords", 1, COMPING[name], rng.randint(70, 95), rng.choice((44, 64, 84)))
         style = "sustain" if name in SUSTAINED else self.pick(feel.comp)
         center = rng.randint(58, 66)
         bar, beat = score.bar_ticks, feel.beat_steps * STEP
@@ -360,7 +359,8 @@ class Composer:
                 n_bars = max(1, math.ceil(n / (eighths - 1)))  # sing denser to fit
             if n_bars > free_bars or n > n_bars * eighths - 1:
                 misses += 1
-                if misses > 40 or free_bars < 1:
+                # keep drawing until a first line fits (short lines are common); later, give up sooner
+                if free_bars < 1 or misses > (20 if score.lines else 500):
                     break
                 continue
             line = len(score.lines)
