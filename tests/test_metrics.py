@@ -240,3 +240,23 @@ def test_score_refuses_a_system_with_no_utterances(data_dir, tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 1 and "system 'bad' has none of the 3 reference utterances" in err
     assert err.count("\n") == 1
+
+
+def test_token_files_summary_measures_bitrate_and_usage(tmp_path):
+    import torch
+
+    from audiotok.tokfile import write_tokens
+
+    streams = [{"name": "content", "codebook_size": 16}, {"name": "acoustic", "codebook_size": 1024}]
+    for i, t in enumerate((50, 25)):
+        content = torch.arange(t).remainder(8).reshape(1, t)  # codes 0..7 equally often per file
+        acoustic = torch.zeros(2, t, dtype=torch.long)
+        write_tokens(tmp_path / f"u{i}.atok", {"content": content, "acoustic": acoustic},
+                     {"sample_rate": 16000, "frame_rate": 25.0, "original_length": t * 640, "streams": streams})
+    s = codebook.token_files_summary(sorted(tmp_path.glob("*.atok")))
+    assert s["kbps"] == pytest.approx(25 * (4 + 2 * 10) / 1000)  # 4-bit + two 10-bit codes per frame
+    assert s["kbps_file"] > s["kbps"] and s["frame_rate"] == 25.0 and s["n_files"] == 2
+    assert s["tokens_per_s"] == pytest.approx(75.0) and s["duration"] == pytest.approx(3.0)
+    by = {(b["stream"], b["codebook"]): b for b in s["codebooks"]}
+    assert by["content", 0]["usage"] == 0.5 and by["content", 0]["perplexity"] == pytest.approx(8.0, rel=0.02)
+    assert by["acoustic", 1]["n_used"] == 1 and by["acoustic", 1]["perplexity"] == 1.0
