@@ -99,7 +99,7 @@ if run_stage 6 "score against the originals, Opus and Codec2" "${codec_exp}/deco
     hyps=()
     for nq in ${decode_nq}; do
       ddir=${codec_exp}/decode_nq${nq}/${dset}
-      hyps+=(--hyp "${tag}_nq${nq}=${ddir}/wav" --hyp-meta "${tag}_nq${nq}=${ddir}/codes/stats.json")
+      hyps+=(--hyp "${tag}_nq${nq}=${ddir}/wav" --hyp-tokens "${tag}_nq${nq}=${ddir}/codes")
     done
     write_run_sh ${codec_exp}/score/${dset} 6
     audiotok score --ref-data ${dump}/${dset} "${hyps[@]}" --baselines ${baselines} --include-original \
