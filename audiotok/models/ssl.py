@@ -147,7 +147,12 @@ class BestRQ(nn.Module):
             # zero the padding so its content cannot reach the valid frames' STFT windows
             keep = torch.arange(wav.shape[-1], device=wav.device)[None] < lengths.to(wav.device)[:, None]
             wav = wav * keep[:, None].to(wav.dtype)
-        mel = self.logmel(wav)  # [B, M, N] float32
+        return self.mel_features(self.logmel(wav), lengths)
+
+    def mel_features(self, mel, lengths=None):
+        """Log-mel [B, n_mels, N] (as self.logmel gives it) -> the same (x, valid) as features().
+
+        Lets a caller edit the spectrogram first (Duo-Tok masks a mix into stems)."""
         B, M, N = mel.shape
         F_ = N // self.stack
         if lengths is None:
