@@ -160,12 +160,15 @@ def test_librispeech_data_dirs(librispeech):
 
 
 def test_librispeech_format_stage_resamples_flac(librispeech):
-    """Stage 2 of codec.sh through run.sh: the flac files become 24 kHz mono wav under dump/raw."""
+    """Stage 2 of codec.sh through run.sh: the flac files become 24 kHz mono wav under dump/raw
+    (train and dev sets; the test set is left out to keep the test short)."""
     corpus, expect, recipe = librispeech
-    r = bash(recipe, "run.sh", "--stage", "2", "--stop-stage", "2", "--nj", "1", LIBRISPEECH=str(corpus))
+    r = bash(recipe, "run.sh", "--stage", "2", "--stop-stage", "2", "--nj", "1", "--test-sets", "",
+             LIBRISPEECH=str(corpus))
     assert r.returncode == 0, r.stderr
     assert "Stage 2: format audio to 24000 Hz mono" in r.stderr
-    for subset in ("train-clean-100", "dev-clean", "test-clean"):
+    assert not (recipe / "dump" / "raw" / "test_clean").exists()
+    for subset in ("train-clean-100", "dev-clean"):
         dump = recipe / "dump" / "raw" / subset.replace("-", "_")
         assert check_data_dir(dump).problems == []
         data = load_data_dir(dump)
