@@ -23,6 +23,7 @@ COMMANDS = {
     "score": "score",
     "pack": "pack",
     "synth-music": "synth_music",
+    "token-lm": "token_lm",
     "asr": "asr",
     "tts": "tts",
     "demo": "demo",

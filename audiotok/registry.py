@@ -9,12 +9,14 @@ MODELS = {
     "hf_ssl": "audiotok.models.ssl_hf:HFSSLEncoder",
     "dualcodec": "audiotok.models.dualcodec:DualCodec",
     "duotok": "audiotok.models.duotok:DuoTok",
+    "duotok_encoder": "audiotok.models.duotok_encoder:DuoTokEncoder",
     "ulm": "audiotok.models.ulm:UnifiedLM",
 }
 
 DATASETS = {
     "audio_segments": "audiotok.data.datasets:AudioSegmentDataset",
     "lm_tokens": "audiotok.data.lm_dataset:LMTokenDataset",
+    "music_stems": "audiotok.data.stem_dataset:MusicStemDataset",
 }
 
 

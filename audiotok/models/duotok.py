@@ -1,0 +1,502 @@
+"""Duo-Tok: a dual-track music tokenizer (vocal and accompaniment codebooks, hard routing), stages 3-4.
+
+    mix ─► log-mel ─► frozen fine-tuned encoder (duotok_encoder) ─► separation-mask head: m = vocal share
+           per mel bin and 10 ms frame;  vocal mel = log(m · P_mix),  accompaniment mel = log((1 - m) · P_mix)
+    each part ─► the same frozen encoder ─► block `layer` (25 Hz) ─► LayerNorm
+    vocal features ─► vocal branch (1x1 conv, ConvNeXt) ─► SimVQ (frozen random codebook C_v · W)  ==> "vocals"
+    accompaniment ─► accompaniment branch ─────────────────► SimVQ (C_a · W)                         ==> "accompaniment"
+
+Hard routing: a track's frames go only through its own branch and codebook; the two vocabularies are
+disjoint (two streams, each `n_codebooks` x `codebook_size`). With `shared_map` both codebooks share one
+learned linear map W (SimVQ's point: every update moves all codes, so codebooks do not collapse).
+At encode time only the mix exists, so the split above (the stage-2 separation head) does the routing;
+`encode_stems()` routes known stems (e.g. from a separator) directly. `train_routing` picks the
+features the quantizers and decoder are trained on: "mask" (default: exactly the encode-time path)
+or "stems" (the true stems, as Duo-Tok does with pre-separated stems).
+
+`routing: none` is the single-track control: the mix's features go through one branch and a plain
+residual VQ (`quantizer: vq`, `n_codebooks: 2` gives the same bitrate as two 1-codebook tracks),
+stream "mix". Both variants decode to vocals, accompaniment and their sum, so the dual-track claim
+is measured by the same decoder and scorer.
+
+Stages (one `audiotok train` run each; `train_stage` picks what is trained, the rest is frozen):
+  quantizer   branches + codebooks: MSE to the encoder features, VQ commitment/codebook losses, and
+              auxiliary heads on the quantized codes: the track's normalised log-mel (L1) and chroma (MSE)
+  decoder     conditional flow matching on the two stems' normalised log-mels given the token
+              embeddings (FlowMelDecoder), and a mel vocoder (MelVocoder, multi-scale mel loss, optional
+              GAN) trained on ground-truth stem mels; tokens come from the frozen encode path
+Decoding: tokens ─► embeddings ─► `steps` Euler steps of the flow (seeded) ─► stem mels ─► vocoder;
+`track` = vocals | accompaniment | mix (= vocals + accompaniment waveforms). A stream that is not given
+(n_q below the total) is replaced by the null condition the flow was trained with (condition dropout).
+
+Init dirs are read once at construction: `encoder_init_dir` (a packed duotok_encoder, stage 3) or
+`init_dir` (a packed duotok, stage 4: encoder, branches and codebooks; its tokenizer keys must equal
+this config's). `config` then records the encoder architecture with both dirs null: a packed model
+never needs them again.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from audiotok.errors import UserError
+from audiotok.models.base import TokenModel, TokenStream
+from audiotok.models.duotok_decoder import FlowMelDecoder, MelVocoder
+from audiotok.models.duotok_targets import apply_mask
+from audiotok.nn.conv import WNConv1d
+from audiotok.nn.convnext import ConvNeXtBlock
+from audiotok.nn.discriminators import Discriminator
+from audiotok.nn.features import LogMel
+from audiotok.nn.losses import MultiScaleMelLoss, feature_matching_loss, lsgan_discriminator_loss, lsgan_generator_loss
+from audiotok.nn.quantize import ResidualVQ, SimVQ
+from audiotok.registry import build_model
+
+STEMS = ("vocals", "accompaniment")
+TRACKS = ("vocals", "accompaniment", "mix")
+ROUTINGS = ("hard", "none")
+STAGES = ("quantizer", "decoder")
+TOKENIZER_KEYS = ("sample_rate", "layer", "routing", "quantizer", "codebook_size", "codebook_dim", "n_codebooks",
+                  "shared_map", "branch_dim", "branch_layers", "branch_intermediate_dim")
+DECODER_PREFIXES = ("flow.", "vocoder.", "discriminator.")
+DECODER = {"n_mels": 80, "n_fft": 1024, "upsample": 4, "mel_mean": -6.0, "mel_std": 4.0, "dim": 256, "layers": 6,
+           "backbone": "convnext", "heads": 4, "intermediate_dim": None, "cond_dropout": 0.1, "steps": 16,
+           "guidance": 1.0}
+VOCODER = {"channels": 256, "rates": [8, 6, 5], "dilations": [1, 3, 9], "segment_frames": 50}
+LOSS_WEIGHTS = {"feat": 1.0, "commit": 0.25, "codebook": 1.0, "aux_mel": 1.0, "aux_chroma": 1.0, "flow": 1.0,
+                "vocoder_mel": 1.0, "adv": 1.0, "fm": 2.0}
+
+
+class SharedMapSimVQ(SimVQ):
+    """SimVQ whose linear map W belongs to the caller and is shared with other codebooks.
+
+    The map is held in a tuple, not as a submodule, so its owner saves it once."""
+
+    def attach(self, shared_map):
+        if "codebook_map" in self._modules:
+            del self.codebook_map
+        self._shared = (shared_map,)
+        return self
+
+    def code_vectors(self):
+        return self._shared[0](self.frozen_codebook)
+
+
+class Branch(nn.Module):
+    """One track: features [B,D,F] ─► 1x1 conv ─► ConvNeXt ─► ResidualVQ ─► ConvNeXt = token embedding
+    [B,dim,F], with heads back to the features, the track's log-mel and its chroma."""
+
+    def __init__(self, feat_dim, dim, layers, intermediate_dim, n_codebooks, codebook_size, codebook_dim, kind,
+                 mel_dim, **vq_opts):
+        super().__init__()
+        self.inp = WNConv1d(feat_dim, dim, 1)
+        self.pre = nn.Sequential(*[ConvNeXtBlock(dim, intermediate_dim) for _ in range(layers)])
+        self.rvq = ResidualVQ(n_codebooks, dim, codebook_size, codebook_dim, quantizer_dropout=0.0, kind=kind, **vq_opts)
+        self.post = nn.Sequential(*[ConvNeXtBlock(dim, intermediate_dim) for _ in range(layers)])
+        self.feat_out = WNConv1d(dim, feat_dim, 1)
+        self.mel_out = WNConv1d(dim, mel_dim, 1)
+        self.chroma_out = WNConv1d(dim, 12, 1)
+
+    def forward(self, feats):
+        q = self.rvq(self.pre(self.inp(feats)))
+        return self.post(q["z_q"]), q
+
+    @torch.no_grad()
+    def encode(self, feats, n_codebooks=None):
+        return self.rvq.encode(self.pre(self.inp(feats)), n_codebooks)
+
+    def embed(self, codes):
+        return self.post(self.rvq.decode(codes))
+
+
+class DuoTok(TokenModel):
+    model_type = "duotok"
+    training_only_prefixes = ("discriminator.",)
+
+    def __init__(
+        self,
+        sample_rate=24000,
+        encoder=None,
+        encoder_init_dir=None,
+        init_dir=None,
+        train_stage="quantizer",
+        layer=-1,
+        routing="hard",
+        train_routing="mask",
+        quantizer="simvq",
+        codebook_size=1024,
+        codebook_dim=16,
+        n_codebooks=1,
+        shared_map=True,
+        branch_dim=128,
+        branch_layers=1,
+        branch_intermediate_dim=None,
+        usage_decay=0.99,
+        dead_threshold=0.01,
+        decoder=None,
+        vocoder=None,
+        vocoder_mel=None,
+        discriminator=False,
+        disc_start_step=0,
+        loss_weights=None,
+    ):
+        super().__init__()
+        self.config = json.loads(json.dumps({k: v for k, v in locals().items() if k not in ("self", "__class__")}))
+        for name, value, allowed in (("routing", routing, ROUTINGS), ("train_stage", train_stage, STAGES),
+                                     ("train_routing", train_routing, ("mask", "stems")),
+                                     ("quantizer", quantizer, ("simvq", "vq"))):
+            if value not in allowed:
+                raise UserError(f"duotok: {name} must be one of {', '.join(allowed)}, got '{value}'")
+        self.routing, self.train_stage, self.train_routing = routing, train_stage, train_routing
+        self.sample_rate = int(sample_rate)
+        init_state = None
+        if init_dir:
+            encoder, init_state = self._read_init_dir(init_dir)
+
+        # ---- frozen encoder ----------------------------------------------------------------
+        self.encoder = self._build_encoder(encoder, encoder_init_dir)
+        enc = self.encoder
+        if int(enc.sample_rate) != self.sample_rate:
+            raise UserError(f"duotok: the encoder runs at {enc.sample_rate} Hz but sample_rate is {self.sample_rate}")
+        self.frame_rate = float(enc.feature_rate)
+        hop = self.sample_rate / self.frame_rate
+        if abs(hop - round(hop)) > 1e-6:
+            raise UserError(f"duotok: encoder frame rate {self.frame_rate} Hz does not divide {self.sample_rate} Hz")
+        self.hop_length = int(round(hop))
+        self.layer = int(layer)
+
+        # ---- branches and codebooks ----------------------------------------------------------
+        self.in_tracks = list(STEMS) if routing == "hard" else ["mix"]
+        vq_opts = {"usage_decay": usage_decay, "dead_threshold": dead_threshold}
+        self.branches = nn.ModuleDict({
+            t: Branch(enc.hidden_size, branch_dim, branch_layers, branch_intermediate_dim, n_codebooks, codebook_size,
+                      codebook_dim, quantizer, enc.stack * enc.n_mels, **vq_opts)
+            for t in self.in_tracks
+        })
+        self.shared_map = None
+        if shared_map and quantizer == "simvq" and len(self.in_tracks) > 1:
+            self.shared_map = nn.ModuleList(nn.Linear(codebook_dim, codebook_dim, bias=False)
+                                            for _ in range(n_codebooks))
+            for i, m in enumerate(self.shared_map):
+                nn.init.eye_(m.weight)
+                for br in self.branches.values():
+                    br.rvq.quantizers[i] = SharedMapSimVQ(branch_dim, codebook_size, codebook_dim, **vq_opts).attach(m)
+        self.streams = [TokenStream(t, int(codebook_size), int(n_codebooks)) for t in self.in_tracks]
+
+        # ---- decoder: flow matching on stem mels + vocoder -----------------------------------
+        self.dec_conf = {**DECODER, **(decoder or {})}
+        self.voc_conf = {**VOCODER, **(vocoder or {})}
+        for conf, known, what in ((self.dec_conf, DECODER, "decoder"), (self.voc_conf, VOCODER, "vocoder")):
+            if set(conf) - set(known):
+                raise UserError(f"duotok: unknown {what} keys {sorted(set(conf) - set(known))} (known: {sorted(known)})")
+        d = self.dec_conf
+        self.upsample = int(d["upsample"])
+        if self.hop_length % self.upsample:
+            raise UserError(f"duotok: decoder.upsample {self.upsample} does not divide the hop {self.hop_length}")
+        self.mel_hop = self.hop_length // self.upsample
+        self.dec_mel = LogMel(self.sample_rate, d["n_fft"], self.mel_hop, d["n_mels"])
+        self.flow = FlowMelDecoder(len(STEMS), d["n_mels"], len(self.in_tracks), branch_dim, self.upsample, d["dim"],
+                                   d["layers"], d["backbone"], d["heads"], d["intermediate_dim"], d["cond_dropout"])
+        v = self.voc_conf
+        self.vocoder = MelVocoder(d["n_mels"], v["channels"], v["rates"], v["dilations"])
+        if self.vocoder.hop_length != self.mel_hop:
+            raise UserError(f"duotok: vocoder.rates {v['rates']} give hop {self.vocoder.hop_length}, the decoder mels "
+                            f"have hop {self.mel_hop} (= {self.hop_length} / upsample {self.upsample})")
+        self.vocoder_loss = MultiScaleMelLoss(self.sample_rate, **(vocoder_mel or {}))
+        use_disc = train_stage == "decoder" and discriminator not in (None, False)
+        self.discriminator = Discriminator(self.sample_rate, **(discriminator or {})) if use_disc else None
+        self.disc_start_step = int(disc_start_step)
+        self.loss_weights = {**LOSS_WEIGHTS, **(loss_weights or {})}
+        if set(self.loss_weights) - set(LOSS_WEIGHTS):
+            raise UserError(f"duotok: unknown loss_weights {sorted(set(self.loss_weights) - set(LOSS_WEIGHTS))} "
+                            f"(known: {sorted(LOSS_WEIGHTS)})")
+
+        if init_state is not None:
+            self._load_tokenizer(init_state, init_dir)
+        self._set_trainable()
+
+    # ---- construction helpers -----------------------------------------------------------------
+    def _read_init_dir(self, init_dir):
+        from safetensors.torch import load_file
+
+        from audiotok.config import load_config
+
+        path = Path(init_dir)
+        if not (path / "model.safetensors").is_file() and (path / "model" / "model.safetensors").is_file():
+            path = path / "model"
+        if not (path / "model.safetensors").is_file() or not (path / "config.yaml").is_file():
+            raise UserError(f"{init_dir}: init_dir is not a packed duotok model dir")
+        cfg = load_config(path / "config.yaml")
+        if cfg.get("model") != "duotok":
+            raise UserError(f"{init_dir}: init_dir holds a '{cfg.get('model')}' model, not duotok")
+        conf = cfg.get("model_conf") or {}
+        for key in TOKENIZER_KEYS:
+            if conf.get(key) != self.config.get(key):
+                raise UserError(f"{init_dir}: was trained with {key}={conf.get(key)!r} but this config has "
+                                f"{key}={self.config.get(key)!r}")
+        self.config.update(init_dir=None, encoder=conf["encoder"], encoder_init_dir=None)
+        return conf["encoder"], load_file(str(path / "model.safetensors"))
+
+    def _build_encoder(self, encoder, encoder_init_dir):
+        if encoder_init_dir:
+            from audiotok.models.loading import load_model
+
+            model = load_model(encoder_init_dir)
+            self.config.update(encoder={"model": model.model_type, "model_conf": json.loads(json.dumps(model.config))},
+                               encoder_init_dir=None)
+        elif encoder and "model" in encoder:
+            model = build_model(encoder)
+        else:
+            raise UserError("duotok: needs `encoder_init_dir` (a packed duotok_encoder), `init_dir` or "
+                            "`encoder: {model: duotok_encoder, model_conf: {...}}`")
+        if getattr(model, "model_type", None) != "duotok_encoder":
+            raise UserError(f"duotok: the encoder must be a duotok_encoder (stage 2), got {model.model_type}")
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return model.eval()
+
+    def _load_tokenizer(self, state, init_dir):
+        mine = {k: v for k, v in state.items() if not k.startswith(DECODER_PREFIXES)}
+        missing, unexpected = self.load_state_dict(mine, strict=False)
+        missing = [k for k in missing if not k.startswith(DECODER_PREFIXES)]
+        if missing or unexpected:
+            raise UserError(f"{init_dir}: weights do not fit this duotok config (missing {missing[:3]}, "
+                            f"unexpected {unexpected[:3]})")
+
+    def _set_trainable(self):
+        parts = ([self.branches] + ([self.shared_map] if self.shared_map is not None else [])
+                 if self.train_stage == "quantizer" else [self.flow, self.vocoder])
+        for p in self.parameters():
+            p.requires_grad_(False)
+        for m in parts:
+            for p in m.parameters():
+                p.requires_grad_(True)
+        if self.discriminator is not None:
+            for p in self.discriminator.parameters():
+                p.requires_grad_(True)
+
+    def train(self, mode=True):
+        super().train(mode)
+        self.encoder.eval()  # frozen: no dropout, ever
+        if self.train_stage == "decoder":
+            self.branches.eval()  # the tokens the decoder learns from are the encode-time ones
+        return self
+
+    # ---- routing and features -------------------------------------------------------------------
+    def num_frames(self, num_samples):
+        return -(-int(num_samples) // self.hop_length)
+
+    def _pad(self, wav):
+        if wav.dim() != 3 or wav.shape[1] != 1:
+            raise UserError(f"duotok: expected mono audio [B,1,T], got shape {tuple(wav.shape)}")
+        t = max(1, self.num_frames(wav.shape[-1]))
+        return F.pad(wav.float(), (0, t * self.hop_length - wav.shape[-1])), t
+
+    @torch.no_grad()
+    def track_mels(self, wav, stems=None):
+        """Padded mix [B,1,T] -> {input track: log-mel [B,M,N]}: the routing.
+
+        hard: the separation head's vocal share m splits the mix's mel power into m·P and (1-m)·P
+        (or `stems` {"vocals", "accompaniment"} give each track's mel directly); none: {"mix": mel}."""
+        enc = self.encoder
+        if self.routing == "none":
+            return {"mix": enc.logmel(wav)}
+        if stems is not None:
+            return {t: enc.logmel(stems[t]) for t in STEMS}
+        mel = enc.logmel(wav)
+        vocals, accompaniment = apply_mask(mel, enc.separation_mask(mel), enc.ssl.logmel.log_floor)
+        return {"vocals": vocals, "accompaniment": accompaniment}
+
+    @torch.no_grad()
+    def track_features(self, mels, frames):
+        """{track: log-mel} -> {track: LayerNorm'd encoder features [B, D, frames]} (one encoder call)."""
+        names = list(mels)
+        h = self.encoder.hidden_from_mel(torch.cat([mels[n] for n in names]), self.layer).float()
+        h = F.layer_norm(h, h.shape[-1:]).transpose(1, 2)
+        if h.shape[-1] < frames:
+            h = F.pad(h, (0, frames - h.shape[-1]), mode="replicate")
+        return dict(zip(names, h[..., :frames].chunk(len(names))))
+
+    # ---- TokenModel API ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, wav, n_q=None):
+        """Mix [B,1,T] -> {"vocals": [B,K,T'], "accompaniment": [B,K,T']} (routing none: {"mix": ...})."""
+        streams = self.streams_for(n_q)
+        wav, t = self._pad(wav)
+        feats = self.track_features(self.track_mels(wav), t)
+        return {s.name: self.branches[s.name].encode(feats[s.name], s.n_codebooks) for s in streams}
+
+    @torch.no_grad()
+    def encode_stems(self, vocals, accompaniment, n_q=None):
+        """Known stems [B,1,T] each -> tokens: each stem into its own codebook (hard routing only)."""
+        if self.routing != "hard":
+            raise UserError("duotok: encode_stems needs routing: hard")
+        streams = self.streams_for(n_q)
+        v, t = self._pad(vocals)
+        a, _ = self._pad(accompaniment)
+        feats = self.track_features(self.track_mels(v + a, {"vocals": v, "accompaniment": a}), t)
+        return {s.name: self.branches[s.name].encode(feats[s.name], s.n_codebooks) for s in streams}
+
+    def _conditions(self, tokens):
+        known = {s.name: s for s in self.streams}
+        if not tokens or set(tokens) - set(known):
+            raise UserError(f"duotok: decode takes the streams {', '.join(known)}, got {sorted(tokens)}")
+        shapes = set()
+        for name, codes in tokens.items():
+            s = known[name]
+            if not torch.is_tensor(codes) or codes.dim() != 3:
+                raise UserError(f"duotok: '{name}' tokens must be a tensor [B,K,T]")
+            if not 1 <= codes.shape[1] <= s.n_codebooks:
+                raise UserError(f"duotok: '{name}' has {codes.shape[1]} codebooks, expected 1..{s.n_codebooks}")
+            if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= s.codebook_size):
+                raise UserError(f"duotok: '{name}' codes out of range 0..{s.codebook_size - 1}")
+            shapes.add((codes.shape[0], codes.shape[-1]))
+        if len(shapes) > 1:
+            raise UserError(f"duotok: the streams differ in batch size or frame count: {sorted(shapes)}")
+        (b, t), = shapes
+        dev = self.flow.null.device
+        cond = torch.zeros(b, len(self.in_tracks), self.flow.cond_dim, t, device=dev)
+        present = torch.zeros(b, len(self.in_tracks), dtype=torch.bool, device=dev)
+        for i, name in enumerate(self.in_tracks):
+            if name in tokens:
+                cond[:, i] = self.branches[name].embed(tokens[name].long().to(dev))
+                present[:, i] = True
+        return cond, present
+
+    def _render(self, mels, track):
+        """Normalised stem mels [B, 2, M, N] -> wav [B,1,N*mel_hop] of `track`."""
+        if track == "vocals":
+            return self.vocoder(mels[:, 0])
+        if track == "accompaniment":
+            return self.vocoder(mels[:, 1])
+        b = mels.shape[0]
+        both = self.vocoder(mels.reshape(2 * b, *mels.shape[2:]))
+        return both[:b] + both[b:]
+
+    @torch.no_grad()
+    def decode(self, tokens, track="mix", length=None, steps=None, guidance=None, seed=0):
+        """{stream: [B,K,T]} -> wav [B,1,T*hop] of `track` (vocals | accompaniment | mix), or `length` samples."""
+        if track not in TRACKS:
+            raise UserError(f"duotok: track must be one of {', '.join(TRACKS)}, got '{track}'")
+        cond, present = self._conditions(tokens)
+        n = cond.shape[-1] * self.upsample
+        g = torch.Generator().manual_seed(int(seed))
+        steps = int(steps or self.dec_conf["steps"])
+        guidance = float(self.dec_conf["guidance"] if guidance is None else guidance)
+        x = self.flow.sample(cond, n, steps, guidance, present, g)
+        wav = self._render(x.view(x.shape[0], len(STEMS), -1, n), track)
+        return wav[..., :length] if length is not None else wav
+
+    # ---- training -----------------------------------------------------------------------------------
+    def _norm_mel(self, wav, frames):
+        """Decoder target: normalised log-mel [B, M, frames] of wav [B,1,T]."""
+        d = self.dec_conf
+        return ((self.dec_mel(wav) - d["mel_mean"]) / d["mel_std"])[..., :frames]
+
+    def forward_train(self, batch, step=0):
+        wav, t = self._pad(batch["wav"])
+        stems = {k: self._pad(batch[k])[0] for k in STEMS if k in batch}
+        if len(stems) != len(STEMS) and (self.routing == "hard" or self.train_stage == "decoder"):
+            raise UserError("duotok: training needs the 'vocals' and 'accompaniment' stems (dataset: music_stems)")
+        use_stems = stems if self.train_routing == "stems" and self.routing == "hard" else None
+        feats = self.track_features(self.track_mels(wav, use_stems), t)
+        if self.train_stage == "quantizer":
+            return self._forward_quantizer(wav, stems, feats, t)
+        return self._forward_decoder(stems, feats, t)
+
+    def _forward_quantizer(self, wav, stems, feats, t):
+        enc = self.encoder
+        out = {}
+        for name in self.in_tracks:
+            audio = wav if name == "mix" else stems[name]
+            with torch.no_grad():
+                mel_target, _ = enc.ssl.mel_features(enc.logmel(audio))
+                chroma = enc.chroma(audio)
+            h, q = self.branches[name](feats[name])
+            out[name] = {"h": h, "feats": feats[name], "commit": q["commitment"], "codebook": q["codebook"],
+                         "codes": q["codes"], "mel": mel_target[:, :t].transpose(1, 2),
+                         "chroma": chroma[:, :t].transpose(1, 2)}
+        return out
+
+    def _forward_decoder(self, stems, feats, t):
+        with torch.no_grad():
+            cond = torch.stack([self.branches[n].embed(self.branches[n].encode(feats[n])) for n in self.in_tracks], 1)
+        n = t * self.upsample
+        x1 = torch.cat([self._norm_mel(stems[s], n) for s in STEMS], 1)
+        flow = self.flow.loss(x1, cond)
+        # the vocoder learns on a window of ground-truth mels of both stems
+        seg = min(int(self.voc_conf["segment_frames"]), n)
+        start = int(torch.randint(0, n - seg + 1, (1,))) if self.training else (n - seg) // 2
+        m = self.dec_conf["n_mels"]
+        mels = torch.cat([x1[:, :m], x1[:, m:]])[..., start:start + seg]  # [vocals of the batch; accompaniments]
+        ref = torch.cat([stems[s] for s in STEMS])[..., start * self.mel_hop:(start + seg) * self.mel_hop]
+        return {"flow": flow, "voc": self.vocoder(mels), "voc_ref": ref}
+
+    def uses_discriminator(self, step):
+        return self.discriminator is not None and step >= self.disc_start_step
+
+    def generator_loss(self, batch, out, step=0):
+        w = self.loss_weights
+        if self.train_stage == "quantizer":
+            return self._quantizer_loss(out, w)
+        voc = self.vocoder_loss(out["voc"], out["voc_ref"])
+        loss = w["flow"] * out["flow"] + w["vocoder_mel"] * voc
+        logs = {"flow": float(out["flow"].detach()), "vocoder_mel": float(voc.detach())}
+        if self.uses_discriminator(step):
+            fake = self.discriminator(out["voc"])
+            with torch.no_grad():
+                real = self.discriminator(out["voc_ref"])
+            adv, fm = lsgan_generator_loss(fake), feature_matching_loss(real, fake)
+            loss = loss + w["adv"] * adv + w["fm"] * fm
+            logs.update(adv=float(adv.detach()), fm=float(fm.detach()))
+        logs["loss"] = float(loss.detach())
+        return loss, logs
+
+    def _quantizer_loss(self, out, w):
+        total, logs = 0.0, {}
+        sums = {"feat": 0.0, "aux_mel": 0.0, "aux_chroma": 0.0}
+        for name in self.in_tracks:
+            o, br = out[name], self.branches[name]
+            feat = F.mse_loss(br.feat_out(o["h"]), o["feats"])
+            aux_mel = (br.mel_out(o["h"]) - o["mel"]).abs().mean()
+            aux_chroma = F.mse_loss(torch.sigmoid(br.chroma_out(o["h"])), o["chroma"])
+            total = total + (w["feat"] * feat + w["commit"] * o["commit"] + w["codebook"] * o["codebook"]
+                             + w["aux_mel"] * aux_mel + w["aux_chroma"] * aux_chroma)
+            for k, v in (("feat", feat), ("aux_mel", aux_mel), ("aux_chroma", aux_chroma)):
+                sums[k] += float(v.detach()) / len(self.in_tracks)
+            logs[f"feat_{name}"] = float(feat.detach())
+            logs[f"usage_{name}"] = br.rvq.usage_fraction()
+            logs[f"codes_used_{name}"] = float(torch.unique(o["codes"]).numel())
+        logs.update(sums)
+        logs["loss"] = float(total.detach())
+        return total, logs
+
+    def discriminator_loss(self, batch, out, step=0):
+        loss = lsgan_discriminator_loss(self.discriminator(out["voc_ref"]), self.discriminator(out["voc"].detach()))
+        return loss, {"disc": float(loss.detach())}
+
+    def on_train_step_end(self, step):
+        """Restart dead codes of plain-VQ codebooks (SimVQ needs none); False when nothing changed."""
+        if self.train_stage != "quantizer":
+            return False
+        n = sum(br.rvq.restart_dead_codes() for br in self.branches.values())
+        return n if n else False
+
+    def describe(self):
+        info = super().describe()
+        info.update(hop_length=self.hop_length, routing=self.routing, tracks=list(TRACKS), layer=self.layer,
+                    encoder={"model_type": self.encoder.model_type, "feature_rate": float(self.encoder.feature_rate)})
+        return info
+
+
+def bitrate_note(model):
+    """'2 x 25 Hz x 10 bit = 500 bps' style summary of a model's streams."""
+    bits = [s.n_codebooks * math.log2(s.codebook_size) for s in model.streams]
+    return (f"{len(model.streams)} stream(s) x {model.frame_rate:g} Hz, {' + '.join(f'{b:g}' for b in bits)} "
+            f"bit/frame = {model.bitrate():g} bps")
+
+
+__all__ = ["DuoTok", "SharedMapSimVQ", "Branch", "TOKENIZER_KEYS", "bitrate_note"]
