@@ -1,0 +1,281 @@
+"""Demo handlers on tiny random-weight models: model discovery, codec round trip (audio, .atok,
+pictures, numbers), ASR/TTS through a tiny unified LM, and one-line errors for bad inputs."""
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from audiotok.audio import read_audio  # noqa: E402
+from audiotok.errors import UserError  # noqa: E402
+from audiotok.models.dualcodec import DualCodec  # noqa: E402
+from audiotok.models.loading import save_model_dir  # noqa: E402
+from audiotok.tokfile import read_tokens  # noqa: E402
+
+pytest.importorskip("matplotlib")
+from demo import handlers  # noqa: E402
+from demo.models import ModelStore, default_name  # noqa: E402
+
+SR = 24000
+SSL = {"model": "bestrq", "model_conf": {"d_model": 32, "n_layers": 2, "n_heads": 2, "codebook_size": 64,
+                                         "dropout": 0.0}}
+
+
+def tiny_codec(seed=0):
+    """The tiny DualCodec of tests/test_dualcodec.py: 12.5 Hz, semantic 1x64 + acoustic 3x32."""
+    torch.manual_seed(seed)
+    return DualCodec(ssl=SSL, ssl_layer=1, latent_dim=32, encoder_dim=4, encoder_strides=[4, 5, 6, 8, 2],
+                     decoder_dim=64, residual_dilations=[1], semantic_dim=32, semantic_intermediate_dim=64,
+                     semantic_layers=1, semantic_codebook_size=64, n_acoustic=3, acoustic_codebook_size=32,
+                     mel={"n_mels": [20, 40], "window_lengths": [256, 512]},
+                     semantic_mel={"n_mels": [40], "window_lengths": [512]},
+                     discriminator={"channels": 2, "periods": [2, 3], "fft_sizes": [512]}).eval()
+
+
+def harmonic(seconds, sr, f0=150.0, amp=0.3):
+    t = np.arange(int(seconds * sr)) / sr
+    x = sum(np.sin(2 * math.pi * k * f0 * t) / k for k in (1, 2, 3))
+    return (amp * x * (0.6 + 0.4 * np.sin(2 * math.pi * 3 * t)) / 1.9).astype(np.float32)
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def codec_dir(tmp_path_factory):
+    return save_model_dir(tiny_codec(), tmp_path_factory.mktemp("codec") / "packed")
+
+
+@pytest.fixture(scope="module")
+def store(codec_dir):
+    return ModelStore.from_dirs([codec_dir])
+
+
+@pytest.fixture
+def clip(tmp_path):
+    """0.8 s of a harmonic tone at 16 kHz (the demo resamples to the codec's 24 kHz)."""
+    p = tmp_path / "my clip.wav"
+    sf.write(p, harmonic(0.8, 16000), 16000)
+    return p
+
+
+# ---------------------------------------------------------------------------------------------
+# finding models
+
+
+def test_store_finds_recipe_outputs_once_and_skips_other_kinds(tmp_path):
+    codec = tiny_codec()
+    recipe = tmp_path / "egs" / "toy" / "codec1" / "exp"
+    save_model_dir(codec, recipe / "packed" / "dc_debug")
+    save_model_dir(codec, recipe / "codec_dc_debug" / "model")  # same weights: shown once, packed first
+    save_model_dir(codec.ssl, recipe / "ssl_bestrq" / "model")  # the SSL encoder has no tab
+    store = ModelStore.from_dirs(None, root=tmp_path)
+    assert store.codecs == ["toy/codec1:dc_debug"] and store.lms == [] and store.music == []
+    assert [k for _, k in store.skipped] == ["bestrq"]
+    m = store.model("toy/codec1:dc_debug")
+    assert isinstance(m, DualCodec) and store.model("toy/codec1:dc_debug") is m  # loaded once
+    # a recipe dir given with --exp is searched the same way; an exp dir resolves to its model/
+    assert ModelStore.from_dirs([tmp_path / "egs" / "toy" / "codec1"]).codecs == ["toy/codec1:dc_debug"]
+    assert ModelStore.from_dirs([recipe / "codec_dc_debug"]).codecs == ["toy/codec1:codec_dc_debug"]
+    assert default_name(recipe / "codec_dc_debug" / "model") == "toy/codec1:codec_dc_debug"
+    assert ModelStore.from_dirs(None, root=tmp_path / "nothing").entries == []
+
+
+def test_store_errors_name_the_dir(tmp_path):
+    with pytest.raises(UserError, match="no such directory"):
+        ModelStore.from_dirs([tmp_path / "missing"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="empty: no model dir found"):
+        ModelStore.from_dirs([tmp_path / "empty"])
+    save_model_dir(tiny_codec().ssl, tmp_path / "ssl")
+    with pytest.raises(UserError, match="a 'bestrq' model; the demo shows"):
+        ModelStore.from_dirs([tmp_path / "ssl"])
+    with pytest.raises(UserError, match="no model named"):
+        ModelStore.from_dirs(None, root=tmp_path).get("nope")
+
+
+# ---------------------------------------------------------------------------------------------
+# codec tab
+
+
+def test_codec_info_and_bitrate_label(store):
+    m = store.model(store.codecs[0])
+    i = handlers.codec_info(m, 2)
+    assert i["max_n_q"] == 4 and i["n_q"] == 2
+    assert i["kbps"] == pytest.approx(12.5 * (6 + 5) / 1000) and i["tokens_per_s"] == 25.0
+    assert handlers.codec_info(m, 99)["n_q"] == 4 and handlers.codec_info(m, 0)["n_q"] == 1  # clamped
+    assert handlers.bitrate_markdown(m, 3).startswith("**3 of 4 codebooks: 0.200 kbps**")
+
+
+def test_codec_roundtrip_writes_what_the_tab_shows(store, clip, tmp_path):
+    m = store.model(store.codecs[0])
+    r = handlers.codec_roundtrip(m, str(clip), n_q=3, out_dir=tmp_path / "out")
+    wav_in, _ = read_audio(clip, target_sr=SR)
+    orig, sr_o = read_audio(r.original_wav)
+    recon, sr_r = read_audio(r.recon_wav)
+    assert sr_o == sr_r == SR and orig.shape == recon.shape == wav_in.shape  # trimmed to the input length
+    assert torch.allclose(orig, wav_in, atol=1 / 32768 + 1e-6)  # the original as the model hears it
+    # the reconstruction is exactly decode(encode(x)) of the model, up to 16-bit rounding
+    with torch.no_grad():
+        direct = m.decode(m.encode(wav_in[None], n_q=3))[0, :, : wav_in.shape[-1]].clamp(-1, 1)
+    assert torch.allclose(recon, direct, atol=1 / 32768 + 1e-5)
+    tokens, header = read_tokens(r.atok)
+    assert Path(r.atok).name == "my_clip_dualcodec_q3.atok"
+    assert {k: tuple(v.shape) for k, v in tokens.items()} == {"semantic": (1, 10), "acoustic": (2, 10)}
+    assert header["n_q"] == 3 and header["original_length"] == wav_in.shape[-1] and header["model_id"] == m.model_id
+    s = r.stats
+    assert s["bitrate_kbps"] == pytest.approx(m.bitrate(3) / 1000) and s["tokens_per_s"] == 37.5
+    assert s["frame_rate_hz"] == 12.5 and s["duration_s"] == pytest.approx(0.8)
+    assert s["atok_bytes"] == Path(r.atok).stat().st_size and s["encode_s"] > 0 and s["decode_s"] > 0
+    for png in (r.original_png, r.recon_png, r.tokens_png):
+        with open(png, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    md = handlers.codec_stats_markdown(s)
+    assert "| bitrate | 0.200 kbps |" in md and "| tokens/s | 37.5 |" in md
+
+
+def test_semantic_only_decodes_layer_one(store, clip, tmp_path):
+    m = store.model(store.codecs[0])
+    r = handlers.codec_roundtrip(m, str(clip), n_q=4, semantic_only=True, out_dir=tmp_path)
+    tokens, header = read_tokens(r.atok)
+    assert list(tokens) == ["semantic"] and header["n_q"] == 1 and "layer 1 only" in r.stats["codebooks"]
+    wav_in, _ = read_audio(clip, target_sr=SR)
+    with torch.no_grad():
+        direct = m.decode({"semantic": m.encode(wav_in[None], n_q=4)["semantic"]})[0, :, : wav_in.shape[-1]]
+    assert torch.allclose(read_audio(r.recon_wav)[0], direct.clamp(-1, 1), atol=1 / 32768 + 1e-5)
+
+
+def test_spectrogram_level_is_relative_to_full_scale():
+    t = torch.arange(SR) / SR
+    f = 43 * SR / 1024  # on an FFT bin, so no scalloping loss
+    db, sec = handlers.plots.spectrogram_db(0.5 * torch.sin(2 * math.pi * f * t), SR)
+    assert sec == 256 / SR and db.max() == pytest.approx(20 * math.log10(0.5), abs=0.05)  # a -6 dBFS sine
+    assert np.unravel_index(db.argmax(), db.shape)[0] == 43
+
+
+@pytest.mark.parametrize("kind,expect", [
+    ("corrupt", "bad.wav: corrupt WAV header"),
+    ("text", "bad.wav: is a text file, not audio"),
+    ("silent", "bad.wav: the audio is silent (digital silence)"),
+    ("quiet", "bad.wav: the audio is silent (peak -66 dBFS)"),
+    ("long", "bad.wav: 3.0 s is longer than the demo's limit of 2 s"),
+    ("empty", "bad.wav: file is empty"),
+    ("none", "no audio: record or upload a clip first"),
+])
+def test_bad_inputs_become_a_status_line_and_the_store_keeps_working(store, clip, tmp_path, kind, expect):
+    bad = tmp_path / "sub" / "bad.wav"
+    bad.parent.mkdir()
+    if kind == "corrupt":
+        sf.write(bad, harmonic(0.5, 16000), 16000)
+        bad.write_bytes(bad.read_bytes()[:12] + b"junk" * 20)  # RIFF/WAVE, then no fmt or data chunk
+    elif kind == "text":
+        bad.write_text("this is a transcript, not audio\n")
+    elif kind in ("silent", "quiet"):
+        sf.write(bad, np.full(8000, 0.0 if kind == "silent" else 0.0005, np.float32), SR, subtype="FLOAT")
+    elif kind == "long":
+        sf.write(bad, harmonic(3.0, 8000), 8000)
+    elif kind == "empty":
+        bad.write_bytes(b"")
+    out = handlers.ui_codec(store, tmp_path / "out", None if kind == "none" else str(bad), store.codecs[0], 4, False,
+                            max_seconds=2.0)
+    assert out[:7] == (None,) * 7
+    assert out[7].startswith("**Error:** " + expect) and "\n" not in out[7]
+    assert str(tmp_path) not in out[7]  # the user sees the file name, not the server's temp path
+    ok = handlers.ui_codec(store, tmp_path / "out", str(clip), store.codecs[0], 1, False)
+    assert ok[7].startswith("Done: 0.80 s at 0.075 kbps (1 of 4 codebooks)") and Path(ok[1]).is_file()
+
+
+def test_ui_without_models_says_how_to_get_them(tmp_path, clip):
+    empty = ModelStore([])
+    assert handlers.ui_codec(empty, tmp_path, str(clip), None, 1, False)[-1] == \
+        "**Error:** no codec loaded: " + handlers.MAKE_MODELS_HINT
+    assert handlers.ui_asr(empty, None, str(clip)) == (None, "**Error:** no LM loaded")
+    assert handlers.ui_music(empty, tmp_path, None, str(clip))[-1] == "**Error:** no music tokenizer loaded"
+
+
+def test_request_dirs_are_fresh_and_old_ones_pruned(tmp_path):
+    import os
+
+    a = handlers.new_out_dir(tmp_path)
+    os.utime(a, (1, 1))  # pretend it is ancient
+    b = handlers.new_out_dir(tmp_path)
+    assert b != a and b.is_dir() and not a.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# ASR and TTS tabs: a tiny unified LM over the tiny codec's tokens
+
+
+SENTENCES = ["the quick brown fox jumps over the lazy dog", "a cat sat on the mat and looked at the dog",
+             "hello world this is a test of the speech model", "one two three four five six seven"]
+
+
+@pytest.fixture(scope="module")
+def lm_store(tmp_path_factory, codec_dir):
+    from audiotok.models.ulm import UnifiedLM
+    from audiotok.models.ulm_vocab import JointVocab, train_text_model
+
+    d = tmp_path_factory.mktemp("lm")
+    sp = train_text_model(SENTENCES * 4, d / "bpe.model", vocab_size=40)
+    torch.manual_seed(0)
+    vocab = JointVocab.from_text_model(sp, semantic_size=64, acoustic_size=32, n_acoustic=2)
+    lm = UnifiedLM(vocab, dim=32, n_layers=2, n_heads=4, n_kv_heads=2, group_size=2, frame_rate=12.5, srh_dim=16,
+                   srh_layers=1, srh_heads=2, prompt_frames=4)
+    lm.save_pretrained(d / "ulm")
+    # an LM over another codec's tokens (256 semantic codes) finds no codec to pair with
+    other = UnifiedLM(JointVocab.from_text_model(sp, semantic_size=256), dim=32, n_layers=1, n_heads=4,
+                      group_size=2, frame_rate=12.5, srh_dim=16, srh_layers=1, srh_heads=2)
+    other.save_pretrained(d / "other")
+    return ModelStore.from_dirs([codec_dir, d / "ulm", d / "other"])
+
+
+def test_lm_is_paired_with_the_codec_that_fits(lm_store):
+    assert lm_store.lms == ["ulm", "other"] and lm_store.codecs == ["packed"]
+    assert lm_store.codec_for_lm("ulm").name == "packed"
+    with pytest.raises(UserError, match="needs the codec its tokens came from \\(semantic 256 codes at 12.5 Hz\\)"):
+        lm_store.codec_for_lm("other")
+
+
+def test_asr_transcribes_the_codec_semantic_tokens(lm_store, clip):
+    lm, codec = lm_store.model("ulm"), lm_store.model("packed")
+    text, s = handlers.asr_transcribe(lm, codec, str(clip), max_len=12)
+    wav, _ = read_audio(clip, target_sr=SR)
+    with torch.no_grad():
+        sem = codec.encode(wav[None], n_q=1)["semantic"][0, 0]
+    assert s["semantic_tokens"] == 10 and text == lm.asr(sem, max_len=12)  # same tokens, same greedy decode
+    out = handlers.ui_asr(lm_store, "ulm", str(clip))
+    assert out[0] == lm.asr(sem) and out[1].startswith("Done: 0.80 s -> 10 semantic tokens")
+    assert handlers.ui_asr(lm_store, "other", str(clip))[1].startswith("**Error:** LM 'other' needs the codec")
+
+
+def test_tts_speaks_text_with_and_without_a_voice_prompt(lm_store, clip, tmp_path):
+    lm, codec = lm_store.model("ulm"), lm_store.model("packed")
+    path, s = handlers.tts_synthesize(lm, codec, "the cat sat", tmp_path / "a", seed=3, max_seconds=2.0)
+    wav, sr = read_audio(path)
+    assert sr == SR and 1 <= s["semantic_tokens"] <= 25 and s["acoustic_codebooks"] == 2
+    assert wav.shape[-1] == s["semantic_tokens"] * codec.hop_length
+    again, _ = handlers.tts_synthesize(lm, codec, "the cat sat", tmp_path / "b", seed=3, max_seconds=2.0)
+    assert torch.equal(read_audio(again)[0], wav)  # a seed reproduces the speech
+    # with a voice prompt the prompt is transcribed by the LM when no transcript is typed
+    path, s = handlers.tts_synthesize(lm, codec, "the dog", tmp_path / "c", prompt_path=str(clip), seed=1,
+                                      max_seconds=1.0)
+    wav_p, _ = read_audio(clip, target_sr=SR)
+    with torch.no_grad():
+        heard = lm.asr(codec.encode(wav_p[None], n_q=1)["semantic"][0, 0])
+    assert s["prompt_text"] == heard and read_audio(path)[0].shape[-1] <= 13 * codec.hop_length
+    _, s = handlers.tts_synthesize(lm, codec, "the dog", tmp_path / "d", prompt_path=str(clip),
+                                   prompt_text="hello world", seed=1, max_seconds=1.0)
+    assert s["prompt_text"] == "hello world"
+    with pytest.raises(UserError, match="no text"):
+        handlers.tts_synthesize(lm, codec, "  ", tmp_path)
+    out = handlers.ui_tts(lm_store, tmp_path / "ui", "ulm", "hello", None, "", 3)
+    assert Path(out[0]).is_file() and out[1].startswith("Done: ")
