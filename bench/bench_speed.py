@@ -1,0 +1,254 @@
+"""Codec speed: encode and decode x real time (audio seconds / wall seconds) of audiotok's
+DualCodec (12.5 and 25 Hz, full-size configs, random weights) and the peers (EnCodec 24 kHz,
+DAC 24 kHz, Mimi, SNAC 24 kHz; random weights) in the same run, on the same inputs.
+
+Cases are "<seconds>x<batch>". Each codec is warmed up on 1 s first; a case runs once, or up
+to three times (median) while the runs are short. On a slow CPU a case whose time, predicted
+from the codec's first case, exceeds --case-budget is skipped and listed as such.
+
+Also measured on the 10 s input: the SSL share of DualCodec's encode time (BEST-RQ feature
+extraction vs the whole encode), and what a 600M-class SSL would cost in its place: the
+w2v-BERT 2.0 architecture (transformers' Wav2Vec2BertConfig defaults: 24 x 1024 conformer,
+50 Hz fbank input) with random weights, and audiotok's BEST-RQ at 24 x 1024 run to layer 17.
+
+    python -m bench.bench_speed [--quick] [--device cuda] [--cases 10x1,60x1,10x16]
+"""
+
+import math
+import sys
+import time
+
+import torch
+
+from bench import common, zoo
+
+NAME = "speed"
+TITLE = "Codec speed (x real time, random weights)"
+
+
+def parse_cases(text):
+    cases = []
+    for part in text.split(","):
+        sec, _, batch = part.strip().partition("x")
+        cases.append((float(sec), int(batch or 1)))
+    return cases
+
+
+def make_input(seconds, batch, sr, device):
+    g = torch.Generator().manual_seed(0)
+    return (0.1 * torch.randn(batch, 1, int(round(seconds * sr)), generator=g)).to(device)
+
+
+def run_case(codec, seconds, batch, device):
+    wav = make_input(seconds, batch, codec.sample_rate, device)
+    t_enc, runs_e, codes = common.timed(lambda: codec.encode(wav), device)
+    t_dec, runs_d, _ = common.timed(lambda: codec.decode(codes), device)
+    audio = seconds * batch
+    return {"enc_s": t_enc, "dec_s": t_dec, "enc_xrt": audio / t_enc, "dec_xrt": audio / t_dec,
+            "runs": [len(runs_e), len(runs_d)]}
+
+
+def ssl_share(codec, seconds, device):
+    """(SSL seconds, whole encode seconds) of DualCodec.encode on `seconds` of audio, batch 1, both
+    taken inside the same encode calls: the SSL part (resample + BEST-RQ + pooling) is timed by
+    wrapping the model's ssl_features, so load changes between calls cannot skew the share."""
+    model = codec.module
+    wav = make_input(seconds, 1, model.sample_rate, device)
+    inner = model.ssl_features
+    spent = []
+
+    def timed_ssl(*a, **kw):
+        common.sync(device)
+        t0 = time.perf_counter()
+        out = inner(*a, **kw)
+        common.sync(device)
+        spent.append(time.perf_counter() - t0)
+        return out
+
+    model.ssl_features = timed_ssl  # instance attribute: shadows the method for this object only
+    try:
+        _, runs, _ = common.timed(lambda: codec.encode(wav), device)
+    finally:
+        del model.ssl_features
+    pairs = sorted(zip(runs, spent))
+    return pairs[len(pairs) // 2][1], pairs[len(pairs) // 2][0]
+
+
+def big_ssl_costs(seconds, device, quick, res):
+    """Encode-time cost of a 600M-class SSL on `seconds` of 16 kHz audio, batch 1."""
+    from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertConfig, Wav2Vec2BertModel
+
+    from audiotok.models.ssl import BestRQ
+
+    wav = make_input(seconds, 1, 16000, "cpu")
+    out = []
+    # w2v-BERT 2.0 layout; DualCodec's inference runs all 24 layers and reads hidden_states[17]
+    kw = {} if not quick else dict(hidden_size=32, num_hidden_layers=2, intermediate_size=64, num_attention_heads=2,
+                                   output_hidden_size=32)
+    torch.manual_seed(0)
+    hf = Wav2Vec2BertModel(Wav2Vec2BertConfig(**kw)).eval().to(device)
+    fe = SeamlessM4TFeatureExtractor()
+
+    def w2vbert():
+        feats = fe(wav[0, 0].numpy(), sampling_rate=16000, return_tensors="pt")["input_features"].to(device)
+        with torch.inference_mode():
+            return hf(feats, output_hidden_states=True).hidden_states
+
+    w2vbert_warm = make_input(1.0, 1, 16000, "cpu")
+    with torch.inference_mode():
+        hf(fe(w2vbert_warm[0, 0].numpy(), sampling_rate=16000, return_tensors="pt")["input_features"].to(device))
+    t, _, _ = common.timed(w2vbert, device, min_total=0)
+    n = sum(p.numel() for p in hf.parameters()) / 1e6
+    cfg = hf.config
+    out.append(res.add(kind="ssl", model=f"w2v-BERT 2.0 layout (HF, {cfg.num_hidden_layers} x {cfg.hidden_size}, "
+                                         "50 Hz, fbank + all layers)",
+                       params_m=n, seconds=seconds, ssl_s=t))
+    del hf
+    # audiotok's own encoder at the same width and depth, run only as deep as DualCodec reads
+    kw = dict(d_model=1024, n_layers=24, n_heads=16, conv_kernel=31) if not quick else dict(d_model=32, n_layers=2,
+                                                                                            n_heads=2)
+    torch.manual_seed(0)
+    bq = BestRQ(dropout=0.0, **kw).eval().to(device)
+    layer = min(17, bq.num_layers)
+    wdev = wav.to(device)
+    with torch.inference_mode():
+        bq.extract_features(w2vbert_warm.to(device), layer)
+        t, _, _ = common.timed(lambda: bq.extract_features(wdev, layer), device, min_total=0)
+    n = sum(p.numel() for p in bq.parameters()) / 1e6
+    out.append(res.add(kind="ssl", model=f"audiotok BEST-RQ {bq.num_layers} x {bq.hidden_size} (25 Hz), "
+                                         f"to layer {layer}",
+                       params_m=n, seconds=seconds, ssl_s=t))
+    return out
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = common.base_parser(__doc__.splitlines()[0])
+    p.add_argument("--codecs", default=",".join(zoo.ALL), help="comma list of " + ", ".join(zoo.ALL))
+    p.add_argument("--cases", default=None, help="comma list of <seconds>x<batch> (default: 10x1,60x1,10x16 on "
+                                                 "CPU, plus 60x16 on CUDA)")
+    p.add_argument("--case-budget", type=float, default=None,
+                   help="skip a case predicted to take longer than this many seconds (encode + decode); "
+                        "default 100 on CPU, none on CUDA")
+    p.add_argument("--no-big-ssl", action="store_true", help="skip the 600M-class SSL measurement")
+    args = p.parse_args(argv)
+    common.setup(args)
+    device = args.device
+    cuda = device.startswith("cuda")
+    if args.quick:
+        cases = parse_cases(args.cases or "0.5x1,0.5x2")
+        size = "tiny"
+    else:
+        cases = parse_cases(args.cases or ("10x1,60x1,10x16,60x16" if cuda else "10x1,60x1,10x16"))
+        size = "full"
+    budget = args.case_budget if args.case_budget is not None else (math.inf if cuda else 100.0)
+    res = common.Result(NAME, TITLE, "bench.bench_speed", argv, device)
+    if args.quick:
+        res.note("--quick: toy-width models and short inputs; the figures mean nothing")
+
+    for name in args.codecs.split(","):
+        codec = zoo.build(name.strip(), size).to(device)
+        info = dict(codec=codec.name, params_m=codec.params_m, frame_rate=codec.frame_rate, kbps=codec.kbps,
+                    note=codec.note)
+        warm = make_input(1.0, 1, codec.sample_rate, device)
+        codec.decode(codec.encode(warm))
+        per_second = None  # wall seconds per audio second (enc + dec), from the first case
+        for seconds, batch in cases:
+            audio = seconds * batch
+            if per_second is not None and per_second * audio > budget:
+                res.add(kind="codec", seconds=seconds, batch=batch, skipped=True,
+                        predicted_s=per_second * audio, **info)
+                continue
+            r = run_case(codec, seconds, batch, device)
+            if per_second is None:
+                per_second = (r["enc_s"] + r["dec_s"]) / audio
+            res.add(kind="codec", seconds=seconds, batch=batch, **info, **r)
+        if name.startswith("dualcodec"):
+            t_ssl, t_all = ssl_share(codec, cases[0][0], device)
+            res.add(kind="ssl_share", codec=codec.name, seconds=cases[0][0], ssl_s=t_ssl, encode_s=t_all,
+                    share=t_ssl / t_all, ssl=codec.note)
+        del codec
+
+    skipped = [r for r in res.rows if r.get("skipped")]
+    if skipped:
+        res.note("skipped (predicted encode + decode time above the {:.0f} s case budget on this CPU): ".format(budget)
+                 + "; ".join(f"{r['codec']} {r['seconds']:g} s x {r['batch']} (~{r['predicted_s']:.0f} s)"
+                             for r in skipped))
+    if not args.no_big_ssl:
+        big_ssl_costs(cases[0][0], device, args.quick, res)
+    res.write(args.out, render)
+    return 0
+
+
+def _cases(rows):
+    out = []
+    for r in rows:
+        key = (r["seconds"], r["batch"])
+        if key not in out:
+            out.append(key)
+    return out
+
+
+def render(data):
+    rows = [r for r in data["rows"] if r["kind"] == "codec"]
+    cases = _cases(rows)
+    codecs = list(dict.fromkeys(r["codec"] for r in rows))
+    by = {(r["codec"], r["seconds"], r["batch"]): r for r in rows}
+    meta = {r["codec"]: r for r in rows}
+    out = [f"## {data['title']}", "", common.header_lines(data), ""]
+    heads = ["codec", "params (M)", "frame rate (Hz)", "kbps"]
+    for s, b in cases:
+        heads += [f"enc {s:g} s x{b}", f"dec {s:g} s x{b}"]
+    table = []
+    for c in codecs:
+        m = meta[c]
+        line = [c, m["params_m"], m["frame_rate"], m["kbps"]]
+        for s, b in cases:
+            r = by.get((c, s, b))
+            if r is None or r.get("skipped"):
+                line += ["skipped", "skipped"]
+            else:
+                line += [r["enc_xrt"], r["dec_xrt"]]
+        table.append(line)
+    out.append(common.md_table(heads, table))
+    out += ["", "x real time = seconds of audio (all items of the batch) per wall second; higher is faster. "
+            "Parameters exclude buffers (codebooks kept as buffers, e.g. Mimi's and EnCodec's, are not counted).", ""]
+    # audiotok / peer ratios
+    ours = [c for c in codecs if c.startswith("audiotok")]
+    peers = [c for c in codecs if not c.startswith("audiotok")]
+    if ours and peers:
+        out += ["Speed ratio audiotok / peer (x real time of audiotok divided by the peer's; > 1: audiotok faster):", ""]
+        heads = ["audiotok", "peer"] + [f"{d} {s:g} s x{b}" for s, b in cases for d in ("enc", "dec")]
+        table = []
+        for a in ours:
+            for pn in peers:
+                line = [a, pn]
+                for s, b in cases:
+                    ra, rp = by.get((a, s, b)), by.get((pn, s, b))
+                    for key in ("enc_xrt", "dec_xrt"):
+                        ok = ra and rp and not ra.get("skipped") and not rp.get("skipped")
+                        line.append(ra[key] / rp[key] if ok else None)
+                table.append(line)
+        out += [common.md_table(heads, table), ""]
+    shares = [r for r in data["rows"] if r["kind"] == "ssl_share"]
+    big = [r for r in data["rows"] if r["kind"] == "ssl"]
+    if shares:
+        out += ["SSL share of DualCodec encode time (batch 1), and the encode speed it would have with a "
+                "600M-class SSL in place of BEST-RQ (DualCodec's own design runs w2v-BERT 2.0, ~600M, at encode):",
+                ""]
+        heads = ["codec", "input (s)", "SSL (s)", "whole encode (s)", "SSL share", "encode x real time"]
+        table = [[r["codec"] + f" ({r['ssl']})", r["seconds"], r["ssl_s"], r["encode_s"], f"{100 * r['share']:.0f} %",
+                  r["seconds"] / r["encode_s"]] for r in shares]
+        for s in shares:
+            for b in big:
+                t = s["encode_s"] - s["ssl_s"] + b["ssl_s"]
+                table.append([f"{s['codec']} with {b['model']} ({common.fmt(b['params_m'])} M)", s["seconds"], b["ssl_s"], t,
+                              f"{100 * b['ssl_s'] / t:.0f} %", s["seconds"] / t])
+        out += [common.md_table(heads, table), ""]
+    for n in data["notes"]:
+        out.append(f"- {n}")
+    return "\n".join(out).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
