@@ -1,0 +1,183 @@
+"""encode -> .atok -> decode through the real CLI and the Python API, on a tiny packed DualCodec."""
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from audiotok import load_model
+from audiotok.compress import encode_waveform
+from audiotok.tokfile import read_header, read_tokens
+from tiny_models import packed_tiny_dualcodec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args, check=True):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "audiotok.cli", *map(str, args)], capture_output=True, text=True,
+                       cwd=ROOT, env=env, timeout=300)
+    if check and r.returncode != 0:
+        raise AssertionError(f"exit {r.returncode}: {r.stderr}")
+    return r
+
+
+def speech(path, text="the quick brown fox jumps over the lazy dog", voice="en-us"):
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return packed_tiny_dualcodec(tmp_path_factory.mktemp("codec") / "model")
+
+
+@pytest.fixture(scope="module")
+def wav(tmp_path_factory):
+    return speech(tmp_path_factory.mktemp("audio") / "fox.wav")  # 22.05 kHz: encode resamples
+
+
+def test_round_trip_through_cli_keeps_length_and_rate(tmp_path, model_dir, wav):
+    atok, out = tmp_path / "fox.atok", tmp_path / "fox_rec.wav"
+    cli("encode", wav, "-o", atok, "--model", model_dir)
+    cli("decode", atok, "-o", out)  # the model dir comes from the token file's header
+    info = sf.info(wav)
+    rec, sr = sf.read(out)
+    assert sr == 24000
+    assert len(rec) == round(info.frames * 24000 / info.samplerate)
+    assert np.isfinite(rec).all() and np.abs(rec).max() > 0
+    shown = cli("info", atok).stdout
+    assert "semantic" in shown and "acoustic" in shown and "kbps" in shown
+
+
+def test_file_size_is_the_bitrate(tmp_path, model_dir, wav):
+    model = load_model(model_dir)
+    for n_q in (1, 2, 4):
+        atok = tmp_path / f"nq{n_q}.atok"
+        cli("encode", wav, "-o", atok, "--model", model_dir, "--n-q", n_q)
+        header = read_header(atok)
+        frames = header["streams"][0]["frames"]
+        bits = model.bitrate(n_q) / model.frame_rate * frames
+        header_bytes = len(atok.read_bytes()) - math.ceil(bits / 8)
+        # everything beyond the payload is the fixed header: the same for every n_q but its n_q field
+        assert 150 < header_bytes < 2000
+        tokens, _ = read_tokens(atok)
+        assert sum(t.shape[0] for t in tokens.values()) == n_q
+
+
+def test_kbps_picks_the_largest_n_q_under_it(tmp_path, model_dir, wav):
+    model = load_model(model_dir)
+    target = model.bitrate(2) / 1000 + 0.01  # just above 2 codebooks
+    atok = tmp_path / "k.atok"
+    cli("encode", wav, "-o", atok, "--model", model_dir, "--kbps", target)
+    assert read_header(atok)["n_q"] == 2
+
+
+def test_semantic_only_decode_and_n_q_prefix(tmp_path, model_dir, wav):
+    atok = tmp_path / "full.atok"
+    cli("encode", wav, "-o", atok, "--model", model_dir)
+    a, b = tmp_path / "sem.wav", tmp_path / "full.wav"
+    cli("decode", atok, "-o", a, "--semantic-only")
+    cli("decode", atok, "-o", b)
+    sa, _ = sf.read(a)
+    sb, _ = sf.read(b)
+    assert sa.shape == sb.shape and not np.allclose(sa, sb)
+
+
+def test_wrong_model_and_damaged_files_are_one_line_errors(tmp_path, model_dir, wav):
+    other = packed_tiny_dualcodec(tmp_path / "other", seed=1)
+    atok = tmp_path / "x.atok"
+    cli("encode", wav, "-o", atok, "--model", model_dir)
+    r = cli("decode", atok, "-o", tmp_path / "y.wav", "--model", other, check=False)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "made by model" in r.stderr and not (tmp_path / "y.wav").exists()
+    data = atok.read_bytes()
+    (tmp_path / "trunc.atok").write_bytes(data[: len(data) // 2])
+    flipped = bytearray(data)
+    flipped[-10] ^= 0xFF
+    (tmp_path / "flip.atok").write_bytes(bytes(flipped))
+    for name, words in (("trunc.atok", "truncated"), ("flip.atok", "damaged")):
+        r = cli("decode", tmp_path / name, "-o", tmp_path / "z.wav", "--model", model_dir, check=False)
+        assert r.returncode == 1 and words in r.stderr and name in r.stderr
+        assert "Traceback" not in r.stderr and not (tmp_path / "z.wav").exists()
+
+
+def test_a_bad_file_among_good_ones_is_counted_and_the_rest_written(tmp_path, model_dir, wav):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "good.wav").write_bytes(wav.read_bytes())
+    (src / "bad.wav").write_text("not audio")
+    r = cli("encode", src, "-o", tmp_path / "out", "--model", model_dir, check=False)
+    assert r.returncode == 1
+    assert "1 of 2 files failed" in r.stderr and "bad.wav" in r.stderr and "Traceback" not in r.stderr
+    assert (tmp_path / "out" / "good.atok").is_file() and not (tmp_path / "out" / "bad.atok").exists()
+
+
+def test_data_dir_mode_in_parallel(tmp_path, model_dir):
+    d = tmp_path / "data"
+    d.mkdir()
+    utts = {}
+    for i, voice in enumerate(("en-us", "en-gb", "en-us+f3")):
+        utt = f"spk{i}-utt{i}"
+        utts[utt] = speech(tmp_path / f"{utt}.wav", f"sentence number {i} is here", voice)
+    (d / "wav.scp").write_text("".join(f"{u} {p}\n" for u, p in sorted(utts.items())))
+    (d / "utt2spk").write_text("".join(f"{u} {u.split('-')[0]}\n" for u in sorted(utts)))
+    (d / "spk2utt").write_text("".join(f"{u.split('-')[0]} {u}\n" for u in sorted(utts)))
+    cli("encode", "--data-dir", d, "-o", tmp_path / "codes", "--model", model_dir, "--nj", 2, "--n-q", 2)
+    scp = (tmp_path / "codes" / "tokens.scp").read_text().split("\n")
+    assert sorted(line.split()[0] for line in scp if line) == sorted(utts)
+    cli("decode", "--scp", tmp_path / "codes" / "tokens.scp", "-o", tmp_path / "wav", "--nj", 2)
+    for u, p in utts.items():
+        rec, sr = sf.read(tmp_path / "wav" / f"{u}.wav")
+        assert sr == 24000 and len(rec) == round(sf.info(p).frames * 24000 / sf.info(p).samplerate)
+
+
+def test_long_file_is_encoded_in_chunks_from_disk(tmp_path, model_dir):
+    model = load_model(model_dir)
+    t = np.arange(24000 * 20) / 24000
+    sig = 0.3 * np.sin(2 * np.pi * 150 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 0.7 * t))
+    sf.write(tmp_path / "long.wav", sig, 24000)
+    atok = tmp_path / "long.atok"
+    cli("encode", tmp_path / "long.wav", "-o", atok, "--model", model_dir, "--chunk-seconds", 3)
+    tokens, header = read_tokens(atok)
+    frames = math.ceil(len(sig) / (24000 / model.frame_rate))
+    assert all(c.shape[-1] == frames for c in tokens.values())
+    whole = encode_waveform(model, torch.tensor(sig, dtype=torch.float32)[None], chunk_seconds=60)
+    # chunks see 2 s of context on each side; the global-attention SSL still sees a shorter
+    # window, so a few semantic codes may differ, but nearly all must agree
+    for name, c in whole.items():
+        agree = (c == tokens[name]).float().mean().item()
+        assert agree > 0.9, (name, agree)
+    rec = tmp_path / "long_rec.wav"
+    cli("decode", atok, "-o", rec)
+    assert sf.info(rec).frames == len(sig)
+
+
+def test_python_api(model_dir, wav):
+    m = load_model(model_dir)
+    x, _ = sf.read(wav)
+    x = torch.tensor(x, dtype=torch.float32)[None, None]
+    toks = m.encode(x, n_q=3)
+    assert set(toks) == {"semantic", "acoustic"} and toks["acoustic"].shape[1] == 2
+    y = m.decode(toks)
+    y1 = m.decode({"semantic": toks["semantic"]})
+    assert y.shape == y1.shape and y.shape[-1] >= x.shape[-1]
+
+
+def test_pack_makes_a_self_contained_release(tmp_path, model_dir, wav):
+    exp = tmp_path / "exp"
+    (exp / "model").mkdir(parents=True)
+    for f in Path(model_dir).iterdir():
+        (exp / "model" / f.name).write_bytes(f.read_bytes())
+    (exp / "RESULTS.md").write_text("# results\n")
+    cli("pack", "--exp-dir", exp, "--out", tmp_path / "release")
+    rel = tmp_path / "release"
+    assert {"model.safetensors", "config.yaml", "meta.json", "README.md", "RESULTS.md"} <= {p.name for p in rel.iterdir()}
+    cli("encode", wav, "-o", tmp_path / "r.atok", "--model", rel)
+    assert read_header(tmp_path / "r.atok")["model_id"] == load_model(rel).model_id

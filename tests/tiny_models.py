@@ -1,0 +1,41 @@
+"""Tiny real models (random weights) packed into model dirs, shared by CLI, demo and recipe tests."""
+
+import torch
+
+from audiotok.models.dualcodec import DualCodec
+from audiotok.models.loading import save_model_dir
+
+TINY_SSL = {
+    "model": "bestrq",
+    "model_conf": {"d_model": 32, "n_layers": 2, "n_heads": 2, "codebook_size": 64, "dropout": 0.0},
+}
+
+
+def tiny_dualcodec(seed=0, strides=(4, 5, 6, 8, 2), **kw):
+    torch.manual_seed(seed)
+    cfg = dict(
+        ssl=TINY_SSL,
+        ssl_layer=1,
+        latent_dim=32,
+        encoder_dim=4,
+        encoder_strides=list(strides),
+        decoder_dim=64,
+        residual_dilations=[1],
+        semantic_dim=32,
+        semantic_intermediate_dim=64,
+        semantic_layers=1,
+        semantic_codebook_size=64,
+        n_acoustic=3,
+        acoustic_codebook_size=32,
+        mel={"n_mels": [20, 40], "window_lengths": [256, 512]},
+        semantic_mel={"n_mels": [40], "window_lengths": [512]},
+        discriminator=False,
+    )
+    cfg.update(kw)
+    return DualCodec(**cfg).eval()
+
+
+def packed_tiny_dualcodec(directory, seed=0, **kw):
+    """A tiny DualCodec with random weights saved as a model dir; returns the dir."""
+    save_model_dir(tiny_dualcodec(seed, **kw), directory, meta={"training_data": "none (random weights, test)"})
+    return directory
