@@ -1,0 +1,122 @@
+"""audiotok tts: text -> speech with the unified speech LM, in the voice of a prompt.
+
+    audiotok tts "HELLO WORLD" --prompt voice.wav [--prompt-text "WHAT VOICE SAYS"] -o out.wav --model LM_DIR
+        the prompt's transcript is recognised by the LM itself when --prompt-text is not given
+    audiotok tts --data-dir data/test -o exp/tts_test --model LM_DIR [--prompt-data-dir data/test]
+        synthesizes every transcript of data/test/text; each utterance's voice prompt is an utterance
+        of ANOTHER speaker from --prompt-data-dir (default: the same dir), picked in turn. Writes
+        OUT/wav/<utt>.wav and the data dir OUT/{wav.scp,text,utt2spk,spk2utt}, OUT/utt2prompt and
+        OUT/stats.json (LM, acoustic-stage and codec seconds, LM steps)
+Sampling by default (temperature 0.8, top-p 0.9, as Fun-Audio-Chat's speech generation); --greedy.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from audiotok.bin import entry
+from audiotok.bin.asr import add_decoding_arguments, check_decoding_arguments, sampling
+from audiotok.errors import UserError
+
+DESCRIPTION = "Synthesize speech from text with the unified speech LM, cloning the voice of a prompt (TTS)."
+
+
+def add_arguments(p):
+    p.add_argument("text", nargs="?", help="the text to speak")
+    p.add_argument("--prompt", help="voice prompt: an audio file (or .atok of the LM's codec)")
+    p.add_argument("--prompt-text", help="transcript of the prompt (default: recognised by the LM)")
+    p.add_argument("--data-dir", help="Kaldi data dir: synthesize its text file (needs -o, a folder)")
+    p.add_argument("--prompt-data-dir", help="with --data-dir: where voice prompts come from (default: --data-dir)")
+    p.add_argument("-o", "--out", required=True, help="output .wav (one text) or folder (--data-dir)")
+    p.add_argument("--acoustic-steps", type=int, default=8, help="MaskGIT steps of the acoustic stage")
+    p.add_argument("--max-seconds", type=float, default=None,
+                   help="longest output per text (default: by text length, at most 30 s)")
+    add_decoding_arguments(p, sample_default=True)
+
+
+def pick_prompts(targets, utt2spk, prompt_utts, prompt_spk):
+    """For each target utt (sorted), a prompt utt of another speaker: the candidates of other
+    speakers are taken in turn, so the prompts spread over the prompt set. {utt: prompt utt}."""
+    pool = sorted(prompt_utts)
+    out = {}
+    for n, utt in enumerate(sorted(targets)):
+        cands = [p for p in pool if prompt_spk[p] != utt2spk[utt]]
+        if not cands:
+            raise UserError(f"no voice prompt for '{utt}': every prompt utterance is of its speaker "
+                            f"'{utt2spk[utt]}' (give --prompt-data-dir with other speakers)")
+        out[utt] = cands[n % len(cands)]
+    return out
+
+
+def _run_data_dir(args, slm):
+    from audiotok.audio import write_audio
+    from audiotok.data.kaldi_dir import load_data_dir, write_data_dir
+    from audiotok.data.kaldi_table import write_scp
+    from audiotok.fileio import atomic_write_text
+
+    data = load_data_dir(args.data_dir)
+    if not data.text:
+        raise UserError(f"{args.data_dir}/text: missing or empty (nothing to synthesize)")
+    pdata = load_data_dir(args.prompt_data_dir) if args.prompt_data_dir else data
+    if not pdata.wav:
+        raise UserError(f"{pdata.path}/wav.scp: no prompt audio")
+    if pdata.segments:
+        raise UserError(f"{pdata.path}/segments: segmented prompt dirs are not read here; run format-data-dir")
+    utts = sorted(data.text, key=lambda u: u.encode())
+    prompts = pick_prompts(utts, data.utt2spk, list(pdata.wav), pdata.utt2spk)
+    ptext = pdata.text or {}
+    results = slm.tts([data.text[u] for u in utts], prompt=[pdata.wav[prompts[u]] for u in utts],
+                      prompt_text=[ptext.get(prompts[u]) for u in utts], acoustic_steps=args.acoustic_steps,
+                      max_seconds=args.max_seconds, batch_size=args.batch_size, **sampling(args))
+    out = Path(args.out)
+    wavs = {}
+    for u, (wav, sr) in zip(utts, results):
+        path = (out / "wav" / f"{u}.wav").resolve()
+        write_audio(path, wav, sr)
+        wavs[u] = str(path)
+    write_data_dir(out, wavs, {u: data.utt2spk[u] for u in utts}, text={u: data.text[u] for u in utts})
+    write_scp(out / "utt2prompt", prompts)
+    stats = dict(slm.last_stats, model=str(args.model), model_id=getattr(slm.lm, "model_id", None),
+                 codec_id=getattr(slm.codec, "model_id", None), lm_rate_hz=slm.lm.frame_rate / slm.g,
+                 frame_rate=slm.lm.frame_rate, sampling=sampling(args), prompt_data_dir=str(pdata.path))
+    atomic_write_text(out / "stats.json", json.dumps(stats, indent=2) + "\n")
+    return len(utts), stats, out
+
+
+def run(args):
+    from audiotok.audio import write_audio
+    from audiotok.speechlm import SpeechLM
+
+    if bool(args.text) == bool(args.data_dir):
+        raise UserError("give either a text or --data-dir")
+    if args.data_dir and (args.prompt or args.prompt_text):
+        raise UserError("--prompt/--prompt-text are for one text; with --data-dir prompts come from --prompt-data-dir")
+    if args.prompt_data_dir and not args.data_dir:
+        raise UserError("--prompt-data-dir needs --data-dir")
+    if args.prompt_text and not args.prompt:
+        raise UserError("--prompt-text needs --prompt")
+    if args.text is not None and not args.text.strip():
+        raise UserError("empty text")
+    if args.text and Path(args.out).suffix.lower() not in (".wav", ".flac"):
+        raise UserError(f"{args.out}: the output of one text is a .wav or .flac file")
+    if args.acoustic_steps < 1:
+        raise UserError(f"--acoustic-steps must be >= 1, got {args.acoustic_steps}")
+    if args.max_seconds is not None and not args.max_seconds > 0:
+        raise UserError(f"--max-seconds must be > 0, got {args.max_seconds}")
+    check_decoding_arguments(args)
+    slm = SpeechLM.from_pretrained(args.model, codec=args.codec, device=args.device)
+    if args.data_dir:
+        n, stats, where = _run_data_dir(args, slm)
+    else:
+        wav, sr = slm.tts(args.text, prompt=args.prompt, prompt_text=args.prompt_text,
+                          acoustic_steps=args.acoustic_steps, max_seconds=args.max_seconds, **sampling(args))
+        write_audio(args.out, wav, sr)
+        n, stats, where = 1, slm.last_stats, args.out
+    busy = stats["lm_seconds"] + stats["acoustic_seconds"] + stats["decode_seconds"]
+    print(f"synthesized {n} text(s): {stats['audio_seconds']:.1f} s of speech in {busy:.1f} s "
+          f"({stats['audio_seconds'] / max(busy, 1e-9):.2f}x real time) -> {where}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(entry(__name__))

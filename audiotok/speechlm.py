@@ -1,0 +1,283 @@
+"""Python API of the unified speech LM with its codec: speech in, text out (ASR); text and a voice
+prompt in, speech out (TTS with voice cloning).
+
+    from audiotok.speechlm import SpeechLM
+    slm = SpeechLM.from_pretrained("exp/packed/lm1")     # the codec comes from its codec/ subdir
+    slm.asr("speech.wav")                                 # -> "THE TRANSCRIPT"
+    wav, sr = slm.tts("HELLO WORLD", prompt="voice.wav")  # prompt transcript: given, or our own ASR
+
+A model dir is an LM model dir (or a recipe exp dir holding model/) that finds its codec in a
+`codec/` entry next to the weights (the packed release holds a packed copy, a recipe exp dir a
+link), unless a codec dir is passed explicitly. The pair is checked: the LM's semantic and
+acoustic vocabularies and its frame rate must be the codec's.
+
+TTS runs three stages: the LM + Speech Refined Head write the semantic tokens (continuing the
+prompt's), the acoustic stage infills the acoustic codebooks in the prompt's voice (MaskGIT),
+and the codec decodes prompt + new frames as one stream so the voice carries over; the prompt's
+audio is cut off the result.
+"""
+
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from audiotok.errors import UserError
+
+SEMANTIC, ACOUSTIC = "semantic", "acoustic"
+
+
+def find_codec_dir(model_dir):
+    """The codec of an LM model dir: DIR/codec, or EXP/codec when DIR is EXP/model. None when absent."""
+    p = Path(model_dir)
+    for cand in (p / "codec", p.parent / "codec" if p.name == "model" else None):
+        if cand is not None and cand.exists():
+            return cand
+    return None
+
+
+def check_pair(lm, codec, lm_dir="model", codec_dir="codec"):
+    """Raise UserError when the codec's token streams or frame rate are not the LM's."""
+    streams = {s.name: s for s in codec.streams}
+    v = lm.vocab
+    sem = streams.get(SEMANTIC)
+    if sem is None or sem.n_codebooks != 1:
+        raise UserError(f"{codec_dir}: the codec has no single-codebook '{SEMANTIC}' stream for the LM")
+    problems = []
+    if sem.codebook_size != v.semantic_size:
+        problems.append(f"semantic codebook {sem.codebook_size} vs the LM's {v.semantic_size}")
+    if v.n_acoustic:
+        ac = streams.get(ACOUSTIC)
+        if ac is None or ac.n_codebooks < v.n_acoustic:
+            problems.append(f"the LM needs {v.n_acoustic} acoustic codebooks, the codec has "
+                            f"{0 if ac is None else ac.n_codebooks}")
+        elif ac.codebook_size != v.acoustic_size:
+            problems.append(f"acoustic codebook {ac.codebook_size} vs the LM's {v.acoustic_size}")
+    if not math.isclose(float(codec.frame_rate), float(lm.frame_rate), rel_tol=1e-6):
+        problems.append(f"frame rate {float(codec.frame_rate):g} Hz vs the LM's {float(lm.frame_rate):g} Hz")
+    if problems:
+        raise UserError(f"{codec_dir}: not the codec {lm_dir} was trained with ({'; '.join(problems)})")
+
+
+def default_max_seconds(text):
+    """Generation cap for a text: generous (about 7 characters per second), at most 30 s."""
+    return min(30.0, 2.0 + 0.15 * len(text))
+
+
+class SpeechLM:
+    """A UnifiedLM (`.lm`) and its codec (`.codec`). `last_stats` holds timings and LM position
+    counts of the latest asr/tts call (what the recipe reports as throughput)."""
+
+    def __init__(self, lm, codec, device="cpu"):
+        self.lm, self.codec = lm, codec
+        self.device = torch.device(device)
+        self.g = lm.g
+        self.hop = int(round(codec.sample_rate / codec.frame_rate))
+        self.last_stats = {}
+
+    @classmethod
+    def from_pretrained(cls, model_dir, codec=None, device="cpu"):
+        from audiotok.models.loading import load_model
+        from audiotok.models.ulm import UnifiedLM
+
+        lm = UnifiedLM.from_pretrained(model_dir, device=device)
+        codec_dir = Path(codec) if codec else find_codec_dir(model_dir)
+        if codec_dir is None:
+            raise UserError(f"{model_dir}: holds no codec/ (pass the codec dir it was trained with: --codec DIR)")
+        codec_model = load_model(codec_dir, device=device)
+        if not hasattr(codec_model, "encode") or not hasattr(codec_model, "streams"):
+            raise UserError(f"{codec_dir}: holds a '{codec_model.model_type}' model, not a codec")
+        check_pair(lm, codec_model, model_dir, codec_dir)
+        return cls(lm, codec_model, device)
+
+    # ---- audio and tokens ------------------------------------------------------------------
+    def _wav(self, audio, sr=None):
+        """A path or a waveform ([T] or [C,T], at `sr`) -> mono [1,T] at the codec's rate."""
+        from audiotok.audio import read_audio, resample
+
+        if isinstance(audio, (str, Path)):
+            wav, _ = read_audio(audio, target_sr=self.codec.sample_rate)
+            return wav
+        wav = torch.as_tensor(audio, dtype=torch.float32)
+        if sr is None:
+            raise UserError("a waveform needs its sample rate (sr=...)")
+        wav = wav.reshape(1, -1) if wav.dim() == 1 else wav.mean(0, keepdim=True)
+        if wav.shape[-1] == 0:
+            raise UserError("empty waveform")
+        return resample(wav, int(sr), self.codec.sample_rate)
+
+    def tokens(self, audio, sr=None, n_q=None):
+        """Audio (path or waveform) or an .atok path -> ({stream: LongTensor [K,T]}, seconds)."""
+        from audiotok.compress import encode_waveform
+
+        if isinstance(audio, (str, Path)) and Path(audio).suffix == ".atok":
+            return self._read_atok(audio)
+        wav = self._wav(audio, sr)
+        tokens = encode_waveform(self.codec, wav.to(self.device), n_q=n_q)
+        return tokens, wav.shape[-1] / self.codec.sample_rate
+
+    def _read_atok(self, path):
+        from audiotok.tokfile import check_model_matches, read_tokens
+
+        tokens, header = read_tokens(path)
+        check_model_matches(header, {**self.codec.describe(), "model_id": getattr(self.codec, "model_id", None)}, path)
+        if SEMANTIC not in tokens:
+            raise UserError(f"{path}: holds no '{SEMANTIC}' stream")
+        n = header.get("original_length")
+        seconds = n / self.codec.sample_rate if n else tokens[SEMANTIC].shape[-1] / self.codec.frame_rate
+        return tokens, seconds
+
+    def _decode(self, semantic, acoustic):
+        from audiotok.compress import decode_tokens
+
+        tokens = {SEMANTIC: semantic.reshape(1, -1).cpu()}
+        if acoustic is not None and acoustic.shape[0]:
+            tokens[ACOUSTIC] = acoustic.cpu()
+        return decode_tokens(self.codec, tokens)[0]
+
+    # ---- ASR -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def asr(self, audio, sr=None, batch_size=8, max_len=None, greedy=True, temperature=1.0, top_k=0, top_p=1.0,
+            seed=None):
+        """Transcribe one input or a list (paths, .atok paths, or waveforms at `sr`) -> str / list."""
+        single = not isinstance(audio, (list, tuple))
+        items = [audio] if single else list(audio)
+        t0 = time.perf_counter()
+        semantic, seconds = [], []
+        for a in items:
+            tok, sec = self.tokens(a, sr, n_q=1)
+            semantic.append(tok[SEMANTIC][0])
+            seconds.append(sec)
+        t_enc = time.perf_counter() - t0
+        texts = self.asr_tokens(semantic, batch_size, max_len, greedy, temperature, top_k, top_p, seed)
+        self.last_stats.update(audio_seconds=sum(seconds), encode_seconds=t_enc)
+        return texts[0] if single else texts
+
+    @torch.no_grad()
+    def asr_tokens(self, semantic, batch_size=8, max_len=None, greedy=True, temperature=1.0, top_k=0, top_p=1.0,
+                   seed=None):
+        """Semantic token rows (LongTensor [T] each) -> transcripts, batched by length."""
+        gen = torch.Generator(device=self.device).manual_seed(int(seed)) if seed is not None else None
+        order = sorted(range(len(semantic)), key=lambda i: -int(semantic[i].numel()))
+        out = [None] * len(semantic)
+        positions = speech_positions = 0
+        t0 = time.perf_counter()
+        for b in range(0, len(order), max(1, int(batch_size))):
+            idx = order[b: b + max(1, int(batch_size))]
+            rows = [semantic[i].reshape(-1).to(self.device) for i in idx]
+            limit = max_len or int(20 + 10 * max(r.numel() for r in rows) / self.lm.frame_rate)
+            ids = self.lm.asr_ids(rows, max_len=limit, greedy=greedy, temperature=temperature, top_k=top_k,
+                                  top_p=top_p, generator=gen)
+            for i, r, t in zip(idx, rows, ids):
+                out[i] = self.lm.vocab.decode_text(t)
+                groups = math.ceil(r.numel() / self.g)
+                speech_positions += groups
+                positions += groups + 2 + len(t) + 1  # <asr> groups <sos_text> text <eos>
+        self.last_stats = {"task": "asr", "utts": len(semantic), "lm_seconds": time.perf_counter() - t0,
+                           "lm_positions": positions, "speech_positions": speech_positions,
+                           "speech_frames": sum(int(r.numel()) for r in semantic), "group_size": self.g}
+        return out
+
+    # ---- TTS -------------------------------------------------------------------------------
+    def prompt_from(self, prompt, prompt_text=None, sr=None):
+        """Voice prompt (path, .atok path or waveform) -> {"semantic", "acoustic", "text"}, trimmed to
+        whole LM groups. A missing transcript is recognised by the LM itself."""
+        tok, _ = self.tokens(prompt, sr)
+        sem = tok[SEMANTIC][0]
+        keep = (sem.numel() // self.g) * self.g
+        if keep == 0:
+            raise UserError(f"{prompt if isinstance(prompt, (str, Path)) else 'prompt'}: shorter than one LM "
+                            f"step ({self.g} frames = {self.g / self.codec.frame_rate:.2f} s)")
+        ac = tok.get(ACOUSTIC, torch.zeros(0, sem.numel(), dtype=torch.long))[: self.lm.vocab.n_acoustic]
+        if ac.shape[0] < self.lm.vocab.n_acoustic:
+            raise UserError("the voice prompt lacks acoustic codebooks (encode it with all of them)")
+        if prompt_text is None:
+            prompt_text = self.asr_tokens([sem])[0]
+        return {"semantic": sem[:keep], "acoustic": ac[:, :keep], "text": str(prompt_text).strip()}
+
+    @torch.no_grad()
+    def tts(self, text, prompt=None, prompt_text=None, sr=None, greedy=False, temperature=0.8, top_k=0, top_p=0.9,
+            seed=None, acoustic_steps=8, max_seconds=None, end_threshold=0.5, batch_size=8):
+        """Synthesize a text (or a list of texts) -> (wav Tensor [T], sample_rate) (or a list of them).
+
+        prompt: None, one voice for every text, or a list with one per text; each a path, an .atok
+        path, a waveform (at `sr`) or a dict from prompt_from(). prompt_text: its transcript(s)
+        (None: recognised by the LM). max_seconds: cap per text (default: default_max_seconds).
+        """
+        single = isinstance(text, str)
+        texts = [text] if single else list(text)
+        if not texts or any(not str(t).strip() for t in texts):
+            raise UserError("tts: empty text")
+        prompts = list(prompt) if isinstance(prompt, (list, tuple)) else [prompt] * len(texts)
+        ptexts = list(prompt_text) if isinstance(prompt_text, (list, tuple)) else [prompt_text] * len(texts)
+        if len(prompts) != len(texts) or len(ptexts) != len(texts):
+            raise UserError(f"tts: {len(prompts)} prompts / {len(ptexts)} prompt texts for {len(texts)} texts")
+        cache = {}
+        resolved = []
+        for p, pt in zip(prompts, ptexts):
+            if p is None or isinstance(p, dict):
+                resolved.append(p)
+                continue
+            key = (str(p), pt) if isinstance(p, (str, Path)) else None
+            if key is None or key not in cache:
+                value = self.prompt_from(p, pt, sr)
+                if key is None:
+                    resolved.append(value)
+                    continue
+                cache[key] = value
+            resolved.append(cache[key])
+        gen = torch.Generator(device=self.device).manual_seed(int(seed)) if seed is not None else None
+        stats = {"task": "tts", "utts": len(texts), "lm_seconds": 0.0, "acoustic_seconds": 0.0,
+                 "decode_seconds": 0.0, "lm_steps": 0, "speech_frames": 0, "empty": 0, "group_size": self.g}
+        caps = [max_seconds or default_max_seconds(t) for t in texts]
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = [None] * len(texts)
+        bs = max(1, int(batch_size))
+        for b in range(0, len(order), bs):
+            idx = order[b: b + bs]
+            frames_cap = [max(self.g, int(caps[i] * self.lm.frame_rate)) for i in idx]
+            t0 = time.perf_counter()
+            sem = self.lm.tts([texts[i] for i in idx], prompt=[_lm_prompt(resolved[i]) for i in idx],
+                              max_frames=max(frames_cap), greedy=greedy, temperature=temperature, top_k=top_k,
+                              top_p=top_p, end_threshold=end_threshold, generator=gen)
+            stats["lm_seconds"] += time.perf_counter() - t0
+            sem = [s[:c] for s, c in zip(sem, frames_cap)]
+            for s in sem:
+                if s.numel() == 0:  # stopped at once: one group of the most common token is no worse than nothing
+                    stats["empty"] += 1
+            sem = [s if s.numel() else torch.zeros(self.g, dtype=torch.long) for s in sem]
+            stats["lm_steps"] += sum(math.ceil(s.numel() / self.g) for s in sem)
+            stats["speech_frames"] += sum(int(s.numel()) for s in sem)
+            t0 = time.perf_counter()
+            acoustic = self._acoustic(sem, [resolved[i] for i in idx], acoustic_steps, gen)
+            stats["acoustic_seconds"] += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            for i, s, ac in zip(idx, sem, acoustic):
+                p = resolved[i]
+                P = 0 if p is None else p["semantic"].numel()
+                full_sem = s if p is None else torch.cat([p["semantic"].to(s.device), s])
+                wav = self._decode(full_sem, ac)
+                out[i] = wav[P * self.hop:].cpu()
+            stats["decode_seconds"] += time.perf_counter() - t0
+        stats["audio_seconds"] = sum(w.numel() for w in out) / self.codec.sample_rate
+        self.last_stats = stats
+        res = [(w, self.codec.sample_rate) for w in out]
+        return res[0] if single else res
+
+    def _acoustic(self, sem, prompts, steps, gen):
+        """Acoustic codebooks [K, P+T] per row (prompt frames first), or None without acoustic stage."""
+        if self.lm.vocab.n_acoustic == 0:
+            return [None] * len(sem)
+        K = self.lm.vocab.n_acoustic
+        p_sem = [torch.zeros(0, dtype=torch.long) if p is None else p["semantic"] for p in prompts]
+        p_ac = [torch.zeros(K, 0, dtype=torch.long) if p is None else p["acoustic"] for p in prompts]
+        return self.lm.acoustic([s.to(self.device) for s in sem], p_sem, p_ac, steps=steps, generator=gen,
+                                return_full=True)
+
+
+def _lm_prompt(p):
+    return None if p is None else {"semantic": p["semantic"], "text": p["text"]}
+
+
+__all__ = ["SpeechLM", "find_codec_dir", "check_pair", "default_max_seconds"]
