@@ -69,6 +69,18 @@ def _cpu_model():
     return platform.processor() or platform.machine()
 
 
+def _cpu_bf16_flags():
+    """The CPU's bfloat16 instruction sets (AVX512-BF16, AMX) as /proc/cpuinfo names them."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return [f for f in ("avx512_bf16", "amx_bf16") if f in have]
+    except OSError:
+        pass
+    return None
+
+
 def _version(module):
     try:
         from importlib.metadata import version
@@ -93,6 +105,7 @@ def environment(device="cpu"):
     env = {
         "cpu": _cpu_model(),
         "cpu_cores": os.cpu_count(),
+        "cpu_flags": _cpu_bf16_flags(),
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -147,6 +160,8 @@ class Result:
     """Collects one script's rows and notes, then writes <out>/<name>.json atomically."""
 
     def __init__(self, name, title, module, argv, device="cpu"):
+        if str(device).startswith("cuda"):  # CPU and GPU results live side by side
+            name, title = f"{name}_cuda", f"{title} — CUDA"
         self.name, self.title = name, title
         self.command = command_line(module, argv)
         self.started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
