@@ -24,6 +24,8 @@ from demo.models import MAKE_MODELS_HINT, ModelStore  # noqa: E402
 LM_HINT = "run egs/mini_synth/lm1/run.sh (it trains and packs a unified LM), then start the demo again"
 MUSIC_HINT = "run egs/mini_music/tok1/run.sh (it trains and packs a dual-track music tokenizer)"
 SOURCES = ["upload", "microphone"]
+# pictures carry their own titles: a floating label and corner buttons would cover them
+PLOT = dict(show_label=False, buttons=[], elem_classes=["plot"])
 
 CSS = """
 .status { min-height: 1.5em; }
@@ -76,12 +78,12 @@ def _codec_tab(store, out_root, max_seconds):
                 atok = gr.File(label="Tokens (.atok)", interactive=False, elem_id="codec-atok")
         with gr.Row():
             orig_png = gr.Image(type="filepath", label="Original spectrogram", interactive=False,
-                                elem_classes=["plot"])
+                                elem_id="codec-spec-original", **PLOT)
             recon_png = gr.Image(type="filepath", label="Reconstruction spectrogram", interactive=False,
-                                 elem_classes=["plot"])
+                                 elem_id="codec-spec-recon", **PLOT)
         with gr.Row():
             tokens_png = gr.Image(type="filepath", label="Token grid per stream", interactive=False,
-                                  elem_classes=["plot"])
+                                  elem_id="codec-tokens", **PLOT)
             stats = gr.Markdown("", elem_id="codec-stats")
 
         def on_model(name):
@@ -148,7 +150,7 @@ def _music_tab(store, out_root, max_seconds):
                 vocals = gr.Audio(type="filepath", label="Vocals only", interactive=False)
                 accomp = gr.Audio(type="filepath", label="Accompaniment only", interactive=False)
                 mix = gr.Audio(type="filepath", label="Mix", interactive=False)
-        grid = gr.Image(type="filepath", label="Token tracks", interactive=False, elem_classes=["plot"])
+        grid = gr.Image(type="filepath", label="Token tracks", interactive=False, **PLOT)
         run.click(functools.partial(handlers.ui_music, store, out_root, max_seconds=max_seconds), [model, audio_in],
                   [vocals, accomp, mix, grid, status])
 

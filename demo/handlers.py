@@ -140,7 +140,7 @@ def codec_roundtrip(model, audio_path, n_q=None, semantic_only=False, out_dir=".
     info = codec_info(model, n_q)
     stats = {
         "model": _model_name(model),
-        "codebooks": f"{n_q} of {info['max_n_q']}" + (" (layer 1 only)" if semantic_only else ""),
+        "codebooks": f"{n_q} of {info['max_n_q']} codebooks" + (", semantic layer only" if semantic_only else ""),
         "streams": info["streams"],
         "bitrate_kbps": info["kbps"],
         "frame_rate_hz": info["frame_rate"],
@@ -194,53 +194,38 @@ def bitrate_markdown(model, n_q):
 # ASR and TTS tabs (unified LM + the codec its tokens came from)
 
 
-def _lm_device(lm):
-    return next(lm.parameters()).device
-
-
-def asr_transcribe(lm, codec, audio_path, max_seconds=MAX_SECONDS, max_len=200):
-    """Speech -> semantic tokens (codec layer 1) -> text (LM, greedy)."""
-    wav = load_input(audio_path, int(codec.sample_rate), max_seconds)
+def asr_transcribe(slm, audio_path, max_seconds=MAX_SECONDS):
+    """Speech -> semantic tokens (codec layer 1) -> text (LM, greedy). slm: audiotok.speechlm.SpeechLM."""
+    sr = int(slm.codec.sample_rate)
+    wav = load_input(audio_path, sr, max_seconds)
     t0 = time.perf_counter()
-    sem = encode_waveform(codec, wav, n_q=1)["semantic"][0]
-    text = lm.asr(sem, max_len=max_len)
-    return text, {"semantic_tokens": int(sem.numel()), "duration_s": wav.shape[-1] / codec.sample_rate,
+    text = slm.asr(wav, sr=sr)
+    stats = dict(slm.last_stats)
+    return text, {"semantic_tokens": int(stats.get("speech_frames", 0)), "duration_s": wav.shape[-1] / sr,
                   "seconds": time.perf_counter() - t0}
 
 
-def tts_synthesize(lm, codec, text, out_dir=".", prompt_path=None, prompt_text="", seed=0,
-                   max_seconds=TTS_MAX_SECONDS, prompt_max_seconds=MAX_SECONDS):
+def tts_synthesize(slm, text, out_dir=".", prompt_path=None, prompt_text="", seed=0, max_seconds=TTS_MAX_SECONDS,
+                   prompt_max_seconds=MAX_SECONDS):
     """Text (+ an optional voice prompt) -> semantic tokens (LM + SRH) -> acoustic codebooks in
-    the prompt's voice (MaskGIT) -> waveform (codec). Returns (wav path, stats)."""
+    the prompt's voice (MaskGIT) -> waveform (codec), by SpeechLM.tts. Returns (wav path, stats)."""
     text = (text or "").strip()
     if not text:
         raise UserError("no text: type what to say")
-    dev = _lm_device(lm)
-    gen = torch.Generator(device=dev).manual_seed(int(seed))
-    prompt, p_sem, p_ac, heard = None, None, None, ""
+    sr = int(slm.codec.sample_rate)
     t0 = time.perf_counter()
+    prompt = None
     if prompt_path:
-        wav = load_input(prompt_path, int(codec.sample_rate), prompt_max_seconds, what="voice prompt")
-        toks = encode_waveform(codec, wav, n_q=min(codec.total_codebooks, 1 + lm.K))
-        p_sem = toks["semantic"][0]
-        p_ac = toks["acoustic"] if lm.K else None
-        heard = (prompt_text or "").strip() or lm.asr(p_sem)  # its transcript, by the LM's own ASR if not typed
-        prompt = {"semantic": p_sem, "text": heard}
-    sem = lm.tts(text, prompt=prompt, max_frames=int(round(max_seconds * lm.frame_rate)), generator=gen)
-    if sem.numel() == 0:
-        raise UserError("the LM ended the speech at once (an undertrained LM does); try another seed or text")
-    tokens = {"semantic": sem[None]}
-    if lm.K:
-        if p_ac is not None:
-            tokens["acoustic"] = lm.acoustic(sem, p_sem, p_ac, generator=gen)
-        else:
-            tokens["acoustic"] = lm.acoustic(sem, generator=gen)
-    wav = decode_tokens(codec, tokens)
+        wav = load_input(prompt_path, sr, prompt_max_seconds, what="voice prompt")
+        # its transcript: as typed, else recognised by the LM itself
+        prompt = slm.prompt_from(wav, (prompt_text or "").strip() or None, sr=sr)
+    wav, sr = slm.tts(text, prompt=prompt, seed=int(seed), max_seconds=max_seconds)
     elapsed = time.perf_counter() - t0
-    out, clipped = _write_wav(Path(out_dir) / f"tts_seed{int(seed)}.wav", wav, codec.sample_rate)
-    return out, {"semantic_tokens": int(sem.numel()), "acoustic_codebooks": int(lm.K),
-                 "duration_s": wav.shape[-1] / codec.sample_rate, "seconds": elapsed,
-                 "prompt_text": heard, "clipped_samples": clipped}
+    stats = dict(slm.last_stats)
+    out, clipped = _write_wav(Path(out_dir) / f"tts_seed{int(seed)}.wav", wav, sr)
+    return out, {"semantic_tokens": int(stats.get("speech_frames", 0)), "duration_s": wav.shape[-1] / sr,
+                 "seconds": elapsed, "prompt_text": prompt["text"] if prompt else "",
+                 "ended_at_once": bool(stats.get("empty")), "clipped_samples": clipped}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -298,8 +283,7 @@ def ui_codec(store, out_root, audio_path, model_name, n_q, semantic_only, max_se
             raise UserError(f"no codec loaded: {MAKE_MODELS_HINT}")
         r = codec_roundtrip(store.model(model_name), audio_path, n_q, bool(semantic_only),
                             new_out_dir(out_root), max_seconds)
-        status = (f"Done: {r.stats['duration_s']:.2f} s at {r.stats['bitrate_kbps']:.3f} kbps "
-                  f"({r.stats['codebooks']} codebooks)")
+        status = f"Done: {r.stats['duration_s']:.2f} s at {r.stats['bitrate_kbps']:.3f} kbps ({r.stats['codebooks']})"
         return (r.original_wav, r.recon_wav, r.original_png, r.recon_png, r.tokens_png, r.atok,
                 codec_stats_markdown(r.stats), status)
     return _guard(7, go)
@@ -308,8 +292,7 @@ def ui_codec(store, out_root, audio_path, model_name, n_q, semantic_only, max_se
 def ui_asr(store, lm_name, audio_path, max_seconds=MAX_SECONDS):
     """-> (transcript, status markdown)."""
     def go():
-        lm, codec = _lm_pair(store, lm_name)
-        text, s = asr_transcribe(lm, codec, audio_path, max_seconds)
+        text, s = asr_transcribe(_speech_lm(store, lm_name), audio_path, max_seconds)
         return (text, f"Done: {s['duration_s']:.2f} s -> {s['semantic_tokens']} semantic tokens -> "
                       f"{len(text.split())} words in {s['seconds']:.2f} s")
     return _guard(1, go)
@@ -318,13 +301,14 @@ def ui_asr(store, lm_name, audio_path, max_seconds=MAX_SECONDS):
 def ui_tts(store, out_root, lm_name, text, prompt_path, prompt_text, seed):
     """-> (wav path, status markdown)."""
     def go():
-        lm, codec = _lm_pair(store, lm_name)
-        path, s = tts_synthesize(lm, codec, text, new_out_dir(out_root), prompt_path, prompt_text,
+        path, s = tts_synthesize(_speech_lm(store, lm_name), text, new_out_dir(out_root), prompt_path, prompt_text,
                                  int(seed or 0))
         status = (f"Done: {s['duration_s']:.2f} s of speech from {s['semantic_tokens']} semantic tokens "
                   f"in {s['seconds']:.2f} s")
         if s["prompt_text"]:
             status += f"; voice prompt read as \"{s['prompt_text']}\""
+        if s["ended_at_once"]:
+            status += " (the LM ended the speech at once, as an undertrained LM does: try another seed)"
         return path, status
     return _guard(1, go)
 
@@ -341,8 +325,7 @@ def ui_music(store, out_root, model_name, audio_path, max_seconds=MAX_SECONDS):
     return _guard(4, go)
 
 
-def _lm_pair(store, lm_name):
+def _speech_lm(store, lm_name):
     if not lm_name:
         raise UserError("no LM loaded")
-    codec = store.codec_for_lm(lm_name)
-    return store.model(lm_name), codec.load(store.device)
+    return store.speech_lm(lm_name)

@@ -109,6 +109,17 @@ def _candidates(path):
     return list(dict.fromkeys(p.resolve() for p in found))
 
 
+def _lm_codec(path):
+    """[(codec dir, False, "<LM name> codec")] for an LM dir with a codec/ beside it, else []."""
+    from audiotok.speechlm import find_codec_dir
+
+    d = _model_dir(path)
+    if d is None or load_config(d / "config.yaml").get("model") not in LM_KINDS:
+        return []
+    c = find_codec_dir(d)
+    return [(Path(c), False, f"{default_name(d)} codec")] if c is not None and _model_dir(c) is not None else []
+
+
 class ModelStore:
     """The models the demo serves, grouped by what the tabs need."""
 
@@ -117,20 +128,24 @@ class ModelStore:
         self.device = device
         self.skipped = list(skipped)  # (dir, kind) of model dirs the demo has no tab for
         self._by_name = {e.name: e for e in self.entries}
+        self._slm = {}  # LM name -> SpeechLM (LM + its codec)
+        self._lock = threading.Lock()
 
     @classmethod
     def from_dirs(cls, dirs=None, root=".", device="cpu"):
         """Models from the given dirs, or (None/empty) from the recipe outputs under `root`.
         A model dir named directly must be of a kind the demo shows; dirs found by a search that
         hold other kinds (e.g. the SSL encoder) are skipped and listed in `skipped`."""
-        paths = []  # (dir, named directly on the command line)
+        paths = []  # (dir, named directly on the command line, display name or None)
         for d in (dirs or []):
-            paths += [(p, _model_dir(d) is not None) for p in _candidates(d)]
+            paths += [(p, _model_dir(d) is not None, None) for p in _candidates(d)]
         if not dirs:
-            paths = [(p, False) for p in find_default_dirs(root)]
+            paths = [(p, False, None) for p in find_default_dirs(root)]
+        # an LM's own codec (its codec/ entry) goes on the codec tab too, after the LM
+        paths = [x for p, direct, name in paths for x in [(p, direct, name)] + _lm_codec(p)]
         entries, skipped, seen_ids, names = [], [], set(), set()
-        for p, direct in paths:
-            e = read_entry(p)
+        for p, direct, name in paths:
+            e = read_entry(p, name=name)
             if e.kind not in KINDS:
                 if direct:
                     raise UserError(f"{p}: a '{e.kind}' model; the demo shows {', '.join(KINDS)} models")
@@ -170,33 +185,45 @@ class ModelStore:
         return self.names(MUSIC_KINDS)
 
     def codec_for_lm(self, lm_name):
-        """The codec entry an LM reads and writes tokens with.
+        """The codec dir an LM reads and writes tokens with: the `codec/` its recipe put next to
+        it (audiotok.speechlm.find_codec_dir), else the first loaded codec whose semantic and
+        acoustic codebooks and frame rate fit the LM's vocabulary. UserError when none fits."""
+        from audiotok.speechlm import find_codec_dir
 
-        An LM dir may name its codec in meta.json (`codec_model_id` or `codec_dir`); else the
-        first loaded codec whose semantic/acoustic codebooks and frame rate fit the LM's
-        vocabulary is used. UserError when none fits.
-        """
         lm = self.get(lm_name)
-        codecs = [self.get(n) for n in self.names(("dualcodec",))]
-        want_id = lm.meta.get("codec_model_id")
-        want_dir = lm.meta.get("codec_dir")
-        for c in codecs:
-            if want_id and c.model_id == want_id:
-                return c
-            if want_dir and Path(want_dir).resolve() in (c.path.resolve(), c.path.resolve().parent):
-                return c
+        own = find_codec_dir(lm.path)
+        if own is not None:
+            return Path(own)
         vocab = lm.meta.get("vocab") or {}
-        for c in codecs:
+        for name in self.names(("dualcodec",)):
+            c = self.get(name)
             if _fits(c.meta, vocab, lm.meta.get("frame_rate")):
-                return c
-        need = f"semantic {vocab.get('semantic_size')} codes at {lm.meta.get('frame_rate')} Hz"
-        if want_id or want_dir:
-            need += f", trained with {want_id or want_dir}"
-        raise UserError(f"LM '{lm_name}' needs the codec its tokens came from ({need}); none of the loaded "
-                        "codecs fits: pass its dir with --exp")
+                return c.path
+        raise UserError(f"LM '{lm_name}' has no usable codec/ beside it and none of the loaded codecs fits its tokens "
+                        f"(semantic {vocab.get('semantic_size')} codes at {lm.meta.get('frame_rate')} Hz): "
+                        "pass the codec it was trained with by --exp")
+
+    def speech_lm(self, lm_name):
+        """audiotok.speechlm.SpeechLM of an LM and its codec (checked to fit), built once. A codec
+        that is also on the codec tab (same model_id) is shared, not loaded twice."""
+        with self._lock:
+            if lm_name in self._slm:
+                return self._slm[lm_name]
+        from audiotok.speechlm import SpeechLM, check_pair
+
+        lm = self.model(lm_name)
+        codec_dir = self.codec_for_lm(lm_name)
+        codec_entry = read_entry(codec_dir)
+        same = [e for e in self.entries if e.model_id and e.model_id == codec_entry.model_id]
+        codec = (same[0] if same else codec_entry).load(self.device)
+        check_pair(lm, codec, self.get(lm_name).path, codec_dir)
+        slm = SpeechLM(lm, codec, device=self.device)
+        with self._lock:
+            return self._slm.setdefault(lm_name, slm)
 
 
 def _fits(codec_meta, vocab, frame_rate):
+    """Whether a codec (its meta.json) makes the tokens of an LM vocabulary (its spec dict)."""
     streams = {s["name"]: s for s in codec_meta.get("streams", [])}
     sem, ac = streams.get("semantic"), streams.get("acoustic")
     if sem is None or int(sem["codebook_size"]) != int(vocab.get("semantic_size", -1)):

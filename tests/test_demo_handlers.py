@@ -147,7 +147,8 @@ def test_semantic_only_decodes_layer_one(store, clip, tmp_path):
     m = store.model(store.codecs[0])
     r = handlers.codec_roundtrip(m, str(clip), n_q=4, semantic_only=True, out_dir=tmp_path)
     tokens, header = read_tokens(r.atok)
-    assert list(tokens) == ["semantic"] and header["n_q"] == 1 and "layer 1 only" in r.stats["codebooks"]
+    assert list(tokens) == ["semantic"] and header["n_q"] == 1
+    assert r.stats["codebooks"] == "1 of 4 codebooks, semantic layer only"
     wav_in, _ = read_audio(clip, target_sr=SR)
     with torch.no_grad():
         direct = m.decode({"semantic": m.encode(wav_in[None], n_q=4)["semantic"]})[0, :, : wav_in.shape[-1]]
@@ -221,61 +222,119 @@ SENTENCES = ["the quick brown fox jumps over the lazy dog", "a cat sat on the ma
 
 @pytest.fixture(scope="module")
 def lm_store(tmp_path_factory, codec_dir):
+    """`ulm`: an LM packed with its codec/ (as the lm1 recipe packs it); `bare`: another LM
+    without one (paired with a loaded codec that fits); `other`: an LM over 256 semantic codes."""
     from audiotok.models.ulm import UnifiedLM
     from audiotok.models.ulm_vocab import JointVocab, train_text_model
 
     d = tmp_path_factory.mktemp("lm")
     sp = train_text_model(SENTENCES * 4, d / "bpe.model", vocab_size=40)
-    torch.manual_seed(0)
     vocab = JointVocab.from_text_model(sp, semantic_size=64, acoustic_size=32, n_acoustic=2)
-    lm = UnifiedLM(vocab, dim=32, n_layers=2, n_heads=4, n_kv_heads=2, group_size=2, frame_rate=12.5, srh_dim=16,
-                   srh_layers=1, srh_heads=2, prompt_frames=4)
-    lm.save_pretrained(d / "ulm")
-    # an LM over another codec's tokens (256 semantic codes) finds no codec to pair with
+    for name, seed in (("ulm", 0), ("bare", 1)):
+        torch.manual_seed(seed)
+        UnifiedLM(vocab, dim=32, n_layers=2, n_heads=4, n_kv_heads=2, group_size=2, frame_rate=12.5, srh_dim=16,
+                  srh_layers=1, srh_heads=2, prompt_frames=4).save_pretrained(d / name)
+    save_model_dir(tiny_codec(), d / "ulm" / "codec")
     other = UnifiedLM(JointVocab.from_text_model(sp, semantic_size=256), dim=32, n_layers=1, n_heads=4,
                       group_size=2, frame_rate=12.5, srh_dim=16, srh_layers=1, srh_heads=2)
     other.save_pretrained(d / "other")
-    return ModelStore.from_dirs([codec_dir, d / "ulm", d / "other"])
+    return ModelStore.from_dirs([d / "ulm", d / "bare", d / "other"]), ModelStore.from_dirs([d / "bare"])
 
 
-def test_lm_is_paired_with_the_codec_that_fits(lm_store):
-    assert lm_store.lms == ["ulm", "other"] and lm_store.codecs == ["packed"]
-    assert lm_store.codec_for_lm("ulm").name == "packed"
-    with pytest.raises(UserError, match="needs the codec its tokens came from \\(semantic 256 codes at 12.5 Hz\\)"):
-        lm_store.codec_for_lm("other")
+def test_lm_is_paired_with_its_codec(lm_store):
+    store, alone = lm_store
+    # the packed LM's codec/ is on the codec tab too, and shared with the LM
+    assert store.lms == ["ulm", "bare", "other"] and store.codecs == ["ulm codec"]
+    assert store.codec_for_lm("ulm") == store.get("ulm").path / "codec"
+    assert store.speech_lm("ulm").codec is store.model("ulm codec") and store.speech_lm("ulm") is store.speech_lm("ulm")
+    # without a codec/ an LM takes a loaded codec that fits its vocabulary and frame rate
+    assert store.codec_for_lm("bare") == store.get("ulm codec").path
+    assert store.speech_lm("bare").codec is store.model("ulm codec")
+    with pytest.raises(UserError, match="'bare' has no usable codec/ beside it and none of the loaded codecs fits"):
+        alone.speech_lm("bare")
+    with pytest.raises(UserError, match="semantic 256 codes at 12.5 Hz"):
+        store.codec_for_lm("other")
 
 
 def test_asr_transcribes_the_codec_semantic_tokens(lm_store, clip):
-    lm, codec = lm_store.model("ulm"), lm_store.model("packed")
-    text, s = handlers.asr_transcribe(lm, codec, str(clip), max_len=12)
+    store, _ = lm_store
+    slm = store.speech_lm("ulm")
+    text, s = handlers.asr_transcribe(slm, str(clip))
     wav, _ = read_audio(clip, target_sr=SR)
     with torch.no_grad():
-        sem = codec.encode(wav[None], n_q=1)["semantic"][0, 0]
-    assert s["semantic_tokens"] == 10 and text == lm.asr(sem, max_len=12)  # same tokens, same greedy decode
-    out = handlers.ui_asr(lm_store, "ulm", str(clip))
-    assert out[0] == lm.asr(sem) and out[1].startswith("Done: 0.80 s -> 10 semantic tokens")
-    assert handlers.ui_asr(lm_store, "other", str(clip))[1].startswith("**Error:** LM 'other' needs the codec")
+        sem = slm.codec.encode(wav[None], n_q=1)["semantic"][0, 0]
+    assert s["semantic_tokens"] == 10 and text == slm.asr_tokens([sem])[0]  # same tokens
+    out = handlers.ui_asr(store, "ulm", str(clip))
+    assert out[0] == text and out[1].startswith("Done: 0.80 s -> 10 semantic tokens")
+    assert handlers.ui_asr(lm_store[1], "bare", str(clip))[1].startswith("**Error:** LM 'bare' has no usable codec/")
 
 
 def test_tts_speaks_text_with_and_without_a_voice_prompt(lm_store, clip, tmp_path):
-    lm, codec = lm_store.model("ulm"), lm_store.model("packed")
-    path, s = handlers.tts_synthesize(lm, codec, "the cat sat", tmp_path / "a", seed=3, max_seconds=2.0)
+    store, _ = lm_store
+    slm = store.speech_lm("ulm")
+    hop = slm.codec.hop_length
+    path, s = handlers.tts_synthesize(slm, "the cat sat", tmp_path / "a", seed=3, max_seconds=2.0)
     wav, sr = read_audio(path)
-    assert sr == SR and 1 <= s["semantic_tokens"] <= 25 and s["acoustic_codebooks"] == 2
-    assert wav.shape[-1] == s["semantic_tokens"] * codec.hop_length
-    again, _ = handlers.tts_synthesize(lm, codec, "the cat sat", tmp_path / "b", seed=3, max_seconds=2.0)
+    assert sr == SR and 1 <= s["semantic_tokens"] <= 25 and wav.shape[-1] == s["semantic_tokens"] * hop
+    again, _ = handlers.tts_synthesize(slm, "the cat sat", tmp_path / "b", seed=3, max_seconds=2.0)
     assert torch.equal(read_audio(again)[0], wav)  # a seed reproduces the speech
     # with a voice prompt the prompt is transcribed by the LM when no transcript is typed
-    path, s = handlers.tts_synthesize(lm, codec, "the dog", tmp_path / "c", prompt_path=str(clip), seed=1,
-                                      max_seconds=1.0)
+    path, s = handlers.tts_synthesize(slm, "the dog", tmp_path / "c", prompt_path=str(clip), seed=1, max_seconds=1.0)
     wav_p, _ = read_audio(clip, target_sr=SR)
     with torch.no_grad():
-        heard = lm.asr(codec.encode(wav_p[None], n_q=1)["semantic"][0, 0])
-    assert s["prompt_text"] == heard and read_audio(path)[0].shape[-1] <= 13 * codec.hop_length
-    _, s = handlers.tts_synthesize(lm, codec, "the dog", tmp_path / "d", prompt_path=str(clip),
-                                   prompt_text="hello world", seed=1, max_seconds=1.0)
+        sem_p = slm.codec.encode(wav_p[None], n_q=1)["semantic"][0, 0]
+    assert s["prompt_text"] == slm.asr_tokens([sem_p])[0]
+    assert read_audio(path)[0].shape[-1] == s["semantic_tokens"] * hop <= 12 * hop  # the prompt is cut off
+    _, s = handlers.tts_synthesize(slm, "the dog", tmp_path / "d", prompt_path=str(clip), prompt_text="hello world",
+                                   seed=1, max_seconds=1.0)
     assert s["prompt_text"] == "hello world"
     with pytest.raises(UserError, match="no text"):
-        handlers.tts_synthesize(lm, codec, "  ", tmp_path)
-    out = handlers.ui_tts(lm_store, tmp_path / "ui", "ulm", "hello", None, "", 3)
+        handlers.tts_synthesize(slm, "  ", tmp_path)
+    out = handlers.ui_tts(store, tmp_path / "ui", "ulm", "hello", None, "", 3)
     assert Path(out[0]).is_file() and out[1].startswith("Done: ")
+    assert handlers.ui_tts(store, tmp_path / "ui", "ulm", "hi", str(tmp_path / "nope.wav"), "", 0)[1] == \
+        "**Error:** nope.wav: no such file"
+
+
+# ---------------------------------------------------------------------------------------------
+# music tab: a tiny dual-track tokenizer (random weights)
+
+
+@pytest.fixture(scope="module")
+def music_store(tmp_path_factory):
+    from audiotok.models.duotok import DuoTok
+
+    torch.manual_seed(0)
+    ssl = {"model": "bestrq", "model_conf": {"sample_rate": SR, "n_mels": 32, "n_fft": 512, "hop_length": 240,
+                                             "stack": 4, "d_model": 32, "n_layers": 2, "n_heads": 2,
+                                             "codebook_size": 64, "codebook_dim": 8, "dropout": 0.0}}
+    m = DuoTok(encoder={"model": "duotok_encoder", "model_conf": {"ssl": ssl}}, layer=1, codebook_size=64,
+               codebook_dim=8, branch_dim=32, branch_intermediate_dim=64,
+               decoder={"n_mels": 32, "n_fft": 512, "upsample": 4, "dim": 32, "layers": 1, "intermediate_dim": 64,
+                        "steps": 2},
+               vocoder={"channels": 16, "rates": [8, 6, 5], "dilations": [1]})
+    d = save_model_dir(m.eval(), tmp_path_factory.mktemp("music") / "duotok_tiny")
+    return ModelStore.from_dirs([d])
+
+
+def test_music_tab_decodes_vocals_accompaniment_and_mix(music_store, clip, tmp_path):
+    assert music_store.music == ["duotok_tiny"] and music_store.codecs == ["duotok_tiny"]  # a tokenizer as well
+    m = music_store.model("duotok_tiny")
+    paths, png, s = handlers.music_tracks(m, str(clip), tmp_path)
+    wav_in, _ = read_audio(clip, target_sr=SR)
+    with torch.no_grad():
+        tokens = m.encode(wav_in[None])
+    assert {k: tuple(v.shape) for k, v in tokens.items()} == {"vocals": (1, 1, 20), "accompaniment": (1, 1, 20)}
+    for track in handlers.TRACKS:
+        y, sr = read_audio(paths[track])
+        assert sr == SR and y.shape == wav_in.shape and Path(paths[track]).name == f"my_clip_{track}.wav"
+        with torch.no_grad():
+            direct = m.decode(tokens, track=track)[0, :, : wav_in.shape[-1]]
+        assert torch.allclose(y, direct.clamp(-1, 1), atol=1 / 32768 + 1e-6)
+    assert s["streams"] == "vocals 1x64, accompaniment 1x64" and s["bitrate_kbps"] == pytest.approx(0.3)
+    with open(png, "rb") as f:
+        assert f.read(4) == b"\x89PNG"
+    out = handlers.ui_music(music_store, tmp_path / "ui", "duotok_tiny", str(clip))
+    assert all(Path(p).is_file() for p in out[:4]) and out[4].startswith("Done: 0.80 s, vocals 1x64, accompaniment")
+    bad = handlers.ui_music(music_store, tmp_path / "ui", "duotok_tiny", str(tmp_path / "missing.flac"))
+    assert bad == (None,) * 4 + ("**Error:** missing.flac: no such file",)
