@@ -142,9 +142,16 @@ def audio_duration(page, component_id, timeout_ms=30000):
     return found[0]
 
 
-def screenshot(page, path):
+def screenshot(page, path, colors=None):
+    """Full-page PNG; with `colors` it is quantised to that many palette colours (a README-size file)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), full_page=True)
+    if colors:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            small = im.convert("RGB").quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
+        small.save(path, optimize=True)
     return Path(path)
 
 
@@ -154,6 +161,7 @@ def main(argv=None):
     p.add_argument("--wav", required=True, help="clip to upload")
     p.add_argument("--out", default=str(REPO / "demo" / "screenshot.png"))
     p.add_argument("--n-q", type=int, default=None, help="codebooks to set before running")
+    p.add_argument("--colors", type=int, default=128, help="palette colours of the PNG (0: keep full colour)")
     args = p.parse_args(argv)
     with demo_server(args.exp, log_path="/tmp/audiotok-demo-screenshot.log") as url, browser_page() as page:
         page.goto(url)
@@ -164,7 +172,8 @@ def main(argv=None):
             page.keyboard.press("Enter")
         print(run_and_wait(page, "codec-run", "codec-status"))
         page.wait_for_timeout(500)  # let the players draw their waveforms
-        print(screenshot(page, args.out))
+        out = screenshot(page, args.out, colors=args.colors)
+        print(f"{out} ({out.stat().st_size // 1024} KB)")
         if page.outside:
             print("requests that left 127.0.0.1:", page.outside, file=sys.stderr)
     return 0

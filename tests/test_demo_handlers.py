@@ -338,3 +338,21 @@ def test_music_tab_decodes_vocals_accompaniment_and_mix(music_store, clip, tmp_p
     assert all(Path(p).is_file() for p in out[:4]) and out[4].startswith("Done: 0.80 s, vocals 1x64, accompaniment")
     bad = handlers.ui_music(music_store, tmp_path / "ui", "duotok_tiny", str(tmp_path / "missing.flac"))
     assert bad == (None,) * 4 + ("**Error:** missing.flac: no such file",)
+
+
+# ---------------------------------------------------------------------------------------------
+# `audiotok demo`: bad arguments are one line and exit 1, before any server starts
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["--exp", "{tmp}/missing"], "{tmp}/missing: no such directory"),
+    (["--exp", "{tmp}"], "{tmp}: no model dir found"),
+    (["--port", "70000"], "--port must be 1..65535, got 70000"),
+    (["--max-seconds", "0"], "--max-seconds must be positive, got 0.0"),
+])
+def test_cli_errors(tmp_path, capsys, args, expect):
+    from audiotok.cli import main
+
+    assert main(["demo", *[a.format(tmp=tmp_path) for a in args]]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("audiotok demo: error: " + expect.format(tmp=tmp_path)) and err.count("\n") == 1
