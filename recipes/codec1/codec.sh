@@ -19,6 +19,7 @@ tag=                   # exp dir name (default: derived from the codec config)
 ssl_tag=
 decode_nq="1 2 4"      # codebook counts to decode the test set at (1 = semantic only)
 baselines="opus6,codec2_3200,codec2_1300"
+score_opts=            # extra options for audiotok score (e.g. "--metrics pesq,stoi,mel,sisdr")
 local_data_opts=       # passed to local/data.sh
 train_args=            # extra key=value overrides for the codec training
 ssl_train_args=        # extra key=value overrides for the SSL training
@@ -102,8 +103,9 @@ if run_stage 6 "score against the originals, Opus and Codec2" "${codec_exp}/deco
       hyps+=(--hyp "${tag}_nq${nq}=${ddir}/wav" --hyp-tokens "${tag}_nq${nq}=${ddir}/codes")
     done
     write_run_sh ${codec_exp}/score/${dset} 6
+    # shellcheck disable=SC2086
     audiotok score --ref-data ${dump}/${dset} "${hyps[@]}" --baselines ${baselines} --include-original \
-      --nj ${nj} --out ${codec_exp}/score/${dset} \
+      --nj ${nj} --out ${codec_exp}/score/${dset} ${score_opts} \
       --results-md ${codec_exp}/RESULTS.md --section "${tag} on ${dset}"
   done
   cp ${codec_exp}/RESULTS.md RESULTS.md
