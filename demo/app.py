@@ -19,7 +19,7 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: n
 import gradio as gr  # noqa: E402
 
 from demo import handlers  # noqa: E402
-from demo.models import MAKE_MODELS_HINT, ModelStore  # noqa: E402
+from demo.models import MAKE_MODELS_HINT  # noqa: E402
 
 LM_HINT = "run egs/mini_synth/lm1/run.sh (it trains and packs a unified LM), then start the demo again"
 MUSIC_HINT = "run egs/mini_music/tok1/run.sh (it trains and packs a dual-track music tokenizer)"
@@ -171,13 +171,12 @@ def serve(store, host="127.0.0.1", port=7860, max_seconds=handlers.MAX_SECONDS, 
     atexit.register(shutil.rmtree, out_root, True)
     app = build_app(store, out_root, max_seconds)
     app.queue(default_concurrency_limit=1)
-    print(f"audiotok demo: {len(store.entries)} model(s); serving on http://{host}:{port}", file=sys.stderr, flush=True)
     app.launch(server_name=host, server_port=port, share=False, inbrowser=False, ssr_mode=False, quiet=True,
                allowed_paths=[str(out_root)], max_file_size="100mb", theme=_theme(), css=CSS,
-               footer_links=[], run_history=False, prevent_thread_lock=not block)
+               footer_links=[], run_history=False, prevent_thread_lock=True)
+    print(f"audiotok demo: {len(store.entries)} model(s); serving on http://{host}:{port} (Ctrl-C stops it)",
+          file=sys.stderr, flush=True)
+    if block:
+        app.block_thread()
     return app
 
-
-def main(exp_dirs=None, host="127.0.0.1", port=7860, device="cpu", max_seconds=handlers.MAX_SECONDS, root="."):
-    store = ModelStore.from_dirs(exp_dirs, root=root, device=device)
-    return serve(store, host, port, max_seconds)

@@ -50,7 +50,8 @@ def run(args):
     try:
         app.serve(store, host=args.host, port=args.port, max_seconds=args.max_seconds)
     except OSError as e:
-        raise UserError(f"cannot serve on {args.host}:{args.port} ({e})") from None
+        why = "the port is in use (pick another with --port)" if "empty port" in str(e) else str(e)
+        raise UserError(f"cannot serve on {args.host}:{args.port}: {why}") from None
     return 0
 
 
