@@ -1,7 +1,8 @@
-"""The demo in a real browser: `audiotok demo` serves a tiny random-weight DualCodec on
-127.0.0.1; headless Debian Chromium (Playwright) uploads a clip, runs the codec, hears the
-reconstruction come back, gets a one-line error for a corrupt file, and the app keeps serving.
-A screenshot goes to tests/artifacts/demo_codec.png. Skipped (with the reason shown as a
+"""The demo in a real browser: `audiotok demo` serves a tiny random-weight DualCodec and a tiny
+unified LM on 127.0.0.1; headless Debian Chromium (Playwright) uploads a clip, runs the codec,
+hears the reconstruction come back, downloads the .atok, gets a one-line error for a corrupt
+file, keeps going, then transcribes (ASR tab) and speaks (TTS tab); no request leaves the
+machine. Screenshots go to tests/artifacts/. Skipped (with the reason shown as a
 warning) only where Chromium or Playwright is missing."""
 
 import importlib.util
@@ -45,24 +46,50 @@ def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("browser")
     torch.set_num_threads(1)
     model_dir = save_model_dir(tiny_codec(), d / "tiny_codec")
+    lm_dir = d / "tiny_lm"
+    tiny_lm(d).save_pretrained(lm_dir)
+    save_model_dir(tiny_codec(), lm_dir / "codec")  # packed with its codec, as the lm1 recipe does
     t = np.arange(16000) / 16000
     clip = d / "clip.wav"
     sf.write(clip, (0.2 * np.sin(2 * math.pi * 220 * t) * (0.6 + 0.4 * np.sin(2 * math.pi * 3 * t))).astype(
         np.float32), 16000)
     bad = d / "bad.wav"
     bad.write_bytes(clip.read_bytes()[:12] + b"junk" * 20)  # a RIFF/WAVE header, then garbage
-    return model_dir, clip, bad
+    return model_dir, lm_dir, clip, bad
 
 
-def test_codec_tab_in_a_browser(files, tmp_path):
-    model_dir, clip, bad = files
-    with demo_server([model_dir], log_path=tmp_path / "server.log") as url, browser_page() as page:
+def tiny_lm(d):
+    """A tiny unified LM (random weights) over the tiny codec's tokens."""
+    from audiotok.models.ulm import UnifiedLM
+    from audiotok.models.ulm_vocab import JointVocab, train_text_model
+    from test_demo_handlers import SENTENCES
+
+    sp = train_text_model(SENTENCES * 4, d / "bpe.model", vocab_size=40)
+    vocab = JointVocab.from_text_model(sp, semantic_size=64, acoustic_size=32, n_acoustic=2)
+    torch.manual_seed(0)
+    return UnifiedLM(vocab, dim=32, n_layers=2, n_heads=4, n_kv_heads=2, group_size=2, frame_rate=12.5, srh_dim=16,
+                     srh_layers=1, srh_heads=2, prompt_frames=4)
+
+
+def test_tabs_without_their_model_say_how_to_get_one(tmp_path):
+    from demo.app import build_app
+    from demo.models import ModelStore
+
+    app = build_app(ModelStore([]), tmp_path)
+    notes = [c["props"].get("value") for c in app.config["components"] if c.get("type") == "markdown"]
+    text = "\n".join(str(n) for n in notes)
+    assert "**No trained models found.** To get one: run `make mini`" in text
+    assert "**No codec loaded.**" in text and "**No music tokenizer loaded.**" in text
+    assert text.count("**No LM loaded.** To get one: run egs/mini_synth/lm1/run.sh") == 2  # ASR and TTS
+
+
+def test_demo_in_a_browser(files, tmp_path):
+    model_dir, lm_dir, clip, bad = files
+    with demo_server([model_dir, lm_dir], log_path=tmp_path / "server.log") as url, browser_page() as page:
         page.goto(url)
         page.wait_for_selector("#codec-run", timeout=60000)
-        assert "tiny_codec" in page.inner_text("body")
-        # tabs without their model say so and how to make one
-        page.get_by_role("tab", name="ASR").click()
-        assert "No LM loaded" in page.inner_text("body") and "egs/mini_synth/lm1/run.sh" in page.inner_text("body")
+        assert "Loaded: tiny_codec (dualcodec); tiny_lm (ulm)" in page.inner_text("body")  # its codec/ is the same
+        # a tab without its model says so and how to make one
         page.get_by_role("tab", name="Music").click()
         assert "No music tokenizer loaded" in page.inner_text("body")
         page.get_by_role("tab", name="Codec").click()
@@ -106,5 +133,16 @@ def test_codec_tab_in_a_browser(files, tmp_path):
         assert status.startswith("Done: 1.00 s at 0.075 kbps (1 of 4 codebooks, semantic layer only)")
         assert audio_duration(page, "codec-recon") == pytest.approx(1.0, abs=0.01)
         assert status_text(page, "codec-status") == status
+
+        # ASR: speech -> the codec's semantic tokens (1 s at 12.5 Hz: 13) -> text
+        page.get_by_role("tab", name="ASR").click()
+        upload(page, "asr-input", clip)
+        assert run_and_wait(page, "asr-run", "asr-status").startswith("Done: 1.00 s -> 13 semantic tokens")
+        # TTS: text -> semantic tokens -> speech of exactly that many codec frames
+        page.get_by_role("tab", name="TTS").click()
+        page.fill("#tts-text textarea", "the cat sat on the mat")
+        status = run_and_wait(page, "tts-run", "tts-status")
+        frames = int(status.split(" semantic tokens")[0].split()[-1])
+        assert status.startswith("Done: ") and audio_duration(page, "tts-output") == pytest.approx(frames / 12.5)
         assert page.outside == []  # nothing left 127.0.0.1: no analytics, fonts or CDN
     assert "Traceback" not in (tmp_path / "server.log").read_text()
