@@ -21,6 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FAKE_MICROPHONE_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 RESULT_RE = "/Done:|Error:/"
 
 
@@ -76,15 +77,17 @@ def demo_server(exp_dirs, port=None, timeout=90.0, log_path=None):
 
 
 @contextlib.contextmanager
-def browser_page(width=1280, height=900):
-    """A Playwright page in headless Debian Chromium; `page.outside` lists any request that left 127.0.0.1."""
+def browser_page(width=1280, height=900, fake_microphone=False):
+    """A Playwright page in headless Debian Chromium; `page.outside` lists any request that left 127.0.0.1.
+    fake_microphone: Chromium's built-in test device (a beeping tone) stands in for a microphone."""
     from playwright.sync_api import sync_playwright
 
     exe = chromium_path()
     if exe is None:
         raise RuntimeError("chromium not found (apt-get install chromium)")
+    args = CHROMIUM_ARGS + (FAKE_MICROPHONE_ARGS if fake_microphone else [])
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=exe, args=args)
         try:
             page = browser.new_page(viewport={"width": width, "height": height})
             page.outside = []
@@ -109,6 +112,18 @@ def upload(page, component_id, path):
     page.wait_for_selector(f"#{component_id} audio", state="attached", timeout=30000)
 
 
+def record(page, component_id, seconds=1.5):
+    """Record `seconds` from the microphone into a gr.Audio input (see browser_page(fake_microphone=True))."""
+    clear = page.locator(f"#{component_id} button[aria-label='Clear']")
+    if clear.count():
+        clear.first.click()
+    page.click(f"#{component_id} button[aria-label='Record audio']")
+    page.locator(f"#{component_id} button:has-text('Record')").first.click()
+    page.wait_for_timeout(int(seconds * 1000))
+    page.locator(f"#{component_id} button:has-text('Stop')").first.click()
+    page.wait_for_selector(f"#{component_id} audio", state="attached", timeout=30000)
+
+
 def status_text(page, status_id):
     """The text of a status Markdown (without Gradio's progress overlay)."""
     return page.inner_text(f"#{status_id} [data-testid=markdown]").strip()
@@ -127,14 +142,18 @@ def run_and_wait(page, button_id, status_id, timeout_ms=120000):
     return status_text(page, status_id)
 
 
-def audio_duration(page, component_id, timeout_ms=30000):
-    """Duration (s) of the audio a gr.Audio output plays, once the browser has decoded it.
-    The player's <audio> lives in wavesurfer's shadow root: Playwright's CSS locators pierce it."""
+def audio_duration(page, component_id, near=None, tol=0.01, timeout_ms=30000):
+    """Duration (s) of the audio a gr.Audio output plays, once the browser has decoded it. The
+    player's <audio> lives in wavesurfer's shadow root: Playwright's CSS locators pierce it. With
+    `near`, waits for a duration within `tol` of it (a replaced clip loads after the status line)
+    and returns the last one seen either way."""
     loaded = "els => els.filter(e => e.src && isFinite(e.duration) && e.duration > 0).map(e => e.duration)"
     deadline = time.time() + timeout_ms / 1000
     while True:
         found = page.locator(f"#{component_id} audio").evaluate_all(loaded)
-        if found or time.time() > deadline:
+        if found and (near is None or abs(found[0] - near) <= tol):
+            return found[0]
+        if time.time() > deadline:
             break
         page.wait_for_timeout(200)
     if not found:
