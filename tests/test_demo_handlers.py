@@ -191,8 +191,9 @@ def test_bad_inputs_become_a_status_line_and_the_store_keeps_working(store, clip
     assert out[:7] == (None,) * 7
     assert out[7].startswith("**Error:** " + expect) and "\n" not in out[7]
     assert str(tmp_path) not in out[7]  # the user sees the file name, not the server's temp path
-    ok = handlers.ui_codec(store, tmp_path / "out", str(clip), store.codecs[0], 1, False)
-    assert ok[7].startswith("Done: 0.80 s at 0.075 kbps (1 of 4 codebooks)") and Path(ok[1]).is_file()
+    if kind == "corrupt":  # and the next request is served as if nothing happened
+        ok = handlers.ui_codec(store, tmp_path / "out", str(clip), store.codecs[0], 1, False)
+        assert ok[7].startswith("Done: 0.80 s at 0.075 kbps (1 of 4 codebooks)") and Path(ok[1]).is_file()
 
 
 def test_ui_without_models_says_how_to_get_them(tmp_path, clip):
