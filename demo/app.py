@@ -123,7 +123,8 @@ def _tts_tab(store, out_root):
             with gr.Column():
                 lm = gr.Dropdown(store.lms, value=store.lms[0], label="Unified LM")
                 text = gr.Textbox(label="Text to say", lines=2, elem_id="tts-text")
-                prompt = gr.Audio(sources=SOURCES, type="filepath", label="Voice prompt (optional)")
+                prompt = gr.Audio(sources=SOURCES, type="filepath", label="Voice prompt (optional)",
+                                  elem_id="tts-prompt")
                 prompt_text = gr.Textbox(label="What the prompt says (optional; else the LM transcribes it)")
                 seed = gr.Number(0, precision=0, label="Seed")
                 run = gr.Button("Speak", variant="primary", elem_id="tts-run")
