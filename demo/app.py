@@ -10,11 +10,16 @@ import atexit
 import functools
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no version check, no telemetry
+if not os.environ.get("GRADIO_TEMP_DIR"):
+    # Gradio's uploads and copies of our outputs live in a dir of this process, removed at exit
+    os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="audiotok-demo-")
+    atexit.register(shutil.rmtree, os.environ["GRADIO_TEMP_DIR"], True)
 
 import gradio as gr  # noqa: E402
 
@@ -157,7 +162,8 @@ def _music_tab(store, out_root, max_seconds):
 
 
 def build_app(store, out_root, max_seconds=handlers.MAX_SECONDS):
-    with gr.Blocks(title="audiotok demo", analytics_enabled=False) as app:
+    # delete_cache: Gradio's copies of uploads and outputs go after an hour
+    with gr.Blocks(title="audiotok demo", analytics_enabled=False, delete_cache=(600, 3600)) as app:
         _header(store)
         _codec_tab(store, out_root, max_seconds)
         _asr_tab(store, max_seconds)
@@ -168,7 +174,7 @@ def build_app(store, out_root, max_seconds=handlers.MAX_SECONDS):
 
 def serve(store, host="127.0.0.1", port=7860, max_seconds=handlers.MAX_SECONDS, block=True):
     """Build and launch on host:port (local only unless host says otherwise; never a share link)."""
-    out_root = Path(tempfile.mkdtemp(prefix="audiotok-demo-"))
+    out_root = Path(tempfile.mkdtemp(prefix="outputs-", dir=os.environ["GRADIO_TEMP_DIR"]))
     atexit.register(shutil.rmtree, out_root, True)
     app = build_app(store, out_root, max_seconds)
     app.queue(default_concurrency_limit=1)
@@ -178,6 +184,12 @@ def serve(store, host="127.0.0.1", port=7860, max_seconds=handlers.MAX_SECONDS, 
     print(f"audiotok demo: {len(store.entries)} model(s); serving on http://{host}:{port} (Ctrl-C stops it)",
           file=sys.stderr, flush=True)
     if block:
+        # SIGTERM ends the server like Ctrl-C does, so the atexit clean-up of out_root runs
+        signal.signal(signal.SIGTERM, _interrupt)
         app.block_thread()
     return app
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 

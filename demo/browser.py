@@ -44,6 +44,7 @@ def demo_server(exp_dirs, port=None, timeout=90.0, log_path=None):
     """Start `audiotok demo` on 127.0.0.1 in a subprocess; yield its URL; stop it after."""
     port = port or free_port()
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+    env.pop("GRADIO_TEMP_DIR", None)  # the server makes (and removes) its own
     cmd = [sys.executable, "-m", "audiotok.cli", "demo", "--host", "127.0.0.1", "--port", str(port)]
     if exp_dirs:
         cmd += ["--exp", *map(str, exp_dirs)]
