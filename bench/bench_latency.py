@@ -122,11 +122,13 @@ def render(data):
                                [[r["part"], r["ahead_s"], r["behind_s"], r["why"]] for r in la]))
     ch = [r for r in data["rows"] if r["kind"] == "chunk"]
     if ch:
-        out += ["", f"Chunked encoding as `audiotok encode --chunk-seconds C` does it (context {ch[0]['context_s']:g} s "
+        out += ["", "Chunked encoding as `audiotok encode --chunk-seconds C` does it "
+                f"(context {ch[0]['context_s']:g} s "
                 "on each side, thrown away after coding). Algorithmic latency = C + right context; compute = mean wall "
                 f"time per window on this machine ({ch[0]['codec']}, batch 1):", ""]
         out.append(common.md_table(
-            ["chunk C (s)", "window (s)", "algorithmic latency (s)", "compute per window (s)", "latency incl. compute (s)",
+            ["chunk C (s)", "window (s)", "algorithmic latency (s)", "compute per window (s)",
+             "latency incl. compute (s)",
              "keeps up with real time", "compute overhead vs whole file"],
             [[r["chunk_s"], r["window_s"], r["algorithmic_s"], r["compute_s"], r["latency_s"],
               "yes" if r["keeps_up"] else "no", f"{r['overhead']:.1f}x"] for r in ch]))

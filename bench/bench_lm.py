@@ -149,7 +149,8 @@ def render(data):
     lines = []
     for g in sorted({r["g"] for r in text}, reverse=True):
         if (g, True) in by and (g, False) in by:
-            lines.append(f"g={g}: the KV cache is {by[(g, True)]['tokens_per_s'] / by[(g, False)]['tokens_per_s']:.1f}x "
+            speedup = by[(g, True)]["tokens_per_s"] / by[(g, False)]["tokens_per_s"]
+            lines.append(f"g={g}: the KV cache is {speedup:.1f}x "
                          "faster per token")
     if lines:
         out += ["", "; ".join(lines) + "."]
@@ -164,7 +165,8 @@ def render(data):
         g = {r["g"]: r for r in sp}
         if 1 in g and 5 in g:
             out += ["", f"g=5 generates speech {g[1]['wall_s'] / g[5]['wall_s']:.1f}x faster than g=1 "
-                    f"({g[5]['lm_positions']} vs {g[1]['lm_positions']} LM positions; the SRH still emits every token)."]
+                    f"({g[5]['lm_positions']} vs {g[1]['lm_positions']} LM positions; "
+                    "the SRH still emits every token)."]
     out.append("")
     for n in data["notes"]:
         out.append(f"- {n}")

@@ -8,7 +8,7 @@ from 1 to 60 minutes. For contrast the same command with `--chunk-seconds` large
 Peak RSS comes from the kernel (wait4's ru_maxrss of the child, exact) and from psutil polling of
 the whole process tree every 20 ms (the sum over processes; equal here, as encode runs in one).
 
-    python -m bench.bench_memory [--quick] [--minutes 1,10,60] [--unchunked-minutes 1,5]
+    python -m bench.bench_memory [--quick] [--minutes 1,10,60] [--unchunked-minutes 1,5,10]
 """
 
 import math
@@ -39,7 +39,8 @@ def write_long_wav(path, minutes, sr=SR):
     with sf.SoundFile(str(path), "w", samplerate=sr, channels=1, subtype="PCM_16") as f:
         for start in range(0, n, block):
             t = np.arange(start, min(n, start + block)) / sr
-            x = 0.2 * np.sin(2 * np.pi * 220 * t) + 0.1 * np.sin(2 * np.pi * 1375 * t) + 0.05 * rng.standard_normal(len(t))
+            x = 0.2 * np.sin(2 * np.pi * 220 * t) + 0.1 * np.sin(2 * np.pi * 1375 * t)
+            x += 0.05 * rng.standard_normal(len(t))
             f.write(x.astype(np.float32))
     return path
 
@@ -120,14 +121,14 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     p = common.base_parser(__doc__.splitlines()[0])
     p.add_argument("--minutes", default=None, help="input lengths for chunked encoding (default 1,10,60)")
-    p.add_argument("--unchunked-minutes", default=None, help="input lengths encoded in one window (default 1,5)")
+    p.add_argument("--unchunked-minutes", default=None, help="input lengths encoded in one window (default 1,5,10)")
     p.add_argument("--chunk-seconds", type=float, default=None,
                    help="--chunk-seconds of the chunked runs (default: the CLI's own, 30; --quick: 5)")
     p.add_argument("--workdir", default=None, help="scratch folder (default: a temp dir, removed after)")
     args = p.parse_args(argv)
     common.setup(args)
     chunked = [float(x) for x in (args.minutes or ("0.1,0.3" if args.quick else "1,10,60")).split(",")]
-    unchunked = [float(x) for x in (args.unchunked_minutes or ("0.1" if args.quick else "1,5")).split(",") if x]
+    unchunked = [float(x) for x in (args.unchunked_minutes or ("0.1" if args.quick else "1,5,10")).split(",") if x]
     res = common.Result(NAME, TITLE, "bench.bench_memory", argv)
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
@@ -171,9 +172,11 @@ def render(data):
         out += [f"Model: {rows[0]['model']}; `audiotok encode FILE.wav -o OUT.atok --model DIR "
                 "[--chunk-seconds S]` as a subprocess, 24 kHz 16-bit mono WAV input, one process "
                 f"({data['env']['torch_threads']} threads).", ""]
-    table = [[f"{r['minutes']:g} min", f"chunked ({r['chunk_seconds']:g} s + 2 s context each side)" if r["chunked"] else
-              "one window (no chunking)", r["wav_mb"], r["peak_rss_mb"], r["peak_tree_mb"], r["wall_s"], r["xrt"],
-              r["atok_bytes"]] for r in rows]
+    def mode(r):
+        return f"chunked ({r['chunk_seconds']:g} s + 2 s context each side)" if r["chunked"] else "one window"
+
+    table = [[f"{r['minutes']:g} min", mode(r),
+              r["wav_mb"], r["peak_rss_mb"], r["peak_tree_mb"], r["wall_s"], r["xrt"], r["atok_bytes"]] for r in rows]
     out.append(common.md_table(["input", "mode", "input file (MB)", "peak RSS (MB, kernel)",
                                 "peak RSS (MB, polled tree)", "command wall (s)", "x real time (whole command)",
                                 ".atok bytes"], table))

@@ -110,6 +110,7 @@ def environment(device="cpu"):
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
         "transformers": _version("transformers"),
         "snac": _version("snac"),
         "audiotok_git": git_hash(),

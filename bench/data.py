@@ -20,7 +20,8 @@ def make_data_dir(d, n_utts=16, seconds=5.0, sample_rate=24000, seed=0):
         spk = f"spk{i % 4}"
         utt = f"{spk}-utt{i:03d}"
         f0 = 100 + 30 * (i % 7)
-        x = 0.3 * np.sin(2 * np.pi * f0 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t)) + 0.02 * rng.standard_normal(len(t))
+        x = 0.3 * np.sin(2 * np.pi * f0 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
+        x += 0.02 * rng.standard_normal(len(t))
         path = d / "wav" / f"{utt}.wav"
         write_audio(path, torch.from_numpy(x.astype(np.float32)), sample_rate)
         wav[utt] = str(path.resolve())

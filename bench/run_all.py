@@ -70,7 +70,10 @@ def assemble(results, command):
         "",
         "This machine is shared with other jobs, so wall-clock figures carry their noise. The 1-minute load "
         f"average is recorded for every section (and every row in the JSON files); with {env['cpu_cores']} cores a "
-        f"load above {env['cpu_cores']} means the benchmark competed for the CPU and its times are pessimistic.",
+        f"load above {env['cpu_cores']} means the benchmark competed for the CPU and its times are pessimistic. "
+        f"OpenMP threads wait passively (OMP_WAIT_POLICY={env.get('omp_wait_policy', 'default')}, set by "
+        "`bench/__init__.py`): with libgomp's default spinning, two torch threads competing with other jobs made "
+        "every model here 5-10x slower (EnCodec 10 s encode: 19.6 s spinning vs 2.3 s passive at load 10).",
         "",
         common.md_table(["section", "started", "wall (s)", "load before", "load after", "max load during rows"],
                         [[r["title"], r["started"], r["wall_s"], r["load"]["before"], r["load"]["after"],
