@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# Generic dual-track music tokenizer recipe (Duo-Tok), next to a single-track control tokenizer.
+# Called from egs/<corpus>/tok1/run.sh, which sets the corpus and configs.
+#   1 data  2 format  3 SSL pretrain (BEST-RQ on mixes)  4 multi-task fine-tune (duotok_encoder)
+#   5 quantizer training (per tokenizer)  6 decoder training (per tokenizer)
+#   7 encode train+test, decode test as mix/vocals/accompaniment  8 score -> RESULTS.md  9 pack
+# --tok-configs and --dec-configs are paired by position: tokenizer i is trained with the i-th of
+# each; its quantizer exp is exp/<name>_q and its final model exp/<name> (name = the tok config's
+# file name without .yaml).
+set -euo pipefail
+
+# ---- options (each can be given as --name value) ------------------------------------
+stage=1
+stop_stage=10000
+ngpu=0                 # 0: CPU
+nj=2                   # parallel jobs for formatting, encoding, decoding and scoring
+fs=24000
+train_set=train
+valid_set=dev
+test_sets=test
+ssl_config=            # BEST-RQ music config (stage 3)
+enc_config=            # multi-task fine-tuning config (stage 4)
+tok_configs=           # quantizer configs, one per tokenizer (stage 5)
+dec_configs=           # decoder configs, paired with tok_configs (stage 6)
+ssl_tag=
+enc_tag=
+tracks="mix vocals accompaniment"   # decoded and scored tracks
+baselines=opus6        # classical codecs run on the mix by the scorer
+local_data_opts=       # passed to local/data.sh
+ssl_train_args=        # extra key=value overrides per training stage
+enc_train_args=
+tok_train_args=
+dec_train_args=
+lm_opts="--steps 300 --context 128 --dim 128 --layers 2"   # audiotok token-lm settings (same for all)
+max_train_seconds=600
+min_train_seconds=1
+train_threads=2        # torch threads for the training stages (path.sh sets 1 for parallel jobs)
+
+help_message="Usage: $0 [options]
+  --stage N / --stop-stage N   1 data, 2 format, 3 SSL, 4 fine-tune, 5 quantizers, 6 decoders, 7 decode, 8 score, 9 pack
+  --ngpu N --nj N
+  --ssl-config FILE --enc-config FILE
+  --tok-configs \"A.yaml B.yaml\" --dec-configs \"A_decoder.yaml B_decoder.yaml\"   (paired by position)
+  --local-data-opts \"...\"      options for local/data.sh"
+
+. ./path.sh
+. ./cmd.sh
+save_run_args "$0" "$@"
+. utils/parse_options.sh
+
+for opt in ssl_config enc_config tok_configs dec_configs; do
+  [ -n "${!opt}" ] || { echo "$0: --${opt//_/-} is required" >&2; exit 1; }
+done
+read -r -a toks <<< "${tok_configs}"
+read -r -a decs <<< "${dec_configs}"
+if [ ${#toks[@]} -ne ${#decs[@]} ]; then
+  echo "$0: ${#toks[@]} --tok-configs but ${#decs[@]} --dec-configs (they are paired by position)" >&2
+  exit 1
+fi
+names=()
+for c in "${toks[@]}"; do names+=("$(basename "${c%.*}")"); done
+[ -n "$ssl_tag" ] || ssl_tag="ssl_$(basename "${ssl_config%.*}")"
+[ -n "$enc_tag" ] || enc_tag="enc_$(basename "${enc_config%.*}")"
+ssl_exp=exp/${ssl_tag}
+enc_exp=exp/${enc_tag}
+dump=dump/raw
+
+train_run() {  # train_run EXP STAGE CONFIG TRAIN_DATA OVERRIDES...
+  local exp=$1 n=$2 config=$3 data=$4
+  shift 4
+  write_run_sh "${exp}" "${n}"
+  # shellcheck disable=SC2086
+  OMP_NUM_THREADS=${train_threads} ${cuda_cmd} "${exp}/log/train.log" \
+    audiotok train --config "${config}" --train-data "${data}" --valid-data "${dump}/${valid_set}" \
+      --exp-dir "${exp}" --ngpu "${ngpu}" --resume "$@"
+}
+
+if run_stage 1 "data preparation" "local/data.sh ${local_data_opts}" "data/{${train_set},${valid_set},${test_sets}}"; then
+  # shellcheck disable=SC2086
+  local/data.sh ${local_data_opts}
+fi
+
+if run_stage 2 "format mix and stems to ${fs} Hz mono" "data/*" "${dump}/*"; then
+  for dset in ${train_set} ${valid_set}; do
+    audiotok format-data-dir data/${dset} ${dump}/${dset} --fs ${fs} --nj ${nj} \
+      --min-seconds ${min_train_seconds} --max-seconds ${max_train_seconds}
+  done
+  for dset in ${test_sets}; do
+    audiotok format-data-dir data/${dset} ${dump}/${dset} --fs ${fs} --nj ${nj}
+  done
+  for dset in ${train_set} ${valid_set} ${test_sets}; do
+    utils/validate_data_dir.sh --no-text ${dump}/${dset}
+    for stem in vocals accompaniment; do
+      [ -s ${dump}/${dset}/${stem}.scp ] || { echo "$0: ${dump}/${dset}/${stem}.scp is missing: a music recipe needs stems" >&2; exit 1; }
+    done
+  done
+fi
+
+if run_stage 3 "pre-train the BEST-RQ music encoder on mixes" "${dump}/${train_set}" "${ssl_exp}"; then
+  # shellcheck disable=SC2086
+  train_run ${ssl_exp} 3 ${ssl_config} ${dump}/${train_set} ${ssl_train_args}
+fi
+
+if run_stage 4 "multi-task fine-tuning (noise, mel, chroma, separation mask)" "${ssl_exp}/model" "${enc_exp}"; then
+  # shellcheck disable=SC2086
+  train_run ${enc_exp} 4 ${enc_config} ${dump}/${train_set} model_conf.ssl_init_dir=${ssl_exp}/model ${enc_train_args}
+fi
+
+if run_stage 5 "train the quantizers (encoder frozen): ${names[*]}" "${enc_exp}/model" "exp/{$(IFS=,; echo "${names[*]}")}_q"; then
+  for i in "${!toks[@]}"; do
+    # shellcheck disable=SC2086
+    train_run exp/${names[$i]}_q 5 ${toks[$i]} ${dump}/${train_set} model_conf.encoder_init_dir=${enc_exp}/model ${tok_train_args}
+  done
+fi
+
+if run_stage 6 "train the decoders (flow matching + vocoder): ${names[*]}" "exp/*_q/model" "exp/{$(IFS=,; echo "${names[*]}")}"; then
+  for i in "${!toks[@]}"; do
+    # shellcheck disable=SC2086
+    train_run exp/${names[$i]} 6 ${decs[$i]} ${dump}/${train_set} model_conf.init_dir=exp/${names[$i]}_q/model ${dec_train_args}
+  done
+fi
+
+if run_stage 7 "encode ${train_set} + {${test_sets}}, decode {${test_sets}} as {${tracks}}" "exp/<name>/model" "exp/<name>/decode/*"; then
+  for name in "${names[@]}"; do
+    for dset in ${train_set} ${test_sets}; do
+      ddir=exp/${name}/decode/${dset}
+      write_run_sh ${ddir} 7
+      log "${name}: ${dump}/${dset} -> ${ddir}/codes"
+      audiotok encode --data-dir ${dump}/${dset} -o ${ddir}/codes --model exp/${name} --nj ${nj}
+    done
+    for dset in ${test_sets}; do
+      ddir=exp/${name}/decode/${dset}
+      for track in ${tracks}; do
+        log "${name}: ${ddir}/codes -> ${ddir}/wav_${track}"
+        audiotok decode --scp ${ddir}/codes/tokens.scp -o ${ddir}/wav_${track} --track ${track} --nj ${nj}
+      done
+    done
+  done
+fi
+
+if run_stage 8 "score mix and stems, codebook use, token-LM perplexity" "exp/*/decode" "exp/score, RESULTS.md"; then
+  results=exp/RESULTS.md
+  rm -f ${results}
+  for dset in ${test_sets}; do
+    for track in ${tracks}; do
+      ref=${dump}/${dset}
+      if [ "${track}" != mix ]; then  # a view of the test set whose wav.scp is the stem
+        ref=${dump}/${dset}_${track}
+        mkdir -p ${ref}
+        cp ${dump}/${dset}/utt2spk ${dump}/${dset}/spk2utt ${ref}/
+        cp ${dump}/${dset}/${track}.scp ${ref}/wav.scp
+      fi
+      hyps=()
+      for name in "${names[@]}"; do
+        hyps+=(--hyp "${name}=exp/${name}/decode/${dset}/wav_${track}")
+        [ "${track}" = mix ] && hyps+=(--hyp-tokens "${name}=exp/${name}/decode/${dset}/codes")
+      done
+      extra=()
+      if [ "${track}" = mix ]; then
+        [ -n "${baselines}" ] && extra+=(--baselines "${baselines}")
+      else
+        extra+=(--hyp "input_mix=${dump}/${dset}")  # the unseparated mix as the stem estimate
+      fi
+      write_run_sh exp/score/${dset}/${track} 8
+      audiotok score --ref-data ${ref} "${hyps[@]}" ${extra[@]+"${extra[@]}"} --metrics mel,sisdr --nj ${nj} \
+        --out exp/score/${dset}/${track} --results-md ${results} --section "${track} of ${dset}: mel distance, SI-SDR"
+    done
+    systems=()
+    for name in "${names[@]}"; do
+      systems+=(--system "${name}=exp/${name}/decode/${train_set}/codes,exp/${name}/decode/${dset}/codes")
+    done
+    # shellcheck disable=SC2086
+    audiotok token-lm "${systems[@]}" ${lm_opts} --out exp/score/${dset}/token_lm \
+      --results-md ${results} --section "token LM perplexity on ${dset} (trained on ${train_set} tokens)"
+  done
+  cp ${results} RESULTS.md
+fi
+
+if run_stage 9 "pack the tokenizers" "exp/{$(IFS=,; echo "${names[*]}")}/model" "exp/packed/*"; then
+  for name in "${names[@]}"; do
+    audiotok pack --exp-dir exp/${name} --out exp/packed/${name}
+  done
+fi
+
+log "Finished stages ${stage}..${stop_stage}: ${names[*]}"
