@@ -1,0 +1,1 @@
+../../../recipes/tok1/tok.sh
