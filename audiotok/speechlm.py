@@ -11,10 +11,14 @@ A model dir is an LM model dir (or a recipe exp dir holding model/) that finds i
 link), unless a codec dir is passed explicitly. The pair is checked: the LM's semantic and
 acoustic vocabularies and its frame rate must be the codec's.
 
-TTS runs three stages: the LM + Speech Refined Head write the semantic tokens (continuing the
-prompt's), the acoustic stage infills the acoustic codebooks in the prompt's voice (MaskGIT),
-and the codec decodes prompt + new frames as one stream so the voice carries over; the prompt's
-audio is cut off the result.
+TTS runs three stages: the LM + Speech Refined Head write the semantic tokens, the acoustic
+stage infills the acoustic codebooks in the prompt's voice (MaskGIT, bidirectional over prompt +
+new frames), and the codec decodes prompt + new frames as one stream so the voice carries over;
+the prompt's audio is cut off the result. The voice lives in the acoustic codebooks (DualCodec's
+semantic layer is content), so by default (prompt_mode="acoustic") the LM writes the semantic
+tokens from the text alone, exactly as it was trained; prompt_mode="continue" also puts the
+prompt's transcript and semantic tokens before the text (VALL-E style continuation, which can
+carry the prompt's pace and prosody, but only an LM trained on enough data continues well).
 """
 
 import math
@@ -180,9 +184,9 @@ class SpeechLM:
         return out
 
     # ---- TTS -------------------------------------------------------------------------------
-    def prompt_from(self, prompt, prompt_text=None, sr=None):
+    def prompt_from(self, prompt, prompt_text=None, sr=None, need_text=True):
         """Voice prompt (path, .atok path or waveform) -> {"semantic", "acoustic", "text"}, trimmed to
-        whole LM groups. A missing transcript is recognised by the LM itself."""
+        whole LM groups. A missing transcript is recognised by the LM itself (with need_text)."""
         tok, _ = self.tokens(prompt, sr)
         sem = tok[SEMANTIC][0]
         keep = (sem.numel() // self.g) * self.g
@@ -192,19 +196,24 @@ class SpeechLM:
         ac = tok.get(ACOUSTIC, torch.zeros(0, sem.numel(), dtype=torch.long))[: self.lm.vocab.n_acoustic]
         if ac.shape[0] < self.lm.vocab.n_acoustic:
             raise UserError("the voice prompt lacks acoustic codebooks (encode it with all of them)")
-        if prompt_text is None:
+        if prompt_text is None and need_text:
             prompt_text = self.asr_tokens([sem])[0]
-        return {"semantic": sem[:keep], "acoustic": ac[:, :keep], "text": str(prompt_text).strip()}
+        return {"semantic": sem[:keep], "acoustic": ac[:, :keep], "text": str(prompt_text or "").strip()}
 
     @torch.no_grad()
     def tts(self, text, prompt=None, prompt_text=None, sr=None, greedy=False, temperature=0.8, top_k=0, top_p=0.9,
-            seed=None, acoustic_steps=8, max_seconds=None, end_threshold=0.5, batch_size=8):
+            seed=None, acoustic_steps=8, max_seconds=None, end_threshold=0.5, batch_size=8, prompt_mode="acoustic"):
         """Synthesize a text (or a list of texts) -> (wav Tensor [T], sample_rate) (or a list of them).
 
         prompt: None, one voice for every text, or a list with one per text; each a path, an .atok
-        path, a waveform (at `sr`) or a dict from prompt_from(). prompt_text: its transcript(s)
-        (None: recognised by the LM). max_seconds: cap per text (default: default_max_seconds).
+        path, a waveform (at `sr`) or a dict from prompt_from(). prompt_text: its transcript(s), used
+        with prompt_mode="continue" (None: recognised by the LM). max_seconds: cap per text (default:
+        default_max_seconds). end_threshold: stop a text once the end head is this sure (>= 1: only
+        the Speech Refined Head's end token stops it). prompt_mode: see the module docstring.
         """
+        if prompt_mode not in ("acoustic", "continue"):
+            raise UserError(f"tts: prompt_mode must be 'acoustic' or 'continue', got '{prompt_mode}'")
+        continuing = prompt_mode == "continue"
         single = isinstance(text, str)
         texts = [text] if single else list(text)
         if not texts or any(not str(t).strip() for t in texts):
@@ -221,7 +230,7 @@ class SpeechLM:
                 continue
             key = (str(p), pt) if isinstance(p, (str, Path)) else None
             if key is None or key not in cache:
-                value = self.prompt_from(p, pt, sr)
+                value = self.prompt_from(p, pt, sr, need_text=continuing)
                 if key is None:
                     resolved.append(value)
                     continue
@@ -229,7 +238,8 @@ class SpeechLM:
             resolved.append(cache[key])
         gen = torch.Generator(device=self.device).manual_seed(int(seed)) if seed is not None else None
         stats = {"task": "tts", "utts": len(texts), "lm_seconds": 0.0, "acoustic_seconds": 0.0,
-                 "decode_seconds": 0.0, "lm_steps": 0, "speech_frames": 0, "empty": 0, "group_size": self.g}
+                 "decode_seconds": 0.0, "lm_steps": 0, "speech_frames": 0, "empty": 0, "group_size": self.g,
+                 "prompt_mode": prompt_mode}
         caps = [max_seconds or default_max_seconds(t) for t in texts]
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = [None] * len(texts)
@@ -238,7 +248,8 @@ class SpeechLM:
             idx = order[b: b + bs]
             frames_cap = [max(self.g, int(caps[i] * self.lm.frame_rate)) for i in idx]
             t0 = time.perf_counter()
-            sem = self.lm.tts([texts[i] for i in idx], prompt=[_lm_prompt(resolved[i]) for i in idx],
+            lm_prompts = [_lm_prompt(resolved[i]) if continuing else None for i in idx]
+            sem = self.lm.tts([texts[i] for i in idx], prompt=lm_prompts,
                               max_frames=max(frames_cap), greedy=greedy, temperature=temperature, top_k=top_k,
                               top_p=top_p, end_threshold=end_threshold, generator=gen)
             stats["lm_seconds"] += time.perf_counter() - t0

@@ -1,7 +1,8 @@
 """audiotok tts: text -> speech with the unified speech LM, in the voice of a prompt.
 
-    audiotok tts "HELLO WORLD" --prompt voice.wav [--prompt-text "WHAT VOICE SAYS"] -o out.wav --model LM_DIR
-        the prompt's transcript is recognised by the LM itself when --prompt-text is not given
+    audiotok tts "HELLO WORLD" --prompt voice.wav -o out.wav --model LM_DIR
+        the voice of the prompt conditions the acoustic stage; with --prompt-mode continue the LM also
+        continues the prompt (its transcript: --prompt-text, else recognised by the LM itself)
     audiotok tts --data-dir data/test -o exp/tts_test --model LM_DIR [--prompt-data-dir data/test]
         synthesizes every transcript of data/test/text; each utterance's voice prompt is an utterance
         of ANOTHER speaker from --prompt-data-dir (default: the same dir), picked in turn. Writes
@@ -31,6 +32,11 @@ def add_arguments(p):
     p.add_argument("--acoustic-steps", type=int, default=8, help="MaskGIT steps of the acoustic stage")
     p.add_argument("--max-seconds", type=float, default=None,
                    help="longest output per text (default: by text length, at most 30 s)")
+    p.add_argument("--end-threshold", type=float, default=0.5,
+                   help="stop once the LM's end head is this sure (>= 1: only the end token stops)")
+    p.add_argument("--prompt-mode", choices=("acoustic", "continue"), default="acoustic",
+                   help="acoustic: the voice prompt conditions the acoustic stage only (default); continue: "
+                        "the LM also continues the prompt's transcript and semantic tokens")
     add_decoding_arguments(p, sample_default=True)
 
 
@@ -67,7 +73,8 @@ def _run_data_dir(args, slm):
     ptext = pdata.text or {}
     results = slm.tts([data.text[u] for u in utts], prompt=[pdata.wav[prompts[u]] for u in utts],
                       prompt_text=[ptext.get(prompts[u]) for u in utts], acoustic_steps=args.acoustic_steps,
-                      max_seconds=args.max_seconds, batch_size=args.batch_size, **sampling(args))
+                      max_seconds=args.max_seconds, batch_size=args.batch_size, end_threshold=args.end_threshold,
+                      prompt_mode=args.prompt_mode, **sampling(args))
     out = Path(args.out)
     wavs = {}
     for u, (wav, sr) in zip(utts, results):
@@ -103,13 +110,16 @@ def run(args):
         raise UserError(f"--acoustic-steps must be >= 1, got {args.acoustic_steps}")
     if args.max_seconds is not None and not args.max_seconds > 0:
         raise UserError(f"--max-seconds must be > 0, got {args.max_seconds}")
+    if not args.end_threshold > 0:
+        raise UserError(f"--end-threshold must be > 0, got {args.end_threshold}")
     check_decoding_arguments(args)
     slm = SpeechLM.from_pretrained(args.model, codec=args.codec, device=args.device)
     if args.data_dir:
         n, stats, where = _run_data_dir(args, slm)
     else:
         wav, sr = slm.tts(args.text, prompt=args.prompt, prompt_text=args.prompt_text,
-                          acoustic_steps=args.acoustic_steps, max_seconds=args.max_seconds, **sampling(args))
+                          acoustic_steps=args.acoustic_steps, max_seconds=args.max_seconds,
+                          end_threshold=args.end_threshold, prompt_mode=args.prompt_mode, **sampling(args))
         write_audio(args.out, wav, sr)
         n, stats, where = 1, slm.last_stats, args.out
     busy = stats["lm_seconds"] + stats["acoustic_seconds"] + stats["decode_seconds"]
