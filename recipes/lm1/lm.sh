@@ -47,16 +47,19 @@ save_run_args "$0" "$@"
 
 [ -n "$codec_exp_dir" ] || { echo "$0: --codec-exp-dir is required" >&2; exit 1; }
 [ -n "$lm_config" ] || { echo "$0: --lm-config is required" >&2; exit 1; }
-if [ ! -e "$codec_exp_dir" ]; then
-  echo "$0: codec ${codec_exp_dir} not found (train it with the codec1 recipe)" >&2
-  exit 1
-fi
 for cfg in ${lm_config} ${compare_configs}; do
   [ -f "$cfg" ] || { echo "$0: config ${cfg} not found" >&2; exit 1; }
 done
-codec_dir=$(cd "$codec_exp_dir" && pwd)
-codec_tag=$(basename "$codec_dir")
-[ "$codec_tag" != model ] || codec_tag=$(basename "$(dirname "$codec_dir")")
+codec_tag=$(basename "${codec_exp_dir%/}")
+[ "$codec_tag" != model ] || codec_tag=$(basename "$(dirname "${codec_exp_dir%/}")")
+codec_dir=
+if [ "$stop_stage" -ge 2 ]; then  # stage 1 (data) runs without a codec
+  if [ ! -e "$codec_exp_dir" ]; then
+    echo "$0: codec ${codec_exp_dir} not found (train it with the codec1 recipe)" >&2
+    exit 1
+  fi
+  codec_dir=$(cd "$codec_exp_dir" && pwd)
+fi
 [ -n "$tag" ] || tag="lm_$(basename "${lm_config%.*}")"
 tags=("$tag")
 configs=("$lm_config")
@@ -68,7 +71,8 @@ exp=exp/${tag}                          # the main LM: its ASR judges every audi
 tokdir=dump/${codec_tag}                # codec tokens per set (+ text) for the LM
 bpedir=data/lang_${bpe_type}${bpe_size}
 lang=data/lang_${codec_tag}_${bpe_type}${bpe_size}
-all_sets="${train_set} ${valid_set} ${test_sets}"
+all_sets=$(printf '%s\n' ${train_set} ${valid_set} ${test_sets} | awk '!seen[$0]++' | tr '\n' ' ')
+all_sets=${all_sets% }                # each set once (a test set may be the dev set)
 
 have_data_root() {
   [ -n "$data_root" ] || return 1
