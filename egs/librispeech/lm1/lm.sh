@@ -1,0 +1,1 @@
+../../../recipes/lm1/lm.sh

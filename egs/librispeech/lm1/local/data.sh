@@ -1,0 +1,1 @@
+../../codec1/local/data.sh

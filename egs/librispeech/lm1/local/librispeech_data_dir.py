@@ -1,0 +1,1 @@
+../../codec1/local/librispeech_data_dir.py
