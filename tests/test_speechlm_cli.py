@@ -1,0 +1,321 @@
+"""`audiotok asr` / `audiotok tts` and the SpeechLM API on a debug pair built here: a tiny DualCodec
+with random weights (packed) and a tiny unified LM trained for a few seconds to transcribe and
+speak two espeak-ng utterances of that codec. The CLI runs in real subprocesses; bad inputs give
+one error line and exit 1."""
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from audiotok.audio import read_audio
+from audiotok.compress import encode_waveform
+from audiotok.models.dualcodec import DualCodec
+from audiotok.models.loading import load_model, save_model_dir
+from audiotok.models.ulm import TASK_IDS, UnifiedLM
+from audiotok.models.ulm_vocab import JointVocab, train_text_model
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
+
+G = 5
+UTTS = {  # uttid (speaker prefix) -> (espeak voice, text)
+    "spka-001": ("en-us", "THE CAT SAT"),
+    "spkb-001": ("en-us+f3", "A DOG RAN HOME"),
+}
+SENTENCES = ["THE CAT SAT ON THE MAT", "A DOG RAN HOME", "THE DOG SAT", "A CAT RAN", "HOME ON THE MAT"]
+
+
+def make_codec(directory, seed=0, semantic=64, acoustic=32, n_acoustic=2):
+    """A tiny 25 Hz DualCodec with random weights, packed (what a trained codec exp holds)."""
+    torch.manual_seed(seed)
+    codec = DualCodec(
+        ssl={"model": "bestrq", "model_conf": {"d_model": 32, "n_layers": 2, "n_heads": 2, "codebook_size": 64,
+                                                "dropout": 0.0}},
+        ssl_layer=1, latent_dim=16, encoder_dim=2, encoder_strides=[4, 5, 6, 8], decoder_dim=32,
+        residual_dilations=[1], semantic_dim=16, semantic_intermediate_dim=32, semantic_layers=1,
+        semantic_codebook_size=semantic, n_acoustic=n_acoustic, acoustic_codebook_size=acoustic,
+        mel={"n_mels": [20], "window_lengths": [256]},
+        discriminator={"channels": 2, "periods": [2], "fft_sizes": [512]})
+    save_model_dir(codec.eval(), directory)
+    return load_model(directory)
+
+
+def espeak(path, text, voice):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["espeak-ng", "-v", voice, "-s", "220", "-w", str(path), text], check=True)
+    return path
+
+
+def write_data_dir(d, wavs, texts):
+    """A Kaldi data dir; the speaker is the uttid's prefix."""
+    from audiotok.data import kaldi_dir
+
+    return kaldi_dir.write_data_dir(d, {u: str(p) for u, p in wavs.items()}, {u: u.split("-")[0] for u in wavs},
+                                    text=texts)
+
+
+def train_toy_lm(vocab, codec, wavs, steps=150, seed=0):
+    """A tiny LM that has learnt the two utterances: ASR of their tokens and TTS of their texts."""
+    sem, ac, text = [], [], []
+    for utt in sorted(UTTS):
+        wav, _ = read_audio(wavs[utt], target_sr=codec.sample_rate)
+        tok = encode_waveform(codec, wav)
+        sem.append(tok["semantic"][0])
+        ac.append(tok["acoustic"])
+        text.append(torch.tensor(vocab.encode_text(UTTS[utt][1])))
+    torch.manual_seed(seed)
+    lm = UnifiedLM(vocab, dim=48, n_layers=2, n_heads=4, n_kv_heads=2, group_size=G, frame_rate=codec.frame_rate,
+                   srh_dim=32, srh_layers=1, srh_heads=2, end_weight=1.0, prompt_frames=10)
+    T, L = max(s.numel() for s in sem), max(t.numel() for t in text)
+    n = len(sem)
+
+    def pad(rows, width):
+        out = torch.zeros(len(rows), *rows[0].shape[:-1], width, dtype=torch.long)
+        for i, r in enumerate(rows):
+            out[i, ..., : r.shape[-1]] = r
+        return out
+
+    batch = {"task": torch.tensor([TASK_IDS["asr"]] * n + [TASK_IDS["tts"]] * n + [TASK_IDS["acoustic"]] * n),
+             "semantic": pad(sem * 3, T), "semantic_len": torch.tensor([s.numel() for s in sem] * 3),
+             "acoustic": pad(ac * 3, T), "text": pad(text * 3, L),
+             "text_len": torch.tensor([t.numel() for t in text] * 2 + [0] * n)}
+    opt = torch.optim.Adam(lm.parameters(), lr=3e-3)
+    for step in range(steps):
+        loss, _ = lm.generator_loss(batch, lm.forward_train(batch, step), step)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return lm.eval(), sem
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """(root, LM release dir with codec/, codec, {utt: wav}, {utt: semantic tokens})."""
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("slm")
+    codec = make_codec(root / "codec")
+    wavs = {u: espeak(root / "wav" / f"{u}.wav", text, voice) for u, (voice, text) in UTTS.items()}
+    train_text_model(SENTENCES * 3, root / "bpe.model", vocab_size=40)
+    vocab = JointVocab.from_text_model(root / "bpe.model", semantic_size=64, acoustic_size=32, n_acoustic=2)
+    lm, sem = train_toy_lm(vocab, codec, wavs)
+    lm.save_pretrained(root / "lm")
+    shutil.copytree(root / "codec", root / "lm" / "codec")
+    return root, root / "lm", codec, wavs, dict(zip(sorted(UTTS), sem))
+
+
+def audiotok(*args, cwd=REPO):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "audiotok.cli", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def one_line_error(r, cmd):
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"audiotok {cmd}: error: "), r.stderr
+    assert "Traceback" not in r.stderr
+    return lines[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# ASR
+
+
+def test_asr_cli_files_atok_and_data_dir(pair, tmp_path, capsys):
+    from audiotok.cli import main
+    from audiotok.compress import encode_file
+
+    root, lm_dir, codec, wavs, sem = pair
+    # a folder with a token file of the same codec (read directly) and an audio file
+    (tmp_path / "in").mkdir()
+    encode_file(codec, wavs["spka-001"], tmp_path / "in" / "spka-001.atok")
+    shutil.copy(wavs["spkb-001"], tmp_path / "in" / "spkb-001.wav")
+    r = audiotok("asr", tmp_path / "in", "--model", lm_dir)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [f"{u} {UTTS[u][1]}" for u in sorted(UTTS)]  # learnt: exact transcripts
+    assert "transcribed 2 utterances" in r.stderr
+    # a data dir: OUT/text + stats with the LM positions of grouped speech
+    d = write_data_dir(tmp_path / "data", wavs, {u: t for u, (_, t) in UTTS.items()})
+    r = audiotok("asr", "--data-dir", d, "-o", tmp_path / "dec", "--model", lm_dir)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "dec" / "text").read_text() == (d / "text").read_text()
+    stats = json.loads((tmp_path / "dec" / "stats.json").read_text())
+    groups = sum(math.ceil(s.numel() / G) for s in sem.values())
+    assert stats["speech_positions"] == groups and stats["speech_frames"] == sum(s.numel() for s in sem.values())
+    n_text = sum(len(lm_vocab(lm_dir).encode_text(t)) for _, t in UTTS.values())
+    assert stats["lm_positions"] == groups + 3 * len(UTTS) + n_text  # <asr> <sos_text> <eos> per utterance
+    assert stats["group_size"] == G and stats["lm_rate_hz"] == 5.0 and stats["utts"] == 2
+    # files given one by one, one per batch, -o writes a Kaldi text file
+    assert main(["asr", str(wavs["spkb-001"]), str(wavs["spka-001"]), "--model", str(lm_dir), "--batch-size", "1",
+                 "-o", str(tmp_path / "hyp.txt")]) == 0
+    assert (tmp_path / "hyp.txt").read_text() == (d / "text").read_text()
+
+
+def lm_vocab(lm_dir):
+    return JointVocab.load(Path(lm_dir) / "vocab.json")
+
+
+def test_asr_sampling_is_seeded(pair):
+    from audiotok.speechlm import SpeechLM
+
+    _, lm_dir, _, wavs, _ = pair
+    slm = SpeechLM.from_pretrained(lm_dir)
+    inputs = [wavs[u] for u in sorted(wavs)]
+    a = slm.asr(inputs, greedy=False, temperature=3.0, seed=7)
+    b = slm.asr(inputs, greedy=False, temperature=3.0, seed=7)
+    assert a == b and len(a) == 2
+    # a waveform at its own rate works like the file
+    wav, sr = read_audio(wavs["spka-001"])
+    assert slm.asr(wav[0], sr=sr) == UTTS["spka-001"][1]
+
+
+# ---------------------------------------------------------------------------------------------
+# TTS
+
+
+def test_tts_api_speaks_the_learnt_tokens_and_cuts_the_prompt(pair):
+    from audiotok.speechlm import SpeechLM
+
+    _, lm_dir, codec, wavs, sem = pair
+    slm = SpeechLM.from_pretrained(lm_dir)
+    hop = codec.sample_rate // int(codec.frame_rate)
+    wav, sr = slm.tts(UTTS["spka-001"][1], greedy=True)
+    assert sr == codec.sample_rate and wav.shape == (sem["spka-001"].numel() * hop,)
+    assert slm.last_stats["lm_steps"] == math.ceil(sem["spka-001"].numel() / G)
+    assert torch.isfinite(wav).all() and wav.abs().max() > 0
+    # with a voice prompt: its (whole-group) frames are decoded with the new ones, then cut off
+    prompt = slm.prompt_from(wavs["spkb-001"], UTTS["spkb-001"][1])
+    assert prompt["semantic"].numel() % G == 0 and prompt["acoustic"].shape == (2, prompt["semantic"].numel())
+    assert torch.equal(prompt["semantic"], sem["spkb-001"][: prompt["semantic"].numel()])
+    out = slm.tts(["THE CAT SAT", "A DOG RAN HOME"], prompt=[prompt, None], greedy=False, seed=3, max_seconds=2.0)
+    again = slm.tts(["THE CAT SAT", "A DOG RAN HOME"], prompt=[prompt, None], greedy=False, seed=3, max_seconds=2.0)
+    for (w, _), (w2, _) in zip(out, again):
+        assert torch.equal(w, w2) and w.numel() % hop == 0 and 0 < w.numel() <= 50 * hop
+    # the transcript of a prompt defaults to the LM's own ASR of it
+    assert slm.prompt_from(wavs["spkb-001"])["text"] == UTTS["spkb-001"][1]
+
+
+def test_tts_cli_one_text_with_prompt(pair, tmp_path):
+    from audiotok.cli import main
+
+    _, lm_dir, codec, wavs, _ = pair
+    r = audiotok("tts", "THE CAT SAT", "--prompt", wavs["spkb-001"], "-o", tmp_path / "out.wav", "--model", lm_dir,
+                 "--seed", "1", "--top-k", "5", "--max-seconds", "3")
+    assert r.returncode == 0, r.stderr
+    assert "synthesized 1 text(s)" in r.stderr
+    wav, sr = read_audio(tmp_path / "out.wav")
+    hop = codec.sample_rate // int(codec.frame_rate)
+    assert sr == codec.sample_rate and 0 < wav.shape[-1] <= 75 * hop and wav.shape[-1] % hop == 0
+    assert main(["tts", "THE CAT SAT", "--prompt", str(wavs["spkb-001"]), "--prompt-text", "A DOG RAN HOME",
+                 "--greedy", "-o", str(tmp_path / "g.wav"), "--model", str(lm_dir), "--codec",
+                 str(lm_dir / "codec")]) == 0
+    assert read_audio(tmp_path / "g.wav")[0].shape[-1] % hop == 0
+
+
+def test_tts_cli_data_dir_prompts_of_other_speakers(pair, tmp_path):
+    _, lm_dir, _, wavs, _ = pair
+    d = write_data_dir(tmp_path / "data", wavs, {u: t for u, (_, t) in UTTS.items()})
+    r = audiotok("tts", "--data-dir", d, "-o", tmp_path / "tts", "--model", lm_dir, "--seed", "0")
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "tts"
+    assert (out / "utt2prompt").read_text() == "spka-001 spkb-001\nspkb-001 spka-001\n"
+    assert (out / "text").read_text() == (d / "text").read_text()
+    for line in (out / "wav.scp").read_text().splitlines():
+        utt, path = line.split()
+        assert Path(path).is_file() and read_audio(path)[0].shape[-1] > 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["utts"] == 2 and stats["lm_steps"] >= 2 and stats["sampling"]["seed"] == 0
+
+
+def test_pick_prompts_round_robin_over_other_speakers():
+    from audiotok.bin.tts import pick_prompts
+    from audiotok.errors import UserError
+
+    spk = {"a-1": "a", "a-2": "a", "b-1": "b", "c-1": "c"}
+    got = pick_prompts(list(spk), spk, list(spk), spk)
+    assert all(spk[p] != spk[u] for u, p in got.items())
+    # the n-th target (sorted) takes candidate n modulo the number of its candidates
+    assert got == {"a-1": "b-1", "a-2": "c-1", "b-1": "c-1", "c-1": "a-1"}
+    with pytest.raises(UserError, match="every prompt utterance is of its speaker"):
+        pick_prompts(["a-1"], spk, ["a-2"], spk)
+
+
+# ---------------------------------------------------------------------------------------------
+# bad inputs
+
+
+def test_bad_inputs_are_one_line_errors(pair, tmp_path, capsys):
+    """Two through real subprocesses; the rest through audiotok.cli.main in this process (the same
+    parser and error handling, without paying a torch import per case)."""
+    from audiotok.cli import main
+
+    root, lm_dir, _, wavs, _ = pair
+    wav = wavs["spka-001"]
+    bare = tmp_path / "bare"  # an LM dir without its codec
+    shutil.copytree(lm_dir, bare, ignore=shutil.ignore_patterns("codec"))
+    other = tmp_path / "other_codec"
+    make_codec(other, semantic=32)
+    (tmp_path / "empty").mkdir()
+    assert "holds no codec/" in one_line_error(audiotok("asr", wav, "--model", bare), "asr")
+    assert "empty text" in one_line_error(audiotok("tts", " ", "-o", tmp_path / "x.wav", "--model", lm_dir), "tts")
+    cases = [
+        (("asr", wav, "--model", tmp_path / "nope"), "model dir not found"),
+        (("asr", wav, "--model", lm_dir, "--codec", other), "not the codec"),
+        (("asr", wav, "--model", root / "codec"), "not 'ulm'"),
+        (("asr", tmp_path / "missing.wav", "--model", lm_dir), "missing.wav"),
+        (("asr", wav, "--model", lm_dir, "--top-p", "0"), "--top-p"),
+        (("asr", "--data-dir", tmp_path / "empty", "-o", tmp_path / "o", "--model", lm_dir), "not a data dir"),
+        (("asr", "--data-dir", tmp_path / "empty", "--model", lm_dir), "needs -o"),
+        (("asr", "--model", lm_dir), "give either"),
+        (("tts", "HI", "-o", tmp_path / "x.mp3", "--model", lm_dir), ".wav or .flac"),
+        (("tts", "HI", "--prompt", tmp_path / "missing.wav", "-o", tmp_path / "x.wav", "--model", lm_dir),
+         "missing.wav"),
+        (("tts", "HI", "--prompt-text", "A", "-o", tmp_path / "x.wav", "--model", lm_dir), "needs --prompt"),
+        (("tts", "--data-dir", tmp_path / "empty", "-o", tmp_path / "t", "--model", lm_dir), "utt2spk"),
+    ]
+    capsys.readouterr()
+    for args, needle in cases:
+        assert main([str(a) for a in args]) == 1, args
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"audiotok {args[0]}: error: ") and needle in err[0], (args, err)
+
+
+# ---------------------------------------------------------------------------------------------
+# the language stages of the recipe
+
+
+def test_lm_vocab_bpe_and_joint_vocab(pair, tmp_path):
+    import argparse
+
+    from audiotok.bin import lm_vocab, run_command
+
+    root, _, codec, _, _ = pair
+    (tmp_path / "text").write_text("".join(f"u{i} {s}\n" for i, s in enumerate(SENTENCES * 3)))
+    r = subprocess.run([sys.executable, "-m", "audiotok.bin.lm_vocab", "bpe", "--text", str(tmp_path / "text"),
+                        "--vocab-size", "30", "-o", str(tmp_path / "lang" / "bpe.model")], cwd=REPO,
+                       env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+
+    def lm_vocab_main(*args):
+        parser = argparse.ArgumentParser(prog="lm_vocab")
+        lm_vocab.add_arguments(parser)
+        return run_command(lm_vocab.run, parser.parse_args([str(a) for a in args]), prog="lm_vocab")
+
+    assert lm_vocab_main("vocab", "--bpe", tmp_path / "lang" / "bpe.model", "--codec", root / "codec", "-o",
+                         tmp_path / "lang") == 0
+    vocab = JointVocab.load(tmp_path / "lang" / "vocab.json")
+    assert (vocab.semantic_size, vocab.acoustic_size, vocab.n_acoustic) == (64, 32, 2)
+    assert vocab.text_size == 30 and vocab.decode_text(vocab.encode_text("THE CAT SAT")) == "THE CAT SAT"
+    assert (tmp_path / "lang" / "frame_rate").read_text() == "25\n"
+    info = json.loads((tmp_path / "lang" / "codec.json").read_text())
+    assert info["codec_model_id"] == codec.model_id and info["frame_rate"] == 25.0
+    assert lm_vocab_main("vocab", "--bpe", tmp_path / "lang" / "bpe.model", "--codec", root / "codec",
+                         "--n-acoustic", "5", "-o", tmp_path / "lang2") == 1
+    assert not (tmp_path / "lang2" / "vocab.json").exists()
