@@ -17,6 +17,8 @@ setup: $(STAMP)
 # The embedded mini recipe end to end (debug configs, CPU).
 mini: $(STAMP)
 	cd egs/mini_synth/codec1 && ./run.sh --ngpu $(NGPU) --nj $(NJ)
+	cd egs/mini_synth/codec1 && ./run.sh --stage 4 --stop-stage 4 --codec-config conf/dualcodec_25hz_debug.yaml --ngpu $(NGPU)
+	cd egs/mini_synth/lm1 && ./run.sh --ngpu $(NGPU) --nj $(NJ)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests
