@@ -6,7 +6,7 @@ STAMP := $(VENV)/.audiotok-installed
 NGPU ?= 0
 NJ ?= 2
 
-.PHONY: setup mini test bench demo clean
+.PHONY: setup mini mini-music test bench demo clean
 
 $(STAMP): setup.cfg pyproject.toml scripts/setup_env.sh
 	bash scripts/setup_env.sh
@@ -19,6 +19,10 @@ mini: $(STAMP)
 	cd egs/mini_synth/codec1 && ./run.sh --ngpu $(NGPU) --nj $(NJ)
 	cd egs/mini_synth/codec1 && ./run.sh --stage 4 --stop-stage 4 --codec-config conf/dualcodec_25hz_debug.yaml --ngpu $(NGPU)
 	cd egs/mini_synth/lm1 && ./run.sh --ngpu $(NGPU) --nj $(NJ)
+
+# Duo-Tok dual-track music tokens vs a single-track RVQ control on mini_music (debug configs, CPU).
+mini-music: $(STAMP)
+	cd egs/mini_music/tok1 && ./run.sh --ngpu $(NGPU) --nj $(NJ)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests

@@ -320,3 +320,60 @@ def test_four_stages_pack_and_cli_stem_decoding(data, tmp_path, capsys):
     assert torch.allclose(outs["mix"], outs["vocals"] + outs["accompaniment"], atol=1e-4)  # 16-bit files
     assert main(["decode", str(atok), "-o", str(tmp_path / "x.wav"), "--track", "drums"]) == 1
     assert "track must be one of" in capsys.readouterr().err
+
+
+# ---- token-LM perplexity --------------------------------------------------------------------------
+def _write_token_dir(folder, streams, make, n_files=4, frames=120, seed=0):
+    """Token files with the given {stream: (codebook_size, n_codebooks)} and codes from make(g, k, frames)."""
+    from audiotok.tokfile import write_tokens
+
+    g = torch.Generator().manual_seed(seed)
+    folder.mkdir(parents=True)
+    header = {"sample_rate": SR, "frame_rate": 25.0, "model_type": "duotok", "original_length": frames * 960,
+              "streams": [{"name": n, "codebook_size": k, "n_codebooks": c} for n, (k, c) in streams.items()]}
+    for i in range(n_files):
+        tokens = {n: make(g, k, c, frames) for n, (k, c) in streams.items()}
+        write_tokens(folder / f"utt{i}.atok", tokens, header)
+
+
+def test_token_lm_ppl_at_1024_separates_predictable_from_random_tokens(tmp_path, capsys):
+    from audiotok.cli import main
+    from audiotok.models.duotok_lm import TokenLM, normalised_ppl
+
+    assert normalised_ppl(64.0, 32768) == 2.0 and normalised_ppl(10.0, 256) == 40.0
+    lm = TokenLM([8, 16], dim=16, layers=1, heads=2)
+    codes = torch.stack([torch.randint(0, 8, (2, 5)), torch.randint(0, 16, (2, 5))], 1)
+    logits = lm(codes)
+    assert [x.shape for x in logits] == [(2, 5, 8), (2, 5, 16)]
+    changed = codes.clone()
+    changed[:, :, -1] = 0
+    assert torch.allclose(lm(changed)[0], logits[0])  # frame t never sees frame t (causal, shifted by BOS)
+
+    def periodic(g, k, c, frames):  # a repeating riff: predictable from context, flat histogram
+        start = int(torch.randint(0, 8, (1,), generator=g))
+        return torch.stack([(torch.arange(frames) + start + j) % 8 * (k // 8) for j in range(c)])
+
+    def noise(g, k, c, frames):
+        return torch.randint(0, k, (c, frames), generator=g)
+
+    streams = {"vocals": (64, 1), "accompaniment": (64, 1)}
+    for name, make in (("riff", periodic), ("noise", noise)):
+        _write_token_dir(tmp_path / name / "train", streams, make, seed=0)
+        _write_token_dir(tmp_path / name / "test", streams, make, n_files=2, seed=1)
+    md = tmp_path / "RESULTS.md"
+    args = ["token-lm", "--out", str(tmp_path / "lm"), "--steps", "60", "--context", "32", "--dim", "32",
+            "--layers", "1", "--batch-size", "8", "--lr", "3e-3", "--results-md", str(md)]
+    for name in ("riff", "noise"):
+        args += ["--system", f"{name}={tmp_path / name / 'train'},{tmp_path / name / 'test'}"]
+    assert main(args) == 0
+    riff = json.loads((tmp_path / "lm/riff/lm_result.json").read_text())
+    noise_r = json.loads((tmp_path / "lm/noise/lm_result.json").read_text())
+    assert riff["codebooks"] == ["vocals/0", "accompaniment/0"] and riff["sizes"] == [64, 64]
+    assert max(riff["ppl"]) < 3.0  # the riff is learnt
+    assert min(noise_r["ppl"]) > 40.0  # random codes stay near the codebook size
+    assert abs(riff["ppl_at_1024"][0] - riff["ppl"][0] * 16) < 1e-6
+    assert riff["usage"][0]["n_used"] == 8 and noise_r["usage"][0]["n_used"] == 64
+    text = md.read_text()
+    assert "token LM perplexity" in text and "| riff | vocals/0 | 64 |" in text and "### Environment" in text
+    assert main(["token-lm", "--out", str(tmp_path / "x"), "--system", "bad"]) == 1
+    assert "NAME=TRAIN_TOKENS,TEST_TOKENS" in capsys.readouterr().err
