@@ -82,7 +82,8 @@ def test_lm_recipe_all_stages_on_a_tiny_data_dir(tmp_path):
     # the score stage: RESULTS.md with the three tables and the recipe's command line
     results = (recipe / "RESULTS.md").read_text()
     assert "<!-- section: lm_tiny on all (codec codec_tiny) -->" in results
-    for heading in ("### Environment", "### ASR on the test set", "### TTS intelligibility",
+    for heading in ("### Environment", "### ASR on the test set", "### ASR on 4 training utterances (seen",
+                    "### TTS intelligibility",
                     "### LM positions per second of speech and throughput", "lm.sh --codec-exp-dir"):
         assert heading in results
     numbers = json.loads((exp / "score_all" / "results.json").read_text())
@@ -91,6 +92,7 @@ def test_lm_recipe_all_stages_on_a_tiny_data_dir(tmp_path):
     assert rates["group_size"] == 5 and rates["lm_rate_hz"] == 5.0
     assert 4.0 < rates["asr_speech_positions_per_s"] < 7.0  # ceil(T/5) per utterance of ~1 s at 25 Hz
     assert numbers["intelligibility"]["original"]["wer_pocketsphinx"] is not None
+    assert numbers["asr_seen"]["lm_tiny"]["snt"] == 4
     # the release: LM + its codec, usable on its own
     release = recipe / "exp" / "packed" / "lm_tiny"
     assert load_model(release / "codec").model_id == load_model(tmp_path / "codec1" / "exp" / "codec_tiny").model_id

@@ -3,6 +3,8 @@ reads what the earlier stages wrote, times a few training steps, and writes a RE
 
     --asr NAME=DIR     an `audiotok asr --data-dir` output (DIR/text, DIR/stats.json) of one LM on the
                        reference audio: the ASR table (sclite layout) and the rate/throughput table
+    --seen NAME=DIR    the same for utterances the LM was trained on (--seen-data: their data dir): a check
+                       that training worked, apart from how well it generalises
     --tts NAME=DIR     an `audiotok tts --data-dir` output (DIR/stats.json): TTS throughput
     --judge NAME=TEXT  our ASR's transcripts of one audio set (ground truth, codec resynthesis,
                        each TTS output): the intelligibility table
@@ -29,6 +31,8 @@ DESCRIPTION = "Tables of the LM recipe: ASR WER, TTS intelligibility, LM rates a
 def add_arguments(p):
     p.add_argument("--ref-data", required=True, help="reference data dir (its text file)")
     p.add_argument("--asr", action="append", default=[], metavar="NAME=DIR")
+    p.add_argument("--seen", action="append", default=[], metavar="NAME=DIR")
+    p.add_argument("--seen-data", default=None, help="data dir of the --seen utterances (their text)")
     p.add_argument("--tts", action="append", default=[], metavar="NAME=DIR")
     p.add_argument("--judge", action="append", default=[], metavar="NAME=TEXT")
     p.add_argument("--judge-model", default=None, help="which LM made the --judge transcripts (for the notes)")
@@ -257,6 +261,13 @@ def run(args):
     if asr:
         text, numbers["asr"] = asr_table(ref, asr, ps_orig)
         parts.append(("ASR on the test set (WER %, sclite layout)", text))
+    seen = _pairs(args.seen, "--seen")
+    if seen:
+        if not args.seen_data:
+            raise UserError("--seen needs --seen-data (the data dir of those utterances)")
+        seen_ref = load_data_dir(args.seen_data).text or {}
+        text, numbers["asr_seen"] = asr_table(seen_ref, seen, None)
+        parts.append((f"ASR on {len(seen_ref)} training utterances (seen in training: did the LM learn?)", text))
     if judges:
         text, numbers["intelligibility"] = intelligibility_table(ref, judges, ps)
         parts.append(("TTS intelligibility", text))

@@ -28,6 +28,7 @@ compare_args=          # extra overrides for those (e.g. trainer.max_steps=300)
 train_threads=1        # torch threads for training and decoding (more threads thrash a busy shared CPU)
 asr_args=              # options for `audiotok asr` (e.g. "--batch-size 16")
 tts_args="--seed 0"    # options for `audiotok tts` (e.g. "--greedy", "--temperature 0.7")
+seen_utts=20           # also decode this many training utterances: did the LM learn what it saw? (0: no)
 timing_steps=8         # optimizer steps timed per LM in the score stage
 
 help_message="Usage: $0 --codec-exp-dir DIR --lm-config FILE [options]
@@ -138,9 +139,15 @@ if run_stage 5 "train the LM(s): ${tags[*]}" "${tokdir}/{${train_set},${valid_se
   done
 fi
 
-if run_stage 6 "ASR decode of {${test_sets}}" "dump/raw/* + exp/{${tags[*]// /,}}" "exp/*/decode_asr_*"; then
+seen=${train_set}_first${seen_utts}
+decode_sets=${test_sets}
+[ "${seen_utts}" -eq 0 ] || decode_sets="${test_sets} ${seen}"
+if run_stage 6 "ASR decode of {${decode_sets// /,}}" "dump/raw/* + exp/{${tags[*]// /,}}" "exp/*/decode_asr_*"; then
+  if [ "${seen_utts}" -gt 0 ]; then
+    audiotok subset-data-dir dump/raw/${train_set} dump/raw/${seen} --first ${seen_utts}
+  fi
   for t in "${tags[@]}"; do
-    for dset in ${test_sets}; do
+    for dset in ${decode_sets}; do
       write_run_sh exp/${t}/decode_asr_${dset} 6
       # shellcheck disable=SC2086
       OMP_NUM_THREADS=${train_threads} audiotok asr --data-dir dump/raw/${dset} -o exp/${t}/decode_asr_${dset} \
@@ -177,6 +184,7 @@ if run_stage 8 "score: ASR WER, TTS intelligibility, rates and throughput" "exp/
       hyps+=(--hyp "tts_${t}=exp/${t}/tts_${dset}")
       report+=(--judge "tts_${t}=${sdir}/asr_tts_${t}/text" --asr "${t}=exp/${t}/decode_asr_${dset}"
                --tts "${t}=exp/${t}/tts_${dset}" --train "${t}=exp/${t}")
+      [ "${seen_utts}" -eq 0 ] || report+=(--seen "${t}=exp/${t}/decode_asr_${seen}" --seen-data dump/raw/${seen})
     done
     audiotok score --ref-data dump/raw/${dset} "${hyps[@]}" --include-original --metrics wer --nj ${nj} \
       --out ${sdir}/pocketsphinx

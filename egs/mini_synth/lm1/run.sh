@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Unified speech LM (ASR + TTS with voice cloning) on the embedded mini_synth corpus, over the tokens
 # of the codec that ../codec1 trained. Debug configs by default: CPU, minutes after the codec recipe.
-#   ./run.sh      all stages: the 25 Hz codec, a g=5 LM (5 Hz) and, for the rate comparison, a g=1 twin
+#   ./run.sh      all stages: the 25 Hz codec, a g=5 LM (5 Hz) and, for the rate comparison, its g=1 twin
+#                 (same data, steps and size; add --compare-args "trainer.max_steps=300" to save time)
 #   ./run.sh --codec-exp-dir ../codec1/exp/codec_dualcodec_12hz_debug --lm-config conf/ulm_g2_debug.yaml \
 #            --compare-configs "" --tag lm_ulm_g2_debug_12hz          (12.5 Hz codec, g=2: 6.25 Hz)
 #   ./run.sh --lm-config conf/ulm_g5.yaml --compare-configs conf/ulm_g1.yaml --ngpu 1   (full size)
@@ -15,5 +16,4 @@ set -euo pipefail
   --bpe-size 100 \
   --lm-config conf/ulm_g5_debug.yaml \
   --compare-configs conf/ulm_g1_debug.yaml \
-  --compare-args "trainer.max_steps=300" \
   "$@"
