@@ -446,12 +446,18 @@ class DuoTok(TokenModel):
         n = t * self.upsample
         x1 = torch.cat([self._norm_mel(stems[s], n) for s in STEMS], 1)
         flow = self.flow.loss(x1, cond)
-        # the vocoder learns on a window of ground-truth mels of both stems
+        # the vocoder learns on a window of ground-truth mels of one stem per item (vocals or
+        # accompaniment at random; alternating in validation): half the cost of both
+        b, m = x1.shape[0], self.dec_conf["n_mels"]
         seg = min(int(self.voc_conf["segment_frames"]), n)
-        start = int(torch.randint(0, n - seg + 1, (1,))) if self.training else (n - seg) // 2
-        m = self.dec_conf["n_mels"]
-        mels = torch.cat([x1[:, :m], x1[:, m:]])[..., start:start + seg]  # [vocals of the batch; accompaniments]
-        ref = torch.cat([stems[s] for s in STEMS])[..., start * self.mel_hop:(start + seg) * self.mel_hop]
+        if self.training:
+            start = int(torch.randint(0, n - seg + 1, (1,)))
+            vocal = torch.rand(b, device=x1.device) < 0.5
+        else:
+            start, vocal = (n - seg) // 2, torch.arange(b, device=x1.device) % 2 == 0
+        mels = torch.where(vocal[:, None, None], x1[:, :m], x1[:, m:])[..., start:start + seg]
+        ref = torch.where(vocal[:, None, None], stems["vocals"], stems["accompaniment"])
+        ref = ref[..., start * self.mel_hop:(start + seg) * self.mel_hop]
         return {"flow": flow, "voc": self.vocoder(mels), "voc_ref": ref}
 
     def uses_discriminator(self, step):
