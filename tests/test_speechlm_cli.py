@@ -1,7 +1,8 @@
 """`audiotok asr` / `audiotok tts` and the SpeechLM API on a debug pair built here: a tiny DualCodec
 with random weights (packed) and a tiny unified LM trained for a few seconds to transcribe and
-speak two espeak-ng utterances of that codec. The CLI runs in real subprocesses; bad inputs give
-one error line and exit 1."""
+speak two espeak-ng utterances of that codec. Each command runs in real subprocesses, other cases
+through audiotok.cli.main in-process (same parser and error handling); bad inputs give one error
+line and exit 1."""
 
 import json
 import math
@@ -143,8 +144,7 @@ def test_asr_cli_files_atok_and_data_dir(pair, tmp_path, capsys):
     assert "transcribed 2 utterances" in r.stderr
     # a data dir: OUT/text + stats with the LM positions of grouped speech
     d = write_data_dir(tmp_path / "data", wavs, {u: t for u, (_, t) in UTTS.items()})
-    r = audiotok("asr", "--data-dir", d, "-o", tmp_path / "dec", "--model", lm_dir)
-    assert r.returncode == 0, r.stderr
+    assert main(["asr", "--data-dir", str(d), "-o", str(tmp_path / "dec"), "--model", str(lm_dir)]) == 0
     assert (tmp_path / "dec" / "text").read_text() == (d / "text").read_text()
     stats = json.loads((tmp_path / "dec" / "stats.json").read_text())
     groups = sum(math.ceil(s.numel() / G) for s in sem.values())
@@ -198,6 +198,9 @@ def test_tts_api_speaks_the_learnt_tokens_and_cuts_the_prompt(pair):
     again = slm.tts(["THE CAT SAT", "A DOG RAN HOME"], prompt=[prompt, None], greedy=False, seed=3, max_seconds=2.0)
     for (w, _), (w2, _) in zip(out, again):
         assert torch.equal(w, w2) and w.numel() % hop == 0 and 0 < w.numel() <= 50 * hop
+    # continuation: the LM also reads the prompt's transcript and tokens; the prompt audio is still cut off
+    w, _ = slm.tts("THE CAT SAT", prompt=prompt, prompt_mode="continue", greedy=True, max_seconds=1.0)
+    assert 0 < w.numel() <= 25 * hop and w.numel() % hop == 0 and slm.last_stats["prompt_mode"] == "continue"
     # the transcript of a prompt defaults to the LM's own ASR of it
     assert slm.prompt_from(wavs["spkb-001"])["text"] == UTTS["spkb-001"][1]
 
@@ -220,10 +223,11 @@ def test_tts_cli_one_text_with_prompt(pair, tmp_path):
 
 
 def test_tts_cli_data_dir_prompts_of_other_speakers(pair, tmp_path):
+    from audiotok.cli import main
+
     _, lm_dir, _, wavs, _ = pair
     d = write_data_dir(tmp_path / "data", wavs, {u: t for u, (_, t) in UTTS.items()})
-    r = audiotok("tts", "--data-dir", d, "-o", tmp_path / "tts", "--model", lm_dir, "--seed", "0")
-    assert r.returncode == 0, r.stderr
+    assert main(["tts", "--data-dir", str(d), "-o", str(tmp_path / "tts"), "--model", str(lm_dir), "--seed", "0"]) == 0
     out = tmp_path / "tts"
     assert (out / "utt2prompt").read_text() == "spka-001 spkb-001\nspkb-001 spka-001\n"
     assert (out / "text").read_text() == (d / "text").read_text()
@@ -232,6 +236,7 @@ def test_tts_cli_data_dir_prompts_of_other_speakers(pair, tmp_path):
         assert Path(path).is_file() and read_audio(path)[0].shape[-1] > 0
     stats = json.loads((out / "stats.json").read_text())
     assert stats["utts"] == 2 and stats["lm_steps"] >= 2 and stats["sampling"]["seed"] == 0
+    assert stats["prompt_mode"] == "acoustic"
 
 
 def test_pick_prompts_round_robin_over_other_speakers():
