@@ -39,7 +39,8 @@ def add_arguments(p):
     p.add_argument("--pocketsphinx", default=None, metavar="SCORE_DIR")
     p.add_argument("--train", action="append", default=[], metavar="NAME=EXP")
     p.add_argument("--train-steps", type=int, default=8, help="timed optimizer steps per --train model")
-    p.add_argument("--results-md", required=True, help="RESULTS.md to add/replace the section in")
+    p.add_argument("--results-md", required=True, action="append",
+                   help="RESULTS.md to add/replace the section in (repeatable: the exp's and the recipe's)")
     p.add_argument("--section", required=True, help="section title")
     p.add_argument("--command", default=None, help="the command line to show (default: this one)")
     p.add_argument("--json", default=None, help="also write every number here")
@@ -291,7 +292,8 @@ def run(args):
     for heading, text in parts:
         body += ["", f"### {heading}", "", text]
     body += [""] + [f"- {n}" for n in notes]
-    report.write_section(args.results_md, args.section, "\n".join(body))
+    for path in args.results_md:
+        report.write_section(path, args.section, "\n".join(body))
     if args.json:
         atomic_write_text(args.json, json.dumps(numbers, indent=2, default=str) + "\n")
     for heading, text in parts:

@@ -170,7 +170,7 @@ if run_stage 7 "TTS of the {${test_sets}} texts in other speakers' voices + code
 fi
 
 if run_stage 8 "score: ASR WER, TTS intelligibility, rates and throughput" "exp/*/{decode_asr,tts}_*" \
-    "${exp}/score_*, ${exp}/RESULTS.md, RESULTS.md"; then
+    "${exp}/score_*, {${exp}/,}RESULTS.md"; then
   for dset in ${test_sets}; do
     sdir=${exp}/score_${dset}
     write_run_sh ${sdir} 8
@@ -190,10 +190,9 @@ if run_stage 8 "score: ASR WER, TTS intelligibility, rates and throughput" "exp/
       --out ${sdir}/pocketsphinx
     OMP_NUM_THREADS=${train_threads} audiotok_bin lm_report --ref-data dump/raw/${dset} "${report[@]}" \
       --judge-model "${tag}" --pocketsphinx ${sdir}/pocketsphinx --train-steps ${timing_steps} \
-      --results-md ${exp}/RESULTS.md --section "${tag} on ${dset} (codec ${codec_tag})" \
+      --results-md ${exp}/RESULTS.md --results-md RESULTS.md --section "${tag} on ${dset} (codec ${codec_tag})" \
       --command "cd $(basename "$(dirname "$PWD")")/$(basename "$PWD") && ${run_args}" --json ${sdir}/results.json
   done
-  cp ${exp}/RESULTS.md RESULTS.md
 fi
 
 if run_stage 9 "pack the LM with its codec" "${exp}/model + ${codec_dir}" "exp/packed/${tag}{,/codec}"; then
