@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import common
+from bench.zoo import pack_dualcodec
 
 NAME = "memory"
 TITLE = "Memory of `audiotok encode` against input length"
@@ -43,20 +44,6 @@ def write_long_wav(path, minutes, sr=SR):
             x += 0.05 * rng.standard_normal(len(t))
             f.write(x.astype(np.float32))
     return path
-
-
-def pack_debug_model(directory):
-    import torch
-
-    from audiotok.models.loading import save_model_dir
-    from audiotok.registry import build_model
-    from bench.zoo import dualcodec_config
-
-    torch.manual_seed(0)
-    config, _ = dualcodec_config("12hz", "debug")
-    model = build_model(config).eval()
-    save_model_dir(model, directory, meta={"note": "random weights, for benchmarks"})
-    return directory
 
 
 class TreePeak:
@@ -133,7 +120,7 @@ def main(argv=None):
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         tmp = Path(tmp)
-        model_dir = pack_debug_model(tmp / "model")
+        model_dir = pack_dualcodec(tmp / "model", "12hz", "debug")
         from audiotok.models.loading import load_model
         from audiotok.tokfile import read_tokens
 

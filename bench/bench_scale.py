@@ -13,6 +13,7 @@ Model: the debug DualCodec 12.5 Hz (random weights; training runs the GAN step f
 
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -54,34 +55,40 @@ def train_rates(log_path):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     p = common.base_parser(__doc__.splitlines()[0])
-    p.add_argument("--utts", type=int, default=None, help="utterances to encode (default 24 x 10 s)")
+    p.add_argument("--utts", type=int, default=None,
+                   help="utterances of 10 s to encode (default 24 with the debug model, 8 with the full-size one)")
     p.add_argument("--steps", type=int, default=None, help="training steps per run (default 24, logged every 6)")
     args = p.parse_args(argv)
     common.setup(args)
     from audiotok.config import save_config
     from audiotok.registry import build_model
-    from bench.bench_memory import pack_debug_model
     from bench.bench_train import config as train_config
     from bench.data import make_data_dir
+    from bench.zoo import pack_dualcodec
 
-    n_utts = args.utts or (2 if args.quick else 24)
-    utt_s = 1.0 if args.quick else 10.0
     steps = args.steps or (3 if args.quick else 24)
     log_every = max(1, steps // 4)
+    # (model size, utterances, seconds each): the debug model shows the fixed costs (start-up, model
+    # loading in every worker), the full-size one how the encoding itself scales
+    plan = [("debug", args.utts or 2, 1.0)] if args.quick else [("debug", args.utts or 24, 10.0),
+                                                                ("full", args.utts or 8, 10.0)]
     res = common.Result(NAME, TITLE, "bench.bench_scale", argv)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        data = make_data_dir(tmp / "data", n_utts=n_utts, seconds=utt_s)
-        model_dir = pack_debug_model(tmp / "model")
-        audio = n_utts * utt_s
-        for nj in (1, 2):
-            out = tmp / f"tok_nj{nj}"
-            wall, _ = run(cli("encode", "--data-dir", str(data), "-o", str(out), "--model", str(model_dir),
-                              "--nj", str(nj)), threads=1)
-            n_files = len(list(out.glob("*.atok")))
-            if n_files != n_utts:
-                raise RuntimeError(f"{out}: {n_files} token files for {n_utts} utterances")
-            res.add(kind="encode", nj=nj, threads_per_job=1, utts=n_utts, audio_s=audio, wall_s=wall, xrt=audio / wall)
+        for size, n_utts, utt_s in plan:
+            data = make_data_dir(tmp / f"data_{size}", n_utts=n_utts, seconds=utt_s)
+            model_dir = pack_dualcodec(tmp / f"model_{size}", "12hz", size)
+            audio = n_utts * utt_s
+            for nj in (1, 2):
+                out = tmp / f"tok_{size}_nj{nj}"
+                wall, _ = run(cli("encode", "--data-dir", str(data), "-o", str(out), "--model", str(model_dir),
+                                  "--nj", str(nj)), threads=1)
+                n_files = len(list(out.glob("*.atok")))
+                if n_files != n_utts:
+                    raise RuntimeError(f"{out}: {n_files} token files for {n_utts} utterances")
+                res.add(kind="encode", model=f"DualCodec 12.5 Hz {size}", nj=nj, threads_per_job=1, utts=n_utts,
+                        audio_s=audio, wall_s=wall, xrt=audio / wall)
+            shutil.rmtree(model_dir)
 
         cfg = train_config("debug")
         if args.quick:
@@ -95,6 +102,7 @@ def main(argv=None):
         for procs, threads in ((1, 1), (2, 1)) if args.quick else ((1, 1), (1, 2), (2, 1)):
             exp = tmp / f"exp_p{procs}_t{threads}"
             extra = ["--ddp-cpu", str(procs)] if procs > 1 else []
+            data = tmp / "data_debug"
             wall, _ = run(cli("train", "--config", str(conf_path), "--train-data", str(data), "--valid-data",
                               str(data), "--exp-dir", str(exp), *extra), threads=threads)
             sps, samples, n_logs = train_rates(exp / "train.log")
@@ -111,11 +119,15 @@ def render(data):
     out = [f"## {data['title']}", "", common.header_lines(data), ""]
     enc = [r for r in data["rows"] if r["kind"] == "encode"]
     if enc:
-        out += [f"`audiotok encode --data-dir D --nj N` ({enc[0]['utts']} utterances, {enc[0]['audio_s']:g} s of "
-                "audio, debug DualCodec 12.5 Hz; whole command incl. start-up and model loading):", ""]
-        out.append(common.md_table(["--nj", "threads per job", "wall (s)", "x real time", "speed-up"],
-                                   [[r["nj"], r["threads_per_job"], r["wall_s"], r["xrt"],
-                                     f"{enc[0]['wall_s'] / r['wall_s']:.2f}x"] for r in enc]))
+        out += ["`audiotok encode --data-dir D -o OUT --model M --nj N` (random-weight DualCodec 12.5 Hz packed "
+                "with save_model_dir; wall time of the whole command incl. start-up and model loading):", ""]
+        first = {}
+        for r in enc:
+            first.setdefault(r["model"], r)
+        out.append(common.md_table(
+            ["model", "utterances", "audio (s)", "--nj", "threads per job", "wall (s)", "x real time", "speed-up"],
+            [[r["model"], r["utts"], r["audio_s"], r["nj"], r["threads_per_job"], r["wall_s"], r["xrt"],
+              f"{first[r['model']]['wall_s'] / r['wall_s']:.2f}x"] for r in enc]))
     tr = [r for r in data["rows"] if r["kind"] == "train"]
     if tr:
         base = tr[0]

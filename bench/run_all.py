@@ -4,8 +4,8 @@
     python -m bench.run_all --only speed          # rerun one section; the others are kept
     python -m bench.run_all --assemble-only       # rebuild RESULTS.md from bench/results/*.json
 
-Each script writes <out>/<name>.json (rows + its Markdown section) and its log <out>/<name>.log;
-RESULTS.md is written atomically from whatever JSON files are in <out>, in a fixed order.
+Each script writes <out>/<name>.json (rows + its Markdown section); RESULTS.md is written
+atomically from whatever JSON files are in <out>, in a fixed order.
 """
 
 import argparse
@@ -24,19 +24,28 @@ CUDA_BENCHES = ["speed", "lm", "train"]  # the ones with GPU rows
 ORDER = ["speed", "speed_cuda", "memory", "latency", "lm", "lm_cuda", "train", "train_cuda", "scale"]
 
 
+def _shown(path):
+    """A path inside the repo as the relative path a reader can reuse; others as given."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(common.REPO))
+    except ValueError:
+        return str(path)
+
+
 def run_bench(name, out, threads, quick, device="cpu"):
-    args = ["--out", str(out), "--threads", str(threads)] + (["--quick"] if quick else [])
+    """Run one script from the repo root; its output goes to ours."""
+    args = ["--out", _shown(out), "--threads", str(threads)] + (["--quick"] if quick else [])
     if device != "cpu":
         args += ["--device", device]
     cmd = [sys.executable, "-m", f"bench.bench_{name}", *args]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    log = Path(out) / f"{name}{'_cuda' if device != 'cpu' else ''}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
+    Path(out).mkdir(parents=True, exist_ok=True)
     print(f"== {' '.join(cmd[1:])}", flush=True)
     t0 = time.perf_counter()
-    with open(log, "w") as f:
-        rc = subprocess.call(cmd, cwd=common.REPO, env=env, stdout=f, stderr=subprocess.STDOUT)
-    print(f"   rc {rc} in {time.perf_counter() - t0:.0f} s (log: {log})", flush=True)
+    rc = subprocess.call(cmd, cwd=common.REPO, env=env)
+    print(f"== {name}{' (cuda)' if device != 'cpu' else ''}: exit {rc} after {time.perf_counter() - t0:.0f} s",
+          flush=True)
     return rc
 
 
@@ -116,7 +125,7 @@ def main(argv=None):
     atomic_write_text(args.results, text)
     print(f"wrote {args.results}", flush=True)
     if failed:
-        print(f"failed: {', '.join(failed)} (see the logs in {args.out})", file=sys.stderr)
+        print(f"failed: {', '.join(failed)} (their output is above)", file=sys.stderr)
         return 1
     return 0
 

@@ -77,6 +77,17 @@ def dualcodec(rate="12hz", size="full", ssl=None):
                  note=f"{n} codebooks, SSL BEST-RQ {model.ssl.num_layers} x {model.ssl.hidden_size}")
 
 
+def pack_dualcodec(directory, rate="12hz", size="debug"):
+    """A packed model dir (save_model_dir) of a random-weight DualCodec, for the CLI benchmarks."""
+    from audiotok.models.loading import save_model_dir
+
+    torch.manual_seed(0)
+    config, _ = dualcodec_config(rate, size)
+    model = build_model(config).eval()
+    save_model_dir(model, directory, meta={"note": "random weights, for benchmarks"})
+    return directory
+
+
 # ---- peers ---------------------------------------------------------------------------------
 
 def encodec(size="full", bandwidth=1.5):
