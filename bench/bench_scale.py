@@ -13,6 +13,7 @@ Model: the debug DualCodec 12.5 Hz (random weights; training runs the GAN step f
 
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -32,14 +33,20 @@ def cli(*args):
     return [sys.executable, "-m", "audiotok.cli", *args]
 
 
+def _children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def run(cmd, threads, cwd=None):
+    """Run a command; returns (wall s, CPU s of it and every process it waited for)."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    t0 = time.perf_counter()
+    cpu0, t0 = _children_cpu(), time.perf_counter()
     p = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[2:])} failed ({p.returncode}): {p.stderr.strip()[-800:]}")
-    return wall, p
+    return wall, cpu
 
 
 def train_rates(log_path):
@@ -81,13 +88,13 @@ def main(argv=None):
             audio = n_utts * utt_s
             for nj in (1, 2):
                 out = tmp / f"tok_{size}_nj{nj}"
-                wall, _ = run(cli("encode", "--data-dir", str(data), "-o", str(out), "--model", str(model_dir),
+                wall, cpu = run(cli("encode", "--data-dir", str(data), "-o", str(out), "--model", str(model_dir),
                                   "--nj", str(nj)), threads=1)
                 n_files = len(list(out.glob("*.atok")))
                 if n_files != n_utts:
                     raise RuntimeError(f"{out}: {n_files} token files for {n_utts} utterances")
                 res.add(kind="encode", model=f"DualCodec 12.5 Hz {size}", nj=nj, threads_per_job=1, utts=n_utts,
-                        audio_s=audio, wall_s=wall, xrt=audio / wall)
+                        audio_s=audio, wall_s=wall, cpu_s=cpu, xrt=audio / wall)
             shutil.rmtree(model_dir)
 
         cfg = train_config("debug")
@@ -103,12 +110,12 @@ def main(argv=None):
             exp = tmp / f"exp_p{procs}_t{threads}"
             extra = ["--ddp-cpu", str(procs)] if procs > 1 else []
             data = tmp / "data_debug"
-            wall, _ = run(cli("train", "--config", str(conf_path), "--train-data", str(data), "--valid-data",
+            wall, cpu = run(cli("train", "--config", str(conf_path), "--train-data", str(data), "--valid-data",
                               str(data), "--exp-dir", str(exp), *extra), threads=threads)
             sps, samples, n_logs = train_rates(exp / "train.log")
             res.add(kind="train", processes=procs, threads_per_process=threads, batch_per_process=cfg["batch_size"],
                     segment_s=cfg["dataset_conf"]["segment_seconds"], steps=steps, logged_intervals=n_logs,
-                    steps_per_s=sps, samples_per_s=samples, wall_s=wall)
+                    steps_per_s=sps, samples_per_s=samples, wall_s=wall, cpu_s=cpu)
     if args.quick:
         res.note("--quick: few short utterances and steps; the figures mean nothing")
     res.write(args.out, render)
@@ -125,9 +132,12 @@ def render(data):
         for r in enc:
             first.setdefault(r["model"], r)
         out.append(common.md_table(
-            ["model", "utterances", "audio (s)", "--nj", "threads per job", "wall (s)", "x real time", "speed-up"],
-            [[r["model"], r["utts"], r["audio_s"], r["nj"], r["threads_per_job"], r["wall_s"], r["xrt"],
+            ["model", "utterances", "audio (s)", "--nj", "threads per job", "wall (s)", "CPU (s)", "x real time",
+             "speed-up"],
+            [[r["model"], r["utts"], r["audio_s"], r["nj"], r["threads_per_job"], r["wall_s"], r["cpu_s"], r["xrt"],
               f"{first[r['model']]['wall_s'] / r['wall_s']:.2f}x"] for r in enc]))
+        out += ["", "CPU = user + system seconds of the command and all its processes. When CPU is well below "
+                "wall x processes, the command waited for a core held by other jobs."]
     tr = [r for r in data["rows"] if r["kind"] == "train"]
     if tr:
         base = tr[0]
@@ -135,10 +145,10 @@ def render(data):
                 f"{base['segment_s']:g} s per process, {base['steps']} steps; rates as logged by the trainer):", ""]
         out.append(common.md_table(
             ["processes", "threads each", "global batch", "steps/s", "samples/s", "samples/s vs 1 process x 1 thread",
-             "command wall (s)"],
+             "command wall (s)", "command CPU (s)"],
             [[("2 (`--ddp-cpu 2`, gloo)" if r["processes"] > 1 else "1"), r["threads_per_process"],
               r["processes"] * r["batch_per_process"], r["steps_per_s"], r["samples_per_s"],
-              f"{r['samples_per_s'] / base['samples_per_s']:.2f}x", r["wall_s"]] for r in tr]))
+              f"{r['samples_per_s'] / base['samples_per_s']:.2f}x", r["wall_s"], r["cpu_s"]] for r in tr]))
     out.append("")
     for n in data["notes"]:
         out.append(f"- {n}")
