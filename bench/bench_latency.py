@@ -102,7 +102,7 @@ def main(argv=None):
         model.encode(0.1 * torch.randn(1, 1, model.sample_rate))  # warm-up
     for c in chunks:
         # enough input for at least two windows, so the mean covers whole middle windows
-        total = max(2 * c, 4.0) if args.quick else max(3 * c, 10.0)
+        total = max(2 * c, 4.0) if args.quick else max(2 * c, 10.0)
         per = chunk_compute(model, c, CONTEXT_S, total)
         res.add(kind="chunk", codec=codec.name, chunk_s=c, context_s=CONTEXT_S, window_s=c + 2 * CONTEXT_S,
                 algorithmic_s=c + CONTEXT_S, compute_s=per, latency_s=c + CONTEXT_S + per,

@@ -10,7 +10,7 @@ CUDA); for the CPU bf16 row a subclass turns on CPU bf16 autocast in the same pl
 sets up CUDA autocast. Timed: train_step on batches already loaded (data loading excluded),
 after two warm-up steps.
 
-    python -m bench.bench_train [--quick] [--device cuda] [--steps 8]
+    python -m bench.bench_train [--quick] [--device cuda] [--steps N]
 """
 
 import contextlib
@@ -107,7 +107,8 @@ def throughput(trainer, n_steps, warmup, device):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     p = common.base_parser(__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=None, help="timed steps per row (default 8; --quick 2)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="timed steps per row (default 8 for debug, 4 for mid; --quick 2)")
     p.add_argument("--sizes", default=None, help="debug,mid (default; --quick: debug)")
     p.add_argument("--amps", default="none,bf16")
     args = p.parse_args(argv)
@@ -115,7 +116,6 @@ def main(argv=None):
     from bench.data import make_data_dir
 
     device = args.device
-    steps = args.steps or (2 if args.quick else 8)
     warmup = 1 if args.quick else 2
     res = common.Result(NAME, TITLE, "bench.bench_train", argv, device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -135,6 +135,7 @@ def main(argv=None):
                 disc = sum(q.numel() for q in model.discriminator.parameters()) / 1e6
                 ssl = sum(q.numel() for q in model.ssl.parameters()) / 1e6
                 gen = sum(q.numel() for q in model.parameters()) / 1e6 - disc - ssl
+                steps = args.steps or (2 if args.quick else {"debug": 8}.get(size, 4))
                 sec = throughput(trainer, steps, warmup, device)
                 b, seg = int(cfg["batch_size"]), float(cfg["dataset_conf"]["segment_seconds"])
                 res.add(size=size, amp=amp, amp_note=trainer.amp_note, batch=b, segment_s=seg, gen_params_m=gen,
