@@ -60,8 +60,29 @@ def check_pair(lm, codec, lm_dir="model", codec_dir="codec"):
             problems.append(f"acoustic codebook {ac.codebook_size} vs the LM's {v.acoustic_size}")
     if not math.isclose(float(codec.frame_rate), float(lm.frame_rate), rel_tol=1e-6):
         problems.append(f"frame rate {float(codec.frame_rate):g} Hz vs the LM's {float(lm.frame_rate):g} Hz")
+    trained = trained_codec_id(lm)  # same shapes, other weights: the tokens would mean nothing
+    if not problems and trained and getattr(codec, "model_id", None) and trained != codec.model_id:
+        problems.append(f"it is {codec.model_id}, the LM's training tokens were made by {trained}")
     if problems:
         raise UserError(f"{codec_dir}: not the codec {lm_dir} was trained with ({'; '.join(problems)})")
+
+
+def trained_codec_id(lm):
+    """The model id of the codec that made the LM's training tokens, read from the first token file
+    its meta's training_data names; None when that data is not on this machine."""
+    from audiotok.data.kaldi_table import read_scp
+    from audiotok.tokfile import read_header
+
+    data = (getattr(lm, "meta", None) or {}).get("training_data")
+    try:
+        scp = read_scp(Path(data) / "tokens.scp") if data and (Path(data) / "tokens.scp").is_file() else {}
+        first = next(iter(scp.values()), None)
+        if first is None:
+            return None
+        path = Path(first) if Path(first).exists() else Path(data) / first
+        return read_header(path).get("model_id")
+    except (UserError, OSError):
+        return None
 
 
 def default_max_seconds(text):
@@ -291,4 +312,4 @@ def _lm_prompt(p):
     return None if p is None else {"semantic": p["semantic"], "text": p["text"]}
 
 
-__all__ = ["SpeechLM", "find_codec_dir", "check_pair", "default_max_seconds"]
+__all__ = ["SpeechLM", "find_codec_dir", "check_pair", "trained_codec_id", "default_max_seconds"]

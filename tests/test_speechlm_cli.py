@@ -268,11 +268,25 @@ def test_bad_inputs_are_one_line_errors(pair, tmp_path, capsys):
     other = tmp_path / "other_codec"
     make_codec(other, semantic=32)
     (tmp_path / "empty").mkdir()
+    # an LM whose meta names its training tokens: a codec of the same shapes but other weights is refused
+    from audiotok.compress import encode_file
+    from audiotok.speechlm import SpeechLM
+
+    tok = tmp_path / "tok"
+    encode_file(load_model(root / "codec"), wav, tok / "u.atok")
+    (tok / "tokens.scp").write_text(f"u {tok / 'u.atok'}\n")
+    trained = tmp_path / "trained"
+    shutil.copytree(lm_dir, trained)
+    meta = json.loads((trained / "meta.json").read_text())
+    (trained / "meta.json").write_text(json.dumps({**meta, "training_data": str(tok)}))
+    make_codec(tmp_path / "same_shape", seed=1)
+    assert SpeechLM.from_pretrained(trained).codec.model_id == load_model(root / "codec").model_id
     assert "holds no codec/" in one_line_error(audiotok("asr", wav, "--model", bare), "asr")
     assert "empty text" in one_line_error(audiotok("tts", " ", "-o", tmp_path / "x.wav", "--model", lm_dir), "tts")
     cases = [
         (("asr", wav, "--model", tmp_path / "nope"), "model dir not found"),
         (("asr", wav, "--model", lm_dir, "--codec", other), "not the codec"),
+        (("asr", wav, "--model", trained, "--codec", tmp_path / "same_shape"), "training tokens were made by"),
         (("asr", wav, "--model", root / "codec"), "not 'ulm'"),
         (("asr", tmp_path / "missing.wav", "--model", lm_dir), "missing.wav"),
         (("asr", wav, "--model", lm_dir, "--top-p", "0"), "--top-p"),

@@ -37,6 +37,7 @@ def add_arguments(p):
     p.add_argument("--judge", action="append", default=[], metavar="NAME=TEXT")
     p.add_argument("--judge-model", default=None, help="which LM made the --judge transcripts (for the notes)")
     p.add_argument("--pocketsphinx", default=None, metavar="SCORE_DIR")
+    p.add_argument("--codec", default=None, help="the codec model dir (described under Models)")
     p.add_argument("--train", action="append", default=[], metavar="NAME=EXP")
     p.add_argument("--train-steps", type=int, default=8, help="timed optimizer steps per --train model")
     p.add_argument("--results-md", required=True, action="append",
@@ -216,6 +217,18 @@ def rate_table(asr, tts, trained):
     return "\n".join(lines), res
 
 
+def codec_line(codec_dir):
+    m = _model_meta(codec_dir)
+    if not m:
+        raise UserError(f"{codec_dir}: not a codec model dir (no meta.json)")
+    streams = " + ".join(f"{s['name']} {s['n_codebooks']}x{s['codebook_size']}" for s in m.get("streams", []))
+    best = m.get("best_metric") or {}
+    trained = f", trained {m['steps']} steps" if m.get("steps") else ""
+    valid = f" (valid {best['name']} {best['value']:.3g})" if best.get("name") else ""
+    return (f"codec: {m.get('model_id')} ({m.get('model_type')}, {m.get('frame_rate'):g} Hz, {streams}"
+            f"{trained}{valid}); its tokens are what every LM here reads and writes")
+
+
 def setup_table(asr, trained_exps):
     lines = ["| LM | model id | parameters | g | grouping | training steps | training data |",
              "|---|---|---|---|---|---|---|"]
@@ -276,7 +289,7 @@ def run(args):
     parts.append(("LM positions per second of speech and throughput", text))
     numbers["training_timing"] = trained
 
-    notes = []
+    notes = [codec_line(args.codec)] if args.codec else []
     if judges:
         notes.append(f"'our ASR' is {args.judge_model or 'the first LM'} transcribing each audio set; TTS texts are "
                      "the test transcripts, each spoken in the voice of a test utterance of another speaker")

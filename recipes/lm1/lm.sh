@@ -191,7 +191,7 @@ if run_stage 8 "score: ASR WER, TTS intelligibility, rates and throughput" "exp/
     OMP_NUM_THREADS=${train_threads} audiotok_bin lm_report --ref-data dump/raw/${dset} "${report[@]}" \
       --judge-model "${tag}" --pocketsphinx ${sdir}/pocketsphinx --train-steps ${timing_steps} \
       --results-md ${exp}/RESULTS.md --results-md RESULTS.md --section "${tag} on ${dset} (codec ${codec_tag})" \
-      --command "cd $(basename "$(dirname "$PWD")")/$(basename "$PWD") && ${run_args}" --json ${sdir}/results.json
+      --codec ${codec_dir} --command "cd ${PWD#"${AUDIOTOK_ROOT}"/} && ${run_args}" --json ${sdir}/results.json
   done
 fi
 
