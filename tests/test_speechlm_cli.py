@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from audiotok.audio import read_audio
+from audiotok.errors import UserError
 from audiotok.compress import encode_waveform
 from audiotok.models.dualcodec import DualCodec
 from audiotok.models.loading import load_model, save_model_dir
@@ -33,13 +34,14 @@ UTTS = {  # uttid (speaker prefix) -> (espeak voice, text)
 SENTENCES = ["THE CAT SAT ON THE MAT", "A DOG RAN HOME", "THE DOG SAT", "A CAT RAN", "HOME ON THE MAT"]
 
 
-def make_codec(directory, seed=0, semantic=64, acoustic=32, n_acoustic=2):
-    """A tiny 25 Hz DualCodec with random weights, packed (what a trained codec exp holds)."""
+def make_codec(directory, seed=0, semantic=64, acoustic=32, n_acoustic=2, strides=(4, 5, 6, 8)):
+    """A tiny DualCodec (25 Hz; 12.5 Hz with strides 4,5,6,8,2) with random weights, packed (what a
+    trained codec exp holds)."""
     torch.manual_seed(seed)
     codec = DualCodec(
         ssl={"model": "bestrq", "model_conf": {"d_model": 32, "n_layers": 2, "n_heads": 2, "codebook_size": 64,
                                                 "dropout": 0.0}},
-        ssl_layer=1, latent_dim=16, encoder_dim=2, encoder_strides=[4, 5, 6, 8], decoder_dim=32,
+        ssl_layer=1, latent_dim=16, encoder_dim=2, encoder_strides=list(strides), decoder_dim=32,
         residual_dilations=[1], semantic_dim=16, semantic_intermediate_dim=32, semantic_layers=1,
         semantic_codebook_size=semantic, n_acoustic=n_acoustic, acoustic_codebook_size=acoustic,
         mel={"n_mels": [20], "window_lengths": [256]},
@@ -239,9 +241,31 @@ def test_tts_cli_data_dir_prompts_of_other_speakers(pair, tmp_path):
     assert stats["prompt_mode"] == "acoustic"
 
 
+def test_12hz_codec_with_g2(pair, tmp_path):
+    """The 12.5 Hz codec with g=2 (6.25 LM positions per second): one LM position per 2 frames,
+    TTS output in whole frames of the 12.5 Hz codec, the prompt cut off."""
+    from audiotok.speechlm import SpeechLM
+
+    root, _, _, wavs, _ = pair
+    codec = make_codec(tmp_path / "codec12", strides=(4, 5, 6, 8, 2))
+    assert codec.frame_rate == 12.5
+    vocab = JointVocab.from_text_model(root / "bpe.model", semantic_size=64, acoustic_size=32, n_acoustic=2)
+    torch.manual_seed(0)
+    lm = UnifiedLM(vocab, dim=32, n_layers=1, n_heads=4, group_size=2, frame_rate=12.5, srh_dim=16, srh_layers=1,
+                   srh_heads=2)
+    lm.save_pretrained(tmp_path / "lm12")
+    slm = SpeechLM.from_pretrained(tmp_path / "lm12", codec=tmp_path / "codec12")
+    assert isinstance(slm.asr(wavs["spka-001"], max_len=2), str)
+    frames = math.ceil(read_audio(wavs["spka-001"], target_sr=24000)[0].shape[-1] / 1920)
+    assert slm.last_stats["speech_positions"] == math.ceil(frames / 2)
+    wav, sr = slm.tts("THE CAT SAT", prompt=wavs["spkb-001"], seed=0, max_seconds=1.0)
+    assert sr == 24000 and 0 < wav.numel() <= 24000 and wav.numel() % 1920 == 0
+    with pytest.raises(UserError, match="frame rate 25 Hz vs the LM's 12.5 Hz"):
+        SpeechLM.from_pretrained(tmp_path / "lm12", codec=root / "codec")
+
+
 def test_pick_prompts_round_robin_over_other_speakers():
     from audiotok.bin.tts import pick_prompts
-    from audiotok.errors import UserError
 
     spk = {"a-1": "a", "a-2": "a", "b-1": "b", "c-1": "c"}
     got = pick_prompts(list(spk), spk, list(spk), spk)
