@@ -30,7 +30,8 @@ def add_decoding_arguments(p, sample_default):
                       help="take the most likely token" + ("" if sample_default else " (default)"))
     mode.add_argument("--sample", dest="sample", action="store_true",
                       help="sample tokens" + (" (default)" if sample_default else ""))
-    p.add_argument("--temperature", type=float, default=0.8 if sample_default else 1.0)
+    p.add_argument("--temperature", type=float, default=0.8 if sample_default else 1.0,
+                   help="sampling temperature (with --sample)")
     p.add_argument("--top-k", type=int, default=0, help="sample among the k most likely tokens (0: all)")
     p.add_argument("--top-p", type=float, default=0.9 if sample_default else 1.0,
                    help="sample from the smallest set holding this probability (nucleus)")

@@ -25,7 +25,8 @@ DESCRIPTION = "Synthesize speech from text with the unified speech LM, cloning t
 def add_arguments(p):
     p.add_argument("text", nargs="?", help="the text to speak")
     p.add_argument("--prompt", help="voice prompt: an audio file (or .atok of the LM's codec)")
-    p.add_argument("--prompt-text", help="transcript of the prompt (default: recognised by the LM)")
+    p.add_argument("--prompt-text", help="transcript of the prompt, for --prompt-mode continue (default: "
+                                         "recognised by the LM)")
     p.add_argument("--data-dir", help="Kaldi data dir: synthesize its text file (needs -o, a folder)")
     p.add_argument("--prompt-data-dir", help="with --data-dir: where voice prompts come from (default: --data-dir)")
     p.add_argument("-o", "--out", required=True, help="output .wav (one text) or folder (--data-dir)")
