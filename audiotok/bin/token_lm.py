@@ -2,7 +2,9 @@
 
 For every --system NAME=TRAIN,TEST (each a folder of .atok files or a tokens.scp) the same small causal
 LM (audiotok.models.duotok_lm.TokenLM, one embedding table and head per codebook) is trained with the
-same settings on the TRAIN tokens and scored on the TEST tokens:
+same settings on the TRAIN tokens and scored on the TEST tokens. The last `--valid-share` of the
+TRAIN files (at least one) is held out: the LM is scored on it every tenth of the steps and the best
+of those states is the one tested (small token sets are memorised quickly; this is early stopping):
 
   ppl        exp(mean cross-entropy) per codebook on TEST
   ppl@1024   ppl x 1024 / codebook size (Duo-Tok / Codec-Evaluation), averaged over the codebooks
@@ -39,6 +41,8 @@ def add_arguments(p):
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--valid-share", type=float, default=0.1,
+                   help="share of the TRAIN files held out to pick the best step (at least one file)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--results-md", default=None, help="add or replace a section of this RESULTS.md")
     p.add_argument("--section", default="token LM perplexity", help="section title in --results-md")
@@ -88,7 +92,24 @@ def _windows(arrays, length):
                 yield w
 
 
+def _score(model, arrays, length, n_codebooks, dev):
+    """Summed NLL per codebook [C] (float64) and the number of scored frames."""
+    import torch
+
+    nll = torch.zeros(n_codebooks, dtype=torch.float64)
+    count = 0
+    model.eval()
+    with torch.no_grad():
+        for w in _windows(arrays, length):
+            nll += model.nll(w[None].to(dev)).double().cpu()
+            count += w.shape[-1]
+    model.train()
+    return nll, count
+
+
 def train_and_score(train, test, sizes, args):
+    import copy
+
     import torch
 
     from audiotok.models.duotok_lm import TokenLM, normalised_ppl
@@ -96,6 +117,9 @@ def train_and_score(train, test, sizes, args):
     torch.manual_seed(args.seed)
     dev = torch.device(args.device)
     model = TokenLM(sizes, args.dim, args.layers, args.heads, args.dropout).to(dev)
+    all_train = train
+    n_valid = max(1, int(round(args.valid_share * len(train)))) if len(train) > 1 else 0
+    valid, train = (train[-n_valid:], train[:-n_valid]) if n_valid else (train, train)
     shortest = min(a.shape[-1] for a in train)
     length = max(2, min(args.context, shortest))
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
@@ -105,7 +129,9 @@ def train_and_score(train, test, sizes, args):
     weights = torch.tensor([a.shape[-1] - length + 1 for a in train], dtype=torch.float)
     t0 = time.time()
     model.train()
-    for _ in range(args.steps):
+    every = max(1, args.steps // 10)
+    best = (math.inf, 0, copy.deepcopy(model.state_dict()))
+    for step in range(1, args.steps + 1):
         files = torch.multinomial(weights, args.batch_size, replacement=True, generator=g).tolist()
         batch = []
         for i in files:
@@ -118,25 +144,25 @@ def train_and_score(train, test, sizes, args):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-    model.eval()
-    nll = torch.zeros(len(sizes), dtype=torch.float64)
-    count = 0
-    with torch.no_grad():
-        for w in _windows(test, length):
-            nll += model.nll(w[None].to(dev)).double().cpu()
-            count += w.shape[-1]
+        if step % every == 0 or step == args.steps:
+            v_nll, v_count = _score(model, valid, length, len(sizes), dev)
+            v_loss = float(v_nll.sum()) / (v_count * len(sizes))
+            if v_loss < best[0]:
+                best = (v_loss, step, copy.deepcopy(model.state_dict()))
+    model.load_state_dict(best[2])
+    nll, count = _score(model, test, length, len(sizes), dev)
     ppl = [math.exp(v / count) for v in nll.tolist()]
     # unigram reference: the training histogram with add-one smoothing, scored on the same test codes
     uni = []
     for i, k in enumerate(sizes):
-        hist = torch.bincount(torch.cat([a[i] for a in train]), minlength=k).double() + 1
+        hist = torch.bincount(torch.cat([a[i] for a in all_train]), minlength=k).double() + 1
         logp = (hist / hist.sum()).log()
         uni.append(math.exp(-float(torch.cat([logp[a[i]] for a in test]).mean())))
     return {
         "ppl": ppl, "ppl_at_1024": [normalised_ppl(p, k) for p, k in zip(ppl, sizes)],
         "unigram_ppl_at_1024": [normalised_ppl(p, k) for p, k in zip(uni, sizes)],
         "test_tokens_per_codebook": count, "train_frames": int(sum(a.shape[-1] for a in train)),
-        "window": length, "params": sum(p.numel() for p in model.parameters()), "train_seconds": time.time() - t0,
+        "valid_files": n_valid, "best_step": best[1], "valid_ppl": math.exp(best[0]), "window": length, "params": sum(p.numel() for p in model.parameters()), "train_seconds": time.time() - t0,
     }
 
 
@@ -155,18 +181,20 @@ def render(results, args, command):
 
     lines = ["| system | codebook | size | test PPL | PPL@1024 | unigram PPL@1024 | train usage % | train perplexity |",
              "|---|---|---|---|---|---|---|---|"]
-    summary = ["| system | codebooks | mean PPL@1024 | mean unigram PPL@1024 | test frames | LM params |",
-               "|---|---|---|---|---|---|"]
+    summary = ["| system | codebooks | mean PPL@1024 | mean unigram PPL@1024 | test frames | best step | LM params |",
+               "|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         for i, cb in enumerate(r["codebooks"]):
             u = r["usage"][i]
             lines.append(f"| {name} | {cb} | {r['sizes'][i]} | {r['ppl'][i]:.1f} | {r['ppl_at_1024'][i]:.1f} "
                          f"| {r['unigram_ppl_at_1024'][i]:.1f} | {100 * u['usage']:.1f} | {u['perplexity']:.1f} |")
         summary.append(f"| {name} | {len(r['sizes'])} | {_mean(r['ppl_at_1024']):.1f} "
-                       f"| {_mean(r['unigram_ppl_at_1024']):.1f} | {r['test_tokens_per_codebook']} | {r['params']} |")
+                       f"| {_mean(r['unigram_ppl_at_1024']):.1f} | {r['test_tokens_per_codebook']} | {r['best_step']} "
+                       f"| {r['params']} |")
     notes = [f"the same LM for every system: {args.layers} layers x {args.dim}, {args.heads} heads, dropout "
              f"{args.dropout}, {args.steps} steps of {args.batch_size} windows of up to {args.context} frames, "
-             f"AdamW lr {args.lr}, seed {args.seed}",
+             f"AdamW lr {args.lr}, seed {args.seed}; the state tested is the best on the last {args.valid_share:g} "
+             "of the train files (scored every tenth of the steps)",
              "PPL@1024 = exp(mean test CE) x 1024 / codebook size (lower: more predictable tokens); unigram = the "
              "train histogram (add-one) on the same test codes",
              "usage = distinct codes in the train tokens / codebook size; perplexity = exp(entropy) of that histogram"]

@@ -7,8 +7,9 @@
     accompaniment ─► accompaniment branch ─────────────────► SimVQ (C_a · W)                         ==> "accompaniment"
 
 Hard routing: a track's frames go only through its own branch and codebook; the two vocabularies are
-disjoint (two streams, each `n_codebooks` x `codebook_size`). With `shared_map` both codebooks share one
-learned linear map W (SimVQ's point: every update moves all codes, so codebooks do not collapse).
+disjoint (two streams, each `n_codebooks` x `codebook_size`). The codebooks are SimVQ as its paper trains
+it (PaperSimVQ below); with `shared_map` both share one learned linear map W (SimVQ's point: every
+update moves all codes, so a codebook does not split into used and dead codes).
 At encode time only the mix exists, so the split above (the stage-2 separation head) does the routing;
 `encode_stems()` routes known stems (e.g. from a separator) directly. `train_routing` picks the
 features the quantizers and decoder are trained on: "mask" (default: exactly the encode-time path)

@@ -31,7 +31,7 @@ ssl_train_args=        # extra key=value overrides per training stage
 enc_train_args=
 tok_train_args=
 dec_train_args=
-lm_opts="--steps 300 --context 128 --dim 128 --layers 2"   # audiotok token-lm settings (same for all)
+lm_opts="--steps 200 --context 64 --dim 64 --layers 2"   # audiotok token-lm settings (the same for every tokenizer)
 max_train_seconds=600
 min_train_seconds=1
 train_threads=2        # torch threads for the training stages (path.sh sets 1 for parallel jobs)
