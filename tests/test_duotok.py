@@ -377,3 +377,25 @@ def test_token_lm_ppl_at_1024_separates_predictable_from_random_tokens(tmp_path,
     assert "token LM perplexity" in text and "| riff | vocals/0 | 64 |" in text and "### Environment" in text
     assert main(["token-lm", "--out", str(tmp_path / "x"), "--system", "bad"]) == 1
     assert "NAME=TRAIN_TOKENS,TEST_TOKENS" in capsys.readouterr().err
+
+
+def test_recipe_pairs_quantizer_and_decoder_configs(tmp_path):
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    rec = tmp_path / "egs" / "x" / "tok1"
+    rec.mkdir(parents=True)
+    for link, target in (("utils", "recipes/utils"), ("path.sh", "recipes/utils/path.sh"),
+                         ("cmd.sh", "recipes/utils/cmd.sh"), ("tok.sh", "recipes/tok1/tok.sh")):
+        (rec / link).symlink_to(root / target)
+
+    def tok(*args):
+        return subprocess.run(["bash", "./tok.sh", "--ssl-config", "a.yaml", "--enc-config", "b.yaml", *args],
+                              cwd=rec, capture_output=True, text=True, timeout=60)
+
+    bad = tok("--tok-configs", "conf/p.yaml conf/q.yaml", "--dec-configs", "conf/p_dec.yaml")
+    assert bad.returncode == 1 and "2 --tok-configs but 1 --dec-configs" in bad.stderr
+    ok = tok("--tok-configs", "conf/p.yaml conf/q.yaml", "--dec-configs", "conf/p_dec.yaml conf/q_dec.yaml",
+             "--stage", "10")
+    assert ok.returncode == 0 and "Finished stages 10..10000: p q" in ok.stderr
