@@ -25,7 +25,7 @@ train_args=            # extra key=value overrides for the codec training
 ssl_train_args=        # extra key=value overrides for the SSL training
 max_train_seconds=30
 min_train_seconds=0.3
-train_threads=2        # torch threads for the training stages (path.sh sets 1 for parallel jobs)
+train_threads=1        # torch threads for training; 2 threads crawl (0.2-0.35 vs 3-6 steps/s) once other jobs share the cores
 
 help_message="Usage: $0 [options]
   --stage N / --stop-stage N   run stages N..M (1 data, 2 format, 3 train SSL, 4 train codec, 5 decode, 6 score, 7 pack)
