@@ -2,9 +2,13 @@
 DualCodec (12.5 and 25 Hz, full-size configs, random weights) and the peers (EnCodec 24 kHz,
 DAC 24 kHz, Mimi, SNAC 24 kHz; random weights) in the same run, on the same inputs.
 
-Cases are "<seconds>x<batch>". Each codec is warmed up on 1 s first; a case runs once, or up
-to three times (median) while the runs are short. On a slow CPU a case whose time, predicted
-from the codec's first case, exceeds --case-budget is skipped and listed as such.
+Cases are "<seconds>x<batch>". All codecs are built and warmed up (1 s) first; then, case by
+case, the codecs take turns: round r times every codec once before round r+1 starts, and a
+codec's figure is the median of its rounds (--rounds for the first case, one round for the
+longer ones). Interleaving spreads the load of other jobs on a shared machine over all codecs
+alike, which keeps the audiotok / peer ratios honest. Wall time gives x real time; process CPU
+time (all threads) is recorded too, as a load-robust second view. On a slow CPU a case whose
+time, predicted from the codec's first case, exceeds --case-budget is skipped and listed.
 
 Also measured on the 10 s input: the SSL share of DualCodec's encode time (BEST-RQ feature
 extraction vs the whole encode), and what a 600M-class SSL would cost in its place: the
@@ -16,6 +20,7 @@ w2v-BERT 2.0 architecture (transformers' Wav2Vec2BertConfig defaults: 24 x 1024 
 
 import contextlib
 import math
+import statistics
 import sys
 import time
 
@@ -40,13 +45,17 @@ def make_input(seconds, batch, sr, device):
     return (0.1 * torch.randn(batch, 1, int(round(seconds * sr)), generator=g)).to(device)
 
 
-def run_case(codec, seconds, batch, device):
-    wav = make_input(seconds, batch, codec.sample_rate, device)
-    t_enc, runs_e, codes = common.timed(lambda: codec.encode(wav), device)
-    t_dec, runs_d, _ = common.timed(lambda: codec.decode(codes), device)
-    audio = seconds * batch
-    return {"enc_s": t_enc, "dec_s": t_dec, "enc_xrt": audio / t_enc, "dec_xrt": audio / t_dec,
-            "runs": [len(runs_e), len(runs_d)], "enc_runs_s": runs_e}
+def time_once(fn, device):
+    """(wall s, process CPU s, result) of one call."""
+    common.sync(device)
+    w0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    common.sync(device)
+    return time.perf_counter() - w0, time.process_time() - c0, out
+
+
+def median(xs):
+    return statistics.median(xs)
 
 
 @contextlib.contextmanager
@@ -128,6 +137,7 @@ def main(argv=None):
     p.add_argument("--case-budget", type=float, default=None,
                    help="skip a case predicted to take longer than this many seconds (encode + decode); "
                         "default 120 on CPU, none on CUDA")
+    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds of the first case (default 3)")
     p.add_argument("--no-big-ssl", action="store_true", help="skip the 600M-class SSL measurement")
     args = p.parse_args(argv)
     common.setup(args)
@@ -139,35 +149,57 @@ def main(argv=None):
     else:
         cases = parse_cases(args.cases or ("10x1,60x1,10x16,60x16" if cuda else "10x1,60x1,10x16"))
         size = "full"
+    args.rounds = args.rounds or (1 if args.quick else 3)
     budget = args.case_budget if args.case_budget is not None else (math.inf if cuda else 120.0)
     res = common.Result(NAME, TITLE, "bench.bench_speed", argv, device)
     if args.quick:
         res.note("--quick: toy-width models and short inputs; the figures mean nothing")
 
+    codecs = []
     for name in args.codecs.split(","):
         codec = zoo.build(name.strip(), size).to(device)
-        info = dict(codec=codec.name, params_m=codec.params_m, frame_rate=codec.frame_rate, kbps=codec.kbps,
-                    note=codec.note)
-        warm = make_input(1.0, 1, codec.sample_rate, device)
-        codec.decode(codec.encode(warm))
-        per_second = None  # wall seconds per audio second (enc + dec), from the first case
-        for seconds, batch in cases:
-            audio = seconds * batch
-            if per_second is not None and per_second * audio > budget:
+        codec.decode(codec.encode(make_input(1.0, 1, codec.sample_rate, device)))  # warm-up
+        codecs.append(codec)
+    rate = {}  # codec name -> wall seconds per audio second (enc + dec), from the first case
+    for i, (seconds, batch) in enumerate(cases):
+        audio = seconds * batch
+        active = []
+        for codec in codecs:
+            info = dict(codec=codec.name, params_m=codec.params_m, frame_rate=codec.frame_rate, kbps=codec.kbps,
+                        note=codec.note)
+            if codec.name in rate and rate[codec.name] * audio > budget:
                 res.add(kind="codec", seconds=seconds, batch=batch, skipped=True,
-                        predicted_s=per_second * audio, **info)
-                continue
-            is_dc = name.startswith("dualcodec")
-            with ssl_probe(codec.module, device) if is_dc else contextlib.nullcontext() as spent:
-                r = run_case(codec, seconds, batch, device)
-            if per_second is None:
-                per_second = (r["enc_s"] + r["dec_s"]) / audio
-                if is_dc:  # the SSL share, on the first case
-                    t_all, n = sum(r["enc_runs_s"]), len(spent)
-                    res.add(kind="ssl_share", codec=codec.name, seconds=seconds, batch=batch, ssl_s=sum(spent) / n,
-                            encode_s=t_all / n, share=sum(spent) / t_all, ssl=codec.note)
-            res.add(kind="codec", seconds=seconds, batch=batch, **info, **r)
-        del codec
+                        predicted_s=rate[codec.name] * audio, **info)
+            else:
+                active.append((codec, info))
+        wavs = {sr: make_input(seconds, batch, sr, device) for sr in {c.sample_rate for c, _ in active}}
+        runs = {c.name: [] for c, _ in active}
+        ssl = {c.name: [] for c, _ in active}
+        for _ in range(args.rounds if i == 0 else 1):
+            for codec, _ in active:
+                is_dc = codec.name.startswith("audiotok")
+                with ssl_probe(codec.module, device) if is_dc else contextlib.nullcontext() as spent:
+                    enc = time_once(lambda: codec.encode(wavs[codec.sample_rate]), device)
+                dec = time_once(lambda: codec.decode(enc[2]), device)
+                runs[codec.name].append((enc[0], enc[1], dec[0], dec[1]))
+                if is_dc:
+                    ssl[codec.name] += spent
+        for codec, info in active:
+            r = runs[codec.name]
+            enc_s, enc_cpu = median([x[0] for x in r]), median([x[1] for x in r])
+            dec_s, dec_cpu = median([x[2] for x in r]), median([x[3] for x in r])
+            if i == 0:
+                rate[codec.name] = (enc_s + dec_s) / audio
+                if ssl[codec.name]:  # the SSL share, from the same encode calls
+                    t_all, spent = sum(x[0] for x in r), ssl[codec.name]
+                    res.add(kind="ssl_share", codec=codec.name, seconds=seconds, batch=batch,
+                            ssl_s=sum(spent) / len(spent), encode_s=t_all / len(r), share=sum(spent) / t_all,
+                            ssl=codec.note)
+            res.add(kind="codec", seconds=seconds, batch=batch, **info, enc_s=enc_s, dec_s=dec_s,
+                    enc_xrt=audio / enc_s, dec_xrt=audio / dec_s, enc_cpu_s=enc_cpu, dec_cpu_s=dec_cpu,
+                    enc_xrt_cpu=audio / enc_cpu, dec_xrt_cpu=audio / dec_cpu, rounds=len(r),
+                    runs=[[round(v, 4) for v in x] for x in r])
+    del codecs
 
     skipped = [r for r in res.rows if r.get("skipped")]
     if skipped:
@@ -212,7 +244,19 @@ def render(data):
         table.append(line)
     out.append(common.md_table(heads, table))
     out += ["", "x real time = seconds of audio (all items of the batch) per wall second; higher is faster. "
-            "Parameters exclude buffers (codebooks kept as buffers, e.g. Mimi's and EnCodec's, are not counted).", ""]
+            "Parameters exclude buffers (codebooks kept as buffers, e.g. Mimi's and EnCodec's, are not counted); "
+            "DualCodec's include its frozen SSL (52.5 M).", ""]
+    first = cases[0] if cases else None
+    cpu = [by[(c, *first)] for c in codecs if first and (c, *first) in by and "enc_xrt_cpu" in by[(c, *first)]]
+    if cpu:
+        rounds = max(r["rounds"] for r in cpu)
+        out += [f"The {first[0]:g} s x{first[1]} case, median of {rounds} interleaved round(s), by wall time and by "
+                "process CPU time (audio seconds per CPU second, all threads counted; less sensitive to other jobs):",
+                ""]
+        out.append(common.md_table(["codec", "enc (wall)", "enc (CPU)", "dec (wall)", "dec (CPU)"],
+                                   [[r["codec"], r["enc_xrt"], r["enc_xrt_cpu"], r["dec_xrt"], r["dec_xrt_cpu"]]
+                                    for r in cpu]))
+        out.append("")
     # audiotok / peer ratios
     ours = [c for c in codecs if c.startswith("audiotok")]
     peers = [c for c in codecs if not c.startswith("audiotok")]
