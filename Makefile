@@ -28,7 +28,6 @@ test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 bench: $(STAMP)
-	AUDIOTOK_EXTRAS=dev,demo,bench bash scripts/setup_env.sh
 	$(PY) -m bench.run_all
 
 demo: $(STAMP)

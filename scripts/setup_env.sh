@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES="espeak-ng flite sox ffmpeg opus-tools codec2 fluidsynth fluid-soundfont-gm chromium chromium-driver"
-EXTRAS="${AUDIOTOK_EXTRAS:-dev,demo}"
+EXTRAS="${AUDIOTOK_EXTRAS:-dev,demo,bench}"  # bench: the peer codecs its smoke test runs
 
 missing=""
 for p in $APT_PACKAGES; do
