@@ -114,7 +114,8 @@ def test_ratio_mask_and_mask_split():
     assert torch.allclose(ratio_mask(lv, la), torch.tensor([[[0.8, 1e-5 / (1 + 1e-5)]]]))
     mix = torch.log(torch.tensor([[[5.0, 2.0]]]))
     v, a = apply_mask(mix, torch.tensor([[[0.8, 0.5]]]))
-    assert torch.allclose(v.exp(), torch.tensor([[[4.0, 1.0]]])) and torch.allclose(a.exp(), torch.tensor([[[1.0, 1.0]]]))
+    assert torch.allclose(v.exp(), torch.tensor([[[4.0, 1.0]]]))
+    assert torch.allclose(a.exp(), torch.tensor([[[1.0, 1.0]]]))
     assert text_to_ids("La  la!") == [13, 2, 1, 13, 2]  # blank 0, space 1, a 2, l 13
 
 
@@ -287,7 +288,8 @@ def test_four_stages_pack_and_cli_stem_decoding(data, tmp_path, capsys):
             "train_stage": "decoder"}, **stems, "trainer": {
                 "max_steps": 2, "log_interval": 1, "valid_interval": 2, "save_interval": 2, "valid_batches": 1,
                 "best_metric": "loss", "keep_nbest": 1, "seed": 0}}, data, tmp_path / "dec")
-    q, d = load_file(str(tmp_path / "q/model/model.safetensors")), load_file(str(tmp_path / "dec/model/model.safetensors"))
+    q = load_file(str(tmp_path / "q/model/model.safetensors"))
+    d = load_file(str(tmp_path / "dec/model/model.safetensors"))
     for k, v in q.items():  # stage 4 trained only the decoder: tokenizer weights are the stage-3 ones
         if k != "flow.null":  # the null condition learns only from dropped conditions
             assert torch.equal(d[k], v) != k.startswith(("flow.", "vocoder.")), k
@@ -299,7 +301,8 @@ def test_four_stages_pack_and_cli_stem_decoding(data, tmp_path, capsys):
     packed = tmp_path / "packed"
     assert main(["pack", "--exp-dir", str(tmp_path / "dec"), "--out", str(packed)]) == 0
     conf = json.loads(json.dumps(load_model(packed).config))
-    assert conf["encoder_init_dir"] is None and conf["init_dir"] is None and conf["encoder"]["model"] == "duotok_encoder"
+    assert conf["encoder_init_dir"] is None and conf["init_dir"] is None
+    assert conf["encoder"]["model"] == "duotok_encoder"
     assert conf["encoder"]["model_conf"]["ssl_init_dir"] is None  # self-contained
 
     song0 = tmp_path / "song.wav"

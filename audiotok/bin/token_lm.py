@@ -162,7 +162,8 @@ def train_and_score(train, test, sizes, args):
         "ppl": ppl, "ppl_at_1024": [normalised_ppl(p, k) for p, k in zip(ppl, sizes)],
         "unigram_ppl_at_1024": [normalised_ppl(p, k) for p, k in zip(uni, sizes)],
         "test_tokens_per_codebook": count, "train_frames": int(sum(a.shape[-1] for a in train)),
-        "valid_files": n_valid, "best_step": best[1], "valid_ppl": math.exp(best[0]), "window": length, "params": sum(p.numel() for p in model.parameters()), "train_seconds": time.time() - t0,
+        "valid_files": n_valid, "best_step": best[1], "valid_ppl": math.exp(best[0]), "window": length,
+        "params": sum(p.numel() for p in model.parameters()), "train_seconds": time.time() - t0,
     }
 
 

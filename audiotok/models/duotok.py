@@ -4,7 +4,7 @@
            per mel bin and 10 ms frame;  vocal mel = log(m · P_mix),  accompaniment mel = log((1 - m) · P_mix)
     each part ─► the same frozen encoder ─► block `layer` (25 Hz) ─► LayerNorm
     vocal features ─► vocal branch (1x1 conv, ConvNeXt) ─► SimVQ (frozen random codebook C_v · W)  ==> "vocals"
-    accompaniment ─► accompaniment branch ─────────────────► SimVQ (C_a · W)                         ==> "accompaniment"
+    accompaniment ─► accompaniment branch ──────────► SimVQ (C_a · W)               ==> "accompaniment"
 
 Hard routing: a track's frames go only through its own branch and codebook; the two vocabularies are
 disjoint (two streams, each `n_codebooks` x `codebook_size`). The codebooks are SimVQ as its paper trains
@@ -112,7 +112,8 @@ class Branch(nn.Module):
         super().__init__()
         self.inp = WNConv1d(feat_dim, dim, 1)
         self.pre = nn.Sequential(*[ConvNeXtBlock(dim, intermediate_dim) for _ in range(layers)])
-        self.rvq = ResidualVQ(n_codebooks, dim, codebook_size, codebook_dim, quantizer_dropout=0.0, kind=kind, **vq_opts)
+        self.rvq = ResidualVQ(n_codebooks, dim, codebook_size, codebook_dim, quantizer_dropout=0.0, kind=kind,
+                              **vq_opts)
         if kind == "simvq":
             for i in range(n_codebooks):
                 self.rvq.quantizers[i] = PaperSimVQ(dim, codebook_size, codebook_dim, **vq_opts)
@@ -211,7 +212,8 @@ class DuoTok(TokenModel):
         self.voc_conf = {**VOCODER, **(vocoder or {})}
         for conf, known, what in ((self.dec_conf, DECODER, "decoder"), (self.voc_conf, VOCODER, "vocoder")):
             if set(conf) - set(known):
-                raise UserError(f"duotok: unknown {what} keys {sorted(set(conf) - set(known))} (known: {sorted(known)})")
+                raise UserError(f"duotok: unknown {what} keys {sorted(set(conf) - set(known))} "
+                                f"(known: {sorted(known)})")
         d = self.dec_conf
         self.upsample = int(d["upsample"])
         if self.hop_length % self.upsample:

@@ -68,7 +68,8 @@ class DuoTokEncoder(nn.Module):
         self.chroma_head = nn.Linear(d, 12)
         self.sep_head = nn.Linear(d, self.stack * m)
         self.ctc_head = nn.Linear(d, len(CHARS) + 1) if ctc else None
-        self.chroma = Chroma(self.sample_rate, hop_length=self.hop_length, pool=self.stack, **{**CHROMA, **(chroma or {})})
+        self.chroma = Chroma(self.sample_rate, hop_length=self.hop_length, pool=self.stack,
+                             **{**CHROMA, **(chroma or {})})
         self.frozen_layers = 0
 
     def _build_ssl(self, ssl, ssl_init_dir):
