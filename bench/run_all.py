@@ -2,7 +2,7 @@
 
     python -m bench.run_all                       # everything, CPU (+ CUDA rows when a GPU is there)
     python -m bench.run_all --only speed          # rerun one section; the others are kept
-    python -m bench.run_all --assemble-only       # rebuild RESULTS.md from bench/results/*.json
+    python -m bench.run_all --assemble-only       # rebuild RESULTS.md from bench/results/*.json (re-rendered)
 
 Each script writes <out>/<name>.json (rows + its Markdown section); RESULTS.md is written
 atomically from whatever JSON files are in <out>, in a fixed order.
@@ -49,7 +49,17 @@ def run_bench(name, out, threads, quick, device="cpu"):
     return rc
 
 
-def load_results(out):
+def rerender(data):
+    """The section again from its recorded rows, with the script's current render()."""
+    import importlib
+
+    base = data["name"].removesuffix("_cuda")
+    if base in BENCHES:
+        data["markdown"] = importlib.import_module(f"bench.bench_{base}").render(data)
+    return data
+
+
+def load_results(out, render=False):
     found = {}
     for path in sorted(Path(out).glob("*.json")):
         try:
@@ -57,7 +67,7 @@ def load_results(out):
         except (OSError, json.JSONDecodeError):
             continue
         if isinstance(data, dict) and "markdown" in data and "name" in data:
-            found[data["name"]] = data
+            found[data["name"]] = rerender(data) if render else data
     return [found[n] for n in ORDER if n in found] + [found[n] for n in sorted(found) if n not in ORDER]
 
 
@@ -106,7 +116,8 @@ def main(argv=None):
     p.add_argument("--out", default=str(common.RESULTS_DIR), help="folder of the per-script JSON files")
     p.add_argument("--results", default=str(common.BENCH_DIR / "RESULTS.md"), help="the Markdown file to write")
     p.add_argument("--no-cuda", action="store_true", help="CPU rows only, even with a GPU")
-    p.add_argument("--assemble-only", action="store_true")
+    p.add_argument("--assemble-only", action="store_true",
+                   help="only rebuild RESULTS.md, re-rendering each section from its recorded rows")
     args = p.parse_args(argv)
     names = args.only.split(",") if args.only else list(BENCHES)
     names = [n for n in names if n and n not in args.skip.split(",")]
@@ -123,7 +134,7 @@ def main(argv=None):
                 failed.append(f"{name} (cuda)")
     from audiotok.fileio import atomic_write_text
 
-    text = assemble(load_results(args.out))
+    text = assemble(load_results(args.out, render=args.assemble_only))
     atomic_write_text(args.results, text)
     print(f"wrote {args.results}", flush=True)
     if failed:
