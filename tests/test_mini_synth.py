@@ -1,6 +1,7 @@
 """mini_synth: the sentence generator, the speakers table, and real corpora built with espeak-ng/flite/sox."""
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -12,8 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from audiotok.data.corpora import augment as A
 from audiotok.data.corpora import mini_synth as M
+from audiotok.data.corpora import phones as P
 from audiotok.data.corpora import sentences as S
+from audiotok.data.corpora import voices as V
 from audiotok.data.kaldi_dir import load_data_dir, read_scp, validate_data_dir
 from audiotok.errors import UserError
 
@@ -84,14 +88,60 @@ def test_inflection():
 
 def test_speaker_table_and_split():
     ids = [s.id for s in M.SPEAKERS]
-    assert len(set(ids)) == len(ids) >= 8
-    assert not any(a != b and b.startswith(a) for a in ids for b in ids)
-    assert len({(s.engine, s.voice, s.pitch, s.rate) for s in M.SPEAKERS}) == len(ids)
+    assert len(set(ids)) == len(ids) >= 500
+    assert len({len(i) for i in ids}) == 1  # equal length: no id is a prefix of another
+    assert len({(s.engine, s.voice, s.pitch, s.rate, s.timbre) for s in M.SPEAKERS}) == len(ids)
     assert not any(s.engine == "flite" and s.voice in M.RESERVED_FLITE_VOICES for s in M.SPEAKERS)
     test = M.speakers_of("test")
     assert {s.engine for s in test} == {"espeak-ng", "flite"}
+    assert {s.voice for s in test if s.engine == "flite"} == {"rms"}
+    assert {s.voice for s in M.speakers_of("train") if s.engine == "flite"} == {"awb"}
     assert M.speakers_of("dev")
-    assert len(M.speakers_of("train")) >= 8
+    assert len(M.speakers_of("train")) >= 400
+    # whole variants are held out, a Klatt one among them, in several accents
+    families = {split: {s.family for s in M.speakers_of(split)} for split in M.SPLITS}
+    assert not families["train"] & (families["test"] | families["dev"])
+    assert not families["dev"] & families["test"]
+    assert any(f.startswith("klatt") for f in families["test"])
+    assert len({s.voice.split("+")[0] for s in test if s.engine == "espeak-ng"}) == len(V.ACCENTS)
+
+
+def test_rotation_spans_voice_families():
+    import random
+
+    order = V.rotation("train", random.Random(0))
+    assert sorted(s.id for s in order) == sorted(s.id for s in M.speakers_of("train"))
+    n_families = len({s.family for s in order})
+    assert len({s.family for s in order[:n_families]}) == n_families
+
+
+def test_test_split_minimum_rule():
+    assert M.min_utts("test", 59.9) == M.MIN_UTTS_PER_SPLIT
+    assert M.min_utts("test", 60.0) == M.TEST_MIN_UTTS == 300
+    assert M.min_utts("test", 600.0, test_utts=500) == 500
+    assert M.min_utts("train", 600.0) == M.MIN_UTTS_PER_SPLIT
+    # small corpora use few speakers, big ones all of them
+    assert M.n_speakers("train", 40) == M.MIN_SPEAKERS["train"]
+    assert M.n_speakers("train", 10 * 3600) == len(M.speakers_of("train"))
+
+
+def test_augmentation_is_seeded_and_mixed():
+    augs = [A.choose(0, f"e-us-000-{i:05d}") for i in range(1000)]
+    assert augs == [A.choose(0, f"e-us-000-{i:05d}") for i in range(1000)]
+    share = sum(not a.clean for a in augs) / len(augs)
+    assert 0.5 < share < 0.7
+    for kind in ("eq", "reverb", "noise", "gain_db"):
+        assert sum(bool(getattr(a, kind)) for a in augs) > 100
+    assert all(A.SNR_DB[0] <= a.snr_db <= A.SNR_DB[1] for a in augs if a.noise)
+    assert all(" " not in a.describe() for a in augs)
+
+
+def test_phonemes_normalised_and_batched():
+    got = P.phonemise(["THE CAT SAT", "IT'S TWELVE O'CLOCK", "THE CAT SAT"])
+    assert set(got) == {"THE CAT SAT", "IT'S TWELVE O'CLOCK"}
+    for phones in got.values():
+        assert phones and not any(set(p) & set("',%=:;_") for p in phones)
+    assert got["THE CAT SAT"] == P.phonemise(["THE CAT SAT"])["THE CAT SAT"]
 
 
 def test_dev_and_test_sentences_never_in_train():
@@ -143,7 +193,8 @@ def test_data_dirs_validate_and_split_by_speaker(corpora):
         assert validate_data_dir(root / split) == []
         d = load_data_dir(root / split)
         spk_of_split[split] = set(d.spk2utt)
-        assert spk_of_split[split] == {s.id for s in M.speakers_of(split)}
+        assert spk_of_split[split] <= {s.id for s in M.speakers_of(split)}
+        assert len(spk_of_split[split]) == M.n_speakers(split, 60 * M.SPLIT_SHARE[split])
         assert summary[split]["utterances"] == len(d.wav)
         for utt, path in d.wav.items():
             assert utt.startswith(d.utt2spk[utt] + "-")
@@ -179,11 +230,51 @@ def test_minutes_target_is_met_without_overshooting(corpora):
         target = 60 * M.SPLIT_SHARE[split]
         durs = [float(v) for v in read_scp(root / split / "utt2dur").values()]
         assert sum(durs) == pytest.approx(summary[split]["seconds"], abs=0.01)
-        minimum = max(M.MIN_UTTS_PER_SPLIT, len(M.speakers_of(split)))
+        minimum = max(M.min_utts(split, 1.0), M.n_speakers(split, target))
         if len(durs) > minimum:
             # it stopped at the first utterance that reached the target
             assert sum(durs) >= target
             assert sum(durs) - max(durs) < target
+
+
+def test_only_train_is_augmented_and_utt2aug_is_written(corpora):
+    root, _ = corpora["a"]
+    meta = json.loads((root / "corpus.json").read_text())
+    for split in M.SPLITS:
+        d = load_data_dir(root / split)
+        utt2aug = read_scp(root / split / "utt2aug")
+        assert set(utt2aug) == set(d.utt2spk)
+        augmented = sum(v != "clean" for v in utt2aug.values())
+        assert augmented == meta["augmentation"]["augmented_utterances"][split]
+        if split == "train":
+            assert augmented > 0
+            for utt, desc in utt2aug.items():
+                assert desc == A.choose(0, utt).describe()
+        else:
+            assert augmented == 0
+
+
+def test_phones_cover_every_utterance(corpora):
+    root, _ = corpora["a"]
+    inventory = (root / "phones.txt").read_text().split("\n")[:-1]
+    assert inventory == sorted(set(inventory)) and 30 <= len(inventory) <= 80
+    meta = json.loads((root / "corpus.json").read_text())
+    assert meta["phones"]["inventory_size"] == len(inventory)
+    for split in M.SPLITS:
+        phones = read_scp(root / split / "phones")
+        assert set(phones) == set(load_data_dir(root / split).utt2spk)
+        assert all(phones[u].split() and set(phones[u].split()) <= set(inventory) for u in phones)
+
+
+def test_corpus_json_documents_voices_and_tools(corpora):
+    root, _ = corpora["a"]
+    meta = json.loads((root / "corpus.json").read_text())
+    assert meta["voices"]["held_out"] == {"test": list(V.TEST_VARIANTS), "dev": list(V.DEV_VARIANTS)}
+    assert set(meta["tools"]) >= {"espeak-ng", "flite", "sox"}
+    assert len(meta["speakers"]) == len(M.SPEAKERS)
+    assert meta["reserved_flite_voices"] == ["kal", "kal16", "slt"]
+    used = {s["voice"] for s in meta["speakers"] if s["engine"] == "flite"}
+    assert not used & set(M.RESERVED_FLITE_VOICES)
 
 
 def test_existing_output_dir_is_refused_then_overwritten(tmp_path):
@@ -200,6 +291,12 @@ def test_existing_output_dir_is_refused_then_overwritten(tmp_path):
     assert validate_data_dir(out / "train") == []
 
 
+def test_test_utts_minimum_is_met(tmp_path):
+    summary = M.build_corpus(tmp_path / "c", minutes=0.1, seed=2, test_utts=9, sample_rate=16000, progress=False)
+    assert summary["test"]["utterances"] == 9
+    assert len(read_scp(tmp_path / "c" / "test" / "phones")) == 9
+
+
 def test_bad_options_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="minutes"):
         M.build_corpus(tmp_path / "x", minutes=0, progress=False)
@@ -209,6 +306,8 @@ def test_bad_options_are_user_errors(tmp_path):
         M.build_corpus(tmp_path / "x", minutes=1, nj=0, progress=False)
     with pytest.raises(UserError, match="sample-rate"):
         M.build_corpus(tmp_path / "x", minutes=1, sample_rate=100, progress=False)
+    with pytest.raises(UserError, match="test-utts"):
+        M.build_corpus(tmp_path / "x", minutes=1, test_utts=0, progress=False)
     assert not (tmp_path / "x").exists()
 
 
@@ -223,7 +322,7 @@ def test_cli_builds_and_refuses_to_clobber(tmp_path):
     out = tmp_path / "c"
     r = _cli("--out", out, "--minutes", 0.2, "--seed", 3, "--nj", 2, "--sample-rate", 16000)
     assert r.returncode == 0, r.stderr
-    assert re.search(r"train \d+ utts 10 spk .* \| dev \d+ utts 1 spk .* \| test \d+ utts 2 spk", r.stdout)
+    assert re.search(r"train \d+ utts 4 spk .* \| dev \d+ utts 2 spk .* \| test \d+ utts 4 spk", r.stdout)
     assert "mini_synth audio" in r.stderr  # the progress bar
     wav = next((out / "wav").rglob("*.wav"))
     with wave.open(str(wav), "rb") as w:

@@ -5,8 +5,9 @@ import sys
 from audiotok.bin import entry
 from audiotok.data.corpora.mini_synth import SPLITS, build_corpus
 
-DESCRIPTION = ("Generate the mini_synth speech corpus: seeded sentences read by espeak-ng and flite voices, "
-               "split by speaker into Kaldi data dirs OUT/{train,dev,test} with audio under OUT/wav.")
+DESCRIPTION = ("Generate the mini_synth speech corpus: seeded sentences read by hundreds of espeak-ng and flite "
+               "speakers, split by voice into Kaldi data dirs OUT/{train,dev,test} (train augmented, utt2aug; "
+               "phoneme transcripts in phones, inventory OUT/phones.txt) with audio under OUT/wav.")
 
 
 def add_arguments(parser):
@@ -15,7 +16,11 @@ def add_arguments(parser):
                         help="total audio to generate, in minutes, over all splits (default: 6)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sentences and speaker order (default: 0)")
     parser.add_argument("--nj", type=int, default=1, help="parallel synthesis jobs; the output does not depend on it")
-    parser.add_argument("--sample-rate", type=int, default=24000, help="sample rate of the wav files (default: 24000)")
+    parser.add_argument("--sample-rate", type=int, default=24000,
+                        help="sample rate of the wav files, e.g. 16000 (default: 24000)")
+    parser.add_argument("--test-utts", type=int, default=None,
+                        help="least number of test utterances (default: 300 for corpora of 60 minutes or more, "
+                             "else 4); the test split grows past its share of --minutes to reach it")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the wav/, train/, dev/, test/ and corpus.json of an earlier run in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -23,7 +28,8 @@ def add_arguments(parser):
 
 def run(args):
     summary = build_corpus(args.out, minutes=args.minutes, seed=args.seed, nj=args.nj,
-                           sample_rate=args.sample_rate, overwrite=args.overwrite, progress=not args.quiet)
+                           sample_rate=args.sample_rate, overwrite=args.overwrite, progress=not args.quiet,
+                           test_utts=args.test_utts)
     parts = [f"{split} {s['utterances']} utts {s['speakers']} spk {s['seconds'] / 60:.2f} min"
              for split, s in ((split, summary[split]) for split in SPLITS)]
     total = sum(s["seconds"] for s in summary.values()) / 60
