@@ -1,14 +1,19 @@
 """A seeded English sentence generator for the mini_synth corpus.
 
-Sentences come from a dozen shapes (statements, yes/no and wh-questions, lists, numbers,
-clock times and years, subordinate and relative clauses, commands, descriptions) filled
-from the word lists in vocabulary.py, with subject-verb agreement and tense-matched time
-phrases. Each sentence has two renderings: `text` with capitals and punctuation, which is
-what the TTS engines read (punctuation shapes their prosody), and `transcript`, the words
-upper-cased with apostrophes kept and nothing else (Kaldi/LibriSpeech style), which is what
-WER is scored against. Numbers are always spelled out so both renderings say the same words.
+Sentences come from about twenty shapes (statements, yes/no and wh-questions, lists, numbers,
+clock times and years, digit strings, subordinate and relative clauses, reported questions,
+passives, comparisons, requests, sequences, commands, descriptions) filled from the word
+lists in vocabulary.py, with subject-verb agreement and tense-matched time phrases. One shape
+reads out words from a few thousand of the most frequent English words (wordfreq's ranking,
+filtered in vocabulary.frequent_words) in frames like "the next word is ...", which widens
+the lexical and phonetic coverage beyond the part-of-speech lists. Each sentence has two
+renderings: `text` with capitals and punctuation, which is what the TTS engines read
+(punctuation shapes their prosody), and `transcript`, the words upper-cased with apostrophes
+kept and nothing else (Kaldi/LibriSpeech style), which is what WER is scored against.
+Numbers are always spelled out so both renderings say the same words.
 """
 
+import functools
 import random
 from dataclasses import dataclass
 
@@ -33,7 +38,19 @@ FUNCTION_WORDS = frozenset("""
     pounds pence dollars euros cents kilometres miles
     last next every favourite colours have visited lives
     windy foggy sunny
+    word words board spell sentence use not aloud these sound different next answer
+    would like me may borrow pass first then after number phone code flight platform
+    been has by asked whether as than less here
 """.split())
+
+@functools.lru_cache(maxsize=1)
+def frequent_words():
+    """The extra content words (vocabulary.frequent_words), loaded once."""
+    return V.frequent_words()
+
+
+# regular transitive verbs: their past tense is also the participle ("was painted")
+REGULAR_TRANSITIVE = tuple(e for e in V.TRANSITIVE if "/" not in e)
 
 _PROPER = frozenset(V.FEMALE_NAMES + V.MALE_NAMES + V.CITIES + V.COUNTRIES + V.DAYS + V.MONTHS
                     + tuple(d + "s" for d in V.DAYS))
@@ -179,6 +196,13 @@ class SentenceGenerator:
             (self.clause_sentence, 4),
             (self.command, 2),
             (self.description, 2),
+            (self.word_sentence, 6),
+            (self.comparison, 2),
+            (self.request, 2),
+            (self.sequence, 2),
+            (self.digits_sentence, 2),
+            (self.passive, 2),
+            (self.reported_question, 1),
         ]
 
     # small helpers
@@ -539,6 +563,88 @@ class SentenceGenerator:
                                                                   "sleepy", "thirsty", "cheerful", "lonely")),
                 "because", *self.clause(), "."]
 
+    # --- shapes added for the larger corpus
+    def frequent(self):
+        return self.pick(frequent_words())
+
+    def word_sentence(self):
+        """Frequent English words read out in frames, for phonetic and lexical breadth."""
+        r = self.rng.random()
+        if r < 0.15:
+            return [self.name(), "wrote", "the", "word", self.frequent(), "on", "the", "board", "."]
+        if r < 0.3:
+            return ["the", "next", "word", "is", self.frequent(), "."]
+        if r < 0.4:
+            return ["how", "do", "you", "spell", self.frequent(), "?"]
+        if r < 0.6:
+            items = [[self.frequent()] for _ in range(self.rng.randint(3, 5))]
+            return ["please", "say", *self.join_list(items), "."]
+        if r < 0.7:
+            a, b = self.frequent(), self.frequent()
+            return ["i", "said", a, ",", "not", b, "."]
+        if r < 0.8:
+            return ["can", "you", "use", self.frequent(), "in", "a", "sentence", "?"]
+        if r < 0.9:
+            return ["the", "words", self.frequent(), "and", self.frequent(), "sound", "different", "."]
+        items = [self.frequent() for _ in range(self.rng.randint(3, 5))]
+        return ["read", "these", "words", "aloud", ",", *[t for w in items for t in (w, ",")][:-1], "."]
+
+    def comparison(self):
+        # a singular subject, so that "is"/"was" agree with it
+        a = ["the", *self.modifiers(0.3, 0.2), singular(self.pick(V.THINGS + V.ANIMALS))]
+        b = self.thing_np(V.THINGS + V.ANIMALS)
+        adj = self.pick(V.ADJECTIVES)
+        be = self.pick(("is", "was"))
+        r = self.rng.random()
+        if r < 0.4:
+            return [*a, be, "as", adj, "as", *b, "."]
+        if r < 0.7:
+            return [*a, be, "less", adj, "than", *b, "."]
+        return [*a, be, "not", "as", adj, "as", *b, "."]
+
+    def request(self):
+        r = self.rng.random()
+        if r < 0.3:
+            return ["would", "you", "like", "some", self.pick(V.MASS), "?"]
+        if r < 0.6:
+            return ["could", "you", "pass", "me", "the", singular(self.pick(V.THINGS + V.FOODS)), ",", "please", "?"]
+        if r < 0.8:
+            return ["may", "i", "borrow", self.possessor() if self.chance(0.3) else "your",
+                    *self.modifiers(0.3, 0.2), singular(self.pick(V.THINGS)), "?"]
+        return ["please", "wait", "here", "until", self.pick(("four", "five", "six", "seven")), "o'clock", "."]
+
+    def sequence(self):
+        subj = self.pick((("we", "1p"), ("they", "3p"), ("i", "1s")))[0]
+        v1, v2 = (verb_forms(self.pick(V.TRANSITIVE))[2] for _ in range(2))
+        tail = ["after", "that"] if self.chance(0.5) else ["then"]
+        return ["first", subj, v1, *self.object_np(), ",", *tail, subj, v2, *self.object_np(), "."]
+
+    def digits_sentence(self):
+        digits = [V.ONES[self.rng.randint(0, 9)] for _ in range(self.rng.randint(4, 8))]
+        r = self.rng.random()
+        if r < 0.35:
+            return [self.possessor(), "phone", "number", "is", *digits, "."]
+        if r < 0.6:
+            return ["the", "code", "is", *digits[:6], "."]
+        if r < 0.8:
+            return ["flight", *digits[:4], "leaves", "from", "platform", *number_words(self.rng.randint(1, 20)), "."]
+        return ["the", "number", "is", *digits, ",", "not", *digits[::-1][:4], "."]
+
+    def passive(self):
+        noun = self.pick(V.THINGS + V.FOODS)
+        det = "the" if self.chance(0.7) else self.possessor()
+        past = verb_forms(self.pick(REGULAR_TRANSITIVE))[2]
+        if self.chance(0.35):
+            subject, be = [det, *self.modifiers(0.3, 0.2), plural(noun)], self.pick(("were", "have been"))
+        else:
+            subject, be = [det, *self.modifiers(0.3, 0.2), singular(noun)], self.pick(("was", "has been"))
+        by = ["by", *self.person_np().words] if self.chance(0.6) else self.extras("past", 0.5, 0.3)
+        return [*subject, *be.split(), past, *by, "."]
+
+    def reported_question(self):
+        subj = self.person_np()
+        return [*subj.words, "asked", self.pick(("whether", "if")), *self.clause(), "."]
+
 
 def vocabulary():
     """Every word the generator can emit, upper-cased like the transcripts."""
@@ -559,6 +665,7 @@ def vocabulary():
     words.update(plural(d) for d in V.DAYS)
     for name in V.FEMALE_NAMES + V.MALE_NAMES:
         words.update((name, name + "'s"))
+    words.update(frequent_words())
     return {w.upper() for w in words}
 
 

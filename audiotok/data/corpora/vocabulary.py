@@ -210,3 +210,37 @@ MEASURES = _words("second minute hour day week")  # "waited for ten minutes"
 
 PREPOSITIONS_PLACE = _words("in near behind under beside inside outside above below across")
 CONJUNCTIONS = _words("because although while before after until unless since")
+
+# --- frequent English words (wordfreq) ---------------------------------------------------------
+
+# How many of wordfreq's most frequent English words are scanned for extra content words.
+FREQUENT_SCAN = 4000
+# Frequent words left out: spellings of abbreviations, clippings and interjections that TTS
+# voices read letter by letter or that a transcript cannot spell one way, contractions written
+# without their apostrophe, swearing and slurs, and brand or politician names.
+FREQUENT_BLOCKLIST = frozenset(_words("""
+    etc usa inc ltd los san van non pre pro anti mid app apps vol min max ups del des las sec rep
+    doc com corp gop abc nba nfl isis tho yep nah nope yea yeah huh ugh lol lmao omg wow hey bro
+    bye dude gonna wanna gotta ain't okay mom mum dad daddy mama jan feb mar apr jun jul aug sep
+    sept oct nov dec mon tue wed thu fri gen con tech trans ads vs
+    shit fuck fucking fuckin fucked fucks ass asshole bitch damn hell sex sexy sexual dick cock
+    pussy crap bullshit suck sucks pissed porn slut whore nigga nigger butt weed rape
+    nazi racist racism terrorist terrorism abortion hillary obama trump bush clinton isis
+    google facebook twitter youtube instagram microsoft disney batman bitcoin iphone
+    dont doesnt didnt cant wont isnt wasnt arent werent couldnt wouldnt shouldnt youre theyre
+    thats whats hes shes ive youve weve theyve im id youd hed itll
+"""))
+
+
+def frequent_words(n=FREQUENT_SCAN):
+    """Plain words among the `n` most frequent in English (wordfreq's ranking, most frequent
+    first): lower-case a-z with at most one apostrophe, three letters or more, at least one
+    vowel letter (an all-consonant string is read letter by letter), not blocklisted."""
+    import re
+
+    from wordfreq import top_n_list
+
+    plain = re.compile(r"[a-z]+('[a-z]+)?")
+    return tuple(w for w in top_n_list("en", n)
+                 if plain.fullmatch(w) and len(w) >= 3 and re.search("[aeiou]", w)
+                 and w not in FREQUENT_BLOCKLIST)
