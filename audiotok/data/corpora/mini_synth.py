@@ -1,23 +1,37 @@
-"""mini_synth: a small speech corpus spoken by the Debian TTS voices, built on the machine.
+"""mini_synth: a speech corpus spoken by hundreds of synthetic speakers, built on the machine.
 
-Sentences come from the seeded generator in sentences.py; each speaker is a TTS voice with a
-fixed pitch and rate. Speakers are split into train/dev/test so the test speakers are never
-heard in training (one espeak-ng and one flite voice, so an unseen-speaker test covers both
-engines). flite's kal, kal16 and slt voices are never used here: they stay free for
-evaluating on speakers outside the corpus.
+Sentences come from the seeded generator in sentences.py. Speakers (voices.py) are every
+English espeak-ng accent combined with the espeak-ng voice variants, each with a seeded
+pitch, rate and timbre shift, plus flite awb and rms at several settings: about 790 in all.
+Splits are by voice: test holds whole espeak-ng variants (a Klatt one among them) in every
+accent plus flite rms, dev two other variants, train the rest and flite awb, so test
+speakers are never heard in training. flite's kal, kal16 and slt voices are never used:
+they stay free for evaluating on speakers outside the corpus. A split uses about one speaker
+per SECONDS_PER_SPEAKER of its target (all of them in a corpus of several hours), taken
+round-robin over voice families so small corpora still span many variants.
+
+Train utterances are augmented (augment.py: EQ, small-room reverb, noise at 25-40 dB SNR,
+level), each by its own seeded draw recorded in utt2aug; dev and test stay clean. Every
+transcript is phonemised by espeak-ng with one reference voice (phones.py) for a CTC target.
+A corpus of TEST_MIN_FROM_MINUTES or more has at least TEST_MIN_UTTS test utterances.
 
 Determinism: espeak-ng, flite and sox (run with -D, no dither) give byte-identical output for
-the same input, and the plan of utterances depends only on the seed, the target length and
-the real durations, never on the number of workers. The same seed therefore gives
-identical `text` files and identical audio. Sentences are assigned to splits by a hash of
-their transcript, so no sentence of dev or test occurs in train.
+the same input, augmentation and noise are drawn from seeds of the corpus seed and the
+utterance id, and the plan of utterances depends only on the seed, the target length and the
+real durations, never on the number of workers. The same seed therefore gives identical
+`text` files and identical audio whatever --nj. Sentences are assigned to splits by a hash
+of their transcript, so no sentence of dev or test occurs in train.
 
 Layout written under DIR:
     wav/<spk>/<utt>.wav        mono 16-bit PCM at the requested rate (24 kHz by default),
-                               silence trimmed, peak-normalised to -1 dBFS, 0.15 s pad each side
+                               silence trimmed, peak-normalised to -1 dBFS (train: augmented,
+                               level -12..-1 dBFS), 0.15 s pad each side
     {train,dev,test}/          Kaldi data dirs: wav.scp (absolute paths), utt2spk, spk2utt, text,
-                               utt2dur, spk2gender
-    corpus.json                seed, size, speakers and their settings, tool versions, counts
+                               utt2dur, utt2aug ("clean" or e.g. "eq=bass:+4|noise=pink:31.2"),
+                               spk2gender, phones (utt-id ph1 ph2 ..., no word boundaries)
+    phones.txt                 the phone inventory, one symbol a line, sorted
+    corpus.json                seed, size, voices and held-out variants, every speaker and its
+                               settings, augmentation settings and counts, tool versions, counts
 """
 
 import hashlib
@@ -361,7 +375,7 @@ def build_corpus(out_dir, minutes=6.0, seed=0, nj=1, sample_rate=24000, overwrit
         summary[split] = {"utterances": len(accepted), "speakers": len(spk_ids),
                           "seconds": round(sum(s for _, s in accepted), 3)}
         aug_counts[split] = sum(not u.aug.clean for u, _ in accepted)
-    inventory = phone_inventory(phones_of.values())
+    inventory = phone_inventory()
     atomic_write_text(out_dir / "phones.txt", "".join(f"{p}\n" for p in inventory))
 
     meta = {"corpus": "mini_synth", "seed": seed, "minutes": minutes, "sample_rate": sample_rate,
@@ -374,7 +388,8 @@ def build_corpus(out_dir, minutes=6.0, seed=0, nj=1, sample_rate=24000, overwrit
                                           "timbre_speed": TIMBRE, "flite_stretch": FLITE_STRETCH}},
             "reserved_flite_voices": list(RESERVED_FLITE_VOICES),
             "augmentation": {**augment.SETTINGS, "augmented_utterances": aug_counts},
-            "phones": {"reference_voice": PHONE_VOICE, "inventory_size": len(inventory)},
+            "phones": {"reference_voice": PHONE_VOICE, "inventory_size": len(inventory),
+                       "used": len({p for ph in phones_of.values() for p in ph})},
             "tools": tool_versions(), "splits": summary,
             "speakers": [asdict(s) for s in SPEAKERS]}
     atomic_write_text(out_dir / "corpus.json", json.dumps(meta, indent=2) + "\n")

@@ -3,7 +3,11 @@
 Every transcript is phonemised with one fixed reference voice (en-us) whatever voice spoke
 it, so the phone set is the same for all speakers. espeak-ng's ASCII phoneme mnemonics (-x)
 are used with stress marks (' ,), length marks (:) and other marks (% = ;) stripped
-and pauses (_) dropped, which leaves a fixed inventory of about fifty symbols. Word
+and pauses (_) dropped. What is left belongs to the fixed INVENTORY of 63 symbols (all that
+espeak-ng 1.51 en-us gives over the generator's whole vocabulary and tens of thousands of its
+sentences; allophones such as the flapped t# or the reduced @2 are kept apart): phones.txt is
+always this list, so a CTC output layer has the same size for every corpus. A symbol outside
+it loses its variant mark (a trailing digit, # or -) or, failing that, is an error. Word
 boundaries are not kept.
 
 espeak-ng is a subprocess per call, so sentences are sent in batches of BATCH, one per
@@ -18,6 +22,11 @@ from audiotok.errors import UserError
 REFERENCE_VOICE = "en-us"
 BATCH = 400
 _STRIP = str.maketrans("", "", "',%=:;")
+INVENTORY = tuple(sorted("""
+    0 3 ? @ @- @2 @L A A@ D E I I# I2 N O O2 O@ OI S T U U@ V Z a a# aI aI3 aI@ aU aa b d dZ
+    e@ eI f g h i i@ i@3 j k l m n n- o@ oU p r r- s t t# t2 tS u v w z
+""".split()))
+_KNOWN = frozenset(INVENTORY)
 
 
 def normalise(mnemonics):
@@ -27,6 +36,11 @@ def normalise(mnemonics):
         if tok.startswith("_"):
             continue
         tok = tok.translate(_STRIP)
+        if tok and tok not in _KNOWN:
+            base = tok.rstrip("0123456789#-")
+            if base not in _KNOWN:
+                raise UserError(f"espeak-ng gave the phoneme {tok!r}, outside mini_synth's inventory, in {mnemonics!r}")
+            tok = base
         if tok:
             out.append(tok)
     return out
@@ -59,6 +73,6 @@ def phonemise(transcripts, map_fn=map):
     return result
 
 
-def inventory(phone_lists):
-    """Sorted distinct symbols (C byte order), for phones.txt."""
-    return sorted({p for phones in phone_lists for p in phones})
+def inventory():
+    """The phone symbols in C byte order, for phones.txt."""
+    return list(INVENTORY)

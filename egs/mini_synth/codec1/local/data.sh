@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
-# Embedded corpus: speech synthesised by espeak-ng and flite voices from a seeded sentence
-# generator -> data/{train,dev,test} (split by speaker; audio under data/wav/).
+# Embedded corpus: speech synthesised by hundreds of espeak-ng and flite speakers from a seeded
+# sentence generator -> data/{train,dev,test} (split by voice; train augmented, see utt2aug;
+# phoneme transcripts in phones, inventory data/phones.txt; audio under data/wav/).
 set -euo pipefail
 
 minutes=6      # total audio to generate
 seed=1
 nj=2
-help_message="Usage: $0 [--minutes M] [--seed S] [--nj N]"
+sample_rate=24000
+test_utts=     # least number of test utterances (empty: 300 from 60 minutes up, else 4)
+help_message="Usage: $0 [--minutes M] [--seed S] [--nj N] [--sample-rate HZ] [--test-utts N]"
 
 . ./path.sh
 . utils/parse_options.sh
 
-stamp="data/.mini_synth_minutes${minutes}_seed${seed}.done"
+stamp="data/.mini_synth_minutes${minutes}_seed${seed}_sr${sample_rate}_test${test_utts:-auto}.done"
 if [ -f "${stamp}" ]; then
-  echo "$0: data/ already holds the corpus for minutes=${minutes} seed=${seed} (remove ${stamp} to redo)"
+  echo "$0: data/ already holds the corpus for minutes=${minutes} seed=${seed} sample_rate=${sample_rate} (remove ${stamp} to redo)"
 else
-  rm -rf data/train data/dev data/test data/wav data/.mini_synth_*.done
-  audiotok synth-corpus --out data --minutes "${minutes}" --seed "${seed}" --nj "${nj}" --overwrite
+  rm -rf data/train data/dev data/test data/wav data/phones.txt data/.mini_synth_*.done
+  audiotok synth-corpus --out data --minutes "${minutes}" --seed "${seed}" --nj "${nj}" \
+    --sample-rate "${sample_rate}" ${test_utts:+--test-utts "${test_utts}"} --overwrite
   touch "${stamp}"
 fi
 for dset in train dev test; do
