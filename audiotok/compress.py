@@ -6,14 +6,12 @@ the file length, and chunk seams are not audible.
 """
 
 import math
-from pathlib import Path
 
 import torch
 
-from audiotok import __version__
 from audiotok.audio import audio_info, read_audio, read_audio_segment, resample, write_audio
 from audiotok.errors import UserError
-from audiotok.tokfile import check_model_matches, read_tokens, write_tokens
+from audiotok.tokfile import check_model_matches, model_identity, read_tokens, remember_model_dir, write_tokens
 
 
 def hop_length(model):
@@ -24,12 +22,13 @@ def hop_length(model):
 
 
 def model_header(model, n_q, original_length):
+    """What a token file records about `model`: its id/version (no local paths), rates and streams."""
+    model_id, model_version = model_identity(model)
     header = {
-        "model_id": getattr(model, "model_id", None) or model.model_type,
-        "model_dir": str(Path(model.model_dir).resolve()) if getattr(model, "model_dir", None) else None,
+        "model_id": model_id,
+        "model_version": model_version,
         "n_q": n_q,
         "original_length": int(original_length),
-        "audiotok_version": __version__,
     }
     header.update(model.describe())
     return header
@@ -91,7 +90,10 @@ def encode_file(model, in_path, out_path, n_q=None, chunk_seconds=30.0, context_
             return resample(seg.mean(0, keepdim=True), sr, model.sample_rate)
 
         tokens = _encode_chunks(model, n_frames, get_audio, n_q, chunk_seconds, context_seconds)
-    write_tokens(out_path, tokens, model_header(model, n_q, length))
+    header = model_header(model, n_q, length)
+    write_tokens(out_path, tokens, header)
+    if getattr(model, "model_dir", None):
+        remember_model_dir(header["model_id"], header["model_version"], model.model_dir)
     return tokens
 
 
@@ -124,7 +126,8 @@ def select_tokens(model, tokens, n_q=None):
 
 def decode_file(model, in_path, out_path, n_q=None, **decode_kwargs):
     tokens, header = read_tokens(in_path)
-    check_model_matches(header, {**model.describe(), "model_id": getattr(model, "model_id", None)}, in_path)
+    model_id, model_version = model_identity(model)
+    check_model_matches(header, {**model.describe(), "model_id": model_id, "model_version": model_version}, in_path)
     tokens = select_tokens(model, tokens, n_q)
     wav = decode_tokens(model, tokens, header.get("original_length"), **decode_kwargs)
     write_audio(out_path, wav, model.sample_rate)

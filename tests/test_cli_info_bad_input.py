@@ -83,8 +83,10 @@ def test_good_wav_and_atok(tmp_path):
     assert "sem: 1 codebook x 38 frames, codebook size 16384 (14 bits)" in out
     assert "ac: 3 codebooks x 38 frames, codebook size 1000 (10 bits)" in out
     # 25 Hz x (14 + 3 x 10) bits = 1.1 kbps; payload 38 x 44 bits = 209 bytes
-    assert "bitrate:     1.100 kbps (payload 209 bytes)" in out
-    assert f"file size:   {atok.stat().st_size} bytes" in out
+    assert "code rate:   1.100 kbps (codes 209 bytes)" in out
+    size = atok.stat().st_size
+    assert f"file rate:   {8 * size / 1.5 / 1000:.3f} kbps (file {size} bytes)" in out
+    assert f"overhead:    {size - 209} bytes (" in out and "framing of 1 block)" in out
 
 
 def test_json_output(tmp_path):
@@ -94,7 +96,7 @@ def test_json_output(tmp_path):
     a, t = [json.loads(line) for line in r.stdout.splitlines()]
     assert a["kind"] == "audio" and a["frames"] == 24000 and a["sample_rate"] == 16000 and a["channels"] == 1
     assert a["duration"] == pytest.approx(1.5) and a["format"] == "WAV"
-    assert t["kind"] == "tokens" and t["model_type"] == "toycodec" and t["duration"] == pytest.approx(1.5)
+    assert t["kind"] == "tokens" and t["model_id"] == "toycodec" and t["duration"] == pytest.approx(1.5)
     assert t["payload_bytes"] == 209 and t["file_bytes"] == atok.stat().st_size
     assert [(s["name"], s["codebook_size"], s["n_codebooks"], s["frames"]) for s in t["streams"]] == [
         ("sem", 16384, 1, 38), ("ac", 1000, 3, 38)]

@@ -11,7 +11,8 @@ from pathlib import Path
 from audiotok.bin import entry
 from audiotok.errors import UserError
 
-DESCRIPTION = "Show duration, sample rate and format of audio files, or header, streams and bitrate of .atok files."
+DESCRIPTION = ("Show duration, sample rate and format of audio files, or model, streams, code rate and file rate "
+               "of .atok files.")
 
 
 def add_arguments(parser):
@@ -54,9 +55,9 @@ def format_text(d):
             ("frames", str(d["frames"])),
         ]
     else:
-        model = d["model_type"] or "unknown"
-        if d.get("model_id"):
-            model += f" (id {d['model_id']})"
+        model = d["model_id"] or "unknown"
+        if d.get("model_version"):
+            model += f" version {d['model_version']}"
         length = f" ({d['original_length']} samples)" if d.get("original_length") is not None else ""
         streams = [
             f"{s['name']}: {s['n_codebooks']} codebook{'s' if s['n_codebooks'] != 1 else ''} x {s['frames']} frames, "
@@ -70,8 +71,11 @@ def format_text(d):
             ("duration", f"{d['duration']:.3f} s{length}"),
             ("streams", streams[0]),
             *[("", s) for s in streams[1:]],
-            ("bitrate", f"{d['bitrate_kbps']:.3f} kbps (payload {d['payload_bytes']} bytes)"),
-            ("file size", f"{d['file_bytes']} bytes ({d['header_bytes']} bytes header and checksum)"),
+            # code rate: the packed codes per second of frames; file rate: the whole file per second of audio
+            ("code rate", f"{d['code_rate_kbps']:.3f} kbps (codes {d['payload_bytes']} bytes)"),
+            ("file rate", f"{d['file_rate_kbps']:.3f} kbps (file {d['file_bytes']} bytes)"),
+            ("overhead", f"{d['overhead_bytes']} bytes ({d['header_bytes']} header, "
+                         f"{d['framing_bytes']} framing of {d['blocks']} block{'s' if d['blocks'] != 1 else ''})"),
         ]
     lines = [d["path"]]
     lines += [f"  {(k + ':') if k else '':<13}{v}" for k, v in rows]

@@ -66,8 +66,9 @@ def codebook_stats(token_arrays, codebook_size):
 
 
 def bitrate_kbps(frame_rate, codebook_sizes):
-    """Nominal bitrate of a token stream: frame_rate x sum over codebooks of log2(size), in kbit/s."""
-    return frame_rate * sum(math.log2(int(s)) for s in codebook_sizes) / 1000.0
+    """Code rate of a token stream in kbit/s: frame_rate x the packed bits of one code of each
+    codebook, ceil(log2(size)) (what a token file spends; TokenModel.code_rate)."""
+    return frame_rate * sum((int(s) - 1).bit_length() for s in codebook_sizes) / 1000.0
 
 
 def tokens_per_second(frame_rate, n_codebooks):
@@ -82,8 +83,9 @@ def measured_kbps(n_bytes, duration_s):
 def token_files_summary(paths):
     """Read .atok files (audiotok.tokfile) -> dict(kbps, kbps_file, frame_rate, tokens_per_s,
     duration, n_files, codebooks: [dict(stream, codebook, size, usage, perplexity, ...)]).
-    kbps: packed code bits per second of the frames they cover (the model's bitrate at this n_q);
-    kbps_file: whole files (headers included) per second of audio; tokens_per_s per second of audio."""
+    kbps: the code rate, packed code bits per second of the frames they cover (the model's
+    code_rate at this n_q); kbps_file: the file rate, whole files (header and block framing
+    included) per second of audio; tokens_per_s: codes per second of frames (frame rate x n_q)."""
     from audiotok import tokfile
 
     paths = [Path(p) for p in paths]
@@ -117,7 +119,7 @@ def token_files_summary(paths):
         "kbps": bits / code_seconds / 1000.0 if code_seconds > 0 else math.nan,
         "kbps_file": measured_kbps(file_bytes, seconds),
         "frame_rate": frame_rate,
-        "tokens_per_s": n_tokens_total / seconds if seconds > 0 else math.nan,
+        "tokens_per_s": n_tokens_total / code_seconds if code_seconds > 0 else math.nan,
         "duration": seconds,
         "n_files": len(paths),
         "codebooks": codebooks,

@@ -22,7 +22,7 @@ from audiotok.fileio import atomic_write_text
 # (header, row key, format): the table every scorer writes
 COLUMNS = (
     ("system", "system", "{}"),
-    ("kbps", "kbps", "{:.2f}"),
+    ("kbps", "kbps", "{:.3f}"),
     ("frame rate", "frame_rate", "{:g}"),
     ("tokens/s", "tokens_per_s", "{:g}"),
     ("PESQ-WB", "pesq", "{:.2f}"),

@@ -1,7 +1,6 @@
 """The interface shared by every codec and tokenizer: named token streams in, audio out."""
 
 import json
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,7 +18,8 @@ class TokenStream:
 
     @property
     def bits_per_code(self):
-        return math.log2(self.codebook_size)
+        """Bits one code takes in a token file: ceil(log2(codebook_size)) (0 for one entry)."""
+        return (int(self.codebook_size) - 1).bit_length()
 
     def to_dict(self):
         return asdict(self)
@@ -58,19 +58,25 @@ class TokenModel(nn.Module):
             left -= k
         return out
 
-    def bitrate(self, n_q=None):
-        """Bits per second at `n_q` codebooks (all when None)."""
+    def code_rate(self, n_q=None):
+        """The code rate in bits per second at `n_q` codebooks (all when None): frame rate x the
+        bits the codes take packed in a token file, ceil(log2(codebook_size)) each. A whole
+        .atok adds its header and block framing on top (its file rate, `audiotok info`)."""
         return self.frame_rate * sum(s.bits_per_code * s.n_codebooks for s in self.streams_for(n_q))
 
+    # one idea, one number: `bitrate` is the code rate (older callers use this name)
+    bitrate = code_rate
+
     def n_q_for_kbps(self, kbps):
-        """The largest n_q whose bitrate does not exceed `kbps` (at least 1)."""
+        """The largest n_q whose code rate does not exceed `kbps` (at least 1)."""
         best = 1
         for n in range(1, self.total_codebooks + 1):
-            if self.bitrate(n) <= kbps * 1000 + 1e-6:
+            if self.code_rate(n) <= kbps * 1000 + 1e-6:
                 best = n
         return best
 
     def tokens_per_second(self, n_q=None):
+        """Codes per second of frames at `n_q` codebooks."""
         return self.frame_rate * sum(s.n_codebooks for s in self.streams_for(n_q))
 
     def encode(self, wav, n_q=None):
