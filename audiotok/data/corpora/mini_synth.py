@@ -35,6 +35,7 @@ Layout written under DIR:
 """
 
 import hashlib
+import importlib.metadata
 import json
 import math
 import os
@@ -77,6 +78,7 @@ TEST_MIN_FROM_MINUTES = 60.0
 # corpora), so that each speaker has several utterances; at least MIN_SPEAKERS of them
 SECONDS_PER_SPEAKER = 30.0
 MIN_SPEAKERS = {"train": 4, "dev": 2, "test": 4}
+UTT_SECONDS_GUESS = 3.0  # a typical utterance, to turn a minimum count into seconds
 TOOLS = {"espeak-ng": "espeak-ng", "flite": "flite", "sox": "sox"}  # binary -> Debian package
 PEAK_DB = -1.0
 PAD_SECONDS = 0.15
@@ -109,6 +111,10 @@ def tool_versions():
 
     versions = {tool: version_line([tool, "--version"]) for tool in TOOLS}
     versions["numpy"] = np.__version__  # draws the noise of augmented utterances
+    try:  # its word ranking picks the frequent words of the text
+        versions["wordfreq"] = importlib.metadata.version("wordfreq")
+    except importlib.metadata.PackageNotFoundError:
+        versions["wordfreq"] = "unknown"
     return versions
 
 
@@ -283,7 +289,8 @@ def _synth_split(split, target_s, minimum, seed, out_dir, sample_rate, synth, ba
     """Synthesise utterances of `split` in plan order until `target_s` seconds (and a minimum
     count) are reached. Batches are sized from real durations so far, never from nj, and
     results are taken in plan order, so the outcome does not depend on the worker count."""
-    n_spk = n_speakers(split, target_s)
+    # a minimum count above the target (the test rule) also brings in more speakers
+    n_spk = n_speakers(split, max(target_s, minimum * UTT_SECONDS_GUESS))
     minimum = max(minimum, n_spk)
     plan = plan_split(seed, split, n_spk)
     accepted, total_s = [], 0.0
