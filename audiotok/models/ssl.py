@@ -27,7 +27,7 @@ from torch import nn
 
 from audiotok.errors import UserError
 from audiotok.nn.features import LogMel
-from audiotok.nn.transformer import Transformer, padding_mask
+from audiotok.nn.transformer import Transformer, causal_mask, padding_mask
 
 
 class RandomProjectionQuantizer(nn.Module):
@@ -101,13 +101,17 @@ class BestRQ(nn.Module):
         mask_span=10,
         mask_noise_std=0.1,
         grad_checkpoint=False,
+        causal=False,
     ):
         super().__init__()
         self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         if feat_norm not in ("utterance", "global"):
             raise UserError(f"bestrq: feat_norm must be 'utterance' or 'global', got '{feat_norm}'")
+        if causal and feat_norm == "utterance":
+            raise UserError("bestrq: a causal encoder needs feat_norm: global (utterance statistics see the future)")
         if stack < 1 or mask_span < 1 or not 0 < mask_prob < 1:
             raise UserError("bestrq: need stack >= 1, mask_span >= 1 and 0 < mask_prob < 1")
+        self.causal = bool(causal)
         self.sample_rate = int(sample_rate)
         self.input_sample_rate = int(input_sample_rate or sample_rate)
         self.stack = int(stack)
@@ -120,7 +124,9 @@ class BestRQ(nn.Module):
         self.mask_prob, self.mask_span, self.mask_noise_std = float(mask_prob), int(mask_span), float(mask_noise_std)
         self.num_codebooks, self.codebook_size = int(num_codebooks), int(codebook_size)
 
-        self.logmel = LogMel(self.sample_rate, n_fft, self.hop_length, n_mels)
+        # zeros past the ends (not a reflection), as batch padding is: a padded utterance's
+        # features then equal those of the utterance alone
+        self.logmel = LogMel(self.sample_rate, n_fft, self.hop_length, n_mels, pad_mode="constant")
         in_dim = n_mels * self.stack
         self.quantizer = RandomProjectionQuantizer(in_dim, codebook_size, codebook_dim, num_codebooks, quantizer_seed)
         self.input_proj = nn.Linear(in_dim, d_model)
@@ -133,6 +139,7 @@ class BestRQ(nn.Module):
             conv_kernel=conv_kernel,
             dropout=dropout,
             grad_checkpoint=grad_checkpoint,
+            conv_causal=bool(causal),
         )
         self.head = nn.Linear(d_model, num_codebooks * codebook_size)
 
@@ -183,6 +190,9 @@ class BestRQ(nn.Module):
     def _encode(self, x, valid, padded, **kwargs):
         h = self.input_drop(self.input_proj(x))
         mask = padding_mask(valid.sum(1), x.shape[1]) if padded else None
+        if self.causal:
+            causal = causal_mask(x.shape[1], device=x.device)
+            mask = causal if mask is None else mask & causal
         return self.encoder(h, mask=mask, valid=valid if padded else None, **kwargs)
 
     # ---- training ------------------------------------------------------------------------

@@ -14,7 +14,8 @@ class LogMel(nn.Module):
     autocast disabled: the power spectrum underflows in bf16/fp16.
     """
 
-    def __init__(self, sample_rate, n_fft, hop_length, n_mels, f_min=0.0, f_max=None, log_floor=1e-5, win_length=None):
+    def __init__(self, sample_rate, n_fft, hop_length, n_mels, f_min=0.0, f_max=None, log_floor=1e-5, win_length=None,
+                 pad_mode="reflect"):
         super().__init__()
         self.sample_rate = int(sample_rate)
         self.n_fft = int(n_fft)
@@ -31,7 +32,7 @@ class LogMel(nn.Module):
             n_mels=self.n_mels,
             power=2.0,
             center=True,
-            pad_mode="reflect",
+            pad_mode=pad_mode,
             norm="slaney",
             mel_scale="slaney",
         )

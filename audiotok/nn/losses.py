@@ -54,31 +54,40 @@ class MultiScaleMelLoss(nn.Module):
         m, w, hop = self.scales[i]
         spec = torch.stft(
             wav.reshape(-1, wav.shape[-1]).float(), w, hop, window=getattr(self, f"win{i}"), center=True,
-            return_complex=True,
+            pad_mode="constant", return_complex=True,  # zeros past the end, as padding is (never a reflection)
         ).abs()
         mel = torch.einsum("bft,fm->bmt", spec, getattr(self, f"fb{i}"))
         lo, hi = int(self.band[0] * m), max(int(self.band[0] * m) + 1, int(round(self.band[1] * m)))
         return mel[:, lo:hi]
 
-    def _dist(self, a, b):
+    def _dist(self, a, b, frames=None):
         d = (a - b).abs() if self.distance == "l1" else (a - b).pow(2)
-        return d.mean(dim=(1, 2))
+        if frames is None:
+            return d.mean(dim=(1, 2))
+        w = frames[:, None].to(d.dtype)  # padded frames count neither as error nor as frames
+        return (d * w).sum(dim=(1, 2)) / (w.sum(dim=(1, 2)) * d.shape[1]).clamp_min(1)
 
-    def forward(self, est, ref, reduction="mean"):
+    def forward(self, est, ref, reduction="mean", lengths=None):
+        """`lengths` [B] (valid samples): average over the STFT frames that hold real audio only."""
         # Spectra in float32 whatever the autocast: power spectra underflow in bf16/fp16.
         with torch.autocast(device_type=est.device.type, enabled=False):
-            return self._forward(est.float(), ref.float(), reduction)
+            return self._forward(est.float(), ref.float(), reduction, lengths)
 
-    def _forward(self, est, ref, reduction):
+    def _forward(self, est, ref, reduction, lengths=None):
         total = est.new_zeros(est.shape[0], dtype=torch.float32)
         for i in range(len(self.scales)):
             x, y = self.mel(est, i), self.mel(ref, i)
+            frames = None
+            if lengths is not None:
+                hop = self.scales[i][2]
+                n = lengths.to(x.device).long() // hop + 1  # centred frames whose centre is real audio
+                frames = torch.arange(x.shape[-1], device=x.device)[None] < n[:, None]
             if self.log_weight:
                 lx = torch.log10(x.clamp_min(self.clamp_eps).pow(self.pow))
                 ly = torch.log10(y.clamp_min(self.clamp_eps).pow(self.pow))
-                total = total + self.log_weight * self._dist(lx, ly)
+                total = total + self.log_weight * self._dist(lx, ly, frames)
             if self.mag_weight:
-                total = total + self.mag_weight * self._dist(x, y)
+                total = total + self.mag_weight * self._dist(x, y, frames)
         return total.mean() if reduction == "mean" else total
 
 

@@ -92,31 +92,55 @@ class VectorQuantizer(nn.Module):
         return F.embedding(codes, self.code_vectors()).transpose(1, 2)
 
     # ---- forward / encode / decode -----------------------------------------------------
-    def forward(self, x, track_mask=None):
+    # Quantizers always run in fp32: under bf16 autocast the distances flip nearest-code choices
+    # (a bf16 simulation changed 4.6 % of them at 16384 codes x 8 dims).
+    def forward(self, x, track_mask=None, frame_mask=None):
+        """`track_mask` [B] (samples that use this codebook) and `frame_mask` [B,T] (real, not
+        padded, frames) select what the losses average over and what usage tracking counts."""
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return self._forward(x.float(), track_mask, frame_mask)
+
+    def _forward(self, x, track_mask, frame_mask):
         z_e = self.project(x)
         codes = self.nearest(z_e.detach())
         z_q = self.lookup(codes)
-        commit = (z_e - z_q.detach()).pow(2).mean(dim=(1, 2))
-        codebook = (z_q - z_e.detach()).pow(2).mean(dim=(1, 2))
+        if frame_mask is None:
+            commit = (z_e - z_q.detach()).pow(2).mean(dim=(1, 2))
+            codebook = (z_q - z_e.detach()).pow(2).mean(dim=(1, 2))
+        else:
+            w = frame_mask[:, None].to(z_e.dtype)
+            denom = (w.sum(dim=(1, 2)) * z_e.shape[1]).clamp_min(1)
+            commit = ((z_e - z_q.detach()).pow(2) * w).sum(dim=(1, 2)) / denom
+            codebook = ((z_q - z_e.detach()).pow(2) * w).sum(dim=(1, 2)) / denom
         if self.training:
             z_q = z_e + (z_q - z_e).detach()  # straight-through estimator
-            self._track(z_e.detach(), codes, track_mask)
+            keep = None
+            if track_mask is not None or frame_mask is not None:
+                keep = torch.ones(codes.shape, dtype=torch.bool, device=codes.device)
+                if track_mask is not None:
+                    keep = keep & track_mask.bool()[:, None]
+                if frame_mask is not None:
+                    keep = keep & frame_mask.bool()
+            self._track(z_e.detach(), codes, keep)
         return self.out_proj(z_q), codes, commit, codebook
 
     @torch.no_grad()
     def encode(self, x):
-        return self.nearest(self.project(x))
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return self.nearest(self.project(x.float()))
 
     def decode(self, codes):
-        return self.out_proj(self.lookup(codes))
+        with torch.autocast(device_type=codes.device.type, enabled=False):
+            return self.out_proj(self.lookup(codes))
 
     # ---- usage tracking and dead-code restart ------------------------------------------
     @torch.no_grad()
-    def _track(self, z_e, codes, mask=None):
-        if mask is not None:
-            keep = mask.bool()
-            z_e, codes = z_e[keep], codes[keep]
-        latents = z_e.transpose(1, 2).reshape(-1, self.codebook_dim)
+    def _track(self, z_e, codes, keep=None):
+        """`keep` [B,T] bool: the frames to count (None = all)."""
+        latents = z_e.transpose(1, 2)  # [B,T,d]
+        if keep is not None:
+            latents, codes = latents[keep], codes[keep]
+        latents = latents.reshape(-1, self.codebook_dim)
         counts = torch.bincount(codes.reshape(-1), minlength=self.codebook_size).float()
         # Usage starts at zero: after the first batch every unused code counts as dead, so the
         # first restarts place the codebook on real latents (a data-dependent initialisation).
@@ -213,8 +237,10 @@ class ResidualVQ(nn.Module):
             n = torch.where(drop, torch.randint(1, self.n_codebooks + 1, (batch,), device=device), n)
         return n
 
-    def forward(self, z, n_q=None):
-        """z [B,D,T] -> dict(z_q, codes [B,K,T], commitment, codebook (scalars), n_q [B])."""
+    def forward(self, z, n_q=None, frame_mask=None):
+        """z [B,D,T] -> dict(z_q, codes [B,K,T], commitment, codebook (scalars), n_q [B]).
+
+        `frame_mask` [B,T] marks real frames: padding neither trains nor counts as usage."""
         n_per = self._n_per_sample(z.shape[0], n_q, z.device)
         # Training runs every codebook (masked) so all parameters are in the graph (DDP-safe).
         n_run = self.n_codebooks if self.training else int(n_per.max())
@@ -223,7 +249,7 @@ class ResidualVQ(nn.Module):
         codes, commit, cb_loss = [], z.new_zeros(()), z.new_zeros(())
         for i in range(n_run):
             keep = i < n_per
-            out, c, cm, cb = self.quantizers[i](residual, track_mask=keep)
+            out, c, cm, cb = self.quantizers[i](residual, track_mask=keep, frame_mask=frame_mask)
             keep_f = keep.to(z.dtype)
             z_q = z_q + out * keep_f[:, None, None]
             residual = residual - out

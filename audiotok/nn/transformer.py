@@ -225,12 +225,14 @@ class ConvModule(nn.Module):
     they do not leak into valid ones.
     """
 
-    def __init__(self, dim, kernel_size, dropout=0.0):
+    def __init__(self, dim, kernel_size, dropout=0.0, causal=False):
         super().__init__()
         if kernel_size % 2 == 0:
             raise ValueError(f"conv_kernel must be odd, got {kernel_size}")
         self.pw1 = nn.Conv1d(dim, 2 * dim, 1)
-        self.dw = nn.Conv1d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
+        # causal: all padding on the left, so frame t never sees frames after it
+        self.pad = (kernel_size - 1, 0) if causal else (kernel_size // 2, kernel_size // 2)
+        self.dw = nn.Conv1d(dim, dim, kernel_size, groups=dim)
         self.norm = nn.LayerNorm(dim)
         self.pw2 = nn.Conv1d(dim, dim, 1)
         self.drop = nn.Dropout(dropout)
@@ -241,7 +243,7 @@ class ConvModule(nn.Module):
         h = F.glu(self.pw1(x.transpose(1, 2)), dim=1)
         if valid is not None:
             h = h * valid[:, None].to(h.dtype)
-        h = self.dw(h).transpose(1, 2)
+        h = self.dw(F.pad(h, self.pad)).transpose(1, 2)
         h = F.silu(self.norm(h))
         return self.drop(self.pw2(h.transpose(1, 2)).transpose(1, 2))
 
@@ -250,13 +252,13 @@ class TransformerBlock(nn.Module):
     """Pre-norm block: x += attn(norm(x)); [x += conv(norm(x))]; x += ffn(norm(x))."""
 
     def __init__(self, dim, n_heads, n_kv_heads=None, ffn_dim=None, conv_kernel=0, dropout=0.0, norm_eps=1e-6,
-                 qkv_bias=False):
+                 qkv_bias=False, conv_causal=False):
         super().__init__()
         ffn_dim = ffn_dim or default_ffn_dim(dim)
         self.attn_norm = RMSNorm(dim, norm_eps)
         self.attn = Attention(dim, n_heads, n_kv_heads, dropout=dropout, qkv_bias=qkv_bias)
         self.conv_norm = RMSNorm(dim, norm_eps) if conv_kernel else None
-        self.conv = ConvModule(dim, conv_kernel, dropout) if conv_kernel else None
+        self.conv = ConvModule(dim, conv_kernel, dropout, conv_causal) if conv_kernel else None
         self.ffn_norm = RMSNorm(dim, norm_eps)
         self.ffn = SwiGLU(dim, ffn_dim, dropout)
         self.drop = nn.Dropout(dropout)
@@ -301,6 +303,7 @@ class Transformer(nn.Module):
         norm_eps=1e-6,
         grad_checkpoint=False,
         qkv_bias=False,
+        conv_causal=False,
     ):
         super().__init__()
         self.dim = dim
@@ -311,7 +314,7 @@ class Transformer(nn.Module):
         self.grad_checkpoint = grad_checkpoint
         self.rope = RotaryEmbedding(self.head_dim, rope_base)
         self.layers = nn.ModuleList(
-            TransformerBlock(dim, n_heads, n_kv_heads, ffn_dim, conv_kernel, dropout, norm_eps, qkv_bias)
+            TransformerBlock(dim, n_heads, n_kv_heads, ffn_dim, conv_kernel, dropout, norm_eps, qkv_bias, conv_causal)
             for _ in range(n_layers)
         )
         self.norm = RMSNorm(dim, norm_eps)
