@@ -460,7 +460,7 @@ def test_cli_train_ddp_cpu_writes_a_loadable_exp_dir(data, tmp_path):
     assert resolved["trainer"]["seed"] == 5 and resolved["optim_conf"]["lr"] == 0.002
     log = (exp / "train.log").read_text()
     assert "2 process(es) on cpu" in log and "step 4/4" in log and "valid step 4" in log
-    assert "trainer.amp=bf16 requested but training on cpu: using fp32" in log
+    assert "trainer.amp=bf16 applies to CUDA; on cpu: fp32" in log
     best_file = json.loads((exp / "checkpoints" / "best.json").read_text())[0]["file"]
     assert sorted(p.name for p in (exp / "checkpoints").iterdir()) == sorted(["best.json", "latest.pt", best_file])
     assert any(p.name.startswith("events.out.tfevents") for p in (exp / "tensorboard").iterdir())
@@ -534,3 +534,36 @@ def test_cli_sigterm_saves_and_resume_finishes(data, tmp_path, capsys):
     log = (exp / "train.log").read_text()
     assert f"resuming from step {stopped} of {stopped + 2}" in log and "trainer.max_steps" in log
     assert json.loads((exp / "model" / "meta.json").read_text())["steps"] == stopped + 2
+
+
+def test_cpu_budget_stops_training_and_history_records_cpu_hours(data, tmp_path):
+    cfg = make_config(max_steps=10_000, valid_interval=5, log_interval=5, save_interval=5)
+    cfg["trainer"]["max_cpu_hours"] = 1e-9  # spent after the first logged steps
+    trainer = make_trainer(cfg, ToyAE(), data, tmp_path / "exp")
+    summary = trainer.train()
+    assert summary["step"] == 5 and summary["stopped_by"] is None
+    rows = [json.loads(x) for x in (tmp_path / "exp" / "valid_history.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [5] and rows[0]["cpu_hours"] > 0 and "loss" in rows[0]
+    state = torch.load(tmp_path / "exp" / "checkpoints" / "latest.pt", weights_only=False)
+    assert state["cpu_seconds"] > 0 and state["wall_seconds"] > 0
+
+
+def test_cli_resume_refuses_a_changed_config(data, tmp_path):
+    cfg = make_config(model="bestrq", model_conf=BESTRQ_CONF, max_steps=2, valid_interval=2, log_interval=1)
+    conf = _write_yaml(tmp_path / "c.yaml", cfg)
+    exp = tmp_path / "exp"
+    base = [sys.executable, "-m", "audiotok", "train", "--config", str(conf), "--train-data", str(data[0]),
+            "--valid-data", str(data[1]), "--exp-dir", str(exp), "--resume"]
+
+    def run(*extra):
+        return subprocess.run(base + list(extra), env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+
+    assert run().returncode == 0
+    before = (exp / "config.yaml").read_text()
+    out = run("optim_conf.lr=0.5")
+    assert out.returncode == 1 and "optim_conf.lr" in out.stderr and "--allow-config-change" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and (exp / "config.yaml").read_text() == before
+    assert run("trainer.max_steps=3").returncode == 0  # extending a run is a normal resume
+    assert run("optim_conf.lr=0.5", "trainer.max_steps=4", "--allow-config-change").returncode == 0
+    assert sorted(p.name for p in exp.glob("config.before_resume*.yaml")) == ["config.before_resume1.yaml",
+                                                                              "config.before_resume2.yaml"]

@@ -50,6 +50,10 @@ def add_arguments(p):
     p.add_argument("--ngpu", type=int, default=0, help="CUDA devices, one process each; 0 = CPU (default)")
     p.add_argument("--ddp-cpu", "--ddp_cpu", dest="ddp_cpu", type=int, default=0, metavar="N",
                    help="with --ngpu 0: train data-parallel in N CPU processes (gloo)")
+    p.add_argument("--allow-config-change", "--allow_config_change", dest="allow_config_change",
+                   action="store_true",
+                   help="with --resume: continue although the config differs from the one the exp dir "
+                        "started with (the old one is kept as config.before_resumeN.yaml)")
     p.add_argument("--seed", type=int, default=None, help="overrides trainer.seed")
     p.add_argument("--print-config", "--print_config", dest="print_config", action="store_true",
                    help="print the resolved config and exit")
@@ -62,6 +66,8 @@ def _argv(args):
            "--exp-dir", args.exp_dir, "--ngpu", str(args.ngpu), "--ddp-cpu", str(args.ddp_cpu)]
     if args.resume:
         out.append("--resume")
+    if args.allow_config_change:
+        out.append("--allow-config-change")
     if args.seed is not None:
         out += ["--seed", str(args.seed)]
     return out + list(args.overrides)
@@ -114,18 +120,40 @@ def _diff_keys(old, new, prefix=""):
     return keys
 
 
-def _write_config(cfg, exp_dir, resume):
-    from audiotok.config import load_config, save_config
+# Changing these only extends or shortens a run; every other key changes what the checkpoints mean.
+RESUMABLE_CHANGES = ("trainer.max_steps", "trainer.max_cpu_hours")
+
+
+def check_config_change(cfg, exp_dir, resume, allow=False):
+    """Refuse to resume `exp_dir` with a config other than the one it trained with (unless `allow`).
+    Returns the changed keys."""
+    from audiotok.config import load_config
+
+    path = Path(exp_dir) / "config.yaml"
+    if not (resume and path.is_file()):
+        return []
+    changed = _diff_keys(load_config(path), cfg)
+    serious = [k for k in changed if k not in RESUMABLE_CHANGES]
+    if serious and not allow:
+        raise UserError(f"{path}: the config differs from the one this experiment trained with "
+                        f"({', '.join(serious)}); resume with the same config, use another --exp-dir, "
+                        "or pass --allow-config-change")
+    return changed
+
+
+def _write_config(cfg, exp_dir, changed):
+    from audiotok.config import save_config
 
     path = exp_dir / "config.yaml"
-    if resume and path.is_file():
-        changed = _diff_keys(load_config(path), cfg)
-        if changed:
-            log.warning("config differs from the one this experiment started with: %s", ", ".join(changed))
+    if changed and path.is_file():
+        n = len(list(exp_dir.glob("config.before_resume*.yaml"))) + 1
+        path.replace(exp_dir / f"config.before_resume{n}.yaml")
+        log.warning("config changed on resume (%s); the previous one is kept as config.before_resume%d.yaml",
+                    ", ".join(changed), n)
     save_config(cfg, path)
 
 
-def train(cfg, train_data, valid_data, exp_dir, ngpu=0, resume=False):
+def train(cfg, train_data, valid_data, exp_dir, ngpu=0, resume=False, allow_config_change=False):
     """Set up this process (distributed or not), train, and pack the best model into EXP/model/.
     Returns the trainer's summary dict."""
     from audiotok.registry import build_model, dataset_class
@@ -135,6 +163,7 @@ def train(cfg, train_data, valid_data, exp_dir, ngpu=0, resume=False):
     from audiotok.train.trainer import Trainer, trainer_config
 
     exp_dir = Path(exp_dir)
+    changed = check_config_change(cfg, exp_dir, resume, allow_config_change)  # before anything is written
     info = D.init_distributed(ngpu)
     undo_logging = None
     try:
@@ -143,7 +172,7 @@ def train(cfg, train_data, valid_data, exp_dir, ngpu=0, resume=False):
         D.barrier(info)
         undo_logging = setup_logging(exp_dir, info.rank)
         if info.is_main:
-            _write_config(cfg, exp_dir, resume)
+            _write_config(cfg, exp_dir, changed)
         seed = int(trainer_config(cfg)["seed"])
         seed_everything(seed)  # identical initial weights on every rank
         model = build_model(cfg)
@@ -190,7 +219,8 @@ def run(args):
 
     if nproc > 1 and not under_torchrun():
         return _relaunch(args, nproc)
-    summary = train(cfg, args.train_data, args.valid_data, args.exp_dir, args.ngpu, args.resume)
+    summary = train(cfg, args.train_data, args.valid_data, args.exp_dir, args.ngpu, args.resume,
+                    args.allow_config_change)
     if summary["stopped_by"] is not None:
         return 128 + int(summary["stopped_by"])
     return 0

@@ -16,6 +16,7 @@ depend only on (seed, epoch, index) and validation runs on a forked, fixed-seed 
 """
 
 import contextlib
+import json
 import logging
 import math
 import signal
@@ -42,7 +43,9 @@ TRAINER_DEFAULTS = {
     "save_interval": 1000,
     "grad_clip": None,  # max global L2 norm of the generator gradients; None/0: no clipping
     "grad_clip_d": None,  # same for the discriminator; defaults to grad_clip
-    "amp": "none",  # none | bf16 | fp16 (bf16/fp16 only on CUDA; the CPU trains in fp32)
+    "amp": "none",  # none | bf16 | fp16 on CUDA (the CPU follows cpu_amp)
+    "cpu_amp": "none",  # none | bf16: bf16 autocast when training on the CPU (faster on CPUs with bf16 units)
+    "max_cpu_hours": None,  # stop (as at max_steps) once training used this much process CPU time, all segments
     "best_metric": "loss",  # a key of the validation logs
     "best_mode": "min",  # min | max
     "keep_nbest": 3,
@@ -67,6 +70,11 @@ def trainer_config(config):
         out["amp"] = "none"
     if out["amp"] not in ("none", "bf16", "fp16"):
         raise UserError(f"trainer.amp must be none, bf16 or fp16, got '{out['amp']}'")
+    out["cpu_amp"] = str(out["cpu_amp"] or "none").lower()
+    if out["cpu_amp"] not in ("none", "bf16"):
+        raise UserError(f"trainer.cpu_amp must be none or bf16, got '{out['cpu_amp']}'")
+    if out["max_cpu_hours"] is not None and float(out["max_cpu_hours"]) <= 0:
+        raise UserError(f"trainer.max_cpu_hours must be positive, got {out['max_cpu_hours']}")
     return out
 
 
@@ -145,6 +153,9 @@ class Trainer:
         self.step = self.epoch = self.batches_in_epoch = 0
         self.nonfinite_streak = 0
         self.last_valid = None
+        # process CPU seconds spent training, summed over every resumed segment (all ranks)
+        self.cpu_seconds = 0.0
+        self.wall_seconds = 0.0
         self.resumed = False
         self._rng_to_restore = None
         if resume and self.ckpt.has_latest():
@@ -178,8 +189,10 @@ class Trainer:
         amp = self.t["amp"]
         self.amp_dtype = None
         self.scaler = None
-        if amp != "none" and self.device.type != "cuda":
-            self.amp_note = f"trainer.amp={amp} requested but training on {self.device.type}: using fp32"
+        if self.device.type == "cpu" and self.t["cpu_amp"] == "bf16":
+            self.amp_dtype, self.amp_note = torch.bfloat16, "bf16 autocast on the CPU (trainer.cpu_amp)"
+        elif amp != "none" and self.device.type != "cuda":
+            self.amp_note = f"trainer.amp={amp} applies to CUDA; on {self.device.type}: fp32 (see trainer.cpu_amp)"
         elif amp == "bf16":
             self.amp_dtype, self.amp_note = torch.bfloat16, "bf16 autocast on CUDA"
         elif amp == "fp16":
@@ -231,6 +244,7 @@ class Trainer:
             "scheduler_d": self.sched_d.state_dict() if self.sched_d else None,
             "scaler": self.scaler.state_dict() if self.scaler else None,
             "rng": rngs, "last_valid": self.last_valid,
+            "cpu_seconds": self._cpu_total(), "wall_seconds": self._wall_total(),
         }
 
     def _load(self, state):
@@ -252,6 +266,8 @@ class Trainer:
         self.batches_in_epoch = int(state["batches_in_epoch"])
         self.nonfinite_streak = int(state.get("nonfinite_streak", 0))
         self.last_valid = state.get("last_valid")
+        self.cpu_seconds = float(state.get("cpu_seconds", 0.0))
+        self.wall_seconds = float(state.get("wall_seconds", 0.0))
         rngs = state.get("rng") or []
         if len(rngs) == self.info.world_size:
             self._rng_to_restore = rngs[self.info.rank]
@@ -260,6 +276,18 @@ class Trainer:
             log.warning("checkpoint was written by %d process(es), now %d: RNG streams reseeded, "
                         "resume is not bit-for-bit", len(rngs), self.info.world_size)
         self.resumed = True
+
+    def _cpu_total(self):
+        """CPU seconds of all segments so far, summed over ranks (this segment counted from its start)."""
+        mine = time.process_time() - getattr(self, "_cpu_start", time.process_time())
+        return self.cpu_seconds + sum(D.gather_objects(mine, self.info))
+
+    def _wall_total(self):
+        return self.wall_seconds + time.perf_counter() - getattr(self, "_wall_start", time.perf_counter())
+
+    def _out_of_cpu_budget(self):
+        budget = self.t["max_cpu_hours"]
+        return budget is not None and self._cpu_total() >= float(budget) * 3600
 
     def save(self):
         state = self.state_dict()  # collective
@@ -380,9 +408,15 @@ class Trainer:
             raise UserError(f"trainer.best_metric '{metric}' is not among the validation logs "
                             f"({', '.join(results) or 'none: empty valid set'})")
         is_best = False
+        cpu_h, wall_h = self._cpu_total() / 3600, self._wall_total() / 3600
         if self.info.is_main:
             is_best = self.ckpt.update_best(self.step, results[metric], self.model.state_dict())
-            self._scalars("valid", results)
+            self._scalars("valid", {**results, "cpu_hours": cpu_h})
+            # one line per validation: the quality-against-compute curve that RESULTS.md plots
+            row = {"step": self.step, "cpu_hours": round(cpu_h, 7), "wall_hours": round(wall_h, 7),
+                   "device": self.device.type, **{k: round(v, 5) for k, v in results.items()}}
+            with open(self.exp_dir / "valid_history.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
         line = " | ".join(f"{k} {v:.4g}" for k, v in results.items())
         log.info("valid step %d | %s%s", self.step, line, " | new best" if is_best else "")
         D.barrier(self.info)
@@ -446,6 +480,7 @@ class Trainer:
         self._open_writer()
         progress = Progress(self.max_steps, self.step, enabled=self.info.is_main)
         self._install_signals()
+        self._cpu_start, self._wall_start = time.process_time(), time.perf_counter()
         sums, counts = {}, {}
         t0, n0 = time.perf_counter(), self.step
         batches = self._batches()
@@ -459,6 +494,10 @@ class Trainer:
                     sums[k] = sums.get(k, 0.0) + v
                     counts[k] = counts.get(k, 0) + 1
                 progress.update(self.step, logs)
+                budget_spent = self.step % t["log_interval"] == 0 and D.any_rank(self._out_of_cpu_budget(), self.info)
+                if budget_spent:
+                    log.info("step %d: trainer.max_cpu_hours (%s) spent: finishing", self.step, t["max_cpu_hours"])
+                    self.max_steps = self.step
                 last = self.step == self.max_steps
                 if self.step % t["log_interval"] == 0 or last:
                     dt = max(time.perf_counter() - t0, 1e-9)
