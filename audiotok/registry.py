@@ -17,6 +17,7 @@ DATASETS = {
     "audio_segments": "audiotok.data.datasets:AudioSegmentDataset",
     "lm_tokens": "audiotok.data.lm_dataset:LMTokenDataset",
     "music_stems": "audiotok.data.stem_dataset:MusicStemDataset",
+    "utterances": "audiotok.data.utterance_dataset:UtteranceDataset",
 }
 
 

@@ -80,7 +80,8 @@ def run(args):
         text={u: data.text[u] for u in keep if u in data.text} if data.text else None,
         extra={n: {u: t[u] for u in keep if u in t} for n, t in out_tables.items() if n != "wav"} or None,
         info={
-            **{n: {u: t[u] for u in keep if u in t} for n, t in (data.info or {}).items() if n.startswith("utt2")},
+            **{n: {u: t[u] for u in keep if u in t} for n, t in (data.info or {}).items()
+               if n.startswith("utt2") or n == "phones"},  # phones: CTC targets of the codec
             "utt2num_samples": {u: str(audio_info(out_tables["wav"][u])["frames"]) for u in keep},
         },
     )

@@ -8,7 +8,7 @@ from typing import NamedTuple
 from audiotok.errors import DataDirError
 from audiotok.fileio import atomic_path
 
-_TABLE_NAME = re.compile(r"(?:(?:utt2|spk2|reco2)[A-Za-z0-9_]+|text|segments|[A-Za-z0-9_.-]+\.scp)")
+_TABLE_NAME = re.compile(r"(?:(?:utt2|spk2|reco2)[A-Za-z0-9_]+|text|phones|segments|[A-Za-z0-9_.-]+\.scp)")
 _LINE = re.compile(r"([^ \t]+)(?:[ \t]+(.*?))?[ \t]*")
 _UTT_SCP = {"feats.scp", "vad.scp"}  # Kaldi scp files keyed by utterance, not recording
 _SPK_SCP = {"cmvn.scp"}
@@ -23,7 +23,7 @@ def table_kind(name):
     """'utt', 'spk' or 'reco' (= wav.scp's keys: utterances unless there are segments), or None if not a table."""
     if not _TABLE_NAME.fullmatch(name):
         return None
-    if name in ("text", "segments") or name in _UTT_SCP or name.startswith("utt2"):
+    if name in ("text", "phones", "segments") or name in _UTT_SCP or name.startswith("utt2"):
         return "utt"
     if name in _SPK_SCP or name.startswith("spk2"):
         return "spk"

@@ -38,6 +38,7 @@ from torch import nn
 from audiotok.errors import UserError
 from audiotok.models.base import TokenModel, TokenStream
 from audiotok.nn.conv import WaveDecoder, WaveEncoder, WNConv1d
+from audiotok.nn.content_ctc import ContentCTC
 from audiotok.nn.convnext import ConvNeXtBlock
 from audiotok.nn.discriminators import Discriminator
 from audiotok.nn.losses import (
@@ -48,6 +49,7 @@ from audiotok.nn.losses import (
     ssl_reconstruction_loss,
 )
 from audiotok.nn.quantize import ResidualVQ, VectorQuantizer
+from audiotok.nn.spectral import SpectralDecoder, SpectralEncoder, masked, run_masked
 from audiotok.registry import build_model
 
 LOSS_WEIGHTS = {
@@ -60,9 +62,11 @@ LOSS_WEIGHTS = {
     "semantic_commit": 0.25,
     "semantic_codebook": 1.0,
     "semantic_mel": 15.0,
+    "ctc": 1.0,
 }
 SEMANTIC_MEL = {"n_mels": [80, 160, 320], "window_lengths": [512, 1024, 2048], "band": [0.0, 0.1], "distance": "mse"}
 SSL_NORMS = ("running", "utterance", "none")
+BACKBONES = ("wave", "spectral")
 
 
 class DualCodec(TokenModel):
@@ -105,12 +109,19 @@ class DualCodec(TokenModel):
         loss_weights=None,
         discriminator=None,
         disc_start_step=0,
+        backbone="wave",
+        spectral_encoder=None,
+        spectral_decoder=None,
+        content_ctc=None,
+        valid_quality=False,
     ):
         super().__init__()
         # JSON round trip: tuples become lists so the config dumps as plain YAML.
         self.config = json.loads(json.dumps({k: v for k, v in locals().items() if k not in ("self", "__class__")}))
         if ssl_norm not in SSL_NORMS:
             raise UserError(f"dualcodec: ssl_norm must be one of {', '.join(SSL_NORMS)}, got '{ssl_norm}'")
+        if backbone not in BACKBONES:
+            raise UserError(f"dualcodec: backbone must be one of {', '.join(BACKBONES)}, got '{backbone}'")
         if int(n_acoustic) < 1:
             raise UserError(f"dualcodec: n_acoustic must be at least 1, got {n_acoustic}")
         self.sample_rate = int(sample_rate)
@@ -129,14 +140,19 @@ class DualCodec(TokenModel):
         self.register_buffer("ssl_frames", torch.zeros(()))
         self.register_buffer("ssl_batches", torch.zeros(()))
 
-        # ---- waveform encoder / decoder ------------------------------------------------------
-        self.encoder = WaveEncoder(encoder_dim, encoder_strides, latent_dim, residual_dilations)
+        # ---- acoustic encoder / decoder ------------------------------------------------------
+        self.backbone = backbone
+        if backbone == "wave":  # DAC-style: per-sample strided convs (the paper's, for GPUs)
+            self.encoder = WaveEncoder(encoder_dim, encoder_strides, latent_dim, residual_dilations)
+            rates = list(decoder_rates) if decoder_rates is not None else list(encoder_strides)[::-1]
+            self.decoder = WaveDecoder(latent_dim, decoder_dim, rates, dilations=residual_dilations)
+        else:  # frame-rate ConvNeXt nets with an iSTFT head (cheap on a CPU)
+            self.encoder = SpectralEncoder(self.sample_rate, latent_dim, **(spectral_encoder or {}))
+            self.decoder = SpectralDecoder(latent_dim, **(spectral_decoder or {}))
         self.hop_length = self.encoder.hop_length
-        rates = list(decoder_rates) if decoder_rates is not None else list(encoder_strides)[::-1]
-        self.decoder = WaveDecoder(latent_dim, decoder_dim, rates, dilations=residual_dilations)
         if self.decoder.hop_length != self.hop_length:
-            raise UserError(f"dualcodec: decoder_rates {rates} give hop {self.decoder.hop_length}, "
-                            f"encoder_strides give {self.hop_length}")
+            raise UserError(f"dualcodec: the decoder's hop {self.decoder.hop_length} differs from the "
+                            f"encoder's {self.hop_length}")
         self.frame_rate = self.sample_rate / self.hop_length
         self.pool = float(self.ssl.feature_rate) / self.frame_rate
 
@@ -155,8 +171,14 @@ class DualCodec(TokenModel):
         )
         self.sem_dec = convnexts()
         self.sem_out = WNConv1d(semantic_dim, latent_dim, 1)
-        # The SSL-reconstruction loss compares s_hat with s; a 1x1 head bridges differing widths.
-        self.ssl_head = nn.Identity() if h == int(latent_dim) else WNConv1d(latent_dim, h, 1)
+        # The SSL-reconstruction loss compares s_hat with s through a 1x1 head, whatever the
+        # widths (an Identity when they matched made the architecture depend on the SSL model).
+        self.ssl_head = WNConv1d(latent_dim, h, 1)
+        # Optional supervised content objective (S3Tokenizer-like): CTC on phones, read from the
+        # semantic path after its VQ, so codebook 1 alone must carry what was said.
+        self.content_ctc = ContentCTC(semantic_dim, **content_ctc) if content_ctc else None
+        if self.content_ctc is not None:
+            self.config["content_ctc"] = self.content_ctc.config
 
         # ---- acoustic residual VQ ------------------------------------------------------------
         self.rvq = ResidualVQ(
@@ -182,6 +204,9 @@ class DualCodec(TokenModel):
             None if discriminator is False else Discriminator(self.sample_rate, **(discriminator or {}))
         )
         self.disc_start_step = int(disc_start_step)
+        # PESQ-WB and STOI of every validation utterance (seconds of CPU per checkpoint), so a
+        # long run records quality, not only losses, against its CPU hours.
+        self.valid_quality = bool(valid_quality)
 
     # ---- construction helpers -----------------------------------------------------------------
     def _build_ssl(self, ssl, ssl_init_dir):
@@ -211,19 +236,38 @@ class DualCodec(TokenModel):
         t = self.num_frames(wav.shape[-1])
         return F.pad(wav, (0, t * self.hop_length - wav.shape[-1])), t
 
+    def frame_mask(self, lengths, frames, device):
+        """[B, frames] bool: frames holding any real sample (all True without lengths)."""
+        if lengths is None:
+            return None
+        n = -(-lengths.to(device).long() // self.hop_length)
+        return torch.arange(frames, device=device)[None] < n[:, None]
+
     @torch.no_grad()
-    def ssl_features(self, wav, frames, update_stats=False):
-        """Padded wav [B,1,T*hop] -> normalised SSL features pooled to [B, hidden, frames]."""
+    def ssl_features(self, wav, frames, update_stats=False, lengths=None):
+        """Padded wav [B,1,T*hop] -> normalised SSL features pooled to [B, hidden, frames].
+
+        `lengths` (valid samples per item) keeps padding out of the SSL's own normalisation and
+        of the running statistics."""
         x = wav.float()
-        if int(self.ssl.sample_rate) != self.sample_rate:
-            x = torchaudio.functional.resample(x, self.sample_rate, int(self.ssl.sample_rate))
-        feats = self.ssl.extract_features(x, self.ssl_layer).float().transpose(1, 2)  # [B,H,F]
+        ssl_sr = int(self.ssl.sample_rate)
+        if ssl_sr != self.sample_rate:
+            x = torchaudio.functional.resample(x, self.sample_rate, ssl_sr)
+        ssl_lengths = None if lengths is None else (lengths.long() * ssl_sr) // self.sample_rate
+        feats = self.ssl.extract_features(x, self.ssl_layer, lengths=ssl_lengths).float().transpose(1, 2)  # [B,H,F]
+        valid = None
+        if ssl_lengths is not None:
+            n = torch.ceil(ssl_lengths.float() * float(self.ssl.feature_rate) / ssl_sr).long()
+            valid = torch.arange(feats.shape[-1], device=feats.device)[None] < n.to(feats.device)[:, None]
         if self.ssl_norm == "running":
             if update_stats and self.ssl_batches.item() < self.ssl_stats_batches:
-                self._update_stats(feats)
+                self._update_stats(feats, valid)
             feats = (feats - self.ssl_mean[:, None]) * torch.rsqrt(self.ssl_var[:, None] + 1e-5)
         elif self.ssl_norm == "utterance":
-            mean, var = feats.mean(-1, keepdim=True), feats.var(-1, keepdim=True, unbiased=False)
+            w = torch.ones_like(feats[:, :1]) if valid is None else valid[:, None].float()
+            count = w.sum(-1, keepdim=True).clamp_min(1)
+            mean = (feats * w).sum(-1, keepdim=True) / count
+            var = ((feats - mean).square() * w).sum(-1, keepdim=True) / count
             feats = (feats - mean) * torch.rsqrt(var + 1e-5)
         return self._pool(feats, frames)
 
@@ -241,9 +285,12 @@ class DualCodec(TokenModel):
         return feats[..., :frames]
 
     @torch.no_grad()
-    def _update_stats(self, feats):
-        """Merge this batch's per-channel mean/var into the running buffers (Chan et al.)."""
-        x = feats.transpose(0, 1).reshape(feats.shape[1], -1).double()
+    def _update_stats(self, feats, valid=None):
+        """Merge this batch's per-channel mean/var (valid frames only) into the running buffers (Chan et al.)."""
+        x = feats.transpose(1, 2)[valid] if valid is not None else feats.transpose(1, 2).reshape(-1, feats.shape[1])
+        x = x.t().double()
+        if x.shape[1] == 0:
+            return
         n_b = float(x.shape[1])
         mean_b, var_b = x.mean(1), x.var(1, unbiased=False)
         n_a = float(self.ssl_frames)
@@ -307,12 +354,16 @@ class DualCodec(TokenModel):
         wav = batch["wav"]
         n = wav.shape[-1]
         padded, t = self._pad(wav)
-        s = self.ssl_features(padded, t, update_stats=self.training)
-        x_q, sem_codes, sem_commit, sem_cb = self.sem_vq(self.sem_enc(self.sem_in(s)))
-        s_hat = self.sem_out(self.sem_dec(x_q))
-        z_ac = self.encoder(padded)[..., :t]
+        lengths = batch.get("lengths")
+        frames = self.frame_mask(lengths, t, wav.device)  # None = every frame real
+        s = masked(self.ssl_features(padded, t, update_stats=self.training, lengths=lengths), frames)
+        x_q, sem_codes, sem_commit, sem_cb = self.sem_vq(
+            run_masked(self.sem_enc, self.sem_in(s), frames), frame_mask=frames)
+        h_sem = run_masked(self.sem_dec, x_q, frames)
+        s_hat = masked(self.sem_out(h_sem), frames)
+        z_ac = self._encode_acoustic(padded, frames)[..., :t]
         residual = z_ac - s_hat
-        q = self.rvq(residual)
+        q = self.rvq(residual, frame_mask=frames)
         b = wav.shape[0]
         if self.training:
             warm = step < self.quantize_warmup_steps
@@ -323,12 +374,18 @@ class DualCodec(TokenModel):
         # torch.where keeps the RVQ in the graph for every sample, so all weights get gradients.
         z_res = torch.where(passthrough[:, None, None], residual, q["z_q"])
         z_res = torch.where(semantic_only[:, None, None], torch.zeros_like(z_res), z_res)
-        recon = self.decoder(s_hat + z_res)[..., :n]
-        return {
+        recon = self._decode_latent(s_hat + z_res, frames)[..., :n]
+        if lengths is not None:  # padding is silence on both sides of every loss
+            keep = torch.arange(n, device=wav.device)[None] < lengths.to(wav.device)[:, None]
+            recon = recon * keep[:, None].to(recon.dtype)
+        out = {
             "wav": wav,
             "recon": recon,
             "ssl": s,
             "s_hat": s_hat,
+            "h_semantic": h_sem,
+            "frames": frames,
+            "n_frames": frames.sum(1) if frames is not None else torch.full((b,), t, device=wav.device),
             "semantic_codes": sem_codes,
             "acoustic_codes": q["codes"],
             "n_q": q["n_q"],
@@ -339,6 +396,39 @@ class DualCodec(TokenModel):
             "semantic_only": semantic_only,
             "passthrough": passthrough,
         }
+        return out
+
+    def _encode_acoustic(self, wav, frames=None):
+        if self.backbone == "spectral":
+            return self.encoder(wav, frames)
+        return self.encoder(wav)  # the DAC-style convs see padding (full-size configs train on fixed crops)
+
+    def _decode_latent(self, z, frames=None):
+        return self.decoder(z, frames) if self.backbone == "spectral" else self.decoder(z)
+
+    def _ssl_loss(self, out):
+        pred, target = self.ssl_head(out["s_hat"]).float(), out["ssl"]
+        frames = out["frames"]
+        if frames is None:
+            return ssl_reconstruction_loss(pred, target)
+        err = (pred - target.detach()).pow(2).mean(1)  # [B,T]
+        return (err * frames).sum() / frames.sum().clamp_min(1)
+
+    @torch.no_grad()
+    def _quality(self, batch, out):
+        """Mean PESQ-WB and STOI of the batch's reconstructions (each item at its own length)."""
+        from audiotok.metrics.quality import pesq_wb, stoi
+
+        lengths = batch.get("lengths")
+        scores = {"pesq": [], "stoi": []}
+        for i in range(out["wav"].shape[0]):
+            n = int(lengths[i]) if lengths is not None else out["wav"].shape[-1]
+            ref, est = out["wav"][i, 0, :n].float().cpu().numpy(), out["recon"][i, 0, :n].float().cpu().numpy()
+            for name, fn in (("pesq", pesq_wb), ("stoi", stoi)):
+                v = fn(ref, est, self.sample_rate)
+                if v is not None and v == v:
+                    scores[name].append(float(v))
+        return {k: sum(v) / len(v) for k, v in scores.items() if v}
 
     def uses_discriminator(self, step):
         return self.discriminator is not None and step >= self.disc_start_step
@@ -346,8 +436,9 @@ class DualCodec(TokenModel):
     def generator_loss(self, batch, out, step=0):
         w = self.loss_weights
         wav, recon = out["wav"], out["recon"]
-        mel = self.mel_loss(recon, wav)
-        ssl_mse = ssl_reconstruction_loss(self.ssl_head(out["s_hat"]).float(), out["ssl"])
+        lengths = batch.get("lengths")
+        mel = self.mel_loss(recon, wav, lengths=lengths)
+        ssl_mse = self._ssl_loss(out)
         loss = (
             w["mel"] * mel
             + w["ssl"] * ssl_mse
@@ -358,10 +449,22 @@ class DualCodec(TokenModel):
         )
         logs = {k: float(v.detach()) for k, v in (("mel", mel), ("ssl_mse", ssl_mse), ("commit", out["commit"]),
                 ("codebook", out["codebook"]), ("semantic_commit", out["semantic_commit"]))}
+        if self.content_ctc is not None:
+            ctc, n_ctc = self.content_ctc.loss(out["h_semantic"], out["n_frames"], batch.get("phones") or [])
+            if n_ctc:
+                loss = loss + w["ctc"] * ctc
+                logs["ctc"] = float(ctc.detach())
+            if not self.training and batch.get("phones"):
+                from audiotok.nn.content_ctc import phone_error_rate
+
+                per = phone_error_rate(self.content_ctc.greedy(out["h_semantic"], out["n_frames"]), batch["phones"])
+                if per is not None:
+                    logs["per"] = per
         sem_only = out["semantic_only"]
         if bool(sem_only.any()):
             # Only the semantic-only samples, averaged over the batch (p * loss in expectation).
-            low = self.semantic_mel_loss(recon[sem_only], wav[sem_only], reduction="none").sum() / wav.shape[0]
+            low = self.semantic_mel_loss(recon[sem_only], wav[sem_only], reduction="none",
+                                         lengths=None if lengths is None else lengths[sem_only]).sum() / wav.shape[0]
             loss = loss + w["semantic_mel"] * low
             logs["semantic_mel"] = float(low.detach())
         if self.uses_discriminator(step):
@@ -371,6 +474,8 @@ class DualCodec(TokenModel):
             adv, fm = lsgan_generator_loss(fake), feature_matching_loss(real, fake)
             loss = loss + w["adv"] * adv + w["fm"] * fm
             logs.update(adv=float(adv.detach()), fm=float(fm.detach()))
+        if self.valid_quality and not self.training:
+            logs.update(self._quality(batch, out))
         logs["usage_semantic"] = self.sem_vq.usage_fraction()
         logs["usage_acoustic"] = self.rvq.usage_fraction()
         logs["loss"] = float(loss.detach())

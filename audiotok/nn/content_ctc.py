@@ -1,0 +1,100 @@
+"""A CTC phone head: supervises a latent sequence to carry what was said.
+
+Used on the semantic path of a codec (after its VQ), the way supervised semantic tokenizers
+(CosyVoice's S3Tokenizer) train a quantized ASR encoder. Low frame rates have fewer frames
+than phones (12.5 Hz against ~12 phones/s), so each frame predicts `upsample` CTC slots.
+
+Phones come as lists of symbols (strings); the inventory is part of the config (`phones`),
+read once from `phones_file` (one symbol per line) when given, so a packed model needs no file.
+"""
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from audiotok.errors import UserError
+
+BLANK = "<blank>"
+
+
+def read_phone_inventory(path):
+    try:
+        symbols = [ln.split()[0] for ln in Path(path).read_text().splitlines() if ln.strip()]
+    except OSError as e:
+        raise UserError(f"{path}: cannot read the phone inventory ({e.strerror})") from None
+    if not symbols or len(set(symbols)) != len(symbols):
+        raise UserError(f"{path}: a phone inventory needs distinct symbols, one per line")
+    return symbols
+
+
+class ContentCTC(nn.Module):
+    def __init__(self, input_dim, phones=None, phones_file=None, upsample=2, weight=None):
+        super().__init__()
+        if phones_file:
+            phones = read_phone_inventory(phones_file)
+        if not phones:
+            raise UserError("content_ctc: needs `phones` (a list) or `phones_file`")
+        self.phones = [BLANK] + [str(p) for p in phones]
+        self.index = {p: i for i, p in enumerate(self.phones)}
+        self.upsample = int(upsample)
+        # `weight` is accepted for config symmetry; the loss weight lives in loss_weights["ctc"].
+        self.config = {"phones": list(self.phones[1:]), "upsample": self.upsample}
+        self.proj = nn.Linear(int(input_dim), self.upsample * len(self.phones))
+
+    def log_probs(self, h):
+        """h [B,C,T] -> log-probabilities [B, T*upsample, V]."""
+        b, _, t = h.shape
+        logits = self.proj(h.transpose(1, 2)).float().view(b, t * self.upsample, len(self.phones))
+        return logits.log_softmax(-1)
+
+    def ids(self, symbols):
+        try:
+            return [self.index[s] for s in symbols]
+        except KeyError as e:
+            raise UserError(f"content_ctc: phone {e.args[0]!r} is not in the model's inventory") from None
+
+    def loss(self, h, frame_lengths, phones):
+        """Mean CTC loss (per phone) over items whose phones are known (None = unknown, skipped).
+
+        Returns (loss, n_items); loss is 0 when no item has phones."""
+        keep = [i for i, p in enumerate(phones) if p]
+        if not keep:
+            return h.new_zeros(()), 0
+        lp = self.log_probs(h[keep]).transpose(0, 1)  # [T', B', V]
+        targets = [torch.tensor(self.ids(phones[i]), dtype=torch.long) for i in keep]
+        target_lengths = torch.tensor([len(x) for x in targets], dtype=torch.long)
+        input_lengths = (frame_lengths[keep].long() * self.upsample).cpu()
+        with torch.autocast(device_type=h.device.type, enabled=False):
+            loss = F.ctc_loss(lp.float(), torch.cat(targets).to(h.device), input_lengths, target_lengths,
+                              blank=0, reduction="mean", zero_infinity=True)
+        return loss, len(keep)
+
+    @torch.no_grad()
+    def greedy(self, h, frame_lengths):
+        """Best-path phone strings per item: collapse repeats, drop blanks."""
+        best = self.log_probs(h).argmax(-1).cpu()
+        out = []
+        for row, n in zip(best, (frame_lengths.long() * self.upsample).tolist()):
+            seq, prev = [], 0
+            for i in row[:n].tolist():
+                if i != prev and i != 0:
+                    seq.append(self.phones[i])
+                prev = i
+            out.append(seq)
+        return out
+
+
+def phone_error_rate(hyps, refs):
+    """Edit distance / reference length over lists of symbol lists (None refs skipped)."""
+    import jiwer
+
+    pairs = [(" ".join(r), " ".join(h)) for h, r in zip(hyps, refs) if r]
+    if not pairs:
+        return None
+    # symbols are whitespace-free tokens, so word error rate over them is the phone error rate
+    return float(jiwer.wer([r for r, _ in pairs], [h if h else "<empty>" for _, h in pairs]))
+
+
+__all__ = ["ContentCTC", "read_phone_inventory", "phone_error_rate", "BLANK"]

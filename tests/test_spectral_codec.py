@@ -1,0 +1,154 @@
+"""The CPU-efficient DualCodec (frame-rate ConvNeXt nets, iSTFT head, CTC content head) on tiny
+configs: exact iSTFT, shapes and bitrates, causality, padding that changes nothing, fp32 quantizers."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from audiotok.models.dualcodec import DualCodec
+from audiotok.nn.content_ctc import ContentCTC, phone_error_rate
+from audiotok.nn.quantize import ResidualVQ, VectorQuantizer
+from audiotok.nn.spectral import OverlapAddISTFT, SpectralDecoder, SpectralEncoder
+
+SSL = {"model": "bestrq", "model_conf": {"d_model": 32, "n_layers": 2, "n_heads": 2, "codebook_size": 64,
+                                          "dropout": 0.0, "input_sample_rate": 16000}}
+PHONES = ["a", "b", "k", "s", "t"]
+
+
+def tiny(**kw):
+    cfg = dict(
+        sample_rate=16000, ssl=SSL, ssl_layer=-1, backbone="spectral", latent_dim=32,
+        spectral_encoder={"dim": 32, "n_mels": 20, "fine_layers": 1, "coarse_layers": 1},
+        spectral_decoder={"dim": 32, "fine_layers": 1, "coarse_layers": 1},
+        semantic_dim=32, semantic_intermediate_dim=64, semantic_layers=1, semantic_codebook_size=64,
+        n_acoustic=3, acoustic_codebook_size=32, mel={"n_mels": [20, 40], "window_lengths": [256, 512]},
+        semantic_mel={"n_mels": [40], "window_lengths": [512]}, discriminator=False,
+        content_ctc={"phones": PHONES, "upsample": 2},
+    )
+    cfg.update(kw)
+    return DualCodec(**cfg)
+
+
+def voiced(batch=2, n=16000, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(n) / 16000.0
+    f0 = 100 + 120 * torch.rand(batch, 1, 1, generator=g)
+    return 0.3 * sum(torch.sin(2 * math.pi * k * f0 * t) / k for k in (1, 2, 3))
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def test_overlap_add_istft_inverts_its_framing_exactly():
+    n_fft, hop, frames = 1280, 320, 40
+    x = torch.randn(2, frames * hop)
+    trim = (n_fft - hop) // 2
+    chunks = F.pad(x, (trim, n_fft)).unfold(-1, n_fft, hop)[:, :frames] * torch.hann_window(n_fft)
+    y = OverlapAddISTFT(n_fft, hop)(torch.fft.rfft(chunks, dim=-1).transpose(1, 2))
+    assert y.shape == x.shape
+    assert (y - x).abs().max() < 1e-5
+
+
+def test_shapes_rates_and_bitrate():
+    m = tiny().eval()
+    assert m.hop_length == 1280 and m.frame_rate == 12.5
+    wav = voiced(1, 16000 * 2 + 100)
+    tok = m.encode(wav)
+    assert tok["semantic"].shape == (1, 1, 26) and tok["acoustic"].shape == (1, 3, 26)
+    assert m.decode(tok).shape == (1, 1, 26 * 1280)
+    assert m.decode({"semantic": tok["semantic"]}, length=wav.shape[-1]).shape == wav.shape
+    assert m.bitrate() == pytest.approx(12.5 * (6 + 3 * 5))
+
+
+def test_causal_nets_ignore_the_future():
+    enc = SpectralEncoder(16000, 16, dim=16, n_mels=20, fine_layers=1, coarse_layers=1, causal=True).eval()
+    dec = SpectralDecoder(16, dim=16, fine_layers=1, coarse_layers=1, causal=True).eval()
+    wav = torch.randn(1, 1, 1280 * 8)
+    changed = wav.clone()
+    changed[..., 1280 * 5:] = torch.randn(1, 1, 1280 * 3)
+    with torch.no_grad():
+        a, b = enc(wav), enc(changed)
+        assert torch.equal(a[..., :5], b[..., :5]) and not torch.equal(a[..., 5:], b[..., 5:])
+        z = torch.randn(1, 16, 8)
+        z2 = z.clone()
+        z2[..., 5:] = torch.randn(1, 16, 3)
+        ya, yb = dec(z), dec(z2)
+    # only the iSTFT overlap (n_fft - hop samples) reaches back before the changed frames
+    cut = 1280 * 5 - (1280 - 320)
+    assert torch.allclose(ya[..., :cut], yb[..., :cut], atol=1e-6)
+    assert not torch.allclose(ya[..., cut:], yb[..., cut:])
+
+
+def test_training_step_learns_with_padding_and_phones():
+    m = tiny(quantize_warmup_steps=0, semantic_only_prob=0.0)
+    opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], 3e-3)
+    wav = voiced(2, 16000)
+    batch = {"wav": wav, "lengths": torch.tensor([16000, 11000]), "phones": [list("tasks"), None]}
+    first = None
+    for step in range(25):
+        out = m.forward_train(batch, step)
+        loss, logs = m.generator_loss(batch, out, step)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        first = first or logs
+    assert "ctc" in logs and logs["ctc"] < first["ctc"]
+    assert logs["mel"] < first["mel"]
+    m.eval()
+    with torch.no_grad():
+        out = m.forward_train(batch)
+        _, logs = m.generator_loss(batch, out)
+    assert 0.0 <= logs["per"] <= 1.5
+
+
+def test_padding_changes_no_loss():
+    """The same utterance alone, or padded inside a longer batch, gives the same losses."""
+    m = tiny(semantic_only_prob=0.0, quantize_warmup_steps=0).eval()
+    wav = voiced(1, 12800)
+    alone = {"wav": wav, "lengths": torch.tensor([12800]), "phones": [list("taks")]}
+    padded = {"wav": F.pad(wav, (0, 3 * 1280)), "lengths": torch.tensor([12800]), "phones": [list("taks")]}
+    with torch.no_grad():
+        a = m.generator_loss(alone, m.forward_train(alone))[1]
+        b = m.generator_loss(padded, m.forward_train(padded))[1]
+    keys = ("mel", "ssl_mse", "commit", "codebook", "semantic_commit", "ctc")
+    assert {k: round(a[k], 4) for k in keys} == {k: round(b[k], 4) for k in keys}
+
+
+def test_running_ssl_statistics_skip_padding():
+    m = tiny(ssl_stats_batches=10).train()
+    wav = voiced(1, 12800)
+    with torch.no_grad():
+        m.ssl_features(wav, 10, update_stats=True, lengths=torch.tensor([12800]))
+        mean_alone = m.ssl_mean.clone()
+        m.ssl_mean.zero_(), m.ssl_var.fill_(1), m.ssl_frames.zero_(), m.ssl_batches.zero_()
+        m.ssl_features(F.pad(wav, (0, 6400)), 15, update_stats=True, lengths=torch.tensor([12800]))
+    assert torch.allclose(m.ssl_mean, mean_alone, atol=1e-4)
+
+
+def test_quantizers_choose_codes_in_fp32_under_bf16_autocast():
+    torch.manual_seed(1)
+    vq = VectorQuantizer(64, 4096, 8).eval()
+    x = torch.randn(4, 64, 200)
+    ref = vq.encode(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(vq.encode(x), ref)
+        out = vq(x)
+        assert torch.equal(out[1], ref) and out[0].dtype == torch.float32
+        rvq = ResidualVQ(3, 64, 256, 8).eval()
+        assert rvq(x)["z_q"].dtype == torch.float32
+
+
+def test_ctc_head_and_phone_error_rate():
+    head = ContentCTC(8, phones=PHONES, upsample=2)
+    h = torch.randn(2, 8, 5)
+    assert head.log_probs(h).shape == (2, 10, len(PHONES) + 1)
+    loss, n = head.loss(h, torch.tensor([5, 4]), [list("bat"), None])
+    assert n == 1 and loss.item() > 0
+    assert head.loss(h, torch.tensor([5, 4]), [None, None])[1] == 0
+    assert phone_error_rate([["a", "b"]], [["a", "b", "k"]]) == pytest.approx(1 / 3)
+    with pytest.raises(Exception, match="not in the model's inventory"):
+        head.loss(h, torch.tensor([5, 4]), [["zz"], None])
