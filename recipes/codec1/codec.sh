@@ -16,6 +16,7 @@ test_sets=test
 ssl_config=            # BEST-RQ config
 codec_config=          # DualCodec config
 tag=                   # exp dir name (default: derived from the codec config)
+exp_root=exp           # where exp dirs go; long runs: a folder outside the work tree (e.g. ~/.cache/audiotok/exp/...)
 ssl_tag=
 decode_nq="1 2 4"      # codebook counts to decode the test set at (1 = semantic only)
 baselines="opus6,codec2_3200,codec2_1300"
@@ -32,7 +33,8 @@ help_message="Usage: $0 [options]
   --ngpu N                     GPUs (0 = CPU)
   --nj N                       parallel jobs
   --ssl-config FILE --codec-config FILE
-  --tag NAME                   codec exp dir name under exp/
+  --tag NAME                   codec exp dir name under the exp root
+  --exp-root DIR               exp root (default exp; put long runs outside the work tree and --resume them)
   --decode-nq \"1 2 4\"          codebook counts for the test-set decode
   --local-data-opts \"...\"      options for local/data.sh"
 
@@ -45,8 +47,8 @@ save_run_args "$0" "$@"
 [ -n "$codec_config" ] || { echo "$0: --codec-config is required" >&2; exit 1; }
 [ -n "$ssl_tag" ] || ssl_tag="ssl_$(basename "${ssl_config%.*}")"
 [ -n "$tag" ] || tag="codec_$(basename "${codec_config%.*}")"
-ssl_exp=exp/${ssl_tag}
-codec_exp=exp/${tag}
+ssl_exp=${exp_root}/${ssl_tag}
+codec_exp=${exp_root}/${tag}
 dump=dump/raw
 
 if run_stage 1 "data preparation" "local/data.sh ${local_data_opts}" "data/{${train_set},${valid_set},${test_sets}}"; then
@@ -111,8 +113,8 @@ if run_stage 6 "score against the originals, Opus and Codec2" "${codec_exp}/deco
   cp ${codec_exp}/RESULTS.md RESULTS.md
 fi
 
-if run_stage 7 "pack the model" "${codec_exp}/model" "exp/packed/${tag}"; then
-  audiotok pack --exp-dir ${codec_exp} --out exp/packed/${tag}
+if run_stage 7 "pack the model" "${codec_exp}/model" "${exp_root}/packed/${tag}"; then
+  audiotok pack --exp-dir ${codec_exp} --out ${exp_root}/packed/${tag}
 fi
 
 log "Finished stages ${stage}..${stop_stage}: ${codec_exp}"

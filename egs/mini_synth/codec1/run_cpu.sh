@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The shipped 12.5 Hz speech codec (speech-12hz-v1): CPU-efficient DualCodec trained on 5 hours of
+# the embedded corpus (16 kHz, hundreds of voices, train augmented), with a CTC phone head.
+# A long run: exp dirs go outside the work tree and every stage resumes, so run it again (in a
+# later session too) to continue where it stopped:
+#   ./run_cpu.sh                                   all stages (trainer.max_cpu_hours ends training)
+#   ./run_cpu.sh --stage 4 --stop-stage 4          continue the codec training
+#   ./run_cpu.sh --stage 5                         decode, score and pack the best checkpoint
+set -euo pipefail
+
+./codec.sh \
+  --ssl-config conf/bestrq_speech_cpu.yaml \
+  --codec-config conf/dualcodec_12hz_cpu.yaml \
+  --fs 16000 \
+  --exp-root "${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}/mini_synth_codec1" \
+  --train-set train --valid-set dev --test-sets test \
+  --decode-nq "1 4 6 7" \
+  --local-data-opts "--minutes 300 --seed 1 --sample-rate 16000" \
+  --train-args "model_conf.content_ctc.phones_file=data/phones.txt" \
+  --max-train-seconds 8 \
+  "$@"
