@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The shipped 12.5 Hz speech codec (speech-12hz-v1): CPU-efficient DualCodec trained on 5 hours of
+# The shipped 12.5 Hz speech codec (speech-12hz-v1): CPU-efficient DualCodec trained on 10 hours of
 # the embedded corpus (16 kHz, hundreds of voices, train augmented), with a CTC phone head.
 # A long run: exp dirs go outside the work tree and every stage resumes, so run it again (in a
 # later session too) to continue where it stopped:
@@ -15,7 +15,7 @@ set -euo pipefail
   --exp-root "${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}/mini_synth_codec1" \
   --train-set train --valid-set dev --test-sets test \
   --decode-nq "1 4 6 7" \
-  --local-data-opts "--minutes 300 --seed 1 --sample-rate 16000" \
+  --local-data-opts "--minutes 600 --seed 1 --sample-rate 16000" \
   --train-args "model_conf.content_ctc.phones_file=data/phones.txt" \
   --max-train-seconds 8 \
   "$@"
