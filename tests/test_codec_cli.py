@@ -185,3 +185,56 @@ def test_pack_makes_a_self_contained_release(tmp_path, model_dir, wav):
     assert {"model.safetensors", "config.yaml", "meta.json", "README.md", "RESULTS.md"} <= {p.name for p in rel.iterdir()}
     cli("encode", wav, "-o", tmp_path / "r.atok", "--model", rel)
     assert read_header(tmp_path / "r.atok")["model_id"] == load_model(rel).model_id
+
+
+def test_pack_never_replaces_what_it_did_not_make(tmp_path, model_dir, wav):
+    exp = tmp_path / "exp"
+    (exp / "model").mkdir(parents=True)
+    for f in Path(model_dir).iterdir():
+        (exp / "model" / f.name).write_bytes(f.read_bytes())
+    precious = tmp_path / "notes"
+    precious.mkdir()
+    (precious / "keep.txt").write_text("mine")
+    r = cli("pack", "--exp-dir", exp, "--out", precious, check=False)
+    assert r.returncode == 1 and "not a packed model dir" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert (precious / "keep.txt").read_text() == "mine"
+    r = cli("pack", "--exp-dir", exp, "--out", exp, check=False)  # the exp dir itself
+    assert r.returncode == 1 and (exp / "model" / "model.safetensors").is_file()
+    rel = tmp_path / "rel"
+    cli("pack", "--exp-dir", exp, "--out", rel, "--name", "tiny-12hz-v1", "--version", "1", "--dtype", "float16")
+    cli("pack", "--exp-dir", exp, "--out", rel, "--name", "tiny-12hz-v1", "--version", "2")  # replaces a release
+    assert load_model(rel).meta["version"] == "2"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".rel")]  # no partial or old dirs left
+    assert oct((rel / "model.safetensors").stat().st_mode & 0o777) != oct(0o600)
+    cli("encode", wav, "-o", tmp_path / "a.atok", "--model", rel)
+    assert read_header(tmp_path / "a.atok")["model_id"] == "tiny-12hz-v1"
+
+
+def test_pack_float16_halves_the_weights_and_still_codes(tmp_path, model_dir, wav):
+    exp = tmp_path / "exp"
+    (exp / "model").mkdir(parents=True)
+    for f in Path(model_dir).iterdir():
+        (exp / "model" / f.name).write_bytes(f.read_bytes())
+    cli("pack", "--exp-dir", exp, "--out", tmp_path / "f32")
+    cli("pack", "--exp-dir", exp, "--out", tmp_path / "f16", "--dtype", "float16")
+    s32, s16 = ((tmp_path / d / "model.safetensors").stat().st_size for d in ("f32", "f16"))
+    assert s16 < 0.6 * s32
+    x = torch.from_numpy(sf.read(wav, dtype="float32")[0])[None, None]
+    a, b = load_model(tmp_path / "f32"), load_model(tmp_path / "f16")
+    assert next(b.parameters()).dtype == torch.float32
+    ya, yb = a.decode(a.encode(x)), b.decode(b.encode(x))
+    assert ya.shape == yb.shape and torch.isfinite(yb).all()
+
+
+def test_shipped_names_resolve_and_unknown_names_say_what_ships(tmp_path, model_dir):
+    from audiotok.errors import UserError
+    from audiotok.pretrained import ALIASES, resolve_model, shipped_dir
+
+    assert resolve_model(model_dir) == Path(model_dir)  # a path is used as is
+    with pytest.raises(UserError, match="not a shipped model name"):
+        resolve_model("no-such-model-v9")
+    for alias, name in ALIASES.items():
+        d = shipped_dir(alias)
+        if d is not None:  # shipped in this checkout: the alias and the full name are the same dir
+            assert d == shipped_dir(name) == resolve_model(alias) and d.name == name
+            assert load_model(alias).meta["name"] == name

@@ -14,7 +14,8 @@ DESCRIPTION = "Decode token files (.atok) back to audio."
 def add_arguments(p):
     p.add_argument("inputs", nargs="*", help=".atok files or folders")
     p.add_argument("-o", "--out", required=True, help="output .wav (one input) or folder")
-    p.add_argument("--model", help="model dir (default: the one recorded in the token file)")
+    p.add_argument("--model", help="model dir or shipped model name (default: the model the token file names, "
+                                   "when it ships with audiotok or encoded on this machine)")
     p.add_argument("--scp", help="a tokens.scp (utt -> .atok path) as written by encode --data-dir")
     p.add_argument("--n-q", type=int, default=None, help="decode with only the first N codebooks")
     p.add_argument("--semantic-only", action="store_true", help="decode from the first (semantic) codebook only")
@@ -37,15 +38,20 @@ def _decode_one(model, job):
 
 
 def _model_dir_of(first_token_file, given):
+    from audiotok.pretrained import resolve_model, shipped_dir
+
     if given:
-        return given
+        return str(resolve_model(given))
     from audiotok.tokfile import read_header
 
-    model_dir = read_header(first_token_file).get("model_dir")
+    header = read_header(first_token_file)
+    shipped = shipped_dir(header["model_id"])  # a shipped model is found by the name the file records
+    if shipped is not None:
+        return str(shipped)
+    model_dir = header.get("model_dir")  # where this machine last encoded with that model
     if not model_dir:
-        raise UserError(f"{first_token_file}: records no model dir; pass --model")
-    if not Path(model_dir).exists():
-        raise UserError(f"{first_token_file}: its model dir {model_dir} is gone; pass --model")
+        raise UserError(f"{first_token_file}: made by model {header['model_id']}, which does not ship with "
+                        "audiotok and was not used on this machine; pass --model DIR")
     return model_dir
 
 

@@ -14,7 +14,9 @@ DESCRIPTION = "Encode audio into token files (.atok) with a trained codec or tok
 def add_arguments(p):
     p.add_argument("inputs", nargs="*", help="audio files or folders")
     p.add_argument("-o", "--out", required=True, help="output .atok (one input) or folder")
-    p.add_argument("--model", required=True, help="packed model dir or recipe exp dir")
+    p.add_argument("--model", default=None,
+                   help="packed model dir, recipe exp dir or shipped model name (default: speech, the shipped "
+                        "12.5 Hz speech codec)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--n-q", type=int, default=None, help="number of codebooks to keep (default: all)")
     g.add_argument("--kbps", type=float, default=None, help="target bitrate; picks the largest n_q under it")
@@ -49,6 +51,9 @@ def _jobs_from_data_dir(data_dir, out):
 def run(args):
     if bool(args.inputs) == bool(args.data_dir):
         raise UserError("give either input files/folders or --data-dir")
+    from audiotok.pretrained import resolve_model
+
+    args.model = str(resolve_model(args.model, kind="speech"))
     model = _load(args.model, args.device)
     n_q = model.n_q_for_kbps(args.kbps) if args.kbps else args.n_q
     if n_q is not None:

@@ -1,7 +1,9 @@
 """audiotok pack: turn a recipe exp dir into a self-contained release model dir (recipe's last stage)."""
 
+import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from audiotok.bin import entry
@@ -11,38 +13,103 @@ DESCRIPTION = "Pack a trained exp dir into a model dir (model.safetensors, confi
 
 def add_arguments(p):
     p.add_argument("--exp-dir", required=True, help="recipe exp dir (holds model/ written by training)")
-    p.add_argument("--out", required=True, help="release dir to write")
+    p.add_argument("--out", required=True, help="release dir to write (replaced only if it is a packed model)")
+    p.add_argument("--name", default=None,
+                   help="short model name recorded in meta.json and in every token file (e.g. speech-12hz-v1)")
+    p.add_argument("--version", default=None, help="model version recorded with the name (e.g. 1)")
+    p.add_argument("--dtype", choices=("float32", "float16"), default="float32",
+                   help="storage type of the weights (float16 halves the file; loading casts back to float32)")
+    p.add_argument("--card", action="store_true",
+                   help="write MODEL_CARD.md: commands, git hash of each training segment, data, steps, "
+                        "CPU hours and the exp's RESULTS.md")
+
+
+def _is_packed(d):
+    return all((d / n).is_file() for n in ("model.safetensors", "config.yaml", "meta.json"))
 
 
 def run(args):
     import torch
 
     from audiotok import load_model
+    from audiotok.errors import UserError
     from audiotok.fileio import atomic_write_text
 
     exp, out = Path(args.exp_dir), Path(args.out)
+    if out.exists() and not (out.is_dir() and _is_packed(out)):
+        # never delete what pack did not make: an exp dir or a mistyped path stays as it is
+        raise UserError(f"{out}: exists and is not a packed model dir; choose another --out")
     model = load_model(exp)
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    meta = dict(getattr(model, "meta", {}))
-    for key in ("model_id", "audiotok_version", "git_hash"):
-        meta.pop(key, None)
-    model.save_pretrained(tmp, meta=meta)
-    for name in ("RESULTS.md", "config.yaml", "run.sh"):
-        if (exp / name).is_file():
-            shutil.copy(exp / name, tmp / ("train_" + name if name != "RESULTS.md" else name))
-    # a release that cannot encode and decode a second of audio is no release
-    check = load_model(tmp)
-    if hasattr(check, "encode"):
-        wav = 0.1 * torch.randn(1, 1, int(check.sample_rate))
-        with torch.inference_mode():
-            check.decode(check.encode(wav))
-    atomic_write_text(tmp / "README.md", _readme(check, exp, out))
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        meta = dict(getattr(model, "meta", {}))
+        for key in ("model_id", "audiotok_version", "git_hash"):
+            meta.pop(key, None)
+        if args.name:
+            meta["name"] = args.name
+        if args.version is not None:
+            meta["version"] = str(args.version)
+        state = _training_state(exp)
+        if state:
+            meta["training"] = state
+        model.save_pretrained(tmp, meta=meta, **({"dtype": torch.float16} if args.dtype == "float16" else {}))
+        for name in ("RESULTS.md", "config.yaml", "run.sh"):
+            if (exp / name).is_file():
+                shutil.copy(exp / name, tmp / ("train_" + name if name != "RESULTS.md" else name))
+        # a release that cannot encode and decode a second of audio is no release
+        check = load_model(tmp)
+        if hasattr(check, "encode"):
+            wav = 0.1 * torch.randn(1, 1, int(check.sample_rate))
+            with torch.inference_mode():
+                check.decode(check.encode(wav))
+        atomic_write_text(tmp / "README.md", _readme(check, exp, out))
+        if args.card:
+            from audiotok.model_card import model_card
+
+            atomic_write_text(tmp / "MODEL_CARD.md", model_card(check, exp, out))
+        for f in tmp.iterdir():  # mkdtemp makes 0700 dirs; a release is readable like any file the umask allows
+            f.chmod(0o666 & ~_umask())
+        tmp.chmod(0o777 & ~_umask())
+        old = None
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            out.rename(old)
+        tmp.rename(out)
+        if old is not None:
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     print(f"packed {exp} -> {out} ({check.model_id})", file=sys.stderr)
     return 0
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _training_state(exp):
+    """Steps, CPU/wall hours and the git hash of every training segment, from the exp's latest checkpoint."""
+    import torch
+
+    latest = Path(exp) / "checkpoints" / "latest.pt"
+    if not latest.is_file():
+        return None
+    state = torch.load(latest, map_location="cpu", weights_only=False)
+    best = Path(exp) / "checkpoints" / "best.json"
+    out = {"steps": int(state.get("step", 0)), "cpu_hours": round(float(state.get("cpu_seconds", 0.0)) / 3600, 3),
+           "wall_hours": round(float(state.get("wall_seconds", 0.0)) / 3600, 3),
+           "segments": state.get("segments") or []}
+    if best.is_file():
+        import json
+
+        entries = json.loads(best.read_text())
+        if entries:
+            out["best_step"] = int(entries[0]["step"])
+    return out
 
 
 def _readme(model, exp, out):

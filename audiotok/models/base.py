@@ -95,10 +95,10 @@ class TokenModel(nn.Module):
         }
 
     # ---- packed model dirs -------------------------------------------------------------
-    def save_pretrained(self, directory, meta=None):
+    def save_pretrained(self, directory, meta=None, dtype=None):
         from audiotok.models.loading import save_model_dir
 
-        return save_model_dir(self, directory, meta=meta)
+        return save_model_dir(self, directory, meta=meta, dtype=dtype)
 
     @classmethod
     def from_pretrained(cls, directory, device="cpu"):

@@ -71,7 +71,8 @@ BACKBONES = ("wave", "spectral")
 
 class DualCodec(TokenModel):
     model_type = "dualcodec"
-    training_only_prefixes = ("discriminator.",)
+    # the discriminator and BEST-RQ's pre-training head and targets are never used to code audio
+    training_only_prefixes = ("discriminator.", "ssl.head.", "ssl.quantizer.")
 
     def __init__(
         self,

@@ -16,9 +16,12 @@ from audiotok.registry import build_model
 
 
 def git_hash():
+    """Short hash of the checkout's HEAD, with "-dirty" when tracked files have uncommitted changes
+    (results and models made from such a tree cannot be reproduced from the hash alone)."""
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=5
+            ["git", "describe", "--always", "--dirty", "--abbrev=7"], capture_output=True, text=True,
+            cwd=Path(__file__).parent, timeout=5
         )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
@@ -33,18 +36,27 @@ def _file_digest(path, n=12):
     return h.hexdigest()[:n]
 
 
-def _inference_state_dict(model):
-    """Weights needed at inference: trainable-only parts (e.g. discriminators) are dropped."""
+def _inference_state_dict(model, dtype=None):
+    """Weights needed at inference: trainable-only parts (e.g. discriminators) are dropped.
+    `dtype` (e.g. torch.float16) stores floating tensors smaller; loading casts them back."""
     drop = tuple(getattr(model, "training_only_prefixes", ("discriminator.",)))
-    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if not k.startswith(drop)}
+    out = {}
+    for k, v in model.state_dict().items():
+        if k.startswith(drop):
+            continue
+        v = v.detach().cpu()
+        if dtype is not None and v.is_floating_point():
+            v = v.to(dtype)
+        out[k] = v.contiguous()
+    return out
 
 
-def save_model_dir(model, directory, meta=None):
+def save_model_dir(model, directory, meta=None, dtype=None):
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     config = {"model": model.model_type, "model_conf": model.config}
     with atomic_path(directory / "model.safetensors") as tmp:
-        save_file(_inference_state_dict(model), str(tmp))
+        save_file(_inference_state_dict(model, dtype), str(tmp))
     save_config(config, directory / "config.yaml")
     info = {"audiotok_version": __version__, "git_hash": git_hash(), **model.describe(), **(meta or {})}
     # The id ties token files to the exact weights that made them.

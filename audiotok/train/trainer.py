@@ -156,6 +156,7 @@ class Trainer:
         # process CPU seconds spent training, summed over every resumed segment (all ranks)
         self.cpu_seconds = 0.0
         self.wall_seconds = 0.0
+        self.segments = []  # one entry per start/resume: step, git hash, time (model cards cite them)
         self.resumed = False
         self._rng_to_restore = None
         if resume and self.ckpt.has_latest():
@@ -244,7 +245,7 @@ class Trainer:
             "scheduler_d": self.sched_d.state_dict() if self.sched_d else None,
             "scaler": self.scaler.state_dict() if self.scaler else None,
             "rng": rngs, "last_valid": self.last_valid,
-            "cpu_seconds": self._cpu_total(), "wall_seconds": self._wall_total(),
+            "cpu_seconds": self._cpu_total(), "wall_seconds": self._wall_total(), "segments": self.segments,
         }
 
     def _load(self, state):
@@ -268,6 +269,7 @@ class Trainer:
         self.last_valid = state.get("last_valid")
         self.cpu_seconds = float(state.get("cpu_seconds", 0.0))
         self.wall_seconds = float(state.get("wall_seconds", 0.0))
+        self.segments = list(state.get("segments") or [])
         rngs = state.get("rng") or []
         if len(rngs) == self.info.world_size:
             self._rng_to_restore = rngs[self.info.rank]
@@ -481,6 +483,11 @@ class Trainer:
         progress = Progress(self.max_steps, self.step, enabled=self.info.is_main)
         self._install_signals()
         self._cpu_start, self._wall_start = time.process_time(), time.perf_counter()
+        from audiotok.models.loading import git_hash
+
+        self.segments.append({"from_step": self.step, "git": git_hash(), "device": self.device.type,
+                              "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        log.info("segment %d from step %d at git %s", len(self.segments), self.step, self.segments[-1]["git"])
         sums, counts = {}, {}
         t0, n0 = time.perf_counter(), self.step
         batches = self._batches()

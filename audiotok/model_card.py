@@ -1,0 +1,70 @@
+"""MODEL_CARD.md of a packed model, written from what its exp dir recorded (never typed by hand):
+the recipe commands, the git hash of every training segment, the data, steps, CPU hours and the
+scores of the exp's RESULTS.md."""
+
+import json
+from pathlib import Path
+
+
+def _corpus_summary(training_data):
+    """A line about the corpus a data dir came from (mini_synth writes corpus.json at its root)."""
+    d = Path(training_data)
+    for root in (d, d.parent, d.parent.parent):
+        f = root / "corpus.json"
+        if f.is_file():
+            try:
+                c = json.loads(f.read_text())
+            except ValueError:
+                return None
+            splits = c.get("splits") or {}
+            parts = [f"{c.get('corpus', 'corpus')} seed {c.get('seed')}, {c.get('minutes')} minutes at "
+                     f"{c.get('sample_rate')} Hz"]
+            for name, s in splits.items():
+                if isinstance(s, dict):
+                    parts.append(f"{name}: " + ", ".join(f"{k} {v}" for k, v in s.items()
+                                                         if isinstance(v, (int, float, str)))[:160])
+            return "; ".join(parts)
+    return None
+
+
+def model_card(model, exp, out):
+    exp = Path(exp)
+    meta = getattr(model, "meta", {}) or {}
+    d = model.describe()
+    name = meta.get("name") or model.model_id
+    train = meta.get("training") or {}
+    streams = ", ".join(f"{s['name']} {s['n_codebooks']} x {s['codebook_size']}" for s in d.get("streams", []))
+    lines = [f"# {name}" + (f" (version {meta['version']})" if meta.get("version") else ""), ""]
+    lines += [
+        "Trained by an audiotok recipe on **synthetic speech only** (espeak-ng and flite voices, no human "
+        "recordings): expect it to code synthetic and clean speech best; real voices, noise and music are "
+        "outside what it saw.", "",
+        "## Model", "",
+        f"- type: {d['model_type']}; {d.get('sample_rate')} Hz audio, {d.get('frame_rate')} Hz frames",
+    ]
+    if streams:
+        lines.append(f"- streams: {streams}; code rate {model.bitrate() / 1000:.3f} kbps with every codebook")
+    n_params = sum(p.numel() for p in model.parameters())
+    lines.append(f"- parameters: {n_params / 1e6:.2f} M (SSL encoder included)")
+    lines += ["", "## Training", ""]
+    if meta.get("training_data"):
+        lines.append(f"- data: `{meta['training_data']}` (validation `{meta.get('valid_data')}`)")
+        corpus = _corpus_summary(meta["training_data"])
+        if corpus:
+            lines.append(f"- corpus: {corpus}")
+    if train:
+        lines.append(f"- steps: {train.get('steps')} (weights of step {train.get('best_step', train.get('steps'))}, "
+                     f"the best validation); {train.get('cpu_hours')} CPU hours, {train.get('wall_hours')} wall hours")
+        for i, seg in enumerate(train.get("segments") or [], 1):
+            lines.append(f"- segment {i}: from step {seg.get('from_step')} at git `{seg.get('git')}` on "
+                         f"{seg.get('device')}, started {seg.get('started')}")
+    for run_sh in sorted(exp.glob("**/run.sh"))[:8]:
+        cmd = [ln for ln in run_sh.read_text().splitlines() if ln and not ln.startswith("#")]
+        if cmd:
+            lines += ["", f"`{run_sh.relative_to(exp.parent)}`:", "", "```", *cmd, "```"]
+    results = exp / "RESULTS.md"
+    if results.is_file():
+        lines += ["", "## Scores (the exp's RESULTS.md)", "", results.read_text().strip()]
+    lines += ["", "## Use", "", "```", f"audiotok encode speech.wav -o speech.atok --model {name}",
+              "audiotok decode speech.atok -o speech_rec.wav", "```", ""]
+    return "\n".join(lines)
