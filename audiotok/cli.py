@@ -22,6 +22,7 @@ COMMANDS = {
     "decode": "decode",
     "score": "score",
     "pack": "pack",
+    "curves": "curves",
     "synth-music": "synth_music",
     "token-lm": "token_lm",
     "asr": "asr",

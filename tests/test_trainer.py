@@ -546,6 +546,17 @@ def test_cpu_budget_stops_training_and_history_records_cpu_hours(data, tmp_path)
     assert [r["step"] for r in rows] == [5] and rows[0]["cpu_hours"] > 0 and "loss" in rows[0]
     state = torch.load(tmp_path / "exp" / "checkpoints" / "latest.pt", weights_only=False)
     assert state["cpu_seconds"] > 0 and state["wall_seconds"] > 0
+    assert [seg["from_step"] for seg in state["segments"]] == [0] and state["segments"][0]["git"]
+    # the curve and the race table are read back from that history
+    md = tmp_path / "RESULTS.md"
+    cmd = [sys.executable, "-m", "audiotok", "curves", str(tmp_path / "exp"), str(tmp_path / "exp"), "--names", "a,b",
+           "--summary", "--results-md", str(md), "--section", "race"]
+    out = subprocess.run(cmd, env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    rows = [ln for ln in md.read_text().splitlines() if ln.startswith("| a |") or ln.startswith("| b |")]
+    assert len(rows) == 2 and "| 5 |" in rows[0]
+    out = subprocess.run(cmd[:4] + [str(tmp_path / "nothing")], env=SUBPROCESS_ENV, capture_output=True, text=True)
+    assert out.returncode == 1 and "valid_history.jsonl: missing" in out.stderr
 
 
 def test_cli_resume_refuses_a_changed_config(data, tmp_path):
