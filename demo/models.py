@@ -132,15 +132,20 @@ class ModelStore:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_dirs(cls, dirs=None, root=".", device="cpu"):
-        """Models from the given dirs, or (None/empty) from the recipe outputs under `root`.
-        A model dir named directly must be of a kind the demo shows; dirs found by a search that
-        hold other kinds (e.g. the SSL encoder) are skipped and listed in `skipped`."""
+    def from_dirs(cls, dirs=None, root=".", device="cpu", shipped=False):
+        """Models from the given dirs, or (None/empty) from the recipe outputs under `root`;
+        with `shipped`, the models that ship inside the package come first (a fresh install has
+        those only). A model dir named directly must be of a kind the demo shows; dirs found by a
+        search that hold other kinds (e.g. the SSL encoder) are skipped and listed in `skipped`."""
+        from audiotok.pretrained import shipped_dir, shipped_names
+
+        first = [(shipped_dir(n), False, f"{n} (shipped)") for n in shipped_names()] if shipped else []
         paths = []  # (dir, named directly on the command line, display name or None)
         for d in (dirs or []):
             paths += [(p, _model_dir(d) is not None, None) for p in _candidates(d)]
         if not dirs:
             paths = [(p, False, None) for p in find_default_dirs(root)]
+        paths = first + paths
         # an LM's own codec (its codec/ entry) goes on the codec tab too, after the LM
         paths = [x for p, direct, name in paths for x in [(p, direct, name)] + _lm_codec(p)]
         entries, skipped, seen_ids, names = [], [], set(), set()

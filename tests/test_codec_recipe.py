@@ -46,7 +46,9 @@ def test_codec_recipe_all_stages(tmp_path):
     assert cfg["trainer"]["max_steps"] == 3 and cfg["model"] == "dualcodec"
     assert "--stage 4 --stop-stage 4" in (exp / "run.sh").read_text()
     assert (d / "exp" / "ssl_bestrq_speech_debug" / "model" / "model.safetensors").is_file()
-    results = (d / "RESULTS.md").read_text()
+    # a run writes its results under exp/; the committed RESULTS.md changes only with --update-results true
+    assert not (d / "RESULTS.md").exists()
+    results = (exp / "RESULTS.md").read_text()
     for row in ("original", "codec2_3200", "codec_dualcodec_12hz_debug_nq1", "codec_dualcodec_12hz_debug_nq3"):
         assert f"| {row} |" in results
     assert "Environment" in results or "environment" in results

@@ -14,8 +14,9 @@ REPO = Path(__file__).resolve().parents[2]  # the checkout that holds demo/ and 
 
 def add_arguments(p):
     p.add_argument("--exp", nargs="+", action="extend", default=[], metavar="DIR",
-                   help="packed model dirs, recipe exp dirs or recipe dirs (default: every model the recipes "
-                        "under the checkout produced: egs/*/*/exp/packed/* and egs/*/*/exp/*/model)")
+                   help="packed model dirs, recipe exp dirs or recipe dirs to show after the shipped models "
+                        "(default: every model the recipes under the checkout produced: egs/*/*/exp/packed/* "
+                        "and egs/*/*/exp/*/model)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 serves the whole network)")
     p.add_argument("--port", type=int, default=7860, help="port to listen on")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
@@ -41,7 +42,9 @@ def run(args):
     _check_demo_deps()
     from demo.models import ModelStore
 
-    store = ModelStore.from_dirs(args.exp, root=args.root, device=args.device)  # bad dirs fail before gradio loads
+    # the shipped models first, then --exp dirs (or the recipe outputs of the checkout); bad dirs fail
+    # before gradio loads
+    store = ModelStore.from_dirs(args.exp, root=args.root, device=args.device, shipped=True)
     from demo import app
 
     if not store.entries:

@@ -64,7 +64,8 @@ def add_arguments(p):
                         "alike (Codec2 lags ~20-30 ms); 0 disables")
     p.add_argument("--nj", type=int, default=1, help="parallel processes over utterances")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--results-md", default=None, metavar="FILE", help="add or replace a section of this RESULTS.md")
+    p.add_argument("--results-md", action="append", default=None, metavar="FILE",
+                   help="add or replace a section of this RESULTS.md (repeatable: the exp's and the recipe's)")
     p.add_argument("--section", default=None, metavar="TITLE",
                    help="section title in --results-md (default: 'score <ref-data>')")
 
@@ -530,7 +531,8 @@ def run(args):
                                      notes=notes, extra=extra)
         # report's table has one WER/CER pair; put in the one with a pair per recogniser
         body = body.replace(report.results_table(rows), table, 1)
-        report.write_section(args.results_md, title, body)
+        for path in args.results_md:
+            report.write_section(path, title, body)
     return 0
 
 

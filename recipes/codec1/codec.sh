@@ -26,6 +26,7 @@ train_args=            # extra key=value overrides for the codec training
 ssl_train_args=        # extra key=value overrides for the SSL training
 max_train_seconds=30
 min_train_seconds=0.3
+update_results=false   # true: also add the score sections to the recipe's committed RESULTS.md (by section)
 train_threads=1        # torch threads for training; 2 threads crawl (0.2-0.35 vs 3-6 steps/s) once other jobs share the cores
 
 help_message="Usage: $0 [options]
@@ -34,6 +35,7 @@ help_message="Usage: $0 [options]
   --nj N                       parallel jobs
   --ssl-config FILE --codec-config FILE
   --tag NAME                   codec exp dir name under the exp root
+  --update-results true        stage 6 also adds its sections to ./RESULTS.md (the committed one; a deliberate step)
   --exp-root DIR               exp root (default exp; put long runs outside the work tree and --resume them)
   --decode-nq \"1 2 4\"          codebook counts for the test-set decode
   --local-data-opts \"...\"      options for local/data.sh"
@@ -97,7 +99,7 @@ if run_stage 5 "encode + decode the test sets at n_q in {${decode_nq}}" "${dump}
   done
 fi
 
-if run_stage 6 "score against the originals, Opus and Codec2" "${codec_exp}/decode_nq*" "${codec_exp}/score, RESULTS.md"; then
+if run_stage 6 "score against the originals, Opus and Codec2" "${codec_exp}/decode_nq*" "${codec_exp}/score, ${codec_exp}/RESULTS.md"; then
   for dset in ${test_sets}; do
     hyps=()
     for nq in ${decode_nq}; do
@@ -108,9 +110,9 @@ if run_stage 6 "score against the originals, Opus and Codec2" "${codec_exp}/deco
     # shellcheck disable=SC2086
     audiotok score --ref-data ${dump}/${dset} "${hyps[@]}" --baselines ${baselines} --include-original \
       --nj ${nj} --out ${codec_exp}/score/${dset} ${score_opts} \
-      --results-md ${codec_exp}/RESULTS.md --section "${tag} on ${dset}"
+      --results-md ${codec_exp}/RESULTS.md $([ "${update_results}" = true ] && echo "--results-md RESULTS.md") \
+      --section "${tag} on ${dset}"
   done
-  cp ${codec_exp}/RESULTS.md RESULTS.md
 fi
 
 if run_stage 7 "pack the model" "${codec_exp}/model" "${exp_root}/packed/${tag}"; then

@@ -186,7 +186,7 @@ if run_stage 8 "score: ASR WER, TTS intelligibility, rates and throughput" "exp/
                --tts "${t}=exp/${t}/tts_${dset}" --train "${t}=exp/${t}")
       [ "${seen_utts}" -eq 0 ] || report+=(--seen "${t}=exp/${t}/decode_asr_${seen}" --seen-data dump/raw/${seen})
     done
-    audiotok score --ref-data dump/raw/${dset} "${hyps[@]}" --include-original --metrics wer --nj ${nj} \
+    audiotok score --ref-data dump/raw/${dset} "${hyps[@]}" --include-original --metrics wer --asr pocketsphinx --nj ${nj} \
       --out ${sdir}/pocketsphinx
     OMP_NUM_THREADS=${train_threads} audiotok_bin lm_report --ref-data dump/raw/${dset} "${report[@]}" \
       --judge-model "${tag}" --pocketsphinx ${sdir}/pocketsphinx --train-steps ${timing_steps} \

@@ -35,6 +35,7 @@ lm_opts="--steps 200 --context 64 --dim 64 --layers 2"   # audiotok token-lm set
 max_train_seconds=600
 min_train_seconds=1
 train_threads=2        # torch threads for the training stages (path.sh sets 1 for parallel jobs)
+update_results=false   # true: copy exp/RESULTS.md over the committed RESULTS.md (a deliberate step)
 
 help_message="Usage: $0 [options]
   --stage N / --stop-stage N   1 data, 2 format, 3 SSL, 4 fine-tune, 5 quantizers, 6 decoders, 7 decode, 8 score, 9 pack
@@ -173,7 +174,9 @@ if run_stage 8 "score mix and stems, codebook use, token-LM perplexity" "exp/*/d
     audiotok token-lm "${systems[@]}" ${lm_opts} --out exp/score/${dset}/token_lm \
       --results-md ${results} --section "token LM perplexity on ${dset} (trained on ${train_set} tokens)"
   done
-  cp ${results} RESULTS.md
+  if [ "${update_results}" = true ]; then
+    cp ${results} RESULTS.md  # the committed results change only when asked to
+  fi
 fi
 
 if run_stage 9 "pack the tokenizers" "exp/{$(IFS=,; echo "${names[*]}")}/model" "exp/packed/*"; then
