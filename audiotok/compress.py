@@ -98,10 +98,38 @@ def encode_file(model, in_path, out_path, n_q=None, chunk_seconds=30.0, context_
 
 
 @torch.inference_mode()
-def decode_tokens(model, tokens, original_length=None, chunk_seconds=30.0, context_seconds=2.0, **decode_kwargs):
-    """{stream: [K,frames]} -> wav [1,T]; decoded in chunks of frames with context on both sides."""
+def decode_receptive_frames(model, max_frames=2048):
+    """How many frames on each side of a frame change its decoded audio, measured once per model:
+    decode codes that differ in one middle frame and see how far the audio differs. A chunk decoded
+    with at least this much context is the whole-file decode at its seam."""
+    cached = getattr(model, "_decode_receptive_frames", None)
+    if cached is not None:
+        return cached
+    hop, device, n = hop_length(model), _device_of(model), 32
+    while True:
+        base = {s.name: torch.zeros(1, s.n_codebooks, n, dtype=torch.long, device=device) for s in model.streams}
+        poked = {k: v.clone() for k, v in base.items()}
+        for v in poked.values():
+            v[..., n // 2] = 1
+        diff = (model.decode(base) - model.decode(poked)).abs().reshape(-1) > 1e-6
+        idx = torch.nonzero(diff).reshape(-1)
+        reach = 0 if idx.numel() == 0 else max(n // 2 - int(idx[0]) // hop, int(idx[-1]) // hop - n // 2)
+        if reach < n // 2 - 1 or n >= max_frames:
+            break
+        n *= 2  # the change reached the edges: the field is wider than this probe
+    model._decode_receptive_frames = reach
+    return reach
+
+
+@torch.inference_mode()
+def decode_tokens(model, tokens, original_length=None, chunk_seconds=30.0, context_seconds=None, **decode_kwargs):
+    """{stream: [K,frames]} -> wav [1,T]; decoded in chunks of frames with context on both sides
+    (by default the decoder's measured receptive field, so seams equal a whole-file decode)."""
     hop = hop_length(model)
     n_frames = max(c.shape[-1] for c in tokens.values())
+    if context_seconds is None:
+        context_seconds = 0.0 if n_frames <= chunk_seconds * model.frame_rate else \
+            (decode_receptive_frames(model) + 1) / model.frame_rate
     device = _device_of(model)
     out = []
     for f0, f1, a0, a1 in _chunks(n_frames, model, chunk_seconds, context_seconds):

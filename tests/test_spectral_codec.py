@@ -152,3 +152,34 @@ def test_ctc_head_and_phone_error_rate():
     assert phone_error_rate([["a", "b"]], [["a", "b", "k"]]) == pytest.approx(1 / 3)
     with pytest.raises(Exception, match="not in the model's inventory"):
         head.loss(h, torch.tensor([5, 4]), [["zz"], None])
+
+
+def test_chunked_decode_is_the_whole_file_decode_at_its_seams(tmp_path):
+    import subprocess
+
+    import soundfile as sf
+
+    from audiotok.compress import decode_receptive_frames, decode_tokens, encode_waveform
+
+    m = tiny().eval()
+    path = tmp_path / "s.wav"
+    subprocess.run(["espeak-ng", "-w", str(path), "one two three four five six seven eight nine ten"], check=True)
+    wav, sr = sf.read(path, dtype="float32")
+    wav = torch.from_numpy(wav)[None]
+    import torchaudio
+
+    wav = torchaudio.functional.resample(wav, sr, 16000)
+    tokens = encode_waveform(m, wav)
+    reach = decode_receptive_frames(m)
+    assert 0 < reach < 40
+    whole = decode_tokens(m, tokens, chunk_seconds=1000)
+    chunked = decode_tokens(m, tokens, chunk_seconds=0.4)  # many seams, context from the receptive field
+    assert chunked.shape == whole.shape
+    assert (chunked - whole).abs().max() < 1e-4
+    short = decode_tokens(m, tokens, chunk_seconds=0.4, context_seconds=0.08)  # too little context: seams show
+    assert (short - whole).abs().max() > 1e-3
+    # chunked encoding: the SSL attends to the whole chunk, so some tokens differ from a whole-file pass
+    chunked_tokens = encode_waveform(m, wav, chunk_seconds=0.8, context_seconds=0.4)
+    differ = sum(int((chunked_tokens[k] != tokens[k]).sum()) for k in tokens)
+    total = sum(v.numel() for v in tokens.values())
+    assert 0 <= differ < total
