@@ -11,9 +11,9 @@
 #   E  A with the DAC-style time-domain encoder/decoder (paper architecture, CPU width)
 set -euo pipefail
 
-budget_hours=0.25
-pairs="A,C B,D E"
-disc_start=750         # D: about half the steps A makes in the budget
+budget_hours=0.2
+pairs="A,B,C,D,E"     # a comma group runs at once: all five share the two cores, each on its own CPU budget
+disc_start=500         # D: about half the steps A makes in the budget
 help_message="Usage: $0 [--budget-hours H] [--pairs \"A,C B,D E\"] [--disc-start STEP]"
 
 . ./path.sh
@@ -23,7 +23,7 @@ exp_root="${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}/mini_synth_codec1"  
 mkdir -p "${exp_root}"
 
 phones="model_conf.content_ctc.phones_file=data/phones.txt"
-budget="trainer.max_cpu_hours=${budget_hours} trainer.valid_interval=500"
+budget="trainer.max_cpu_hours=${budget_hours}"
 causal="model_conf.semantic_causal=true model_conf.spectral_encoder.causal=true model_conf.spectral_decoder.causal=true"
 
 candidate() {  # letter -> "tag|ssl tag|train args"
