@@ -6,6 +6,7 @@
 #   ./run_cpu.sh                                   all stages (trainer.max_cpu_hours ends training)
 #   ./run_cpu.sh --stage 4 --stop-stage 4          continue the codec training
 #   ./run_cpu.sh --stage 5                         decode, score and pack the best checkpoint
+# The test set is 9 utterances of each of the 36 held-out voices (324; the full test split has 1,803).
 set -euo pipefail
 
 ./codec.sh \
@@ -13,9 +14,9 @@ set -euo pipefail
   --codec-config conf/dualcodec_12hz_cpu.yaml \
   --fs 16000 \
   --exp-root "${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}/mini_synth_codec1" \
-  --train-set train --valid-set dev --test-sets test \
+  --train-set train --valid-set dev --test-sets test_9perspk \
   --decode-nq "1 4 6 7" \
-  --local-data-opts "--minutes 600 --seed 1 --sample-rate 16000" \
+  --local-data-opts "--minutes 600 --seed 1 --sample-rate 16000 --test-per-spk 9" \
   --train-args "model_conf.content_ctc.phones_file=data/phones.txt" \
   --max-train-seconds 8 \
   "$@"

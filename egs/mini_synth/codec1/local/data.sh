@@ -9,7 +9,8 @@ seed=1
 nj=2
 sample_rate=24000
 test_utts=     # least number of test utterances (empty: 300 from 60 minutes up, else 4)
-help_message="Usage: $0 [--minutes M] [--seed S] [--nj N] [--sample-rate HZ] [--test-utts N]"
+test_per_spk=  # also write data/test_<N>perspk: the first N test utterances of every test voice
+help_message="Usage: $0 [--minutes M] [--seed S] [--nj N] [--sample-rate HZ] [--test-utts N] [--test-per-spk N]"
 
 . ./path.sh
 . utils/parse_options.sh
@@ -23,6 +24,12 @@ else
     --sample-rate "${sample_rate}" ${test_utts:+--test-utts "${test_utts}"} --overwrite
   touch "${stamp}"
 fi
-for dset in train dev test; do
+dsets="train dev test"
+if [ -n "${test_per_spk}" ]; then
+  rm -rf data/test_${test_per_spk}perspk
+  utils/subset_data_dir.sh --per-spk data/test ${test_per_spk} data/test_${test_per_spk}perspk
+  dsets="${dsets} test_${test_per_spk}perspk"
+fi
+for dset in ${dsets}; do
   utils/validate_data_dir.sh data/${dset}
 done
