@@ -77,6 +77,29 @@ def dualcodec(rate="12hz", size="full", ssl=None):
                  note=f"{n} codebooks, SSL BEST-RQ {model.ssl.num_layers} x {model.ssl.hidden_size}")
 
 
+def cpu_codec(size="full"):
+    """The CPU-efficient 12.5 Hz DualCodec (conf/dualcodec_12hz_cpu.yaml, the shipped speech codec's
+    architecture) with random weights; `size="tiny"` uses its debug twin."""
+    from audiotok.data.corpora.phones import INVENTORY
+
+    torch.manual_seed(0)
+    cfg = load_config(CONF / ("dualcodec_12hz_cpu.yaml" if size == "full" else "dualcodec_12hz_cpu_debug.yaml"))
+    ssl = load_config(CONF / ("bestrq_speech_cpu.yaml" if size == "full" else "bestrq_speech_cpu_debug.yaml"))
+    conf = copy.deepcopy(cfg["model_conf"])
+    conf.pop("ssl_init_dir", None)
+    conf["ssl"] = {"model": ssl["model"], "model_conf": ssl["model_conf"]}
+    conf["content_ctc"] = {"phones": list(INVENTORY), "upsample": conf["content_ctc"]["upsample"]}
+    model = build_model({"model": "dualcodec", "model_conf": conf}).eval()
+    return _wrap_dualcodec(model, "audiotok DualCodec 12.5 Hz CPU (spectral)" + ("" if size == "full" else " (debug)"))
+
+
+def _wrap_dualcodec(model, name):
+    n = model.total_codebooks
+    return Codec(name, model, model.sample_rate, model.frame_rate, model.bitrate(n) / 1000,
+                 lambda w: model.encode(w, n), lambda c: model.decode(c),
+                 note=f"{n} codebooks, SSL BEST-RQ {model.ssl.num_layers} x {model.ssl.hidden_size}")
+
+
 def pack_dualcodec(directory, rate="12hz", size="debug"):
     """A packed model dir (save_model_dir) of a random-weight DualCodec, for the CLI benchmarks."""
     from audiotok.models.loading import save_model_dir
@@ -170,7 +193,9 @@ PEERS = {"encodec": encodec, "dac": dac, "mimi": mimi, "snac": snac}
 def build(name, size="full"):
     if name in ("dualcodec_12hz", "dualcodec_25hz"):
         return dualcodec(name.split("_")[1], size)
+    if name == "dualcodec_12hz_cpu":
+        return cpu_codec(size)
     return PEERS[name](size)
 
 
-ALL = ["dualcodec_12hz", "dualcodec_25hz", "encodec", "dac", "mimi", "snac"]
+ALL = ["dualcodec_12hz_cpu", "dualcodec_12hz", "dualcodec_25hz", "encodec", "dac", "mimi", "snac"]
