@@ -90,6 +90,42 @@ def _riff_sample_rate(head):
     return None
 
 
+def wav_truncation(path):
+    """(frames the header declares, frames the file holds, sample rate) of a WAV whose data chunk was
+    cut short (a copy or download that stopped early), else None. libsndfile quietly reads what is
+    there, so the header's data size is compared with the bytes present by walking the chunks."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+                return None
+            endian = ">" if head[:4] == b"RIFX" else "<"
+            pos, block_align, rate = 12, None, None
+            for _ in range(256):  # a WAV has a handful of chunks; stop on garbage
+                f.seek(pos)
+                hdr = f.read(8)
+                if len(hdr) < 8:
+                    return None
+                cid, (csize,) = hdr[:4], struct.unpack(endian + "I", hdr[4:8])
+                if cid == b"fmt ":
+                    fmt = f.read(16)
+                    if len(fmt) < 16:
+                        return None
+                    (rate,) = struct.unpack(endian + "I", fmt[4:8])
+                    (block_align,) = struct.unpack(endian + "H", fmt[12:14])
+                elif cid == b"data":
+                    present = size - (pos + 8)
+                    # 0 and 0xFFFFFFFF are the placeholders of a writer that streams (size unknown)
+                    if not block_align or not rate or csize in (0, 0xFFFFFFFF) or csize <= present:
+                        return None
+                    return csize // block_align, max(0, present) // block_align, rate
+                pos += 8 + csize + (csize & 1)
+    except OSError:
+        return None
+    return None
+
+
 def _check_rate(path, sr):
     if not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
         raise AudioError(
@@ -287,7 +323,7 @@ def audio_info(path, scan=True):
             raise AudioError(path, "holds no audio samples (0 frames)")
         _check_samples(path, data)
         channels, frames = data.shape[1], data.shape[0]
-    return {
+    out = {
         "path": str(path),
         "duration": frames / sr,
         "sample_rate": int(sr),
@@ -296,6 +332,18 @@ def audio_info(path, scan=True):
         "format": fmt,
         "subtype": subtype,
     }
+    cut = wav_truncation(path)
+    if cut is not None:
+        out["truncated"] = {"header_seconds": cut[0] / cut[2], "present_seconds": cut[1] / cut[2]}
+    return out
+
+
+def truncation_warning(path):
+    """One line saying that the WAV at `path` holds less audio than its header says, or None."""
+    cut = wav_truncation(path)
+    if cut is None:
+        return None
+    return f"{path}: truncated: header says {cut[0] / cut[2]:.3f} s, file holds {cut[1] / cut[2]:.3f} s"
 
 
 def _to_frames_by_channels(wav):

@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import sys
 
+import audiotok.bin  # noqa: F401  first: sets OMP_WAIT_POLICY before any subcommand imports torch
 from audiotok import __version__
 
 # subcommand -> module under audiotok.bin; a module defines DESCRIPTION, add_arguments(p), run(args) -> int

@@ -41,6 +41,8 @@ def _device_of(model):
 
 def _chunks(n_frames, model, chunk_seconds, context_seconds):
     """(f0, f1, a0, a1): keep frames [f0,f1) of a window [a0,a1) that adds context on both sides."""
+    if not chunk_seconds > 0:
+        raise UserError(f"chunk_seconds must be > 0, got {chunk_seconds}")
     chunk_f = max(1, int(chunk_seconds * model.frame_rate))
     ctx_f = int(math.ceil(context_seconds * model.frame_rate))
     for f0 in range(0, n_frames, chunk_f):

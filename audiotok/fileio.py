@@ -5,21 +5,79 @@ import os
 import tempfile
 from pathlib import Path
 
+from audiotok.errors import UserError
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+class OutputError(UserError):
+    """An output that cannot be written (its folder is a file, read-only, the target is a folder, ...)."""
+
+    def __init__(self, path, problem):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{path}: cannot write: {problem}")
+
+
+def _problem(e):
+    return e.strerror or type(e).__name__
+
+
+def temp_pattern(name):
+    """Glob pattern of the temp files atomic_path makes for target file name `name` (a glob itself
+    is allowed): what a write killed before its rename leaves behind."""
+    return f".{name}.*.tmp"
+
+
+def check_output_file(path):
+    """Raise OutputError if `path` cannot become a file: it is a folder, or a parent is not one."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(path, "is a folder, expected a file")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputError(path, f"{parent} is not a folder")
+            break
+
+
+def make_dirs(path):
+    """mkdir -p that names the path and the problem in one line instead of an OSError."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputError(path, "exists and is not a folder") from None
+    except OSError as e:
+        raise OutputError(path, f"cannot create the folder ({_problem(e)})") from None
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temp path in the target's folder; on success it is renamed onto `path`, on error removed."""
+    """Yield a temp path in the target's folder; on success it is renamed onto `path`, on error removed.
+    A target that cannot be written raises OutputError (a UserError: one line, never a traceback)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    check_output_file(path)
+    make_dirs(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise OutputError(path, _problem(e)) from None
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
     try:
-        yield Path(tmp)
-        os.replace(tmp, path)
+        try:
+            yield Path(tmp)
+        except OSError as e:
+            if e.filename not in (None, tmp, str(tmp)):
+                raise
+            raise OutputError(path, _problem(e)) from None  # e.g. no space left while writing
+        try:
+            os.replace(tmp, path)
+        except OSError as e:
+            raise OutputError(path, _problem(e)) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

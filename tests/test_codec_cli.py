@@ -238,3 +238,143 @@ def test_shipped_names_resolve_and_unknown_names_say_what_ships(tmp_path, model_
         if d is not None:  # shipped in this checkout: the alias and the full name are the same dir
             assert d == shipped_dir(name) == resolve_model(alias) and d.name == name
             assert load_model(alias).meta["name"] == name
+
+
+# ---- trustworthy results, no lost work ----------------------------------------------------------
+
+def one_line_error(r, *words):
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    for w in words:
+        assert str(w) in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("nj", [1, 2])
+def test_unwritable_output_is_one_line(tmp_path, model_dir, wav, nj):
+    blocker = tmp_path / "some_file.txt"
+    blocker.write_text("x")
+    r = cli("encode", wav, "-o", blocker / "out.atok", "--model", model_dir, "--nj", nj, check=False)
+    one_line_error(r, blocker / "out.atok", "not a folder")
+    other = tmp_path / "other.wav"
+    other.write_bytes(wav.read_bytes())
+    r = cli("encode", wav, other, "-o", blocker / "outdir", "--model", model_dir, "--nj", nj, check=False)
+    one_line_error(r, blocker / "outdir")
+    r = cli("encode", wav, "-o", "/proc/audiotok_test/out.atok", "--model", model_dir, "--nj", nj, check=False)
+    one_line_error(r, "/proc/audiotok_test")
+    folder = tmp_path / "taken.atok"
+    folder.mkdir()
+    r = cli("encode", wav, "-o", folder, "--model", model_dir, "--nj", nj, check=False)
+    one_line_error(r, folder, "is a folder")
+
+
+def test_decode_unwritable_output_is_one_line(tmp_path, model_dir, wav):
+    atok = tmp_path / "x.atok"
+    cli("encode", wav, "-o", atok, "--model", model_dir)
+    (tmp_path / "f.txt").write_text("x")
+    one_line_error(cli("decode", atok, "-o", tmp_path / "f.txt" / "y.wav", check=False), "f.txt")
+    (tmp_path / "y.wav").mkdir()
+    one_line_error(cli("decode", atok, "-o", tmp_path / "y.wav", check=False), "is a folder")
+
+
+def test_synth_corpus_unwritable_output_is_one_line(tmp_path):
+    (tmp_path / "f.txt").write_text("x")
+    r = cli("synth-corpus", "--out", tmp_path / "f.txt" / "corpus", "--minutes", 0.05, "--quiet", check=False)
+    one_line_error(r, tmp_path / "f.txt" / "corpus")
+
+
+def test_an_output_that_is_an_input_is_refused(tmp_path, model_dir, wav):
+    atok = tmp_path / "a.atok"
+    cli("encode", wav, "-o", atok, "--model", model_dir)
+    before = atok.read_bytes()
+    one_line_error(cli("encode", atok, "-o", atok, "--model", model_dir, check=False), "a.atok", "also an input")
+    one_line_error(cli("decode", atok, "-o", atok, check=False), "a.atok")  # not a .wav: refused too
+    link = tmp_path / "link.atok"  # the same file under another name
+    os.symlink(atok, link)
+    one_line_error(cli("encode", link, "-o", atok, "--model", model_dir, check=False), "also an input")
+    assert atok.read_bytes() == before
+    # a data dir whose wav.scp names the would-be token file itself
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "wav.scp").write_text(f"u1 {tmp_path / 'codes' / 'u1.atok'}\n")
+    one_line_error(cli("encode", "--data-dir", d, "-o", tmp_path / "codes", "--model", model_dir, check=False),
+                   "also an input")
+
+
+def test_track_on_a_speech_codec_is_one_line(tmp_path, model_dir, wav):
+    atok = tmp_path / "x.atok"
+    cli("encode", wav, "-o", atok, "--model", model_dir)
+    r = cli("decode", atok, "-o", tmp_path / "y.wav", "--track", "vocals", check=False)
+    one_line_error(r, "has no tracks", "--track")
+    assert not (tmp_path / "y.wav").exists()
+
+
+def test_truncated_wav_is_encoded_with_a_warning(tmp_path, model_dir):
+    full = tmp_path / "full.wav"
+    sf.write(full, 0.3 * np.sin(np.arange(32000) / 5.0), 16000)  # header: 2 s
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(full.read_bytes()[: 44 + 2000])  # 1000 frames: 0.062 s present
+    r = cli("encode", cut, "-o", tmp_path / "cut.atok", "--model", model_dir)
+    warn = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warn) == 1 and str(cut) in warn[0] and "header says 2.000 s" in warn[0] and "0.062 s" in warn[0]
+    assert "1 truncated" in r.stderr.splitlines()[-1]
+    shown = cli("info", cut).stdout
+    assert "truncated:   header says 2.000 s, file holds 0.062 s" in shown
+    assert "truncated:" not in cli("info", full).stdout
+
+
+def test_bad_option_values_are_one_line(tmp_path, model_dir, wav):
+    model = load_model(model_dir)
+    lowest = f"{model.code_rate(1) / 1000:.3f} kbps"
+    one_line_error(cli("encode", wav, "-o", tmp_path / "a.atok", "--model", model_dir, "--kbps", 0.001,
+                       check=False), "lowest bitrate", lowest)
+    for bad in (0, -1):
+        one_line_error(cli("encode", wav, "-o", tmp_path / "a.atok", "--model", model_dir, "--chunk-seconds", bad,
+                           check=False), "--chunk-seconds must be > 0")
+    atok = tmp_path / "x.atok"
+    cli("encode", wav, "-o", atok, "--model", model_dir)
+    one_line_error(cli("decode", atok, "-o", tmp_path / "x.mp3", check=False), "x.mp3", ".wav")
+    assert not (tmp_path / "x.mp3").exists()
+    one_line_error(cli("encode", wav, "-o", tmp_path / "x.wav", "--model", model_dir, check=False), ".atok")
+
+
+def test_a_bad_first_token_file_does_not_stop_the_batch(tmp_path, model_dir, wav):
+    src = tmp_path / "in"
+    src.mkdir()
+    cli("encode", wav, "-o", src / "b_good.atok", "--model", model_dir)
+    (src / "a_bad.atok").write_bytes(b"not a token file")
+    (src / "c_bad.atok").write_bytes(b"not a token file either")
+    r = cli("decode", src, "-o", tmp_path / "out", check=False)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "a_bad.atok" in r.stderr and "c_bad.atok" in r.stderr and "2 of 3 files failed" in r.stderr
+    assert (tmp_path / "out" / "b_good.wav").is_file()
+
+
+def test_encode_nj1_loads_the_model_once(tmp_path, model_dir, wav):
+    code = ("import sys, audiotok.models.loading as L; from audiotok.cli import main; n = [0]; f = L.load_model\n"
+            "def count(*a, **k):\n    n[0] += 1\n    return f(*a, **k)\n"
+            "L.load_model = count\nrc = main(sys.argv[1:])\nprint('loads', n[0]); sys.exit(rc)\n")
+    r = subprocess.run([sys.executable, "-c", code, "encode", str(wav), "-o", str(tmp_path / "a.atok"),
+                        "--model", str(model_dir)], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    assert "loads 1" in r.stdout
+
+
+def test_entry_points_set_passive_omp_wait_before_torch():
+    from audiotok.bin import use_passive_omp_wait
+
+    env = {}
+    assert use_passive_omp_wait(env) == "PASSIVE" and env == {"OMP_WAIT_POLICY": "PASSIVE"}
+    env = {"OMP_WAIT_POLICY": "ACTIVE"}
+    assert use_passive_omp_wait(env) == "ACTIVE"  # the user's choice stands
+    code = ("import os, sys; import audiotok.cli; "
+            "print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)")
+    base = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=base, timeout=120)
+    assert r.stdout.split() == ["PASSIVE", "False"], r.stdout + r.stderr
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                       env={**base, "OMP_WAIT_POLICY": "ACTIVE"}, timeout=120)
+    assert r.stdout.split() == ["ACTIVE", "False"], r.stdout + r.stderr

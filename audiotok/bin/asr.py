@@ -86,6 +86,24 @@ def _file_inputs(inputs):
     return {key: str(path) for key, path, _ in expand_inputs(inputs, AUDIO_SUFFIXES | {".atok"})}
 
 
+def _check_outputs(args, items):
+    """Before the LM loads: the outputs can be written and none of them is an input (`-o c.wav` for the
+    input c.wav, or -o the data dir itself, would replace audio or the reference text)."""
+    from audiotok.bin._files import prepare_outputs, refuse_overwriting_inputs
+
+    if not args.out:
+        return
+    inputs = list(items.values())
+    if args.data_dir:
+        d = Path(args.data_dir)
+        inputs += [p for p in d.iterdir() if p.is_file()]
+        outputs = [Path(args.out) / "text", Path(args.out) / "stats.json"]
+    else:
+        outputs = [Path(args.out)]
+    refuse_overwriting_inputs(outputs, inputs)
+    prepare_outputs(outputs)
+
+
 def run(args):
     from audiotok.data.kaldi_table import write_scp
     from audiotok.fileio import atomic_write_text
@@ -97,6 +115,7 @@ def run(args):
         raise UserError("--data-dir needs -o OUT (the folder for text and stats.json)")
     check_decoding_arguments(args)
     items = _data_dir_inputs(args.data_dir) if args.data_dir else _file_inputs(args.inputs)
+    _check_outputs(args, items)
     slm = SpeechLM.from_pretrained(args.model, codec=args.codec, device=args.device)
     utts = sorted(items)
     texts = slm.asr([items[u] for u in utts], batch_size=args.batch_size, max_len=args.max_len, **sampling(args))
@@ -104,7 +123,6 @@ def run(args):
     stats = dict(slm.last_stats)
     if args.data_dir:
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
         write_scp(out / "text", hyps)
         stats.update(lm_rate_hz=slm.lm.frame_rate / slm.g, frame_rate=slm.lm.frame_rate, model=str(args.model),
                      model_id=getattr(slm.lm, "model_id", None), codec_id=getattr(slm.codec, "model_id", None))

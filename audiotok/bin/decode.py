@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from audiotok.bin import entry
-from audiotok.bin._files import expand_inputs, plan_outputs
+from audiotok.bin._files import expand_inputs, plan_outputs, prepare_outputs, refuse_overwriting_inputs
 from audiotok.bin._parallel import report_failures, run_jobs
 from audiotok.errors import UserError
 
@@ -37,22 +37,60 @@ def _decode_one(model, job):
     decode_file(model, src, dst, n_q=n_q, **kwargs)
 
 
-def _model_dir_of(first_token_file, given):
+def _first_header(token_files):
+    """(path, header) of the first token file that can be read, or (None, None); the unreadable ones are
+    left to their jobs, which report each of them (a bad first file must not stop the batch)."""
+    from audiotok.tokfile import read_header
+
+    for path in token_files:
+        try:
+            return path, read_header(path)
+        except UserError:
+            continue
+    return None, None
+
+
+def _model_dir_of(header, given, first_file):
     from audiotok.pretrained import resolve_model, shipped_dir
 
     if given:
         return str(resolve_model(given))
-    from audiotok.tokfile import read_header
-
-    header = read_header(first_token_file)
     shipped = shipped_dir(header["model_id"])  # a shipped model is found by the name the file records
     if shipped is not None:
         return str(shipped)
     model_dir = header.get("model_dir")  # where this machine last encoded with that model
     if not model_dir:
-        raise UserError(f"{first_token_file}: made by model {header['model_id']}, which does not ship with "
+        raise UserError(f"{first_file}: made by model {header['model_id']}, which does not ship with "
                         "audiotok and was not used on this machine; pass --model DIR")
     return model_dir
+
+
+def _check_track(header, track):
+    """--track only means something to a model whose decode takes a track (the music tokenizers)."""
+    import inspect
+
+    from audiotok.registry import model_class
+
+    # token files name their model by id, "<model_type>-<digest>"
+    model_type = header.get("model_type") or str(header.get("model_id") or "").rsplit("-", 1)[0]
+    try:
+        cls = model_class(model_type)
+    except UserError:
+        return  # the jobs say what is wrong with the model
+    if "track" not in inspect.signature(cls.decode).parameters:
+        raise UserError(f"--track {track}: model {model_type} has no tracks (only music tokenizers take --track)")
+
+
+def _fail_all(planned):
+    """No token file could be read: report each one, like any failed file of a batch."""
+    from audiotok.tokfile import read_header
+
+    for _, src, _ in planned:
+        try:
+            read_header(src)
+        except UserError as e:
+            print(f"error: {e}", file=sys.stderr)
+    raise UserError(f"{len(planned)} of {len(planned)} files failed (see the errors above)")
 
 
 def run(args):
@@ -62,11 +100,21 @@ def run(args):
         from audiotok.data.kaldi_dir import read_scp
 
         planned = [(k, Path(v), Path(args.out) / f"{k}.wav") for k, v in read_scp(args.scp).items()]
+        inputs = [src for _, src, _ in planned] + [Path(args.scp)]
     else:
-        planned = plan_outputs(expand_inputs(args.inputs, {".atok"}), args.out, ".wav")
+        planned = plan_outputs(expand_inputs(args.inputs, {".atok"}), args.out, ".wav",
+                               file_suffixes={".wav", ".flac"}, command="decode")
+        inputs = [src for _, src, _ in planned]
     if not planned:
         raise UserError("nothing to decode")
-    model_dir = _model_dir_of(planned[0][1], args.model)
+    refuse_overwriting_inputs([dst for _, _, dst in planned], inputs)
+    prepare_outputs([dst for _, _, dst in planned])
+    first, header = _first_header(src for _, src, _ in planned)
+    if header is None:
+        _fail_all(planned)
+    if args.track:
+        _check_track(header, args.track)
+    model_dir = _model_dir_of(header, args.model, first)
     n_q = 1 if args.semantic_only else args.n_q
     kwargs = {"track": args.track} if args.track else {}
     jobs = [(key, src, dst, n_q, kwargs) for key, src, dst in planned]

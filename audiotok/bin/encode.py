@@ -4,7 +4,8 @@ import sys
 from pathlib import Path
 
 from audiotok.bin import entry
-from audiotok.bin._files import AUDIO_SUFFIXES, expand_inputs, plan_outputs
+from audiotok.bin._files import (AUDIO_SUFFIXES, expand_inputs, plan_outputs, prepare_outputs,
+                                 refuse_overwriting_inputs)
 from audiotok.bin._parallel import report_failures, run_jobs
 from audiotok.errors import UserError
 
@@ -33,10 +34,13 @@ def _load(model_dir, device):
 
 
 def _encode_one(model, job):
+    """Encode one file; returns a warning line when its WAV is shorter than its header says."""
+    from audiotok.audio import truncation_warning
     from audiotok.compress import encode_file
 
     key, src, dst, n_q, chunk = job
     encode_file(model, src, dst, n_q=n_q, chunk_seconds=chunk)
+    return truncation_warning(src)
 
 
 def _jobs_from_data_dir(data_dir, out):
@@ -48,31 +52,52 @@ def _jobs_from_data_dir(data_dir, out):
     return [(utt, Path(path), Path(out) / f"{utt}.atok") for utt, path in read_scp(scp).items()]
 
 
+def _n_q(model, args):
+    if args.kbps is not None:
+        lowest = model.code_rate(1) / 1000
+        if not args.kbps >= lowest - 1e-9:
+            raise UserError(f"--kbps {args.kbps:g} is below the lowest bitrate of this model: "
+                            f"{lowest:.3f} kbps (n_q=1)")
+        return model.n_q_for_kbps(args.kbps)
+    return args.n_q
+
+
 def run(args):
     if bool(args.inputs) == bool(args.data_dir):
         raise UserError("give either input files/folders or --data-dir")
+    if not args.chunk_seconds > 0:
+        raise UserError(f"--chunk-seconds must be > 0, got {args.chunk_seconds:g}")
+    if args.data_dir:
+        planned = _jobs_from_data_dir(args.data_dir, args.out)
+        outputs = [dst for _, _, dst in planned] + [Path(args.out) / "tokens.scp"]
+        inputs = [src for _, src, _ in planned] + [Path(args.data_dir) / "wav.scp"]
+    else:
+        planned = plan_outputs(expand_inputs(args.inputs, AUDIO_SUFFIXES), args.out, ".atok", command="encode")
+        outputs, inputs = [dst for _, _, dst in planned], [src for _, src, _ in planned]
+    refuse_overwriting_inputs(outputs, inputs)
+    prepare_outputs(outputs)
     from audiotok.pretrained import resolve_model
 
     args.model = str(resolve_model(args.model, kind="speech"))
     model = _load(args.model, args.device)
-    n_q = model.n_q_for_kbps(args.kbps) if args.kbps else args.n_q
+    n_q = _n_q(model, args)
     if n_q is not None:
         model.streams_for(n_q)  # validates the range
-    if args.data_dir:
-        planned = _jobs_from_data_dir(args.data_dir, args.out)
-    else:
-        planned = plan_outputs(expand_inputs(args.inputs, AUDIO_SUFFIXES), args.out, ".atok")
     jobs = [(key, src, dst, n_q, args.chunk_seconds) for key, src, dst in planned]
-    failures = run_jobs(jobs, _encode_one, _load, (args.model, args.device), nj=args.nj, desc="encode")
+    warned = {}
+    failures = run_jobs(jobs, _encode_one, _load, (args.model, args.device), nj=args.nj, desc="encode",
+                        model=model, warnings=warned)
     if args.data_dir:
         from audiotok.data.kaldi_dir import write_scp
 
         done = {key: str(dst.resolve()) for key, _, dst in planned if key not in failures}
         write_scp(Path(args.out) / "tokens.scp", done)
     kbps = model.bitrate(n_q) / 1000
+    truncated = f", {len(warned)} truncated" if warned else ""
     print(
-        f"encoded {len(jobs) - len(failures)} of {len(jobs)} files with {model.model_id or model.model_type} "
-        f"at n_q={n_q or model.total_codebooks} ({kbps:.3f} kbps) -> {args.out}",
+        f"encoded {len(jobs) - len(failures)} of {len(jobs)} files{truncated} with "
+        f"{model.model_id or model.model_type} at n_q={n_q or model.total_codebooks} ({kbps:.3f} kbps) "
+        f"-> {args.out}",
         file=sys.stderr,
     )
     report_failures(failures, len(jobs), "files")

@@ -36,6 +36,18 @@ def _convert(_model, job):
     write_audio(dst, wav, fs)
 
 
+def _check_outputs(src, dst, jobs):
+    """Converted audio and the new tables must not replace the source's audio or tables (DST = SRC, or a
+    wav.scp that points into DST/wav/ from an earlier run)."""
+    from audiotok.bin._files import prepare_outputs, refuse_overwriting_inputs
+    from audiotok.data.kaldi_table import table_kind
+
+    outputs = [job[2] for job in jobs]
+    tables = [p for p in src.iterdir() if p.is_file() and table_kind(p.name)]
+    refuse_overwriting_inputs(outputs + [dst / p.name for p in tables], [job[1] for job in jobs] + tables)
+    prepare_outputs(outputs)
+
+
 def run(args):
     from audiotok.audio import audio_info
     from audiotok.data.kaldi_dir import load_data_dir, write_data_dir
@@ -70,6 +82,7 @@ def run(args):
                 out = (dst / name / f"{utt}.wav").resolve()
                 jobs.append((f"{name}:{utt}", table[utt][0], out, args.fs, table[utt][1]))
                 out_tables[name][utt] = str(out)
+    _check_outputs(src, dst, jobs)
     failures = run_jobs(jobs, _convert, _no_model, (), nj=args.nj, desc="format")
     bad = {k.split(":", 1)[1] for k in failures}
     keep = [u for u in keep if u not in bad]

@@ -54,6 +54,10 @@ def format_text(d):
             ("channels", str(d["channels"])),
             ("frames", str(d["frames"])),
         ]
+        if d.get("truncated"):
+            t = d["truncated"]
+            rows.append(("truncated", f"header says {t['header_seconds']:.3f} s, "
+                                      f"file holds {t['present_seconds']:.3f} s"))
     else:
         model = d["model_id"] or "unknown"
         if d.get("model_version"):

@@ -27,6 +27,16 @@ def add_arguments(parser):
 
 
 def run(args):
+    import os
+    from pathlib import Path
+
+    from audiotok.fileio import OutputError, make_dirs
+
+    out = Path(args.out)
+    if not out.exists():
+        make_dirs(out)  # an unwritable place is one line now, not a traceback after minutes of synthesis
+    elif out.is_dir() and not os.access(out, os.W_OK | os.X_OK):
+        raise OutputError(out, "folder is not writable (permission denied)")
     summary = build_corpus(args.out, minutes=args.minutes, seed=args.seed, nj=args.nj,
                            sample_rate=args.sample_rate, overwrite=args.overwrite, progress=not args.quiet,
                            test_utts=args.test_utts)

@@ -55,11 +55,9 @@ def pick_prompts(targets, utt2spk, prompt_utts, prompt_spk):
     return out
 
 
-def _run_data_dir(args, slm):
-    from audiotok.audio import write_audio
-    from audiotok.data.kaldi_dir import load_data_dir, write_data_dir
-    from audiotok.data.kaldi_table import write_scp
-    from audiotok.fileio import atomic_write_text
+def _plan_data_dir(args):
+    """Read the data dirs and pick the prompts before the LM loads: (data, pdata, utts, prompts)."""
+    from audiotok.data.kaldi_dir import load_data_dir
 
     data = load_data_dir(args.data_dir)
     if not data.text:
@@ -71,6 +69,36 @@ def _run_data_dir(args, slm):
         raise UserError(f"{pdata.path}/segments: segmented prompt dirs are not read here; run format-data-dir")
     utts = sorted(data.text, key=lambda u: u.encode())
     prompts = pick_prompts(utts, data.utt2spk, list(pdata.wav), pdata.utt2spk)
+    return data, pdata, utts, prompts
+
+
+_DATA_DIR_OUTPUTS = ("wav.scp", "text", "utt2spk", "spk2utt", "utt2prompt", "stats.json")
+
+
+def _check_outputs(args, plan):
+    """The outputs can be written and none of them is an input (the prompt, a data dir's audio or tables)."""
+    from audiotok.bin._files import prepare_outputs, refuse_overwriting_inputs
+
+    if plan is None:
+        outputs, inputs = [Path(args.out)], [args.prompt]
+    else:
+        data, pdata, utts, _ = plan
+        out = Path(args.out)
+        outputs = [out / "wav" / f"{u}.wav" for u in utts] + [out / n for n in _DATA_DIR_OUTPUTS]
+        inputs = list(pdata.wav.values()) + list(data.wav.values())
+        for d in {Path(data.path), Path(pdata.path)}:
+            inputs += [p for p in d.iterdir() if p.is_file()]
+    refuse_overwriting_inputs(outputs, inputs)
+    prepare_outputs(outputs)
+
+
+def _run_data_dir(args, slm, plan):
+    from audiotok.audio import write_audio
+    from audiotok.data.kaldi_dir import write_data_dir
+    from audiotok.data.kaldi_table import write_scp
+    from audiotok.fileio import atomic_write_text
+
+    data, pdata, utts, prompts = plan
     ptext = pdata.text or {}
     results = slm.tts([data.text[u] for u in utts], prompt=[pdata.wav[prompts[u]] for u in utts],
                       prompt_text=[ptext.get(prompts[u]) for u in utts], acoustic_steps=args.acoustic_steps,
@@ -114,9 +142,11 @@ def run(args):
     if not args.end_threshold > 0:
         raise UserError(f"--end-threshold must be > 0, got {args.end_threshold}")
     check_decoding_arguments(args)
+    plan = _plan_data_dir(args) if args.data_dir else None
+    _check_outputs(args, plan)
     slm = SpeechLM.from_pretrained(args.model, codec=args.codec, device=args.device)
     if args.data_dir:
-        n, stats, where = _run_data_dir(args, slm)
+        n, stats, where = _run_data_dir(args, slm, plan)
     else:
         wav, sr = slm.tts(args.text, prompt=args.prompt, prompt_text=args.prompt_text,
                           acoustic_steps=args.acoustic_steps, max_seconds=args.max_seconds,

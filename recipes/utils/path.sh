@@ -2,6 +2,7 @@
 export LC_ALL=C                # sort, join and the data-dir tables agree on C byte order
 export PYTHONIOENCODING=UTF-8
 export OMP_NUM_THREADS=1       # jobs run in parallel; each uses one thread unless a stage says otherwise
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}  # idle OpenMP threads sleep instead of spinning on shared cores
 export PYTHONUNBUFFERED=1      # logs show progress as it happens
 _audiotok_p=${BASH_SOURCE[0]}
 while [ -L "$_audiotok_p" ]; do  # recipes link path.sh itself: find the utils/ it belongs to
