@@ -7,12 +7,26 @@ from pathlib import Path
 
 from audiotok.errors import UserError
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
-class OutputError(UserError):
-    """An output that cannot be written (its folder is a file, read-only, the target is a folder, ...)."""
+def _umask():
+    """The process's umask now (not at import: a caller may set it later). Read from /proc where it
+    can be, since os.umask(0) + restore briefly gives other threads' new files a 0 umask."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class OutputError(UserError, OSError):
+    """An output that cannot be written (its folder is a file, read-only, the target is a folder, ...).
+    Still an OSError for callers that catch those; the CLI prints it as one line like any UserError."""
 
     def __init__(self, path, problem):
         self.path = str(path)
@@ -66,7 +80,7 @@ def atomic_path(path):
     except OSError as e:
         raise OutputError(path, _problem(e)) from None
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
     try:
         try:
             yield Path(tmp)

@@ -4,6 +4,7 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -242,3 +243,46 @@ def test_string_paths_work(tmp_path):
 
 def test_bad_case_list_covers_every_fixture(tmp_path):
     assert sorted(make_bad_inputs(tmp_path)) == sorted(BAD_CASES)
+
+
+def test_truncated_wav_is_detected(tmp_path):
+    from audiotok.audio import audio_info, truncation_warning, wav_truncation
+
+    full = tmp_path / "full.wav"
+    sf.write(full, np.zeros(32000, dtype="float32"), 16000)
+    assert wav_truncation(full) is None and "truncated" not in audio_info(full)
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(full.read_bytes()[: 44 + 2000])
+    assert wav_truncation(cut) == (32000, 1000, 16000)
+    assert audio_info(cut)["truncated"] == {"header_seconds": 2.0, "present_seconds": 0.0625}
+    assert truncation_warning(cut) == f"{cut}: truncated: header says 2.000 s, file holds 0.062 s"
+
+
+def test_atomic_writes_keep_the_umask_permissions(tmp_path):
+    code = (
+        "import os, sys\n"
+        "import numpy as np\n"
+        "from audiotok.audio import write_audio\n"
+        "from audiotok.data.kaldi_table import write_scp\n"
+        "from audiotok.fileio import atomic_write_text\n"
+        "os.umask(0o027)  # set after the import: every write must see it\n"
+        "d = sys.argv[1]\n"
+        "write_audio(d + '/a.wav', np.zeros(100), 16000)\n"
+        "write_scp(d + '/wav.scp', {'u': 'x'})\n"
+        "atomic_write_text(d + '/t.txt', 'hi')\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)
+    for name in ("a.wav", "wav.scp", "t.txt"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o640, name
+
+
+def test_unwritable_output_is_one_clear_error(tmp_path):
+    from audiotok.errors import UserError
+    from audiotok.fileio import atomic_write_text
+
+    (tmp_path / "f.txt").write_text("x")
+    with pytest.raises(UserError, match="f.txt is not a folder"):
+        atomic_write_text(tmp_path / "f.txt" / "out.txt", "hi")
+    (tmp_path / "d").mkdir()
+    with pytest.raises(UserError, match="is a folder, expected a file"):
+        atomic_write_text(tmp_path / "d", "hi")

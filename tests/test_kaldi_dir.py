@@ -250,3 +250,54 @@ def test_fix_and_split_shims(data):
     assert len(load_data_dir(data.parent / "sub")) == 3
     r = _run([sys.executable, "-m", "audiotok.bin.fix_data_dir", str(data.parent / "nowhere")])
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "utt2spk: missing" in r.stderr
+
+
+def test_nan_audio_is_reported_when_audio_is_checked(data):
+    bad = data.parent / "wav" / "a02-u0.wav"
+    x = np.zeros(800, dtype="float32")
+    x[100] = np.nan
+    sf.write(bad, x, 16000, subtype="FLOAT")
+    problems = validate_data_dir(data)
+    assert len(problems) == 1 and "'a02-u0'" in problems[0] and "NaN" in problems[0], problems
+    assert validate_data_dir(data, check_audio=False) == []
+    r = _run([sys.executable, "-m", "audiotok.cli", "validate-data-dir", str(data)])
+    assert r.returncode == 1 and "INVALID" in r.stdout and "NaN" in r.stdout
+
+
+def test_paths_with_spaces_are_kept(tmp_path):
+    rng = np.random.default_rng(0)
+    wav, utt2spk = {}, {}
+    for i in range(10):
+        folder = tmp_path / ("my audio" if i % 2 else "audio")
+        folder.mkdir(exist_ok=True)
+        utt = f"s{i % 3}-u{i}"
+        path = folder / (f"take {i}.wav" if i % 2 else f"take{i}.wav")
+        sf.write(path, 0.1 * rng.standard_normal(800), 16000)
+        wav[utt], utt2spk[utt] = str(path), f"s{i % 3}"
+    d = tmp_path / "data"
+    write_data_dir(d, wav, utt2spk)
+    assert validate_data_dir(d, no_text=True) == []
+    counts = fix_data_dir(d)
+    assert counts["utterances"] == {"kept": 10, "removed": 0}
+    assert read_scp(d / "wav.scp") == wav
+
+
+def test_fix_cli_says_which_duplicate_it_dropped(data):
+    wav = _lines(data / "wav.scp")
+    utt = wav[1].split()[0]
+    (data / "wav.scp").write_text("\n".join(wav[:2] + [f"{utt} /elsewhere/other.wav"] + wav[2:]) + "\n")
+    r = _run([sys.executable, "-m", "audiotok.cli", "fix-data-dir", "--no-audio-check", str(data)])
+    assert r.returncode == 0, r.stderr
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 2, r.stderr
+    assert f"duplicate id '{utt}'" in err[0] and "kept line 2" in err[0]
+    assert "dropped line 3 (/elsewhere/other.wav)" in err[0]
+    assert "dropped 1 duplicate" in err[1]
+    assert _lines(data / "wav.scp") == wav
+
+
+def test_format_data_dir_refuses_to_write_over_its_source(data):
+    r = _run([sys.executable, "-m", "audiotok.cli", "format-data-dir", str(data), str(data), "--fs", "8000"])
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1 and "also an input" in r.stderr
+    assert (data / ".backup").exists() is False and len(load_data_dir(data)) == 6

@@ -345,6 +345,23 @@ def test_best_checkpoint_selection_and_export(tmp_path):
     assert [b["step"] for b in maxi.best] == [2]
 
 
+def test_resume_removes_temp_files_of_killed_saves(tmp_path):
+    ck = tmp_path / "ck"
+    mgr = CheckpointManager(ck, keep_nbest=2)
+    mgr.update_best(1, 1.0, {"w": torch.ones(2)})
+    mgr.save_latest({"step": 1, "model": {"w": torch.ones(2)}})
+    real = sorted(p.name for p in ck.iterdir())
+    # what kill -9 in the middle of atomic writes leaves (temp names as audiotok.fileio makes them)
+    orphans = [".latest.pt.k2j3_x.tmp", ".best.step2.pt.abc123.tmp", ".best.json.q9w8.tmp"]
+    for name in orphans:
+        (ck / name).write_bytes(b"\0" * 4096)
+    (ck / "notes.tmp").write_text("not ours")
+    CheckpointManager(ck, keep_nbest=2).load_latest()
+    left = sorted(p.name for p in ck.iterdir())
+    assert left == sorted(real + ["notes.tmp"]), left
+    assert load_checkpoint(ck / "latest.pt")["step"] == 1 and (ck / "best.step1.pt").is_file()
+
+
 @pytest.mark.filterwarnings("ignore:Detected call of")
 def test_schedules_and_optimizer_groups():
     from audiotok.train.optim import build_optimizer, build_scheduler

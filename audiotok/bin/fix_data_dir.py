@@ -20,6 +20,11 @@ def run(args):
     counts = fix_data_dir(args.data_dir, check_audio=not args.no_audio_check,
                           utt_extra_files=args.utt_extra_files.split(), spk_extra_files=args.spk_extra_files.split())
     total = counts.pop("utterances")
+    duplicates = counts.pop("duplicates")
+    for line in duplicates:
+        print(line, file=sys.stderr)
+    if duplicates:
+        print(f"fix_data_dir: {args.data_dir}: dropped {len(duplicates)} duplicate id line(s)", file=sys.stderr)
     for name, c in sorted(counts.items()):
         print(f"{name}: kept {c['kept']}, removed {c['removed']}")
     print(f"fix_data_dir: {args.data_dir}: kept {total['kept']} of {total['kept'] + total['removed']} utterances "

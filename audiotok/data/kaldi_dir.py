@@ -212,24 +212,25 @@ def _check_table(rep, path, entries):
 
 
 def _audio_problem(value):
-    """Why the audio named by a wav.scp value is unusable, or None. Pipes and ark offsets are not checked."""
-    import soundfile as sf
+    """Why the audio named by a wav.scp value is unusable, or None. Pipes and ark offsets are not checked.
+    The value is the rest of the line, so a path may hold spaces (encode reads such files)."""
+    from audiotok.audio import audio_info
+    from audiotok.errors import AudioError
 
     if value.endswith("|") or re.search(r"\.ark:\d+$", value):
         return None
-    if any(c.isspace() for c in value):
-        return "path contains whitespace (only a command ending in '|' may)"
     if not os.path.isfile(value):
-        return "file not found" if not os.path.exists(value) else "not a regular file"
+        if os.path.exists(value):
+            return "not a regular file"
+        if any(c.isspace() for c in value):
+            return "file not found (a path with whitespace is read whole; only a command ends in '|')"
+        return "file not found"
     if not os.access(value, os.R_OK):
         return "file not readable (permissions)"
     try:
-        info = sf.info(value)
-    except Exception as e:  # soundfile raises RuntimeError/LibsndfileError/TypeError depending on version
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        return f"not readable audio ({msg.replace(f'Error opening {value!r}: ', '')})"
-    if info.frames <= 0:
-        return "audio has no samples"
+        audio_info(value)  # also scans float samples for NaN/inf, which no model survives
+    except AudioError as e:
+        return e.problem if e.problem.startswith(("holds", "sample rate")) else f"not readable audio ({e.problem})"
     return None
 
 
@@ -378,20 +379,23 @@ def _count_lines(path):
 def fix_data_dir(d, check_audio=True, utt_extra_files=(), spk_extra_files=()):
     """Keep only the utterances present (and well formed) in every table and whose audio is readable,
     re-sort, regenerate spk2utt; originals go to `d/.backup/`. Returns {file: {"kept": n, "removed": m}}
-    plus an "utterances" entry. `*_extra_files` name extra per-utterance/per-speaker tables."""
+    plus an "utterances" entry and "duplicates": one line per dropped duplicate id (the first line wins). `*_extra_files` name extra per-utterance/per-speaker tables."""
     d = Path(d)
     extra_kinds = {**{n: "utt" for n in utt_extra_files}, **{n: "spk" for n in spk_extra_files}}
     if not (d / "utt2spk").is_file():
         raise DataDirError(f"{d / 'utt2spk'}: missing; cannot fix a data dir without it")
     names = _table_names(d, extra_kinds)
     kinds = {n: extra_kinds.get(n) or table_kind(n) for n in names}
-    tables = {}
+    tables, duplicates = {}, []
     for name in names:
         entries, _ = scan_table(d / name)
-        table = {}
+        table, line_of = {}, {}
         for e in entries:
-            if e.key not in table and value_problem(name, e.value) is None:
-                table[e.key] = e.value
+            if e.key in table:
+                duplicates.append(f"{d / name}: duplicate id '{e.key}': kept line {line_of[e.key]} "
+                                  f"({table[e.key]}), dropped line {e.lineno} ({e.value})")
+            elif value_problem(name, e.value) is None:
+                table[e.key], line_of[e.key] = e.value, e.lineno
         tables[name] = table
     utt2spk = tables["utt2spk"]
     utts = set(utt2spk)
@@ -427,7 +431,8 @@ def fix_data_dir(d, check_audio=True, utt_extra_files=(), spk_extra_files=()):
     if not utts:
         raise DataDirError(f"{d}: no utterance is present and well formed in every table; nothing changed")
 
-    counts = {"utterances": {"kept": len(utts), "removed": _count_lines(d / "utt2spk") - len(utts)}}
+    counts = {"utterances": {"kept": len(utts), "removed": _count_lines(d / "utt2spk") - len(utts)},
+              "duplicates": duplicates}
     backup = d / ".backup"
     backup.mkdir(exist_ok=True)
     for name in names:

@@ -1,6 +1,5 @@
 """One Kaldi table file (`<id> <value>` per line): parse, check a value, read and write in C byte order."""
 
-import os
 import re
 from pathlib import Path
 from typing import NamedTuple
@@ -103,12 +102,6 @@ def read_scp(path):
     return out
 
 
-def _umask_mode():
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def write_scp(path, mapping):
     """Write {id: value} sorted in C byte order, atomically. A list/tuple value is joined by spaces."""
     lines = []
@@ -122,7 +115,6 @@ def write_scp(path, mapping):
         if "\n" in value or "\r" in value:
             raise DataDirError(f"{path}: value of '{key}' contains a line break")
         lines.append(f"{key} {value}\n" if value else f"{key}\n")
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:  # atomic_path gives the file the umask's permissions (data dirs are shared)
         tmp.write_bytes("".join(lines).encode("utf-8", "surrogateescape"))
-        os.chmod(tmp, _umask_mode())  # mkstemp makes 0600 files; data dirs are shared
     return Path(path)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from audiotok.errors import UserError
-from audiotok.fileio import atomic_open, atomic_path
+from audiotok.fileio import atomic_open, atomic_path, temp_pattern
 
 FORMAT = "audiotok-train-checkpoint"
 VERSION = 1
@@ -121,6 +121,7 @@ class CheckpointManager:
         self.best = [dict(b) for b in state.get("best", [])]
         if cleanup:
             self._drop_orphans()
+            self._drop_temp_files()
         return state
 
     def _better(self, a, b):
@@ -163,6 +164,14 @@ class CheckpointManager:
                 f.unlink()
         if self.dir.is_dir():
             self._write_index()
+
+    def _drop_temp_files(self):
+        """A save killed before its rename (kill -9, power loss) leaves its temp file, up to a whole
+        checkpoint in size; nothing else ever removes it. Only rank 0 saves, and it is resuming, so
+        no save is under way: every such file is an orphan."""
+        for name in ("latest.pt", "best.step*.pt", "best.json"):
+            for f in self.dir.glob(temp_pattern(name)):
+                f.unlink(missing_ok=True)
 
     def best_weights(self, map_location="cpu"):
         """(state_dict, info) of the best checkpoint, or (None, None) if no validation ran."""
