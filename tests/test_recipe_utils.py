@@ -227,3 +227,19 @@ def test_slurm_backend_submits_with_sbatch_wait(tmp_path, fake_slurm):
                                 "--export=ALL", "-p", "gpu", "--gres=gpu:2", "bash", f"{work}/log/q/s.{j}.sh"]
     r = _launch(["--backend", "slurm", "--config", "slurm.conf", "--mem", "1G", "x.log", "true"], work, env)
     assert r.returncode == 1 and "unknown option --mem" in r.stderr
+
+
+def test_subset_per_speaker_through_the_shell_shim(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    utts = [f"{spk}-{i:03d}" for spk in ("spka", "spkb") for i in range(5)]
+    (src / "wav.scp").write_text("".join(f"{u} /nowhere/{u}.wav\n" for u in utts))
+    (src / "utt2spk").write_text("".join(f"{u} {u[:4]}\n" for u in utts))
+    (src / "spk2utt").write_text("".join(f"{s} {' '.join(u for u in utts if u.startswith(s))}\n"
+                                         for s in ("spka", "spkb")))
+    r = _bash([UTILS / "subset_data_dir.sh", "--per-spk", src, "2", tmp_path / "out"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    kept = [ln.split()[0] for ln in (tmp_path / "out" / "wav.scp").read_text().splitlines()]
+    assert kept == ["spka-000", "spka-001", "spkb-000", "spkb-001"]
+    r = _bash([UTILS / "subset_data_dir.sh", "--per-spk", src, "0", tmp_path / "bad"], tmp_path)
+    assert r.returncode == 1 and "--per-spk must be positive" in r.stderr
