@@ -362,3 +362,35 @@ def test_lm_vocab_bpe_and_joint_vocab(pair, tmp_path):
     assert lm_vocab_main("vocab", "--bpe", tmp_path / "lang" / "bpe.model", "--codec", root / "codec",
                          "--n-acoustic", "5", "-o", tmp_path / "lang2") == 1
     assert not (tmp_path / "lang2" / "vocab.json").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# outputs never replace inputs, and an unwritable output is one line (checked before the LM loads)
+
+
+def test_asr_and_tts_refuse_to_overwrite_their_inputs(tmp_path):
+    c = espeak(tmp_path / "c.wav", "hello there", "en-us")
+    before = c.read_bytes()
+    nowhere = tmp_path / "no_model"
+    assert "also an input" in one_line_error(audiotok("asr", c, "-o", c, "--model", nowhere), "asr")
+    r = audiotok("tts", "HELLO", "--prompt", c, "-o", c, "--model", nowhere)
+    assert "also an input" in one_line_error(r, "tts")
+    assert c.read_bytes() == before
+    d = write_data_dir(tmp_path / "data", {"a-1": c, "b-1": c}, {"a-1": "HELLO", "b-1": "THERE"})
+    text = (d / "text").read_bytes()
+    r = audiotok("asr", "--data-dir", d, "-o", d, "--model", nowhere)
+    assert "also an input" in one_line_error(r, "asr")
+    r = audiotok("tts", "--data-dir", d, "-o", d, "--model", nowhere)
+    assert "also an input" in one_line_error(r, "tts")
+    assert (d / "text").read_bytes() == text
+
+
+def test_asr_and_tts_unwritable_outputs_are_one_line(tmp_path):
+    c = espeak(tmp_path / "c.wav", "hello there", "en-us")
+    (tmp_path / "f.txt").write_text("x")
+    nowhere = tmp_path / "no_model"
+    r = audiotok("asr", c, "-o", tmp_path / "f.txt" / "hyp.txt", "--model", nowhere)
+    assert "not a folder" in one_line_error(r, "asr")
+    (tmp_path / "taken.wav").mkdir()
+    r = audiotok("tts", "HELLO", "--prompt", c, "-o", tmp_path / "taken.wav", "--model", nowhere)
+    assert "is a folder" in one_line_error(r, "tts")
