@@ -261,3 +261,25 @@ def test_token_files_summary_measures_bitrate_and_usage(tmp_path):
     by = {(b["stream"], b["codebook"]): b for b in s["codebooks"]}
     assert by["content", 0]["usage"] == 0.5 and by["content", 0]["perplexity"] == pytest.approx(8.0, rel=0.02)
     assert by["acoustic", 1]["n_used"] == 1 and by["acoustic", 1]["perplexity"] == 1.0
+
+
+@needs
+def test_score_reuse_reads_back_unchanged_baselines(data_dir, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    base = [sys.executable, "-m", "audiotok", "score", "--ref-data", str(data_dir / "data"), "--baselines", "opus6",
+            "--include-original", "--metrics", "stoi,mel"]
+    first, second = tmp_path / "first", tmp_path / "second"
+    p = subprocess.run(base + ["--out", str(first)], capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr
+    p = subprocess.run(base + ["--hyp", f"noisy={data_dir / 'hyp'}", "--out", str(second), "--reuse", str(first)],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "read back from" in p.stderr and "opus6, original" in p.stderr
+    assert not (second / "baselines").exists()  # opus was not run again
+    a = json.loads((first / "opus6" / "avg_result.json").read_text())
+    b = json.loads((second / "opus6" / "avg_result.json").read_text())
+    assert a["stoi"] == b["stoi"] and a["kbps"] == b["kbps"]
+    # other metrics: nothing fits, everything is scored afresh
+    p = subprocess.run(base[:-1] + ["stoi", "--out", str(tmp_path / "third"), "--reuse", str(first)],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0 and "read back" not in p.stderr and (tmp_path / "third" / "baselines").exists()

@@ -62,6 +62,10 @@ def add_arguments(p):
     p.add_argument("--max-delay-ms", type=float, default=100.0,
                    help="search and undo a constant delay of each output up to this many ms, for every system "
                         "alike (Codec2 lags ~20-30 ms); 0 disables")
+    p.add_argument("--reuse", default=None, metavar="DIR",
+                   help="an earlier score --out on the same --ref-data: its `original` and baseline systems are "
+                        "read back instead of run and scored again when their utterances, metrics and "
+                        "recognisers match (rescoring a new model next to unchanged baselines)")
     p.add_argument("--nj", type=int, default=1, help="parallel processes over utterances")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--results-md", action="append", default=None, metavar="FILE",
@@ -298,6 +302,23 @@ def _aggregate(system, results, n_ref, missing, failed, metrics, texts, labels=(
     return avg
 
 
+def _reusable(prev, system, ref_data, utts, metrics, labels):
+    """{utt: result} of `system` scored earlier under `prev` on the same reference, utterances,
+    metrics and recognisers; None when anything differs (then it is scored again)."""
+    d = Path(prev) / system
+    try:
+        avg = json.loads((d / "avg_result.json").read_text())
+        rows = [json.loads(x) for x in (d / "utt_result.jsonl").read_text().splitlines() if x.strip()]
+    except (OSError, ValueError):
+        return None
+    same = (avg.get("ref_data") == str(Path(ref_data).resolve()) and avg.get("metrics") == list(metrics)
+            and sorted(avg.get("by_asr", {})) == sorted(labels) and not avg.get("failed") and not avg.get("missing"))
+    results = {r.get("key"): r for r in rows}
+    if not same or sorted(results) != sorted(utts):
+        return None
+    return results
+
+
 def _write_json(out_dir, results, avg):
     from audiotok.fileio import atomic_open, atomic_write_text
 
@@ -414,18 +435,37 @@ def run(args):
         sources["original"] = {u: None for u in utts}
         info["original"] = {"source": f"{args.ref_data} (reference scored against itself)"}
 
+    # systems an earlier run scored on the same ground (--reuse) are read back, not run again
+    reused = {}
+    if args.reuse:
+        for s in systems:
+            if s == "original" or s in baselines:
+                got = _reusable(args.reuse, s, args.ref_data, utts, metrics, labels)
+                if got is not None:
+                    reused[s] = got
+                    if s in baselines:
+                        try:
+                            info[s] = json.loads((Path(args.reuse) / "baselines" / s / "meta.json").read_text())
+                        except (OSError, ValueError):
+                            reused.pop(s)
+        if reused:
+            notes.append(f"read back from {args.reuse} (same reference, metrics and recognisers): "
+                         f"{', '.join(sorted(reused))}")
+    baselines_to_run = [b for b in baselines if b not in reused]
+
     # baselines: encode + decode the reference audio with the real tools
     failed = {s: {} for s in systems}
-    if baselines:
-        jobs = [(b, u, refs[u], str((out / "baselines" / b / f"{u}.wav").resolve())) for b in baselines for u in utts]
-        per_utt = {b: {} for b in baselines}
+    if baselines_to_run:
+        jobs = [(b, u, refs[u], str((out / "baselines" / b / f"{u}.wav").resolve())) for b in baselines_to_run
+                for u in utts]
+        per_utt = {b: {} for b in baselines_to_run}
         for name, utt, res, err in _map(_baseline_job, jobs, args.nj, "baselines"):
             if err:
                 failed[name][utt] = err
                 print(f"audiotok score: {name}: {utt}: {err}", file=sys.stderr)
             else:
                 per_utt[name][utt] = res
-        for b in baselines:
+        for b in baselines_to_run:
             done = per_utt[b]
             if not done:
                 raise UserError(f"baseline {b} failed on every utterance (first: {next(iter(failed[b].values()))})")
@@ -463,11 +503,14 @@ def run(args):
     # score every (system, utterance) that has audio
     jobs = []
     for s in systems:
+        if s in reused:
+            missing[s] = []
+            continue
         have = sources[s]
         missing[s] = [u for u in utts if u not in have and u not in failed[s]]
         jobs += [(s, u, refs[u], have[u], texts.get(u, ""), metrics, max_delay_s, recognisers)
                  for u in utts if u in have]
-    results = {s: {} for s in systems}
+    results = {s: dict(reused.get(s, {})) for s in systems}
     for system, utt, res, err in _map(_score_job, jobs, args.nj, "score"):
         if err:
             failed[system][utt] = err
@@ -481,6 +524,7 @@ def run(args):
             raise UserError(f"system '{s}': no utterance could be scored (first error: "
                             f"{next(iter(failed[s].values()), 'none')})")
         avg = _aggregate(s, results[s], len(utts), missing[s], failed[s], metrics, texts, labels)
+        avg["ref_data"] = str(Path(args.ref_data).resolve())
         avg.update({k: v for k, v in info.get(s, {}).items() if k not in avg})
         _write_json(out / s, results[s], avg)
         if missing[s]:
