@@ -1,4 +1,5 @@
-# Two commands do all set-up on a fresh machine: `make mini` and `make test`.
+# Two commands do all set-up on a fresh machine: `make try` (the shipped codec on a sentence) and
+# `make test`. `make mini` trains the embedded recipes from scratch.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -6,13 +7,17 @@ STAMP := $(VENV)/.audiotok-installed
 NGPU ?= 0
 NJ ?= 2
 
-.PHONY: setup mini mini-music test bench demo clean
+.PHONY: setup try mini mini-music test bench demo clean
 
 $(STAMP): setup.cfg pyproject.toml scripts/setup_env.sh
 	bash scripts/setup_env.sh
 	touch $@
 
 setup: $(STAMP)
+
+# Encode and decode a sentence with the shipped speech codec (no training, no download).
+try: $(STAMP)
+	bash scripts/try.sh
 
 # The embedded mini recipe end to end (debug configs, CPU).
 mini: $(STAMP)
