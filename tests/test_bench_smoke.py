@@ -53,7 +53,7 @@ def _check(name, rows):
     """What each benchmark's rows must say, beyond their shape."""
     if name == "speed":
         codecs = {r["codec"] for r in rows if r["kind"] == "codec"}
-        assert len(codecs) == 6  # two DualCodecs and four peers, in one run
+        assert len(codecs) == 7  # three DualCodecs (CPU spectral, 12.5 and 25 Hz) and four peers, in one run
         for r in rows:
             if r["kind"] == "codec" and not r.get("skipped"):
                 assert r["enc_xrt"] > 0 and r["dec_xrt"] > 0

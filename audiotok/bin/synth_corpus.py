@@ -32,6 +32,9 @@ def run(args):
 
     from audiotok.fileio import OutputError, make_dirs
 
+    from audiotok.data.corpora.mini_synth import check_tools
+
+    check_tools()  # before anything is created: a missing tool leaves no empty --out behind
     out = Path(args.out)
     if not out.exists():
         make_dirs(out)  # an unwritable place is one line now, not a traceback after minutes of synthesis
