@@ -58,7 +58,7 @@ def _check(name, rows):
             if r["kind"] == "codec" and not r.get("skipped"):
                 assert r["enc_xrt"] > 0 and r["dec_xrt"] > 0
         shares = [r for r in rows if r["kind"] == "ssl_share"]
-        assert len(shares) == 2 and all(0 < r["share"] < 1 for r in shares)
+        assert len(shares) == 3 and all(0 < r["share"] < 1 for r in shares)
         assert len([r for r in rows if r["kind"] == "ssl"]) == 2
     if name == "memory":
         assert {r["chunked"] for r in rows} == {True, False}
