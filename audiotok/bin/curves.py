@@ -88,6 +88,18 @@ def plot(histories, metrics, png):
     plt.close(fig)
 
 
+def segments(exp):
+    """'git hash from step N, ...' of the training segments recorded in the exp's latest checkpoint."""
+    latest = Path(exp) / "checkpoints" / "latest.pt"
+    if not latest.is_file():
+        return None
+    import torch
+
+    state = torch.load(latest, map_location="cpu", weights_only=False)
+    segs = state.get("segments") or []
+    return ", ".join(f"`{s.get('git')}` from step {s.get('from_step')}" for s in segs) or None
+
+
 def run(args):
     names = args.names.split(",") if args.names else [Path(e).resolve().name for e in args.exps]
     if len(names) != len(args.exps):
@@ -102,9 +114,13 @@ def run(args):
     if args.results_md:
         if not args.section:
             raise UserError("--results-md needs --section TITLE")
-        from audiotok.metrics.report import write_section
+        from audiotok.metrics import report
 
-        write_section(args.results_md, args.section, f"## {args.section}\n\n{body}")
+        env = report.environment_block(report.environment(" ".join(["audiotok curves", *sys.argv[2:]])))
+        trained = [f"- {n}: `{e}`" + (f"; training segments: {seg}" if (seg := segments(e)) else "")
+                   for n, e in zip(names, args.exps)]
+        report.write_section(args.results_md, args.section,
+                             f"## {args.section}\n\n{env}\n\n{body}\n\n" + "\n".join(trained))
     print(body)
     return 0
 

@@ -45,7 +45,8 @@ def _git_hash():
             return "unknown (not a git checkout)"
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=30)
-        return rev.stdout.strip() + (" (uncommitted changes)" if dirty.stdout.strip() else "")
+        return rev.stdout.strip() + (" **(UNCOMMITTED CHANGES: these results cannot be reproduced from this hash)**"
+                                     if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown (git not available)"
 
