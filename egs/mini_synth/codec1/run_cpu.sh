@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The shipped 12.5 Hz speech codec (speech-12hz-v1): CPU-efficient DualCodec trained on 10 hours of
+# The shipped 12.5 Hz speech codec (speech-12hz-v1): CPU-efficient, causal DualCodec trained on 10 hours of
 # the embedded corpus (16 kHz, hundreds of voices, train augmented), with a CTC phone head.
 # A long run: exp dirs go outside the work tree and every stage resumes, so run it again (in a
 # later session too) to continue where it stopped:
@@ -10,8 +10,8 @@
 set -euo pipefail
 
 ./codec.sh \
-  --ssl-config conf/bestrq_speech_cpu.yaml \
-  --codec-config conf/dualcodec_12hz_cpu.yaml \
+  --ssl-config conf/bestrq_speech_cpu_causal.yaml \
+  --codec-config conf/dualcodec_12hz_cpu_causal.yaml \
   --fs 16000 \
   --exp-root "${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}/mini_synth_codec1" \
   --train-set train --valid-set dev --test-sets test_9perspk \

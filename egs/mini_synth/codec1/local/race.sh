@@ -30,7 +30,7 @@ candidate() {  # letter -> "tag|ssl tag|train args[|codec config]"
   case $1 in
     A) echo "codec_dualcodec_12hz_cpu|ssl_bestrq_speech_cpu|${phones} ${budget}" ;;
     B) echo "race_B_no_ctc|ssl_bestrq_speech_cpu|model_conf.content_ctc=null ${budget}" ;;
-    C) echo "race_C_causal|ssl_bestrq_speech_cpu_causal|${phones} ${budget} ${causal}" ;;
+    C) echo "codec_dualcodec_12hz_cpu_causal|ssl_bestrq_speech_cpu_causal|${phones} ${budget} ${causal}" ;;
     D) echo "race_D_disc|ssl_bestrq_speech_cpu|${phones} ${budget}|conf/dualcodec_12hz_cpu_disc.yaml" ;;
     E) echo "race_E_wave|ssl_bestrq_speech_cpu|${phones} ${budget} model_conf.backbone=wave model_conf.encoder_dim=16 model_conf.encoder_strides=[4,4,5,4,4] model_conf.decoder_dim=256 model_conf.residual_dilations=[1,3]" ;;
     *) echo "unknown candidate $1" >&2; exit 1 ;;
