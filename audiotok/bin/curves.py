@@ -116,7 +116,9 @@ def run(args):
             raise UserError("--results-md needs --section TITLE")
         from audiotok.metrics import report
 
-        env = report.environment_block(report.environment(" ".join(["audiotok curves", *sys.argv[2:]])))
+        import shlex
+
+        env = report.environment_block(report.environment(shlex.join(["audiotok", "curves", *sys.argv[2:]])))
         trained = [f"- {n}: `{e}`" + (f"; training segments: {seg}" if (seg := segments(e)) else "")
                    for n, e in zip(names, args.exps)]
         report.write_section(args.results_md, args.section,

@@ -43,7 +43,9 @@ def _git_hash():
                              text=True, timeout=10)
         if rev.returncode != 0:
             return "unknown (not a git checkout)"
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        # the RESULTS.md files being written are the one change that does not make a result unreproducible
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--",
+                                ".", ":(exclude,glob)**/RESULTS.md", ":(exclude)RESULTS.md"],
                                capture_output=True, text=True, timeout=30)
         return rev.stdout.strip() + (" **(UNCOMMITTED CHANGES: these results cannot be reproduced from this hash)**"
                                      if dirty.stdout.strip() else "")
