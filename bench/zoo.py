@@ -78,19 +78,20 @@ def dualcodec(rate="12hz", size="full", ssl=None):
 
 
 def cpu_codec(size="full"):
-    """The CPU-efficient 12.5 Hz DualCodec (conf/dualcodec_12hz_cpu.yaml, the shipped speech codec's
-    architecture) with random weights; `size="tiny"` uses its debug twin."""
+    """The CPU-efficient causal 12.5 Hz DualCodec (conf/dualcodec_12hz_cpu_causal.yaml with its causal
+    BEST-RQ: the shipped speech codec's architecture) with random weights; `size="tiny"` uses the
+    debug twin of the non-causal config."""
     from audiotok.data.corpora.phones import INVENTORY
 
     torch.manual_seed(0)
-    cfg = load_config(CONF / ("dualcodec_12hz_cpu.yaml" if size == "full" else "dualcodec_12hz_cpu_debug.yaml"))
-    ssl = load_config(CONF / ("bestrq_speech_cpu.yaml" if size == "full" else "bestrq_speech_cpu_debug.yaml"))
+    cfg = load_config(CONF / ("dualcodec_12hz_cpu_causal.yaml" if size == "full" else "dualcodec_12hz_cpu_debug.yaml"))
+    ssl = load_config(CONF / ("bestrq_speech_cpu_causal.yaml" if size == "full" else "bestrq_speech_cpu_debug.yaml"))
     conf = copy.deepcopy(cfg["model_conf"])
     conf.pop("ssl_init_dir", None)
     conf["ssl"] = {"model": ssl["model"], "model_conf": ssl["model_conf"]}
     conf["content_ctc"] = {"phones": list(INVENTORY), "upsample": conf["content_ctc"]["upsample"]}
     model = build_model({"model": "dualcodec", "model_conf": conf}).eval()
-    return _wrap_dualcodec(model, "audiotok DualCodec 12.5 Hz CPU (spectral)" + ("" if size == "full" else " (debug)"))
+    return _wrap_dualcodec(model, "audiotok DualCodec 12.5 Hz CPU (spectral, causal)" + ("" if size == "full" else " (debug)"))
 
 
 def _wrap_dualcodec(model, name):
