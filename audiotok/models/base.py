@@ -120,3 +120,40 @@ def read_meta(directory):
 @torch.no_grad()
 def count_parameters(module):
     return sum(p.numel() for p in module.parameters())
+
+
+# ---- helpers shared by the models -----------------------------------------------------------
+def check_codes(owner, name, codes, stream):
+    """Raise a UserError (prefixed `owner`) unless `codes` are a [B,K,T] tensor with 1..n_codebooks
+    codebooks of `stream` and every code within its codebook."""
+    from audiotok.errors import UserError
+
+    if not torch.is_tensor(codes) or codes.dim() != 3:
+        raise UserError(f"{owner}: '{name}' tokens must be a tensor [B,K,T]")
+    if not 1 <= codes.shape[1] <= stream.n_codebooks:
+        raise UserError(f"{owner}: '{name}' has {codes.shape[1]} codebooks, expected 1..{stream.n_codebooks}")
+    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= stream.codebook_size):
+        raise UserError(f"{owner}: '{name}' codes out of range 0..{stream.codebook_size - 1}")
+
+
+def build_inner_model(config, key, conf, init_dir, missing):
+    """The model a model is built around (an SSL encoder, ...): loaded from the packed dir `init_dir`,
+    else built from `conf` ({model: ..., model_conf: {...}}); `missing` is the error without either.
+
+    A loaded model's architecture is written into the outer `config[key]` and `config[key + "_init_dir"]`
+    set to null, so the outer model, once packed with its weights, never needs that dir again."""
+    import copy
+
+    from audiotok.errors import UserError
+    from audiotok.registry import build_model
+
+    if init_dir:
+        from audiotok.models.loading import load_model
+
+        model = load_model(init_dir)
+        config[key] = {"model": model.model_type, "model_conf": copy.deepcopy(model.config)}
+        config[f"{key}_init_dir"] = None
+        return model
+    if not conf or "model" not in conf:
+        raise UserError(missing)
+    return build_model(conf)

@@ -27,7 +27,6 @@ architecture under `ssl` with `ssl_init_dir: null`, so a packed codec (whose own
 hold the SSL weights) never needs the SSL dir again.
 """
 
-import copy
 import json
 
 import torch
@@ -36,21 +35,19 @@ import torchaudio
 from torch import nn
 
 from audiotok.errors import UserError
-from audiotok.models.base import TokenModel, TokenStream
+from audiotok.models.base import TokenModel, TokenStream, build_inner_model, check_codes
 from audiotok.nn.conv import WaveDecoder, WaveEncoder, WNConv1d
 from audiotok.nn.content_ctc import ContentCTC
 from audiotok.nn.convnext import ConvNeXtBlock
 from audiotok.nn.discriminators import Discriminator
 from audiotok.nn.losses import (
     MultiScaleMelLoss,
-    feature_matching_loss,
-    lsgan_discriminator_loss,
-    lsgan_generator_loss,
+    add_gan_generator_loss,
+    gan_discriminator_loss,
     ssl_reconstruction_loss,
 )
 from audiotok.nn.quantize import ResidualVQ, VectorQuantizer
 from audiotok.nn.spectral import SpectralDecoder, SpectralEncoder, masked, run_masked
-from audiotok.registry import build_model
 
 LOSS_WEIGHTS = {
     "mel": 15.0,
@@ -128,7 +125,8 @@ class DualCodec(TokenModel):
         self.sample_rate = int(sample_rate)
 
         # ---- frozen SSL encoder --------------------------------------------------------------
-        self.ssl = self._build_ssl(ssl, ssl_init_dir)
+        self.ssl = build_inner_model(self.config, "ssl", ssl, ssl_init_dir,
+                                     "dualcodec: needs `ssl: {model: ..., model_conf: {...}}` or `ssl_init_dir`")
         for p in self.ssl.parameters():
             p.requires_grad_(False)
         self.ssl.eval()
@@ -208,19 +206,6 @@ class DualCodec(TokenModel):
         # PESQ-WB and STOI of every validation utterance (seconds of CPU per checkpoint), so a
         # long run records quality, not only losses, against its CPU hours.
         self.valid_quality = bool(valid_quality)
-
-    # ---- construction helpers -----------------------------------------------------------------
-    def _build_ssl(self, ssl, ssl_init_dir):
-        if ssl_init_dir:
-            from audiotok.models.loading import load_model
-
-            model = load_model(ssl_init_dir)
-            self.config["ssl"] = {"model": model.model_type, "model_conf": copy.deepcopy(model.config)}
-            self.config["ssl_init_dir"] = None
-            return model
-        if not ssl or "model" not in ssl:
-            raise UserError("dualcodec: needs `ssl: {model: ..., model_conf: {...}}` or `ssl_init_dir`")
-        return build_model(ssl)
 
     def train(self, mode=True):
         super().train(mode)
@@ -323,14 +308,6 @@ class DualCodec(TokenModel):
             tokens["acoustic"] = self.rvq.encode(residual, n_total - 1)
         return tokens
 
-    def _check_codes(self, name, codes, stream):
-        if not torch.is_tensor(codes) or codes.dim() != 3:
-            raise UserError(f"dualcodec: '{name}' tokens must be a tensor [B,K,T]")
-        if not 1 <= codes.shape[1] <= stream.n_codebooks:
-            raise UserError(f"dualcodec: '{name}' has {codes.shape[1]} codebooks, expected 1..{stream.n_codebooks}")
-        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= stream.codebook_size):
-            raise UserError(f"dualcodec: '{name}' codes out of range 0..{stream.codebook_size - 1}")
-
     @torch.no_grad()
     def decode(self, tokens, length=None):
         """{"semantic": [B,1,T], optional "acoustic": [B,K,T]} -> wav [B,1,T*hop] (or `length`)."""
@@ -339,7 +316,7 @@ class DualCodec(TokenModel):
         if unknown or "semantic" not in tokens:
             raise UserError(f"dualcodec: decode needs 'semantic' (and optionally 'acoustic'), got {sorted(tokens)}")
         for name, codes in tokens.items():
-            self._check_codes(name, codes, known[name])
+            check_codes("dualcodec", name, codes, known[name])
         dev = self.sem_out.weight.device
         z = self.semantic_latent(tokens["semantic"][:, 0].long().to(dev))
         if "acoustic" in tokens:
@@ -469,12 +446,7 @@ class DualCodec(TokenModel):
             loss = loss + w["semantic_mel"] * low
             logs["semantic_mel"] = float(low.detach())
         if self.uses_discriminator(step):
-            fake = self.discriminator(recon)
-            with torch.no_grad():
-                real = self.discriminator(wav)
-            adv, fm = lsgan_generator_loss(fake), feature_matching_loss(real, fake)
-            loss = loss + w["adv"] * adv + w["fm"] * fm
-            logs.update(adv=float(adv.detach()), fm=float(fm.detach()))
+            loss = add_gan_generator_loss(loss, logs, self.discriminator, recon, wav, w)
         if self.valid_quality and not self.training:
             logs.update(self._quality(batch, out))
         logs["usage_semantic"] = self.sem_vq.usage_fraction()
@@ -483,10 +455,7 @@ class DualCodec(TokenModel):
         return loss, logs
 
     def discriminator_loss(self, batch, out, step=0):
-        fake = self.discriminator(out["recon"].detach())
-        real = self.discriminator(out["wav"])
-        loss = lsgan_discriminator_loss(real, fake)
-        return loss, {"disc": float(loss.detach())}
+        return gan_discriminator_loss(self.discriminator, out["recon"], out["wav"])
 
     def on_train_step_end(self, step):
         """Restart dead codes; returns the number restarted (False when none, for the trainer)."""

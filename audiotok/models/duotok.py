@@ -45,16 +45,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from audiotok.errors import UserError
-from audiotok.models.base import TokenModel, TokenStream
+from audiotok.models.base import TokenModel, TokenStream, build_inner_model, check_codes
 from audiotok.models.duotok_decoder import FlowMelDecoder, MelVocoder
 from audiotok.models.duotok_targets import apply_mask
 from audiotok.nn.conv import WNConv1d
 from audiotok.nn.convnext import ConvNeXtBlock
 from audiotok.nn.discriminators import Discriminator
 from audiotok.nn.features import LogMel
-from audiotok.nn.losses import MultiScaleMelLoss, feature_matching_loss, lsgan_discriminator_loss, lsgan_generator_loss
+from audiotok.nn.losses import MultiScaleMelLoss, add_gan_generator_loss, gan_discriminator_loss
 from audiotok.nn.quantize import ResidualVQ, SimVQ
-from audiotok.registry import build_model
 
 STEMS = ("vocals", "accompaniment")
 TRACKS = ("vocals", "accompaniment", "mix")
@@ -263,17 +262,9 @@ class DuoTok(TokenModel):
         return conf["encoder"], load_file(str(path / "model.safetensors"))
 
     def _build_encoder(self, encoder, encoder_init_dir):
-        if encoder_init_dir:
-            from audiotok.models.loading import load_model
-
-            model = load_model(encoder_init_dir)
-            self.config.update(encoder={"model": model.model_type, "model_conf": json.loads(json.dumps(model.config))},
-                               encoder_init_dir=None)
-        elif encoder and "model" in encoder:
-            model = build_model(encoder)
-        else:
-            raise UserError("duotok: needs `encoder_init_dir` (a packed duotok_encoder), `init_dir` or "
-                            "`encoder: {model: duotok_encoder, model_conf: {...}}`")
+        model = build_inner_model(self.config, "encoder", encoder, encoder_init_dir,
+                                  "duotok: needs `encoder_init_dir` (a packed duotok_encoder), `init_dir` or "
+                                  "`encoder: {model: duotok_encoder, model_conf: {...}}`")
         if getattr(model, "model_type", None) != "duotok_encoder":
             raise UserError(f"duotok: the encoder must be a duotok_encoder (stage 2), got {model.model_type}")
         for p in model.parameters():
@@ -368,13 +359,7 @@ class DuoTok(TokenModel):
             raise UserError(f"duotok: decode takes the streams {', '.join(known)}, got {sorted(tokens)}")
         shapes = set()
         for name, codes in tokens.items():
-            s = known[name]
-            if not torch.is_tensor(codes) or codes.dim() != 3:
-                raise UserError(f"duotok: '{name}' tokens must be a tensor [B,K,T]")
-            if not 1 <= codes.shape[1] <= s.n_codebooks:
-                raise UserError(f"duotok: '{name}' has {codes.shape[1]} codebooks, expected 1..{s.n_codebooks}")
-            if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= s.codebook_size):
-                raise UserError(f"duotok: '{name}' codes out of range 0..{s.codebook_size - 1}")
+            check_codes("duotok", name, codes, known[name])
             shapes.add((codes.shape[0], codes.shape[-1]))
         if len(shapes) > 1:
             raise UserError(f"duotok: the streams differ in batch size or frame count: {sorted(shapes)}")
@@ -474,12 +459,7 @@ class DuoTok(TokenModel):
         loss = w["flow"] * out["flow"] + w["vocoder_mel"] * voc
         logs = {"flow": float(out["flow"].detach()), "vocoder_mel": float(voc.detach())}
         if self.uses_discriminator(step):
-            fake = self.discriminator(out["voc"])
-            with torch.no_grad():
-                real = self.discriminator(out["voc_ref"])
-            adv, fm = lsgan_generator_loss(fake), feature_matching_loss(real, fake)
-            loss = loss + w["adv"] * adv + w["fm"] * fm
-            logs.update(adv=float(adv.detach()), fm=float(fm.detach()))
+            loss = add_gan_generator_loss(loss, logs, self.discriminator, out["voc"], out["voc_ref"], w)
         logs["loss"] = float(loss.detach())
         return loss, logs
 
@@ -503,8 +483,7 @@ class DuoTok(TokenModel):
         return total, logs
 
     def discriminator_loss(self, batch, out, step=0):
-        loss = lsgan_discriminator_loss(self.discriminator(out["voc_ref"]), self.discriminator(out["voc"].detach()))
-        return loss, {"disc": float(loss.detach())}
+        return gan_discriminator_loss(self.discriminator, out["voc"], out["voc_ref"])
 
     def on_train_step_end(self, step):
         """Restart dead codes of plain-VQ codebooks (SimVQ needs none); False when nothing changed."""

@@ -22,7 +22,6 @@ log-mel. The packed model is self-contained: `config` records the BestRQ archite
 `ssl_init_dir: null`.
 """
 
-import copy
 import json
 
 import torch
@@ -33,7 +32,7 @@ from torch import nn
 from audiotok.errors import UserError
 from audiotok.models.duotok_targets import CHARS, Chroma, ratio_mask, text_to_ids
 from audiotok.models.ssl import span_mask
-from audiotok.registry import build_model
+from audiotok.models.base import build_inner_model
 
 LOSS_WEIGHTS = {"mlm": 1.0, "mel": 1.0, "chroma": 1.0, "sep": 1.0, "ctc": 0.1}
 CHROMA = {"n_fft": 4096, "fmin": 65.0, "fmax": 2100.0}
@@ -73,19 +72,12 @@ class DuoTokEncoder(nn.Module):
         self.frozen_layers = 0
 
     def _build_ssl(self, ssl, ssl_init_dir):
-        if ssl_init_dir:
-            from audiotok.models.loading import load_model
-
-            model = load_model(ssl_init_dir)
-            if getattr(model, "model_type", None) != "bestrq":
-                raise UserError(f"{ssl_init_dir}: duotok_encoder starts from a bestrq model, found "
-                                f"{getattr(model, 'model_type', None)}")
-            self.config["ssl"] = {"model": model.model_type, "model_conf": copy.deepcopy(model.config)}
-            self.config["ssl_init_dir"] = None
-            return model
-        if not ssl or "model" not in ssl:
-            raise UserError("duotok_encoder: needs `ssl: {model: bestrq, model_conf: {...}}` or `ssl_init_dir`")
-        return build_model(ssl)
+        model = build_inner_model(self.config, "ssl", ssl, ssl_init_dir,
+                                  "duotok_encoder: needs `ssl: {model: bestrq, model_conf: {...}}` or `ssl_init_dir`")
+        if ssl_init_dir and getattr(model, "model_type", None) != "bestrq":
+            raise UserError(f"{ssl_init_dir}: duotok_encoder starts from a bestrq model, found "
+                            f"{getattr(model, 'model_type', None)}")
+        return model
 
     # ---- features ------------------------------------------------------------------------
     def to_model_rate(self, wav):

@@ -1,4 +1,5 @@
-"""Codec training losses: multi-scale mel, LSGAN, feature matching, SI-SDR, SSL-feature MSE."""
+"""Codec training losses: multi-scale mel, LSGAN (and its wiring to a discriminator), feature matching,
+SI-SDR, SSL-feature MSE."""
 
 import torch
 import torch.nn.functional as F
@@ -130,3 +131,22 @@ def si_sdr_loss(est, ref):
 def ssl_reconstruction_loss(pred, target):
     """MSE between (normalised, pooled) SSL features and their reconstruction after the VQ."""
     return F.mse_loss(pred, target.detach())
+
+
+def add_gan_generator_loss(loss, logs, discriminator, fake_wav, real_wav, weights):
+    """The generator's GAN terms added to `loss`: weights["adv"] x LSGAN + weights["fm"] x feature
+    matching (the real side is only a target: no graph). Logs "adv" and "fm"; returns the new loss."""
+    fake = discriminator(fake_wav)
+    with torch.no_grad():
+        real = discriminator(real_wav)
+    adv, fm = lsgan_generator_loss(fake), feature_matching_loss(real, fake)
+    logs.update(adv=float(adv.detach()), fm=float(fm.detach()))
+    return loss + weights["adv"] * adv + weights["fm"] * fm
+
+
+def gan_discriminator_loss(discriminator, fake_wav, real_wav):
+    """The discriminator's LSGAN loss on detached generator output -> (loss, {"disc": value})."""
+    fake = discriminator(fake_wav.detach())
+    real = discriminator(real_wav)
+    loss = lsgan_discriminator_loss(real, fake)
+    return loss, {"disc": float(loss.detach())}
