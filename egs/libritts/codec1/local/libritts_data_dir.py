@@ -14,14 +14,11 @@ every character other than a letter, digit or in-word apostrophe becomes a space
 ("Mr. Smith's 'café', twenty-one!" -> "MR SMITH'S CAFE TWENTY ONE"). The cased, punctuated text
 stays in the corpus files. spk2gender is written when <corpus>/SPEAKERS.txt knows every speaker."""
 
-import argparse
 import re
 import sys
 import unicodedata
-from pathlib import Path
 
-from audiotok.bin import run_command
-from audiotok.data.kaldi_dir import write_data_dir
+from audiotok.data.corpus_prep import main
 from audiotok.errors import UserError
 
 PROG = "local/libritts_data_dir.py"
@@ -36,20 +33,8 @@ def wer_text(s):
     return " ".join(w for w in words if w)
 
 
-def read_speakers(path):
-    """SPEAKERS.txt: ';'-comments, then 'ID | SEX | SUBSET | MINUTES | NAME' -> {spk: 'm'|'f'}."""
-    genders = {}
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        if line.startswith(";") or "|" not in line:
-            continue
-        fields = [f.strip() for f in line.split("|")]
-        if len(fields) >= 2 and fields[1].upper() in ("M", "F"):
-            genders[fields[0]] = fields[1].lower()
-    return genders
-
-
 def scan_subset(subset, tables, seen_in):
-    """Add the utterances of one subset folder to tables (wav, utt2spk, text); returns counts."""
+    """Add the utterances of one subset folder to tables (wav, utt2spk, text) (see audiotok.data.corpus_prep)."""
     wav, utt2spk, text = tables
     n_before, no_text, empty = len(wav), [], []
     for audio in sorted(subset.glob("*/*/*.wav")):
@@ -71,52 +56,10 @@ def scan_subset(subset, tables, seen_in):
         wav[utt] = str(audio)
         utt2spk[utt] = spk
         text[utt] = words
-    return len(wav) - n_before, no_text, empty
-
-
-def add_arguments(p):
-    p.add_argument("subsets", nargs="+", help="subset folders (e.g. /data/LibriTTS/train-clean-100)")
-    p.add_argument("out", help="output data dir (e.g. data/train_clean_100)")
-
-
-def run(args):
-    tables, seen_in = ({}, {}, {}), {}
-    for subset in args.subsets:
-        subset = Path(subset).resolve()
-        if not subset.is_dir():
-            raise UserError(f"{subset}: not a directory")
-        n, no_text, empty = scan_subset(subset, tables, seen_in)
-        if no_text:  # a partly unpacked corpus: say so, keep what is complete
-            print(f"{PROG}: warning: {subset}: {len(no_text)} wav file(s) without a .normalized.txt, skipped "
-                  f"(first: {no_text[0]})", file=sys.stderr)
-        if empty:
-            print(f"{PROG}: warning: {subset}: {len(empty)} transcript(s) with no word left after normalization, "
-                  f"skipped (first: {empty[0]})", file=sys.stderr)
-        if n == 0:
-            raise UserError(f"{subset}: no utterances (expected <spk>/<chapter>/<spk>_<chapter>_<para>_<sent>.wav "
-                            "with a .normalized.txt next to each)")
-    wav, utt2spk, text = tables
-    info = {}
-    speakers_txt = Path(args.subsets[0]).resolve().parent / "SPEAKERS.txt"
-    if speakers_txt.is_file():
-        genders = read_speakers(speakers_txt)
-        spks = set(utt2spk.values())
-        if spks <= set(genders):
-            info["spk2gender"] = {s: genders[s] for s in spks}
-        else:
-            print(f"{PROG}: warning: {speakers_txt}: {len(spks - set(genders))} speaker(s) missing; "
-                  "no spk2gender written", file=sys.stderr)
-    write_data_dir(args.out, wav=wav, utt2spk=utt2spk, text=text, info=info)
-    print(f"{args.out}: {len(wav)} utterances, {len(set(utt2spk.values()))} speakers "
-          f"from {' '.join(args.subsets)}")
-    return 0
-
-
-def main():
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run_command(run, parser.parse_args(), prog=PROG)
+    return len(wav) - n_before, [("wav file(s) without a .normalized.txt", no_text),
+                                 ("transcript(s) with no word left after normalization", empty)]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(scan_subset, PROG, __doc__.splitlines()[0], "/data/LibriTTS/train-clean-100", "SPEAKERS.txt",
+                  "<spk>/<chapter>/<spk>_<chapter>_<para>_<sent>.wav with a .normalized.txt next to each"))
