@@ -25,7 +25,10 @@ COMMANDS = {
     "pack": "pack",
     "curves": "curves",
     "synth-music": "synth_music",
-    "token-lm": "token_lm",
+    "token-ppl": "token_ppl",
+    "token-lm": "token_ppl",  # the old name of token-ppl (quoted in committed RESULTS.md files)
+    "lm-vocab": "lm_vocab",
+    "lm-report": "lm_report",
     "asr": "asr",
     "tts": "tts",
     "demo": "demo",

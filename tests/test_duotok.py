@@ -339,7 +339,7 @@ def _write_token_dir(folder, streams, make, n_files=4, frames=120, seed=0):
         write_tokens(folder / f"utt{i}.atok", tokens, header)
 
 
-def test_token_lm_ppl_at_1024_separates_predictable_from_random_tokens(tmp_path, capsys):
+def test_token_ppl_at_1024_separates_predictable_from_random_tokens(tmp_path, capsys):
     from audiotok.cli import main
     from audiotok.models.duotok_lm import TokenLM, normalised_ppl
 
@@ -364,7 +364,7 @@ def test_token_lm_ppl_at_1024_separates_predictable_from_random_tokens(tmp_path,
         _write_token_dir(tmp_path / name / "train", streams, make, seed=0)
         _write_token_dir(tmp_path / name / "test", streams, make, n_files=2, seed=1)
     md = tmp_path / "RESULTS.md"
-    args = ["token-lm", "--out", str(tmp_path / "lm"), "--steps", "60", "--context", "32", "--dim", "32",
+    args = ["token-ppl", "--out", str(tmp_path / "lm"), "--steps", "60", "--context", "32", "--dim", "32",
             "--layers", "1", "--batch-size", "8", "--lr", "3e-3", "--results-md", str(md)]
     for name in ("riff", "noise"):
         args += ["--system", f"{name}={tmp_path / name / 'train'},{tmp_path / name / 'test'}"]
@@ -378,8 +378,18 @@ def test_token_lm_ppl_at_1024_separates_predictable_from_random_tokens(tmp_path,
     assert riff["usage"][0]["n_used"] == 8 and noise_r["usage"][0]["n_used"] == 64
     text = md.read_text()
     assert "token LM perplexity" in text and "| riff | vocals/0 | 64 |" in text and "### Environment" in text
-    assert main(["token-lm", "--out", str(tmp_path / "x"), "--system", "bad"]) == 1
+    assert main(["token-lm", "--out", str(tmp_path / "x"), "--system", "bad"]) == 1  # the old name still works
     assert "NAME=TRAIN_TOKENS,TEST_TOKENS" in capsys.readouterr().err
+
+
+def test_lm_recipe_helpers_are_audiotok_commands():
+    from audiotok.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["lm-vocab", "bpe", "--text", "t", "--vocab-size", "8", "-o", "m"])
+    assert args._run.__module__ == "audiotok.bin.lm_vocab" and args.what == "bpe"
+    args = parser.parse_args(["lm-report", "--ref-data", "d", "--results-md", "R.md", "--section", "s"])
+    assert args._run.__module__ == "audiotok.bin.lm_report"
 
 
 def test_recipe_pairs_quantizer_and_decoder_configs(tmp_path):

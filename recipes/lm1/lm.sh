@@ -114,12 +114,12 @@ fi
 
 if run_stage 3 "train the ${bpe_type} text tokenizer (${bpe_size} pieces)" "dump/raw/${train_set}/text" \
     "${bpedir}/bpe.model"; then
-  audiotok_bin lm_vocab bpe --text dump/raw/${train_set}/text --vocab-size ${bpe_size} --model-type ${bpe_type} \
+  audiotok lm-vocab bpe --text dump/raw/${train_set}/text --vocab-size ${bpe_size} --model-type ${bpe_type} \
     -o ${bpedir}/bpe.model
 fi
 
 if run_stage 4 "joint text + speech vocabulary" "${bpedir}/bpe.model + ${codec_dir}" "${lang}/vocab.json"; then
-  audiotok_bin lm_vocab vocab --bpe ${bpedir}/bpe.model --codec ${codec_dir} -o ${lang}
+  audiotok lm-vocab vocab --bpe ${bpedir}/bpe.model --codec ${codec_dir} -o ${lang}
 fi
 
 if run_stage 5 "train the LM(s): ${tags[*]}" "${tokdir}/{${train_set},${valid_set}} + ${lang}" \
@@ -188,7 +188,7 @@ if run_stage 8 "score: ASR WER, TTS intelligibility, rates and throughput" "exp/
     done
     audiotok score --ref-data dump/raw/${dset} "${hyps[@]}" --include-original --metrics wer --asr pocketsphinx --nj ${nj} \
       --out ${sdir}/pocketsphinx
-    OMP_NUM_THREADS=${train_threads} audiotok_bin lm_report --ref-data dump/raw/${dset} "${report[@]}" \
+    OMP_NUM_THREADS=${train_threads} audiotok lm-report --ref-data dump/raw/${dset} "${report[@]}" \
       --judge-model "${tag}" --pocketsphinx ${sdir}/pocketsphinx --train-steps ${timing_steps} \
       --results-md ${exp}/RESULTS.md --results-md RESULTS.md --section "${tag} on ${dset} (codec ${codec_tag})" \
       --codec ${codec_dir} --command "cd ${PWD#"${AUDIOTOK_ROOT}"/} && ${run_args}" --json ${sdir}/results.json

@@ -31,7 +31,7 @@ ssl_train_args=        # extra key=value overrides per training stage
 enc_train_args=
 tok_train_args=
 dec_train_args=
-lm_opts="--steps 200 --context 64 --dim 64 --layers 2"   # audiotok token-lm settings (the same for every tokenizer)
+lm_opts="--steps 200 --context 64 --dim 64 --layers 2"   # audiotok token-ppl settings (the same for every tokenizer)
 max_train_seconds=600
 min_train_seconds=1
 train_threads=2        # torch threads for the training stages (path.sh sets 1 for parallel jobs)
@@ -171,7 +171,7 @@ if run_stage 8 "score mix and stems, codebook use, token-LM perplexity" "exp/*/d
       systems+=(--system "${name}=exp/${name}/decode/${train_set}/codes,exp/${name}/decode/${dset}/codes")
     done
     # shellcheck disable=SC2086
-    audiotok token-lm "${systems[@]}" ${lm_opts} --out exp/score/${dset}/token_lm \
+    audiotok token-ppl "${systems[@]}" ${lm_opts} --out exp/score/${dset}/token_ppl \
       --results-md ${results} --section "token LM perplexity on ${dset} (trained on ${train_set} tokens)"
   done
   if [ "${update_results}" = true ]; then

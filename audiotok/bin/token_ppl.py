@@ -1,4 +1,5 @@
-"""audiotok token-lm: how predictable are a tokenizer's codes? Duo-Tok's vocabulary-normalised LM perplexity.
+"""audiotok token-ppl (old name: token-lm): how predictable are a tokenizer's codes? Duo-Tok's
+vocabulary-normalised LM perplexity (PPL@1024).
 
 For every --system NAME=TRAIN,TEST (each a folder of .atok files or a tokens.scp) the same small causal
 LM (audiotok.models.duotok_lm.TokenLM, one embedding table and head per codebook) is trained with the
@@ -234,8 +235,10 @@ def run(args):
         print(f"{name}: PPL@1024 {_mean(r['ppl_at_1024']):.1f} (per codebook "
               f"{', '.join(f'{c} {v:.1f}' for c, v in zip(codebooks, r['ppl_at_1024']))}), "
               f"unigram {_mean(r['unigram_ppl_at_1024']):.1f}", file=sys.stderr)
-    command = " ".join(["audiotok token-lm"] + [shlex.quote(a) for a in sys.argv[2:]]) \
-        if len(sys.argv) > 1 and sys.argv[1] == "token-lm" else " ".join(shlex.quote(a) for a in sys.argv)
+    if len(sys.argv) > 1 and sys.argv[1] in ("token-ppl", "token-lm"):  # as `audiotok <command>`
+        command = " ".join([f"audiotok {sys.argv[1]}"] + [shlex.quote(a) for a in sys.argv[2:]])
+    else:
+        command = " ".join(shlex.quote(a) for a in sys.argv)
     text = render(results, args, command)
     print(text)
     if args.results_md:
