@@ -189,7 +189,9 @@ def train(cfg, train_data, valid_data, exp_dir, ngpu=0, resume=False, allow_conf
                  len(train_set), train_data, len(valid_set), valid_data)
         trainer = Trainer(cfg, model, train_set, valid_set, exp_dir, info, resume=resume)
         summary = trainer.train()
-        if summary["stopped_by"] is None and info.is_main:
+        # a finished run packs its best weights; a stopped one too once it has validated, so a long
+        # run stopped at the end of a session can be scored and packed before it is resumed
+        if info.is_main and (summary["stopped_by"] is None or trainer.ckpt.best):
             meta = {"training_data": str(train_data), "valid_data": str(valid_data), "steps": summary["step"],
                     "exp_dir": str(exp_dir)}
             out, best = export_model(trainer.ckpt, trainer.model, exp_dir / "model", meta)
