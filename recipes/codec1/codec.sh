@@ -26,6 +26,7 @@ train_args=            # extra key=value overrides for the codec training
 ssl_train_args=        # extra key=value overrides for the SSL training
 max_train_seconds=30
 min_train_seconds=0.3
+pack_opts=             # extra options for audiotok pack (e.g. "--name speech-12hz-v1 --version 1 --dtype float16 --card")
 update_results=false   # true: also add the score sections to the recipe's committed RESULTS.md (by section)
 train_threads=1        # torch threads for training; 2 threads crawl (0.2-0.35 vs 3-6 steps/s) once other jobs share the cores
 
@@ -116,7 +117,8 @@ if run_stage 6 "score against the originals, Opus and Codec2" "${codec_exp}/deco
 fi
 
 if run_stage 7 "pack the model" "${codec_exp}/model" "${exp_root}/packed/${tag}"; then
-  audiotok pack --exp-dir ${codec_exp} --out ${exp_root}/packed/${tag}
+  # shellcheck disable=SC2086
+  audiotok pack --exp-dir ${codec_exp} --out ${exp_root}/packed/${tag} ${pack_opts}
 fi
 
 log "Finished stages ${stage}..${stop_stage}: ${codec_exp}"
