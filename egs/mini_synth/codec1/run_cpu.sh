@@ -17,7 +17,7 @@ set -euo pipefail
   --fs 16000 \
   --exp-root "${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}/mini_synth_codec1" \
   --train-set train --valid-set dev --test-sets test_9perspk \
-  --decode-nq "1 4 6 7" \
+  --decode-nq "1 6 7" \
   --local-data-opts "--minutes 600 --seed 1 --sample-rate 16000 --test-per-spk 9" \
   --train-args "model_conf.content_ctc.phones_file=data/phones.txt" \
   --max-train-seconds 8 \
