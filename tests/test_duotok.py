@@ -140,6 +140,22 @@ def test_encoder_heads_noise_freezing_and_ctc(data):
     assert logs["ctc"] > 0 and "sep" not in logs  # no stems in this batch: no mask loss
 
 
+def test_encoder_keeps_padding_out_of_ctc_lengths(data):
+    """A text that fits the padded frames but not the real ones cannot be aligned: with lengths, CTC sees
+    only the real frames (the loss is infinite, zeroed), never the padding."""
+    enc = tiny_encoder(ctc=True).eval()
+    wav = stem_batch(data)["wav"]
+    frames = enc.forward_train({"wav": wav}, 0)["valid"].shape[1]
+    text = ["l" * (frames // 2)] * 2  # the same letter repeated needs a blank between: ~frames - 1 slots
+    short = torch.tensor([wav.shape[-1] // 4] * 2)
+    _, padded = enc.generator_loss({"wav": wav, "text": text}, enc.forward_train({"wav": wav, "text": text}, 0))
+    batch = {"wav": wav, "text": text, "lengths": short}
+    out = enc.forward_train(batch, 0)
+    assert int(out["valid"].sum(1).max()) < frames // 2
+    _, real = enc.generator_loss(batch, out)
+    assert padded["ctc"] > 0 and real["ctc"] == 0.0
+
+
 # ---- stage 3: hard routing --------------------------------------------------------------------
 def test_hard_routing_splits_the_mix_by_the_separation_head(data):
     enc = tiny_encoder().eval()

@@ -31,8 +31,9 @@ from torch import nn
 
 from audiotok.errors import UserError
 from audiotok.models.duotok_targets import CHARS, Chroma, ratio_mask, text_to_ids
-from audiotok.models.ssl import span_mask
 from audiotok.models.base import build_inner_model
+from audiotok.models.ssl import span_mask
+from audiotok.nn.transformer import padding_mask
 
 LOSS_WEIGHTS = {"mlm": 1.0, "mel": 1.0, "chroma": 1.0, "sep": 1.0, "ctc": 0.1}
 CHROMA = {"n_fft": 4096, "fmin": 65.0, "fmax": 2100.0}
@@ -92,10 +93,12 @@ class DuoTokEncoder(nn.Module):
     def num_frames(self, num_samples):
         return self.ssl.num_frames(num_samples)
 
-    def _run(self, x, num_layers=None):
-        """Stacked features [B,F,stack*M] -> (final normed output [B,F,D], hidden states)."""
+    def _run(self, x, num_layers=None, valid=None):
+        """Stacked features [B,F,stack*M] -> (final normed output [B,F,D], hidden states).
+        `valid` [B,F] (real frames) keeps padded frames out of attention and the conv modules."""
         h = self.ssl.input_drop(self.ssl.input_proj(x))
-        return self.ssl.encoder(h, return_hidden_states=True, num_layers=num_layers)
+        mask = None if valid is None else padding_mask(valid.sum(1), x.shape[1])
+        return self.ssl.encoder(h, mask=mask, valid=valid, return_hidden_states=True, num_layers=num_layers)
 
     def hidden_from_mel(self, mel, layer=-1):
         """Log-mel [B,M,N] -> features [B, N // stack, hidden_size] of block `layer` (-1: the last)."""
@@ -147,14 +150,18 @@ class DuoTokEncoder(nn.Module):
         if self.training and self.freeze_schedule:
             self._apply_freezing(step)
         wav = self.to_model_rate(batch["wav"])
+        lengths = batch.get("lengths")
+        if lengths is not None and self.input_sample_rate != self.sample_rate:
+            lengths = (lengths.long() * self.sample_rate) // self.input_sample_rate
         mel = self.logmel(wav)
-        x, valid = self.ssl.mel_features(mel)
+        # with lengths, padding is left out of the normalisation, attention, losses and CTC lengths
+        x, valid = self.ssl.mel_features(mel, lengths)
         b, f, _ = x.shape
         targets = self.ssl.quantizer(x)
         mask = span_mask(b, f, self.mask_prob, self.mask_span, valid=valid, device=x.device)
         x_in = torch.where(mask[..., None], torch.randn_like(x) * self.mask_noise_std, x)
-        y, _ = self._run(x_in)
-        out = {"x": x, "y": y, "mask": mask, "targets": targets, "mel_mix": mel,
+        y, _ = self._run(x_in, valid=valid if lengths is not None else None)
+        out = {"x": x, "y": y, "mask": mask, "targets": targets, "mel_mix": mel, "valid": valid,
                "chroma": self.chroma(wav)[:, :f]}
         if "vocals" in batch and "accompaniment" in batch:
             lv = self.logmel(self.to_model_rate(batch["vocals"]))
@@ -174,8 +181,11 @@ class DuoTokEncoder(nn.Module):
             total = total + w["mlm"] * mlm
             logs["mlm"] = float(mlm.detach())
             logs["acc"] = float((logits.argmax(-1) == tgt).float().mean())
-        mel = (self.mel_head(y) - x).abs().mean()
-        chroma = (torch.sigmoid(self.chroma_head(y)) - out["chroma"]).pow(2).mean()
+        frames = out["valid"][..., None].float()  # [B,F,1]: real frames only
+        n = frames.sum().clamp_min(1)
+        mel = ((self.mel_head(y) - x).abs() * frames).sum() / (n * x.shape[-1])
+        err = (torch.sigmoid(self.chroma_head(y)) - out["chroma"]).pow(2)
+        chroma = (err * frames).sum() / (n * err.shape[-1])
         total = total + w["mel"] * mel + w["chroma"] * chroma
         logs.update(mel=float(mel.detach()), chroma=float(chroma.detach()))
         if "mask_target" in out:
@@ -188,18 +198,18 @@ class DuoTokEncoder(nn.Module):
             total = total + w["sep"] * sep
             logs["sep"] = float(sep.detach())
         if self.ctc_head is not None and "text" in batch:
-            ctc = self._ctc_loss(y, batch["text"])
+            ctc = self._ctc_loss(y, batch["text"], out["valid"].sum(1))
             total = total + w["ctc"] * ctc
             logs["ctc"] = float(ctc.detach())
         logs["frozen_layers"] = float(self.frozen_layers)
         logs["loss"] = float(total.detach())
         return total, logs
 
-    def _ctc_loss(self, y, texts):
+    def _ctc_loss(self, y, texts, in_len):
         ids = [text_to_ids(t) for t in texts]
         targets = torch.tensor([i for seq in ids for i in seq], dtype=torch.long, device=y.device)
         logp = self.ctc_head(y).float().log_softmax(-1).transpose(0, 1)  # [F, B, V]
-        in_len = torch.full((y.shape[0],), y.shape[1], dtype=torch.long, device=y.device)
+        in_len = in_len.to(device=y.device, dtype=torch.long)  # real frames, never the padding
         tgt_len = torch.tensor([len(s) for s in ids], dtype=torch.long, device=y.device)
         return F.ctc_loss(logp, targets, in_len, tgt_len, blank=0, zero_infinity=True)
 
