@@ -378,3 +378,24 @@ def test_entry_points_set_passive_omp_wait_before_torch():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                        env={**base, "OMP_WAIT_POLICY": "ACTIVE"}, timeout=120)
     assert r.stdout.split() == ["ACTIVE", "False"], r.stdout + r.stderr
+
+
+def test_a_fresh_install_codes_speech_with_the_shipped_codec(tmp_path):
+    """No --model anywhere: encode, info and decode use the shipped speech codec (speech-12hz-v1)."""
+    from audiotok.pretrained import shipped_dir
+
+    assert shipped_dir("speech") is not None, "audiotok/pretrained/speech-12hz-v1 must ship with the package"
+    src = tmp_path / "slt.wav"
+    subprocess.run(["flite", "-voice", "slt", "-o", str(src), "-t", "Seven bright birds sang at dawn."], check=True)
+    cli("encode", src, "-o", tmp_path / "s.atok")
+    header = read_header(tmp_path / "s.atok")
+    assert header["model_id"] == "speech-12hz-v1" and header["model_version"] == "1"
+    shown = cli("info", tmp_path / "s.atok").stdout
+    assert "speech-12hz-v1" in shown
+    cli("decode", tmp_path / "s.atok", "-o", tmp_path / "rec.wav")
+    rec, sr = sf.read(tmp_path / "rec.wav")
+    assert sr == 16000 and abs(len(rec) - round(sf.info(src).duration * 16000)) <= 1
+    assert np.isfinite(rec).all() and np.abs(rec).max() > 0.01
+    m = load_model()  # the Python API default
+    assert m.meta["name"] == "speech-12hz-v1" and m.frame_rate == 12.5 and "synthetic" in \
+        (shipped_dir("speech") / "MODEL_CARD.md").read_text()
