@@ -595,3 +595,31 @@ def test_cli_resume_refuses_a_changed_config(data, tmp_path):
     assert run("optim_conf.lr=0.5", "trainer.max_steps=4", "--allow-config-change").returncode == 0
     assert sorted(p.name for p in exp.glob("config.before_resume*.yaml")) == ["config.before_resume1.yaml",
                                                                               "config.before_resume2.yaml"]
+
+
+def test_cli_init_from_starts_a_new_run_from_packed_weights(data, tmp_path):
+    from safetensors.torch import load_file
+
+    from audiotok.bin.train import init_weights
+    from audiotok.registry import build_model
+
+    cfg = make_config(model="bestrq", model_conf=BESTRQ_CONF, max_steps=2, valid_interval=2, log_interval=1)
+    conf = _write_yaml(tmp_path / "c.yaml", cfg)
+    base = [sys.executable, "-m", "audiotok", "train", "--config", str(conf), "--train-data", str(data[0]),
+            "--valid-data", str(data[1])]
+    out = subprocess.run(base + ["--exp-dir", str(tmp_path / "first")], env=SUBPROCESS_ENV, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    packed = load_file(str(tmp_path / "first" / "model" / "model.safetensors"))
+    fresh = build_model(cfg)
+    assert not all(torch.equal(fresh.state_dict()[k], v) for k, v in packed.items())
+    init_weights(fresh, tmp_path / "first")
+    assert all(torch.equal(fresh.state_dict()[k], v) for k, v in packed.items())
+    out = subprocess.run(base + ["--exp-dir", str(tmp_path / "second"), "--init-from", str(tmp_path / "first")],
+                         env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "initial weights from" in (tmp_path / "second" / "train.log").read_text()
+    other = make_config(model="bestrq", model_conf={**BESTRQ_CONF, "d_model": 48}, max_steps=2)
+    out = subprocess.run(base[:5] + [str(_write_yaml(tmp_path / "o.yaml", other))] + base[6:] +
+                         ["--exp-dir", str(tmp_path / "third"), "--init-from", str(tmp_path / "first")],
+                         env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1 and "do not fit this config" in out.stderr and len(out.stderr.strip().splitlines()) == 1

@@ -54,6 +54,10 @@ def add_arguments(p):
                    action="store_true",
                    help="with --resume: continue although the config differs from the one the exp dir "
                         "started with (the old one is kept as config.before_resumeN.yaml)")
+    p.add_argument("--init-from", "--init_from", dest="init_from", default=None, metavar="MODEL_DIR",
+                   help="start a new run from the weights of a packed model or exp dir of the same architecture "
+                        "(e.g. a shipped model, when the exp dir of its long run is gone); ignored when --resume "
+                        "finds a checkpoint")
     p.add_argument("--seed", type=int, default=None, help="overrides trainer.seed")
     p.add_argument("--print-config", "--print_config", dest="print_config", action="store_true",
                    help="print the resolved config and exit")
@@ -68,6 +72,8 @@ def _argv(args):
         out.append("--resume")
     if args.allow_config_change:
         out.append("--allow-config-change")
+    if args.init_from:
+        out += ["--init-from", args.init_from]
     if args.seed is not None:
         out += ["--seed", str(args.seed)]
     return out + list(args.overrides)
@@ -153,7 +159,31 @@ def _write_config(cfg, exp_dir, changed):
     save_config(cfg, path)
 
 
-def train(cfg, train_data, valid_data, exp_dir, ngpu=0, resume=False, allow_config_change=False):
+def init_weights(model, model_dir):
+    """Copy the weights of a packed model (or exp dir) into `model`: every tensor must exist there with
+    the same shape, except the training-only parts a packed model leaves out (they keep their init)."""
+    from safetensors.torch import load_file
+
+    from audiotok.pretrained import resolve_model
+
+    d = Path(resolve_model(model_dir))
+    if not (d / "model.safetensors").is_file() and (d / "model" / "model.safetensors").is_file():
+        d = d / "model"
+    if not (d / "model.safetensors").is_file():
+        raise UserError(f"{model_dir}: --init-from needs a packed model dir or exp dir (no model.safetensors)")
+    state = load_file(str(d / "model.safetensors"))
+    own = model.state_dict()
+    drop = tuple(getattr(model, "training_only_prefixes", ("discriminator.",)))
+    missing = [k for k in own if k not in state and not k.startswith(drop)]
+    bad = [k for k in state if k not in own or own[k].shape != state[k].shape]
+    if missing or bad:
+        raise UserError(f"{d}: --init-from weights do not fit this config (missing {len(missing)}: {missing[:3]}, "
+                        f"unexpected or reshaped {len(bad)}: {bad[:3]})")
+    model.load_state_dict(state, strict=False)  # float16 storage is cast to the parameters' dtype
+    return d
+
+
+def train(cfg, train_data, valid_data, exp_dir, ngpu=0, resume=False, allow_config_change=False, init_from=None):
     """Set up this process (distributed or not), train, and pack the best model into EXP/model/.
     Returns the trainer's summary dict."""
     from audiotok.registry import build_model, dataset_class
@@ -176,6 +206,8 @@ def train(cfg, train_data, valid_data, exp_dir, ngpu=0, resume=False, allow_conf
         seed = int(trainer_config(cfg)["seed"])
         seed_everything(seed)  # identical initial weights on every rank
         model = build_model(cfg)
+        if init_from and not (resume and (exp_dir / "checkpoints" / "latest.pt").is_file()):
+            log.info("initial weights from %s", init_weights(model, init_from))
         n_all = sum(p.numel() for p in model.parameters())
         disc = getattr(model, "discriminator", None)
         n_d = sum(p.numel() for p in disc.parameters()) if disc is not None else 0
@@ -222,7 +254,7 @@ def run(args):
     if nproc > 1 and not under_torchrun():
         return _relaunch(args, nproc)
     summary = train(cfg, args.train_data, args.valid_data, args.exp_dir, args.ngpu, args.resume,
-                    args.allow_config_change)
+                    args.allow_config_change, args.init_from)
     if summary["stopped_by"] is not None:
         return 128 + int(summary["stopped_by"])
     return 0

@@ -23,6 +23,7 @@ baselines="opus6,codec2_3200,codec2_1300"
 score_opts=            # extra options for audiotok score (e.g. "--metrics pesq,stoi,mel,sisdr")
 local_data_opts=       # passed to local/data.sh
 train_args=            # extra key=value overrides for the codec training
+train_init=            # start a new codec run from these weights (packed/exp dir or shipped name, e.g. speech)
 ssl_train_args=        # extra key=value overrides for the SSL training
 max_train_seconds=30
 min_train_seconds=0.3
@@ -85,7 +86,8 @@ if run_stage 4 "train the dual-stream codec" "${dump}/${train_set} + ${ssl_exp}/
   # shellcheck disable=SC2086
   OMP_NUM_THREADS=${train_threads} ${cuda_cmd} ${codec_exp}/log/train.log \
     audiotok train --config ${codec_config} --train-data ${dump}/${train_set} --valid-data ${dump}/${valid_set} \
-      --exp-dir ${codec_exp} --ngpu ${ngpu} --resume model_conf.ssl_init_dir=${ssl_exp}/model ${train_args}
+      --exp-dir ${codec_exp} --ngpu ${ngpu} --resume ${train_init:+--init-from ${train_init}} \
+      model_conf.ssl_init_dir=${ssl_exp}/model ${train_args}
 fi
 
 if run_stage 5 "encode + decode the test sets at n_q in {${decode_nq}}" "${dump}/{${test_sets}}" "${codec_exp}/decode_nq*"; then

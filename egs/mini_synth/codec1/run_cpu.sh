@@ -6,6 +6,8 @@
 #   ./run_cpu.sh                                   all stages (trainer.max_cpu_hours ends training)
 #   ./run_cpu.sh --stage 4 --stop-stage 4          continue the codec training
 #   ./run_cpu.sh --stage 5                         decode, score and pack the best checkpoint
+# When the exp dir is gone (a fresh machine), continue from the shipped weights instead of step 0:
+#   ./run_cpu.sh --stop-stage 3 && ./run_cpu.sh --stage 4 --stop-stage 4 --train-init speech
 # The test set is 9 utterances of each of the 36 held-out voices (324; the full test split has 1,803).
 # Stage 7 packs EXP/packed/codec_dualcodec_12hz_cpu_causal as speech-12hz-v1 (float16, MODEL_CARD.md);
 # shipping it is copying that dir to audiotok/pretrained/speech-12hz-v1.
