@@ -89,6 +89,8 @@ def atomic_path(path):
                 raise
             raise OutputError(path, _problem(e)) from None  # e.g. no space left while writing
         try:
+            # again: a writer may have replaced the temp file by one of its own (safetensors does, 0600)
+            os.chmod(tmp, 0o666 & ~_umask())
             os.replace(tmp, path)
         except OSError as e:
             raise OutputError(path, _problem(e)) from None

@@ -270,9 +270,14 @@ def test_atomic_writes_keep_the_umask_permissions(tmp_path):
         "write_audio(d + '/a.wav', np.zeros(100), 16000)\n"
         "write_scp(d + '/wav.scp', {'u': 'x'})\n"
         "atomic_write_text(d + '/t.txt', 'hi')\n"
+        "import torch\n"
+        "from safetensors.torch import save_file\n"
+        "from audiotok.fileio import atomic_path\n"
+        "with atomic_path(d + '/m.safetensors') as tmp:  # a writer that makes its own 0600 file\n"
+        "    save_file({'w': torch.zeros(2)}, str(tmp))\n"
     )
     subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)
-    for name in ("a.wav", "wav.scp", "t.txt"):
+    for name in ("a.wav", "wav.scp", "t.txt", "m.safetensors"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o640, name
 
 
