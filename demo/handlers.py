@@ -88,7 +88,9 @@ def _write_wav(path, wav, sr):
 
 
 def _model_name(model):
-    return getattr(model, "model_id", None) or model.model_type
+    """A shipped model's name (e.g. speech-12hz-v1), else the packed model id, else the type."""
+    meta = getattr(model, "meta", None) or {}
+    return meta.get("name") or getattr(model, "model_id", None) or model.model_type
 
 
 # ---------------------------------------------------------------------------------------------

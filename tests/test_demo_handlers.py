@@ -357,3 +357,17 @@ def test_cli_errors(tmp_path, capsys, args, expect):
     assert main(["demo", *[a.format(tmp=tmp_path) for a in args]]) == 1
     err = capsys.readouterr().err
     assert err.startswith("audiotok demo: error: " + expect.format(tmp=tmp_path)) and err.count("\n") == 1
+
+
+def test_the_shipped_codec_comes_first_and_codes_a_clip(tmp_path):
+    import subprocess
+
+    from demo import handlers
+    from demo.models import ModelStore
+
+    store = ModelStore.from_dirs([], root=tmp_path, shipped=True)
+    assert store.codecs[0] == "speech-12hz-v1 (shipped)"
+    clip = tmp_path / "slt.wav"
+    subprocess.run(["flite", "-voice", "slt", "-o", str(clip), "-t", "Good morning."], check=True)
+    out = handlers.ui_codec(store, tmp_path / "out", str(clip), store.codecs[0], 6, False)
+    assert "| model | speech-12hz-v1 |" in str(out) and "0.775 kbps" in str(out)
