@@ -40,7 +40,7 @@ def free_port():
 
 
 @contextlib.contextmanager
-def demo_server(exp_dirs, port=None, timeout=90.0, log_path=None):
+def demo_server(exp_dirs, port=None, timeout=90.0, log_path=None, shipped=True):
     """Start `audiotok demo` on 127.0.0.1 in a subprocess; yield its URL; stop it after."""
     port = port or free_port()
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
@@ -48,6 +48,8 @@ def demo_server(exp_dirs, port=None, timeout=90.0, log_path=None):
     cmd = [sys.executable, "-m", "audiotok.cli", "demo", "--host", "127.0.0.1", "--port", str(port)]
     if exp_dirs:
         cmd += ["--exp", *map(str, exp_dirs)]
+    if not shipped:
+        cmd.append("--no-shipped")
     log = open(log_path, "w") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"

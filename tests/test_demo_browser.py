@@ -85,7 +85,8 @@ def test_tabs_without_their_model_say_how_to_get_one(tmp_path):
 
 def test_demo_in_a_browser(files, tmp_path):
     model_dir, lm_dir, clip, bad = files
-    server = demo_server([model_dir, lm_dir], log_path=tmp_path / "server.log")
+    # the tiny models only (--no-shipped); the shipped codec's place in the list: test_demo_handlers
+    server = demo_server([model_dir, lm_dir], log_path=tmp_path / "server.log", shipped=False)
     with server as url, browser_page(fake_microphone=True) as page:
         page.goto(url)
         page.wait_for_selector("#codec-run", timeout=60000)
@@ -156,3 +157,12 @@ def test_demo_in_a_browser(files, tmp_path):
         assert audio_duration(page, "tts-output", near=frames / 12.5) == pytest.approx(frames / 12.5)
         assert page.outside == []  # nothing left 127.0.0.1: no analytics, fonts or CDN
     assert "Traceback" not in (tmp_path / "server.log").read_text()
+
+
+def test_a_fresh_install_demo_offers_the_shipped_codec(tmp_path):
+    with demo_server([], log_path=tmp_path / "server.log") as url, browser_page() as page:
+        page.goto(url)
+        page.wait_for_selector("#codec-run", timeout=60000)
+        assert "speech-12hz-v1 (shipped) (dualcodec)" in page.inner_text("body")
+        page.wait_for_function("document.querySelector('#codec-rate').innerText.includes('kbps')")
+        assert "0.900 kbps" in page.inner_text("#codec-rate")  # all 7 codebooks by default

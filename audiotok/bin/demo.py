@@ -17,6 +17,8 @@ def add_arguments(p):
                    help="packed model dirs, recipe exp dirs or recipe dirs to show after the shipped models "
                         "(default: every model the recipes under the checkout produced: egs/*/*/exp/packed/* "
                         "and egs/*/*/exp/*/model)")
+    p.add_argument("--no-shipped", "--no_shipped", dest="shipped", action="store_false",
+                   help="leave out the models that ship with audiotok (show only --exp / recipe outputs)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 serves the whole network)")
     p.add_argument("--port", type=int, default=7860, help="port to listen on")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
@@ -44,7 +46,7 @@ def run(args):
 
     # the shipped models first, then --exp dirs (or the recipe outputs of the checkout); bad dirs fail
     # before gradio loads
-    store = ModelStore.from_dirs(args.exp, root=args.root, device=args.device, shipped=True)
+    store = ModelStore.from_dirs(args.exp, root=args.root, device=args.device, shipped=args.shipped)
     from demo import app
 
     if not store.entries:
