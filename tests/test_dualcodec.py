@@ -41,10 +41,10 @@ def tiny(strides=(4, 5, 6, 8, 2), **kw):
     return DualCodec(**cfg)
 
 
-def speechlike(batch=2, n=12000, seed=0):
+def speechlike(batch=2, n=12000, seed=0, sr=24000):
     """Harmonic tones with a slow envelope: a waveform a tiny codec can learn quickly."""
     g = torch.Generator().manual_seed(seed)
-    t = torch.arange(n) / 24000.0
+    t = torch.arange(n) / float(sr)
     f0 = 120 + 100 * torch.rand(batch, 1, 1, generator=g)
     wav = sum(torch.sin(2 * math.pi * k * f0 * t) / k for k in (1, 2, 3))
     return 0.3 * wav * (0.6 + 0.4 * torch.sin(2 * math.pi * 3 * t))

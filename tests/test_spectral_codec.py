@@ -1,7 +1,6 @@
 """The CPU-efficient DualCodec (frame-rate ConvNeXt nets, iSTFT head, CTC content head) on tiny
 configs: exact iSTFT, shapes and bitrates, causality, padding that changes nothing, fp32 quantizers."""
 
-import math
 
 import pytest
 import torch
@@ -11,6 +10,7 @@ from audiotok.models.dualcodec import DualCodec
 from audiotok.nn.content_ctc import ContentCTC, phone_error_rate
 from audiotok.nn.quantize import ResidualVQ, VectorQuantizer
 from audiotok.nn.spectral import OverlapAddISTFT, SpectralDecoder, SpectralEncoder
+from test_dualcodec import speechlike
 
 SSL = {"model": "bestrq", "model_conf": {"d_model": 32, "n_layers": 2, "n_heads": 2, "codebook_size": 64,
                                           "dropout": 0.0, "input_sample_rate": 16000}}
@@ -32,10 +32,7 @@ def tiny(**kw):
 
 
 def voiced(batch=2, n=16000, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    t = torch.arange(n) / 16000.0
-    f0 = 100 + 120 * torch.rand(batch, 1, 1, generator=g)
-    return 0.3 * sum(torch.sin(2 * math.pi * k * f0 * t) / k for k in (1, 2, 3))
+    return speechlike(batch, n, seed, sr=16000)
 
 
 @pytest.fixture(autouse=True)
@@ -183,3 +180,37 @@ def test_chunked_decode_is_the_whole_file_decode_at_its_seams(tmp_path):
     differ = sum(int((chunked_tokens[k] != tokens[k]).sum()) for k in tokens)
     total = sum(v.numel() for v in tokens.values())
     assert 0 <= differ < total
+
+
+def test_utterance_dataset_whole_items_phones_and_length_buckets(tmp_path):
+    import soundfile as sf
+
+    from audiotok.data.kaldi_dir import write_data_dir
+    from audiotok.data.utterance_dataset import UtteranceDataset
+
+    lengths = {f"s1-{i}": 0.3 + 0.3 * i for i in range(8)}  # 0.3 .. 2.4 s
+    wav = {}
+    for utt, sec in lengths.items():
+        wav[utt] = str(tmp_path / f"{utt}.wav")
+        sf.write(wav[utt], voiced(1, int(sec * 16000))[0, 0].numpy(), 16000)
+    d = tmp_path / "d"
+    write_data_dir(d, wav, {u: "s1" for u in wav})
+    (d / "phones").write_text("".join(f"{u} t a s k\n" for u in sorted(wav)))
+    ds = UtteranceDataset(d, 16000, max_seconds=2.0, phones=True, seed=3)
+    items = {ds.entries[i][0]: ds[i] for i in range(len(ds))}
+    assert items["s1-0"]["length"] == 4800 and items["s1-0"]["phones"] == ["t", "a", "s", "k"]
+    long = items["s1-7"]  # 2.4 s > max 2.0 s: a crop, whose transcript no longer applies
+    assert long["length"] == 32000 and long["phones"] is None
+    batch = ds.collate([ds[0], ds[7]])
+    assert batch["wav"].shape == (2, 1, 32000) and batch["lengths"].tolist() == [4800, 32000]
+    sampler = ds.make_batch_sampler(2, 0, 1, seed=3)
+    first = [[int(i) for i in b] for b in sampler.epoch_batches(0)]
+    assert first == [[int(i) for i in b] for b in sampler.epoch_batches(0)]  # deterministic per epoch
+    assert sorted(i for b in first for i in b) == list(range(8))
+    spans = [abs(ds._duration(b[0]) - ds._duration(b[1])) for b in first]
+    assert max(spans) <= 0.31  # sorted windows: neighbours in length share a batch
+    sampler.set_state(0, 2)
+    assert [[int(i) for i in b] for b in sampler] == first[2:]  # resumes at a batch
+    with pytest.raises(Exception, match="phones: missing"):
+        (d / "phones").unlink()
+        UtteranceDataset(d, 16000, phones=True)

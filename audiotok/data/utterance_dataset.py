@@ -19,19 +19,13 @@ from audiotok.errors import DataDirError
 
 
 def read_phones(data_dir):
-    """{utt: [symbols]} from DIR/phones; {} when the dir has none."""
+    """{utt: [symbols]} from DIR/phones (a Kaldi table); {} when the dir has none."""
     from pathlib import Path
 
+    from audiotok.data.kaldi_table import read_scp
+
     path = Path(data_dir) / "phones"
-    if not path.is_file():
-        return {}
-    out = {}
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        out[parts[0]] = parts[1:]
-    return out
+    return {utt: value.split() for utt, value in read_scp(path).items()} if path.is_file() else {}
 
 
 class LengthBucketSampler(ResumableBatchSampler):

@@ -30,7 +30,7 @@ def read_phone_inventory(path):
 
 
 class ContentCTC(nn.Module):
-    def __init__(self, input_dim, phones=None, phones_file=None, upsample=2, weight=None):
+    def __init__(self, input_dim, phones=None, phones_file=None, upsample=2):
         super().__init__()
         if phones_file:
             phones = read_phone_inventory(phones_file)
@@ -39,7 +39,6 @@ class ContentCTC(nn.Module):
         self.phones = [BLANK] + [str(p) for p in phones]
         self.index = {p: i for i, p in enumerate(self.phones)}
         self.upsample = int(upsample)
-        # `weight` is accepted for config symmetry; the loss weight lives in loss_weights["ctc"].
         self.config = {"phones": list(self.phones[1:]), "upsample": self.upsample}
         self.proj = nn.Linear(int(input_dim), self.upsample * len(self.phones))
 
