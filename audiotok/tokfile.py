@@ -443,6 +443,27 @@ def _unpack_block(payload, layout, frames):
     return out
 
 
+def _parse_block(data, pos, prev_crc, frame_bits):
+    """The code block at data[pos:] -> (flags, frames, original length or None, payload, crc, end).
+    Raises _Short when the bytes end inside it, _Bad (message with {block} and {frames} to fill)
+    when it is damaged."""
+    cur = _Cursor(data, pos)
+    try:
+        flags = cur.byte()
+        nf = cur.varint()
+        length = cur.varint() if flags & FLAG_LENGTH else None
+    except _Bad:
+        raise _Bad("file is damaged (code block {block} is unreadable)") from None
+    nbytes = (nf * frame_bits + 7) // 8
+    payload = cur.take(nbytes)
+    stored = _CRC.unpack(cur.take(4))[0]
+    if zlib.crc32(data[pos: cur.pos - 4], prev_crc) != stored:
+        raise _Bad("file is damaged (checksum mismatch) in code block {block}, after frame {frames}")
+    if flags & ~(FLAG_LAST | FLAG_LENGTH):
+        raise _Bad("unreadable code block {block} (flags %#x from a newer audiotok?)" % flags)
+    return flags, nf, length, payload, stored, cur.pos
+
+
 def read_token_stream(data, path="<tokens>", unpack=True):
     """Read as much of a token byte stream as is whole -> TokenRead. Raises TokenFileError only
     when the stream header is unusable; a cut or damaged block ends the read (`problem` says why)."""
@@ -454,35 +475,22 @@ def read_token_stream(data, path="<tokens>", unpack=True):
     complete, problem, truncated = False, None, False
     n = len(data)
     while pos < n and not complete:
-        cur = _Cursor(data, pos)
         try:
-            flags = cur.byte()
-            nf = cur.varint()
-            length = cur.varint() if flags & FLAG_LENGTH else None
-            nbytes = (nf * frame_bits + 7) // 8
-            cur.take(nbytes)
-            stored = _CRC.unpack(cur.take(4))[0]
+            flags, nf, length, payload, stored, end = _parse_block(data, pos, crc, frame_bits)
         except _Short:
             # a cut, or a damaged frame count that points past the end: the bytes cannot tell
             problem = f"truncated or damaged file: it ends inside code block {blocks + 1} (after frame {frames})"
             truncated = True
             break
-        except _Bad:
-            problem = f"file is damaged (code block {blocks + 1} is unreadable)"
-            break
-        end = cur.pos
-        if zlib.crc32(data[pos : end - 4], crc) != stored:
-            problem = f"file is damaged (checksum mismatch) in code block {blocks + 1}, after frame {frames}"
-            break
-        if flags & ~(FLAG_LAST | FLAG_LENGTH):
-            problem = f"unreadable code block {blocks + 1} (flags {flags:#x} from a newer audiotok?)"
+        except _Bad as e:
+            problem = str(e).format(block=blocks + 1, frames=frames)
             break
         if unpack:
-            for acc, codes in zip(pieces, _unpack_block(data[end - 4 - nbytes : end - 4], layout, nf)):
+            for acc, codes in zip(pieces, _unpack_block(payload, layout, nf)):
                 acc.append(codes)
         crc, blocks, frames = stored, blocks + 1, frames + nf
-        framing += end - pos - nbytes
-        code += nbytes
+        framing += end - pos - len(payload)
+        code += len(payload)
         pos = end
         if length is not None:
             header["original_length"] = length
@@ -498,6 +506,140 @@ def read_token_stream(data, path="<tokens>", unpack=True):
             tokens[s["name"]] = np.concatenate(acc, axis=1) if acc else np.zeros((s["n_codebooks"], 0), np.int64)
     return TokenRead(tokens, header, complete, pos, header_bytes=header_bytes, framing_bytes=framing,
                      code_bytes=code, blocks=blocks, problem=problem, truncated=truncated)
+
+
+class TokenStreamWriter:
+    """Write a .atok as its codes are produced: the header block now, then one code block per
+    `write`, then the last block (with the original length) at `close`. Each block is flushed, so a
+    reader on the other end of a pipe gets it at once; a stream cut anywhere reads back to its last
+    whole block."""
+
+    def __init__(self, f, header, streams=None, path="<tokens>"):
+        self.f, self.path = f, path
+        streams = streams or header.get("streams") or []
+        self.layout = [{"name": _get(s, "name"), "codebook_size": int(_get(s, "codebook_size")),
+                        "n_codebooks": int(_get(s, "n_codebooks"))} for s in streams]
+        block, self.crc = encode_header_block(header, self.layout, path)
+        self.frames = 0
+        self.bytes = 0
+        self.closed = False
+        self._put(block)
+
+    def _put(self, block):
+        self.f.write(block)
+        self.f.flush()
+        self.bytes += len(block)
+
+    def _arrays(self, tokens):
+        arrays = []
+        for s in self.layout:
+            a = _as_numpy(tokens[s["name"]])
+            if a.shape[0] != s["n_codebooks"]:
+                raise TokenFileError(self.path, f"stream '{s['name']}' has {a.shape[0]} codebooks, the header "
+                                                f"{s['n_codebooks']}")
+            if a.size and (a.min() < 0 or a.max() >= s["codebook_size"]):
+                raise TokenFileError(self.path, f"stream '{s['name']}' has a code outside [0, {s['codebook_size']})")
+            arrays.append(a)
+        if len({a.shape[1] for a in arrays}) > 1:
+            raise TokenFileError(self.path, "streams have different frame counts in one block")
+        return arrays
+
+    def write(self, tokens):
+        """One code block of `tokens` ({stream: [K, frames]}); nothing for 0 frames."""
+        arrays = self._arrays(tokens)
+        if not arrays or arrays[0].shape[1] == 0:
+            return 0
+        block, self.crc = encode_code_block(arrays, self.layout, self.crc)
+        self._put(block)
+        self.frames += arrays[0].shape[1]
+        return arrays[0].shape[1]
+
+    def close(self, original_length=None, tokens=None):
+        """The last block (holding `tokens`, possibly none) and the stream's length in samples."""
+        if self.closed:
+            return
+        arrays = self._arrays(tokens) if tokens else [np.zeros((s["n_codebooks"], 0), np.int64) for s in self.layout]
+        block, self.crc = encode_code_block(arrays, self.layout, self.crc, last=True,
+                                            original_length=None if original_length is None else int(original_length))
+        self._put(block)
+        self.frames += arrays[0].shape[1] if arrays else 0
+        self.closed = True
+
+
+class TokenStreamReader:
+    """Read a .atok as its bytes arrive: `feed(data)` returns the code blocks it completed, each
+    {stream: int64 ndarray [K, frames]}. After the last block `complete` is True; a damaged block
+    sets `problem` and ends reading (the blocks before it stay good)."""
+
+    def __init__(self, path="<tokens>"):
+        self.path = path
+        self.buf = bytearray()
+        self.header = None
+        self.layout = None
+        self.frames = 0
+        self.blocks = 0
+        self.complete = False
+        self.problem = None
+        self._crc = None
+
+    def _header_ready(self):
+        try:
+            cur = _Cursor(self.buf, 5)
+            n = cur.varint()
+            cur.take(n + 4)
+            return True
+        except _Short:
+            return False
+        except _Bad:
+            return True  # let the parser say what is wrong
+
+    def feed(self, data):
+        self.buf += data
+        if self.problem or self.complete:
+            if self.complete and self.buf and not self.problem:
+                self.problem = f"file is damaged: {len(self.buf)} unexpected bytes after the last code block"
+            return []
+        if self.header is None:
+            if len(self.buf) < 5 and (not self.buf or MAGIC.startswith(bytes(self.buf[:4]))):
+                return []
+            if len(self.buf) >= 5 and not self._header_ready() and bytes(self.buf[:4]) == MAGIC:
+                return []
+            self.header, self.layout, pos, self._crc = _parse_header(self.path, bytes(self.buf))
+            del self.buf[:pos]
+        out = []
+        frame_bits = _frame_bits(self.layout)
+        while self.buf and not self.complete:
+            try:
+                flags, nf, length, payload, stored, end = _parse_block(self.buf, 0, self._crc, frame_bits)
+            except _Short:
+                break
+            except _Bad as e:
+                self.problem = str(e).format(block=self.blocks + 1, frames=self.frames)
+                break
+            codes = _unpack_block(payload, self.layout, nf)
+            out.append({s["name"]: c for s, c in zip(self.layout, codes)})
+            del self.buf[:end]
+            self._crc, self.blocks, self.frames = stored, self.blocks + 1, self.frames + nf
+            if length is not None:
+                self.header["original_length"] = length
+            self.complete = bool(flags & FLAG_LAST)
+        if self.complete and self.buf:
+            self.problem = f"file is damaged: {len(self.buf)} unexpected bytes after the last code block"
+        return out
+
+    def finish(self):
+        """The bytes have ended: None if the stream was whole, else why it stopped (and where)."""
+        if self.problem:
+            return self.problem
+        if self.header is None:
+            _parse_header(self.path, bytes(self.buf))  # raises its own one-line reason
+        if not self.complete:
+            where = f"after frame {self.frames}"
+            if self.header and self.header.get("frame_rate"):
+                where += f" ({self.frames / float(self.header['frame_rate']):.2f} s)"
+            inside = " inside a code block" if self.buf else ""
+            return f"truncated stream: it ends{inside} {where} without its last code block"
+        return None
 
 
 def _strict(path, r):

@@ -22,6 +22,11 @@ def add_arguments(p):
     p.add_argument("--track", default=None, help="music tokenizers: vocals, accompaniment or mix")
     p.add_argument("--nj", type=int, default=1, help="parallel processes")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--stream", action="store_true",
+                   help="stream: read token blocks from the one input ('-' = stdin) and write 16-bit PCM to OUT as "
+                        "it becomes final: '-' = raw PCM on stdout (WAV with --wav), a .wav path = a WAV file "
+                        "(causal models only)")
+    p.add_argument("--wav", action="store_true", help="--stream to stdout: a WAV stream instead of raw PCM")
 
 
 def _load(model_dir, device):
@@ -93,7 +98,42 @@ def _fail_all(planned):
     raise UserError(f"{len(planned)} of {len(planned)} files failed (see the errors above)")
 
 
+def _run_stream(args):
+    from audiotok.streaming import decode_stream, stdio
+
+    if len(args.inputs) != 1 or args.scp:
+        raise UserError("--stream takes exactly one input: an .atok file or FIFO, or '-' for stdin")
+    if args.track:
+        raise UserError("--stream decodes speech codecs; --track is for music tokenizers")
+    src, dst = args.inputs[0], args.out
+    if src != "-" and not Path(src).exists():
+        raise UserError(f"{src}: no such file")
+    wav = args.wav or (dst != "-" and Path(dst).suffix.lower() == ".wav")
+    if dst != "-" and Path(dst).suffix.lower() not in (".wav", ".raw", ".pcm"):
+        raise UserError(f"{dst}: --stream writes .wav, or raw 16-bit PCM to .raw/.pcm or '-'")
+    name = "<stdin>" if src == "-" else src
+    loaded = {}
+
+    def model_for(header):
+        model = _load(_model_dir_of(header, args.model, name), args.device)
+        model.stream_decoder()  # says now when the model cannot stream
+        loaded["model"] = model
+        return model
+
+    n_q = 1 if args.semantic_only else args.n_q
+    with stdio(src, "rb") as fin, stdio(dst, "wb") as fout:
+        samples, problem = decode_stream(fin, fout, model_for, wav=wav, n_q=n_q, name=name)
+    model = loaded.get("model")
+    seconds = f"{samples / model.sample_rate:.2f} s" if model else "nothing"
+    if problem:
+        raise UserError(f"{name}: {problem}; decoded {seconds} up to there -> {dst}")
+    print(f"decoded {seconds} (stream) -> {dst}", file=sys.stderr)
+    return 0
+
+
 def run(args):
+    if args.stream:
+        return _run_stream(args)
     if bool(args.inputs) == bool(args.scp):
         raise UserError("give either token files/folders or --scp")
     if args.scp:

@@ -25,6 +25,12 @@ def add_arguments(p):
     p.add_argument("--nj", type=int, default=1, help="parallel processes")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--chunk-seconds", type=float, default=30.0, help="encode long files in chunks of this length")
+    p.add_argument("--stream", action="store_true",
+                   help="stream: read 16-bit mono PCM (raw at the model's rate, or a WAV stream) from the one input "
+                        "('-' = stdin) and write token blocks to OUT ('-' = stdout) as frames complete "
+                        "(causal models only)")
+    p.add_argument("--block-frames", type=int, default=1,
+                   help="--stream: frames per token block (1 = lowest latency; each block adds 6 bytes)")
 
 
 def _load(model_dir, device):
@@ -62,7 +68,36 @@ def _n_q(model, args):
     return args.n_q
 
 
+def _run_stream(args):
+    from audiotok.pretrained import resolve_model
+    from audiotok.streaming import PcmReader, encode_stream, stdio
+
+    if len(args.inputs) != 1 or args.data_dir:
+        raise UserError("--stream takes exactly one input: a PCM/WAV file or FIFO, or '-' for stdin")
+    src, dst = args.inputs[0], args.out
+    if src != "-" and dst != "-" and Path(src).resolve() == Path(dst).resolve():
+        raise UserError(f"{dst}: the output would overwrite the input")
+    if src != "-" and not Path(src).exists():
+        raise UserError(f"{src}: no such file")
+    model = _load(str(resolve_model(args.model, kind="speech")), args.device)
+    n_q = _n_q(model, args)
+    if n_q is not None:
+        model.streams_for(n_q)
+    model.stream_encoder(n_q)  # says now, before any output, when the model cannot stream
+    name = "<stdin>" if src == "-" else src
+    with stdio(src, "rb") as fin:
+        pcm = PcmReader(fin, model.sample_rate, name)  # a bad WAV header fails here, before OUT exists
+        with stdio(dst, "wb") as fout:
+            frames, samples = encode_stream(model, pcm, fout, n_q=n_q, block_frames=args.block_frames)
+    print(f"encoded {samples / model.sample_rate:.2f} s into {frames} frames with "
+          f"{model.model_id or model.model_type} (stream, n_q={n_q or model.total_codebooks}) -> {dst}",
+          file=sys.stderr)
+    return 0
+
+
 def run(args):
+    if args.stream:
+        return _run_stream(args)
     if bool(args.inputs) == bool(args.data_dir):
         raise UserError("give either input files/folders or --data-dir")
     if not args.chunk_seconds > 0:

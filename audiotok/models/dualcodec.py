@@ -327,6 +327,19 @@ class DualCodec(TokenModel):
         wav = self.decoder(z)
         return wav[..., :length] if length is not None else wav
 
+    # ---- streaming (causal spectral configs) ----------------------------------------------------
+    def stream_encoder(self, n_q=None):
+        """A StreamEncoder: push PCM chunks, get the codes of a whole-file pass frame by frame."""
+        from audiotok.models.dualcodec_stream import StreamEncoder
+
+        return StreamEncoder(self, n_q)
+
+    def stream_decoder(self):
+        """A StreamDecoder: push codes, get the audio of a whole-file decode as it becomes final."""
+        from audiotok.models.dualcodec_stream import StreamDecoder
+
+        return StreamDecoder(self)
+
     # ---- training -----------------------------------------------------------------------------
     def forward_train(self, batch, step=0):
         wav = batch["wav"]

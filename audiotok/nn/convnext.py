@@ -21,8 +21,14 @@ class ConvNeXtBlock(nn.Module):
         # Layer scale is off by default, as in the reference (init 0 disables it there).
         self.gamma = nn.Parameter(torch.full((dim,), float(layer_scale_init))) if layer_scale_init else None
 
-    def forward(self, x):
-        y = nn.functional.pad(x, (self.left_pad, self.right_pad))
+    def forward(self, x, context=None):
+        """`context` [B,C,left_pad]: the frames before x (streaming a causal block); default zeros."""
+        if context is None:
+            y = nn.functional.pad(x, (self.left_pad, self.right_pad))
+        elif self.causal:
+            y = torch.cat([context.to(x.dtype), x], dim=-1)
+        else:
+            raise ValueError("only a causal ConvNeXt block streams (a centred one looks ahead)")
         y = self.dwconv(y).transpose(1, 2)
         y = self.pwconv2(self.act(self.pwconv1(self.norm(y))))
         if self.gamma is not None:

@@ -125,6 +125,7 @@ class KVCache:
         self.n_layers = n_layers
         self.max_len = max_len
         self.pos = 0
+        self.conv = [None] * n_layers  # causal conv modules: the frames before the new ones
         if max_len is None:
             self.k = [None] * n_layers
             self.v = [None] * n_layers
@@ -156,6 +157,8 @@ class KVCache:
         """Forget everything after the first `n` tokens (e.g. to re-decode a suffix)."""
         if not 0 <= n <= self.pos:
             raise ValueError(f"cannot crop a cache of {self.pos} tokens to {n}")
+        if any(c is not None for c in self.conv) and n != self.pos:
+            raise ValueError("cannot crop a cache that holds conv context (it only streams forward)")
         self.pos = int(n)
 
     def reorder(self, index):
@@ -231,19 +234,30 @@ class ConvModule(nn.Module):
             raise ValueError(f"conv_kernel must be odd, got {kernel_size}")
         self.pw1 = nn.Conv1d(dim, 2 * dim, 1)
         # causal: all padding on the left, so frame t never sees frames after it
+        self.causal = bool(causal)
         self.pad = (kernel_size - 1, 0) if causal else (kernel_size // 2, kernel_size // 2)
         self.dw = nn.Conv1d(dim, dim, kernel_size, groups=dim)
         self.norm = nn.LayerNorm(dim)
         self.pw2 = nn.Conv1d(dim, dim, 1)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x, valid=None):
+    def forward(self, x, valid=None, cache=None, layer_idx=0):
+        """With a KV cache (causal only) the depthwise conv continues from the frames the cache
+        holds for this layer, so feeding a sequence in pieces gives the whole-sequence output."""
         if valid is not None:
             x = x * valid[..., None].to(x.dtype)
         h = F.glu(self.pw1(x.transpose(1, 2)), dim=1)
         if valid is not None:
             h = h * valid[:, None].to(h.dtype)
-        h = self.dw(F.pad(h, self.pad)).transpose(1, 2)
+        if cache is None:
+            h = F.pad(h, self.pad)
+        else:
+            before = cache.conv[layer_idx]
+            if before is None:
+                before = h.new_zeros(h.shape[0], h.shape[1], self.pad[0])
+            h = torch.cat([before.to(h.dtype), h], dim=-1)
+            cache.conv[layer_idx] = h[..., h.shape[-1] - self.pad[0]:]
+        h = self.dw(h).transpose(1, 2)
         h = F.silu(self.norm(h))
         return self.drop(self.pw2(h.transpose(1, 2)).transpose(1, 2))
 
@@ -266,7 +280,7 @@ class TransformerBlock(nn.Module):
     def forward(self, x, mask=None, rope=None, cache=None, layer_idx=0, valid=None):
         x = x + self.drop(self.attn(self.attn_norm(x), mask, rope, cache, layer_idx))
         if self.conv is not None:
-            x = x + self.conv(self.conv_norm(x), valid)
+            x = x + self.conv(self.conv_norm(x), valid, cache, layer_idx)
         return x + self.drop(self.ffn(self.ffn_norm(x)))
 
 
@@ -346,8 +360,8 @@ class Transformer(nn.Module):
                 raise ValueError(f"mask has {mask.shape[-1]} keys for {offset + T} (cached + new) tokens")
             # a fully masked row makes SDPA return NaN; let such (padding) rows see everything
             mask = mask | ~mask.any(-1, keepdim=True)
-        if cache is not None and any(layer.conv is not None for layer in self.layers):
-            raise ValueError("a KV cache cannot be used with conv blocks (they look ahead)")
+        if cache is not None and any(layer.conv is not None and not layer.conv.causal for layer in self.layers):
+            raise ValueError("a KV cache cannot be used with centred conv blocks (they look ahead)")
         n = self.n_layers if num_layers is None else int(num_layers)
         hidden = [x] if return_hidden_states else None
         for i, layer in enumerate(self.layers[:n]):
