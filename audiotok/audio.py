@@ -288,6 +288,24 @@ def read_audio(path, target_sr=None, mono=True):
     return _finish(path, data, sr, target_sr, mono)
 
 
+def read_audio_numpy(path, target_sr=None):
+    """Read an audio file as mono float32 ndarray [T] (resampled with soxr to target_sr) without
+    torch: for inference runtimes that do not have it (onnxruntime)."""
+    _check_file(path)
+    data, sr, _, _, _ = _decode(path)
+    _check_rate(path, sr)
+    if data.shape[0] == 0:
+        raise AudioError(path, "holds no audio samples (0 frames)")
+    _check_samples(path, data)
+    x = np.asarray(data, dtype=np.float32).mean(axis=1)
+    if target_sr is not None and int(target_sr) != sr:
+        import soxr
+
+        x = soxr.resample(x, sr, int(target_sr), quality="VHQ").astype(np.float32)
+        sr = int(target_sr)
+    return x, sr
+
+
 def read_audio_segment(path, offset_s, dur_s=None, target_sr=None, mono=True):
     """Read `dur_s` seconds (all the rest when None) starting at `offset_s` -> (Tensor [C, T], sr).
     Seeks with soundfile (ffmpeg -ss for other formats), so a chunk of a long file costs only that chunk."""

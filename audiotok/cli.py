@@ -23,6 +23,7 @@ COMMANDS = {
     "decode": "decode",
     "score": "score",
     "pack": "pack",
+    "export": "export",
     "curves": "curves",
     "synth-music": "synth_music",
     "token-ppl": "token_ppl",

@@ -101,6 +101,38 @@ def atomic_path(path):
 
 
 @contextlib.contextmanager
+def atomic_dir(path, replaceable, what="an output dir"):
+    """Yield a temp dir beside `path`; on success it takes the place of `path` (an old one is
+    replaced only when `replaceable(path)` says it is one of ours), on error it is removed.
+    Readers never see a half-written dir and nothing we did not make is deleted."""
+    import shutil
+
+    path = Path(path)
+    if path.exists() and not (path.is_dir() and replaceable(path)):
+        raise UserError(f"{path}: exists and is not {what}; choose another output")
+    make_dirs(path.parent)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
+    except OSError as e:
+        raise OutputError(path, _problem(e)) from None
+    try:
+        yield tmp
+        for f in tmp.iterdir():  # mkdtemp makes 0700: a release is readable as the umask allows
+            f.chmod(0o666 & ~_umask())
+        tmp.chmod(0o777 & ~_umask())
+        old = None
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            path.rename(old)
+        tmp.rename(path)
+        if old is not None:
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@contextlib.contextmanager
 def atomic_open(path, mode="w", **kwargs):
     with atomic_path(path) as tmp:
         with open(tmp, mode, **kwargs) as f:

@@ -11,9 +11,12 @@ _STATE = {}
 
 
 def _init(load_fn, load_args):
-    import torch
+    try:
+        import torch
 
-    torch.set_num_threads(1)
+        torch.set_num_threads(1)
+    except ImportError:  # the onnxruntime backend runs without torch
+        pass
     _STATE["model"] = load_fn(*load_args)
 
 

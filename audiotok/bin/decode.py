@@ -22,6 +22,9 @@ def add_arguments(p):
     p.add_argument("--track", default=None, help="music tokenizers: vocals, accompaniment or mix")
     p.add_argument("--nj", type=int, default=1, help="parallel processes")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
+                   help="onnxruntime: run an exported codec (--model DIR from audiotok export --format onnx) "
+                        "without torch")
     p.add_argument("--stream", action="store_true",
                    help="stream: read token blocks from the one input ('-' = stdin) and write 16-bit PCM to OUT as "
                         "it becomes final: '-' = raw PCM on stdout (WAV with --wav), a .wav path = a WAV file "
@@ -33,6 +36,19 @@ def _load(model_dir, device):
     from audiotok import load_model
 
     return load_model(model_dir, device=device)
+
+
+def _load_onnx(model_dir, threads):
+    from audiotok.onnx_runtime import OnnxCodec
+
+    return OnnxCodec(model_dir, threads)
+
+
+def _decode_one_onnx(codec, job):
+    from audiotok.onnx_runtime import decode_file
+
+    key, src, dst, n_q, _ = job
+    decode_file(codec, src, dst, n_q=n_q)
 
 
 def _decode_one(model, job):
@@ -152,13 +168,24 @@ def run(args):
     first, header = _first_header(src for _, src, _ in planned)
     if header is None:
         _fail_all(planned)
-    if args.track:
-        _check_track(header, args.track)
-    model_dir = _model_dir_of(header, args.model, first)
     n_q = 1 if args.semantic_only else args.n_q
-    kwargs = {"track": args.track} if args.track else {}
-    jobs = [(key, src, dst, n_q, kwargs) for key, src, dst in planned]
-    failures = run_jobs(jobs, _decode_one, _load, (model_dir, args.device), nj=args.nj, desc="decode")
+    if args.backend == "onnxruntime":
+        if not args.model:
+            raise UserError("--backend onnxruntime needs --model DIR: a codec exported with "
+                            "audiotok export --format onnx -o DIR")
+        if args.track:
+            raise UserError("--backend onnxruntime decodes speech codecs; --track is for music tokenizers")
+        codec = _load_onnx(args.model, 1)
+        jobs = [(key, src, dst, n_q, {}) for key, src, dst in planned]
+        failures = run_jobs(jobs, _decode_one_onnx, _load_onnx, (args.model, 1), nj=args.nj, desc="decode",
+                            model=codec)
+    else:
+        if args.track:
+            _check_track(header, args.track)
+        model_dir = _model_dir_of(header, args.model, first)
+        kwargs = {"track": args.track} if args.track else {}
+        jobs = [(key, src, dst, n_q, kwargs) for key, src, dst in planned]
+        failures = run_jobs(jobs, _decode_one, _load, (model_dir, args.device), nj=args.nj, desc="decode")
     print(f"decoded {len(jobs) - len(failures)} of {len(jobs)} files -> {args.out}", file=sys.stderr)
     report_failures(failures, len(jobs), "files")
     return 0

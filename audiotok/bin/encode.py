@@ -25,6 +25,9 @@ def add_arguments(p):
     p.add_argument("--nj", type=int, default=1, help="parallel processes")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--chunk-seconds", type=float, default=30.0, help="encode long files in chunks of this length")
+    p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
+                   help="onnxruntime: run an exported codec (--model DIR from audiotok export --format onnx) "
+                        "without torch")
     p.add_argument("--stream", action="store_true",
                    help="stream: read 16-bit mono PCM (raw at the model's rate, or a WAV stream) from the one input "
                         "('-' = stdin) and write token blocks to OUT ('-' = stdout) as frames complete "
@@ -37,6 +40,21 @@ def _load(model_dir, device):
     from audiotok import load_model
 
     return load_model(model_dir, device=device)
+
+
+def _load_onnx(model_dir, threads):
+    from audiotok.onnx_runtime import OnnxCodec
+
+    return OnnxCodec(model_dir, threads)
+
+
+def _encode_one_onnx(codec, job):
+    from audiotok.audio import truncation_warning
+    from audiotok.onnx_runtime import encode_file
+
+    key, src, dst, n_q, _ = job
+    encode_file(codec, src, dst, n_q=n_q)
+    return truncation_warning(src)
 
 
 def _encode_one(model, job):
@@ -110,28 +128,44 @@ def run(args):
         planned = plan_outputs(expand_inputs(args.inputs, AUDIO_SUFFIXES), args.out, ".atok", command="encode")
         outputs, inputs = [dst for _, _, dst in planned], [src for _, src, _ in planned]
     refuse_overwriting_inputs(outputs, inputs)
-    prepare_outputs(outputs)
-    from audiotok.pretrained import resolve_model
+    if args.backend == "onnxruntime":
+        if not args.model:
+            raise UserError("--backend onnxruntime needs --model DIR: a codec exported with "
+                            "audiotok export --format onnx -o DIR")
+        model = _load_onnx(args.model, 1)
+        if args.kbps is not None:
+            raise UserError("--kbps is for the torch backend; give --n-q with --backend onnxruntime")
+        n_q = args.n_q
+        if n_q is not None and not 1 <= n_q <= model.total_codebooks:
+            raise UserError(f"--n-q must be in 1..{model.total_codebooks}, got {n_q}")
+        load, one = _load_onnx, _encode_one_onnx
+        load_args = (args.model, 1)
+    else:
+        from audiotok.pretrained import resolve_model
 
-    args.model = str(resolve_model(args.model, kind="speech"))
-    model = _load(args.model, args.device)
-    n_q = _n_q(model, args)
-    if n_q is not None:
-        model.streams_for(n_q)  # validates the range
+        args.model = str(resolve_model(args.model, kind="speech"))
+        model = _load(args.model, args.device)
+        n_q = _n_q(model, args)
+        if n_q is not None:
+            model.streams_for(n_q)  # validates the range
+        load, one, load_args = _load, _encode_one, (args.model, args.device)
+    prepare_outputs(outputs)
     jobs = [(key, src, dst, n_q, args.chunk_seconds) for key, src, dst in planned]
     warned = {}
-    failures = run_jobs(jobs, _encode_one, _load, (args.model, args.device), nj=args.nj, desc="encode",
-                        model=model, warnings=warned)
+    failures = run_jobs(jobs, one, load, load_args, nj=args.nj, desc="encode", model=model, warnings=warned)
     if args.data_dir:
         from audiotok.data.kaldi_dir import write_scp
 
         done = {key: str(dst.resolve()) for key, _, dst in planned if key not in failures}
         write_scp(Path(args.out) / "tokens.scp", done)
-    kbps = model.bitrate(n_q) / 1000
     truncated = f", {len(warned)} truncated" if warned else ""
+    if args.backend == "onnxruntime":
+        rate = "onnxruntime"
+    else:
+        rate = f"{model.bitrate(n_q) / 1000:.3f} kbps"
     print(
         f"encoded {len(jobs) - len(failures)} of {len(jobs)} files{truncated} with "
-        f"{model.model_id or model.model_type} at n_q={n_q or model.total_codebooks} ({kbps:.3f} kbps) "
+        f"{model.model_id or model.model_type} at n_q={n_q or model.total_codebooks} ({rate}) "
         f"-> {args.out}",
         file=sys.stderr,
     )

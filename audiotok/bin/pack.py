@@ -1,9 +1,7 @@
 """audiotok pack: turn a recipe exp dir into a self-contained release model dir (recipe's last stage)."""
 
-import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from audiotok.bin import entry
@@ -33,16 +31,14 @@ def run(args):
 
     from audiotok import load_model
     from audiotok.errors import UserError
-    from audiotok.fileio import atomic_write_text
+    from audiotok.fileio import atomic_dir, atomic_write_text
 
     exp, out = Path(args.exp_dir), Path(args.out)
     if out.exists() and not (out.is_dir() and _is_packed(out)):
         # never delete what pack did not make: an exp dir or a mistyped path stays as it is
         raise UserError(f"{out}: exists and is not a packed model dir; choose another --out")
     model = load_model(exp)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
+    with atomic_dir(out, _is_packed, "a packed model dir") as tmp:
         meta = dict(getattr(model, "meta", {}))
         for key in ("model_id", "audiotok_version", "git_hash"):
             meta.pop(key, None)
@@ -68,27 +64,8 @@ def run(args):
             from audiotok.model_card import model_card
 
             atomic_write_text(tmp / "MODEL_CARD.md", model_card(check, exp, out))
-        for f in tmp.iterdir():  # mkdtemp makes 0700 dirs; a release is readable like any file the umask allows
-            f.chmod(0o666 & ~_umask())
-        tmp.chmod(0o777 & ~_umask())
-        old = None
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            out.rename(old)
-        tmp.rename(out)
-        if old is not None:
-            shutil.rmtree(old)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     print(f"packed {exp} -> {out} ({check.model_id})", file=sys.stderr)
     return 0
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _training_state(exp):

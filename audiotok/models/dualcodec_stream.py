@@ -21,7 +21,6 @@ Plus the frame itself: a frame's codes exist once its last sample is in (80 ms a
 import copy
 
 import torch
-import torch.nn.functional as F
 
 from audiotok.errors import UserError
 from audiotok.models.base import check_codes

@@ -54,3 +54,35 @@ class LogMel(nn.Module):
                 x = F.pad(x, (0, self.n_fft // 2 + 1 - n))
             spec = self.mel(x)[..., : self.num_frames(n)]
             return torch.log(spec.clamp_min(self.log_floor))
+
+
+class ConvMelSpectrogram(nn.Module):
+    """A torchaudio MelSpectrogram (power 2, onesided) computed with a strided conv against the
+    windowed DFT basis instead of torch.stft: the same numbers to float rounding, with only real
+    tensors, so it exports to ONNX with a dynamic time axis (complex STFT outputs do not)."""
+
+    def __init__(self, mel):
+        super().__init__()
+        spec = mel.spectrogram
+        if spec.power != 2.0 or not spec.onesided or spec.normalized or spec.pad:
+            raise ValueError("ConvMelSpectrogram covers power-2, onesided, unnormalised spectrograms")
+        n_fft, win = int(spec.n_fft), spec.window.float()
+        if win.numel() < n_fft:  # torch.stft centres a shorter window in the frame
+            left = (n_fft - win.numel()) // 2
+            win = F.pad(win, (left, n_fft - win.numel() - left))
+        k = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
+        t = torch.arange(n_fft, dtype=torch.float64)[None]
+        angle = 2 * torch.pi * k * t / n_fft
+        basis = torch.cat([torch.cos(angle), -torch.sin(angle)]) * win.double()
+        self.register_buffer("basis", basis.float()[:, None], persistent=False)  # [2*bins, 1, n_fft]
+        self.register_buffer("fb", mel.mel_scale.fb.float().t().contiguous(), persistent=False)  # [mels, bins]
+        self.n_fft, self.hop, self.center, self.pad_mode = n_fft, int(spec.hop_length), spec.center, spec.pad_mode
+
+    def forward(self, wav):
+        """wav [B, T] -> power mel [B, n_mels, frames], framed as torch.stft frames it."""
+        x = wav[:, None]
+        if self.center:
+            x = F.pad(x, (self.n_fft // 2, self.n_fft // 2), mode=self.pad_mode)
+        re_im = F.conv1d(x, self.basis, stride=self.hop)
+        re, im = re_im.chunk(2, dim=1)
+        return torch.matmul(self.fb, re * re + im * im)

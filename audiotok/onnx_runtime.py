@@ -1,0 +1,114 @@
+"""Run an exported speech codec (see audiotok.onnx_export) with onnxruntime: no torch at inference.
+
+    codec = OnnxCodec("speech_onnx/")
+    tokens = codec.encode(wav)             # float32 [T] at codec.sample_rate -> {stream: int64 [K, frames]}
+    wav = codec.decode(tokens)             # any n_q: missing acoustic codebooks are masked out
+
+`encode_file` / `decode_file` read and write the same .atok files as the PyTorch path.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from audiotok.errors import UserError
+
+ONNX_META = "onnx.json"  # the same name audiotok.onnx_export writes (that module imports torch)
+
+
+class OnnxCodec:
+    def __init__(self, model_dir, threads=None):
+        model_dir = Path(model_dir)
+        meta_path = model_dir / ONNX_META
+        if not meta_path.is_file():
+            raise UserError(f"{model_dir}: not an exported ONNX codec (no {ONNX_META}); make one with "
+                            "audiotok export --format onnx -o DIR")
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise UserError("--backend onnxruntime needs the onnxruntime package (pip install onnxruntime)") from None
+        self.meta = json.loads(meta_path.read_text())
+        self.model_dir = model_dir
+        self.sample_rate = int(self.meta["sample_rate"])
+        self.frame_rate = float(self.meta["frame_rate"])
+        self.hop_length = int(self.meta["hop_length"])
+        self.streams = self.meta["streams"]
+        self.model_id, self.model_version = self.meta["model_id"], self.meta.get("model_version", "")
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+            opts.inter_op_num_threads = 1
+        self.encoder = ort.InferenceSession(str(model_dir / "encoder.onnx"), opts, providers=["CPUExecutionProvider"])
+        self.decoder = ort.InferenceSession(str(model_dir / "decoder.onnx"), opts, providers=["CPUExecutionProvider"])
+
+    @property
+    def total_codebooks(self):
+        return sum(s["n_codebooks"] for s in self.streams)
+
+    def encode(self, wav, n_q=None):
+        """float32 [T] -> {"semantic": [1, frames], "acoustic": [K, frames]} (K = n_q - 1)."""
+        n_q = self.total_codebooks if n_q is None else int(n_q)
+        if not 1 <= n_q <= self.total_codebooks:
+            raise UserError(f"n_q must be in 1..{self.total_codebooks}, got {n_q}")
+        wav = np.asarray(wav, dtype=np.float32).reshape(-1)
+        frames = max(1, math.ceil(wav.shape[0] / self.hop_length))
+        padded = np.zeros((1, 1, frames * self.hop_length), np.float32)
+        padded[0, 0, : wav.shape[0]] = wav
+        codes = self.encoder.run(None, {"wav": padded})[0][0]  # [n_total, frames]
+        tokens = {"semantic": codes[:1]}
+        if n_q > 1:
+            tokens["acoustic"] = codes[1:n_q]
+        return tokens
+
+    def decode(self, tokens, length=None):
+        """{"semantic": [1, frames], optional "acoustic": [K, frames]} -> float32 [frames * hop] (or length)."""
+        sem = np.asarray(tokens["semantic"], dtype=np.int64).reshape(1, 1, -1)
+        n_ac = self.streams[1]["n_codebooks"]
+        ac = np.zeros((1, n_ac, sem.shape[-1]), np.int64)
+        mask = np.zeros(n_ac, np.float32)
+        if "acoustic" in tokens:
+            given = np.asarray(tokens["acoustic"], dtype=np.int64)
+            ac[0, : given.shape[0]] = given
+            mask[: given.shape[0]] = 1.0
+        for name, codes in (("semantic", sem), ("acoustic", ac)):
+            size = next(s["codebook_size"] for s in self.streams if s["name"] == name)
+            if codes.size and (codes.min() < 0 or codes.max() >= size):
+                raise UserError(f"{name} codes outside [0, {size}) for model {self.model_id}")
+        wav = self.decoder.run(None, {"semantic": sem, "acoustic": ac, "acoustic_mask": mask})[0].reshape(-1)
+        return wav[:length] if length is not None else wav
+
+    def header(self, n_q, original_length):
+        return {"model_id": self.model_id, "model_version": self.model_version, "sample_rate": self.sample_rate,
+                "frame_rate": self.frame_rate, "streams": self.streams, "n_q": n_q,
+                "original_length": int(original_length)}
+
+
+def encode_file(codec, src, dst, n_q=None):
+    from audiotok.audio import read_audio_numpy
+    from audiotok.tokfile import write_tokens
+
+    wav, _ = read_audio_numpy(src, target_sr=codec.sample_rate)
+    tokens = codec.encode(wav, n_q)
+    write_tokens(dst, tokens, codec.header(n_q, wav.shape[0]))
+    return tokens
+
+
+def decode_file(codec, src, dst, n_q=None):
+    from audiotok.audio import write_audio
+    from audiotok.tokfile import read_tokens
+
+    tokens, header = read_tokens(src, as_numpy=True)
+    if (header["model_id"], header.get("model_version") or "") != (codec.model_id, codec.model_version or ""):
+        raise UserError(f"{src}: made by model {header['model_id']} {header.get('model_version') or ''}".rstrip()
+                        + f", but the ONNX codec is {codec.model_id} {codec.model_version or ''}".rstrip())
+    if n_q is not None:
+        have = sum(v.shape[0] for v in tokens.values())
+        if not 1 <= n_q <= have:
+            raise UserError(f"{src}: asked for {n_q} codebooks but the tokens hold {have}")
+        tokens = {"semantic": tokens["semantic"], **({"acoustic": tokens["acoustic"][: n_q - 1]}
+                                                      if n_q > 1 and "acoustic" in tokens else {})}
+    wav = codec.decode(tokens, header.get("original_length"))
+    write_audio(dst, wav, codec.sample_rate)
+    return wav
