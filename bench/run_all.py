@@ -19,9 +19,9 @@ from pathlib import Path
 
 from bench import common
 
-BENCHES = ["speed", "memory", "latency", "lm", "train", "scale"]
+BENCHES = ["speed", "memory", "latency", "streaming", "lm", "train", "scale"]
 CUDA_BENCHES = ["speed", "lm", "train"]  # the ones with GPU rows
-ORDER = ["speed", "speed_cuda", "memory", "latency", "lm", "lm_cuda", "train", "train_cuda", "scale"]
+ORDER = ["speed", "speed_cuda", "memory", "latency", "streaming", "lm", "lm_cuda", "train", "train_cuda", "scale"]
 
 
 def _shown(path):

@@ -17,6 +17,7 @@ EXPECT = {
     "speed": ({"kind"}, ["| codec |", "Speed ratio audiotok / peer", "SSL share"]),
     "memory": ({"minutes", "peak_rss_mb", "peak_tree_mb", "frames"}, ["| input |", "peak RSS"]),
     "latency": ({"kind"}, ["not causal", "| chunk C (s) |"]),
+    "streaming": ({"kind"}, ["| part | samples | ms |", "x real time per core", "onnxruntime"]),
     "lm": ({"kind", "g", "cache", "tokens_per_s"}, ["KV cache", "| grouping g |"]),
     "train": ({"size", "amp", "steps_per_s", "samples_per_s"}, ["| config |"]),
     "scale": ({"kind"}, ["--nj", "--ddp-cpu 2"]),
@@ -72,6 +73,12 @@ def _check(name, rows):
         for r in rows:
             if r["kind"] == "chunk":
                 assert r["algorithmic_s"] == r["chunk_s"] + r["context_s"]
+    if name == "streaming":
+        total = next(r for r in rows if r["kind"] == "algorithmic_total")
+        assert total["samples"] == 1280 + 40 + 480  # frame + SSL STFT reach + iSTFT overlap of the shipped codec
+        chunks = {(r["codec"], r["direction"]) for r in rows if r["kind"] == "chunk"}
+        assert ("audiotok speech-12hz-v1", "encode") in chunks and ("audiotok speech-12hz-v1", "decode") in chunks
+        assert {r["backend"] for r in rows if r["kind"] == "whole"} == {"PyTorch", "onnxruntime"}
     if name == "lm":
         assert {(r["g"], r["kind"]) for r in rows} == {(5, "text"), (1, "text"), (5, "speech"), (1, "speech")}
         assert all(r["same_tokens"] for r in rows if r["kind"] == "text")
