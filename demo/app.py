@@ -1,6 +1,7 @@
 """The audiotok Gradio demo: the UI only; the work is in demo/handlers.py.
 
-Start it with `audiotok demo [--exp DIR ...]` or `make demo`. Tabs: Codec (always), ASR and
+Start it with `audiotok demo [--exp DIR ...]` or `make demo`. Tabs: Codec (always), Live (a
+causal codec streaming the microphone, e.g. the shipped one), ASR and
 TTS (with a unified LM), Music (with a dual-track music tokenizer); a tab whose model is not
 loaded says so and how to make one. Nothing is fetched from the network: analytics are off,
 no share link, and the theme uses the system fonts instead of web fonts.
@@ -103,6 +104,31 @@ def _codec_tab(store, out_root, max_seconds):
                   [orig, recon, orig_png, recon_png, tokens_png, atok, stats, status])
 
 
+def _live_tab(store):
+    from demo import live
+
+    names = live.streamable(store)
+    with gr.Tab("Live", id="live"):
+        if not names:
+            _absent("streaming codec", "the shipped speech codec streams: start the demo without --no-shipped")
+            return
+        gr.Markdown("Speak into the microphone: the audio goes through the causal codec's streaming encoder and "
+                    "decoder as you speak, and you hear what the tokens carry. Everything runs on this machine.")
+        with gr.Row():
+            with gr.Column():
+                model = gr.Dropdown(names, value=names[0], label="Streaming codec", elem_id="live-model")
+                mic = gr.Audio(sources=["microphone"], streaming=True, type="numpy", label="Microphone",
+                               elem_id="live-input")
+            with gr.Column():
+                status = gr.Markdown("", elem_id="live-status", elem_classes=["status"])
+                out = gr.Audio(streaming=True, autoplay=True, interactive=False, label="Through the codec",
+                               elem_id="live-output")
+        session = gr.State(None)
+        mic.stream(functools.partial(live.ui_live, store), [model, mic, session], [out, session, status],
+                   stream_every=live.BROWSER_CHUNK_S, time_limit=600, concurrency_limit=4)
+        mic.stop_recording(live.ui_live_stop, [session], [out, session, status])
+
+
 def _asr_tab(store, max_seconds):
     with gr.Tab("ASR", id="asr"):
         if not store.lms:
@@ -166,6 +192,7 @@ def build_app(store, out_root, max_seconds=handlers.MAX_SECONDS):
     with gr.Blocks(title="audiotok demo", analytics_enabled=False, delete_cache=(600, 3600)) as app:
         _header(store)
         _codec_tab(store, out_root, max_seconds)
+        _live_tab(store)
         _asr_tab(store, max_seconds)
         _tts_tab(store, out_root)
         _music_tab(store, out_root, max_seconds)

@@ -371,3 +371,43 @@ def test_the_shipped_codec_comes_first_and_codes_a_clip(tmp_path):
     subprocess.run(["flite", "-voice", "slt", "-o", str(clip), "-t", "Good morning."], check=True)
     out = handlers.ui_codec(store, tmp_path / "out", str(clip), store.codecs[0], 6, False)
     assert "| model | speech-12hz-v1 |" in str(out) and "0.775 kbps" in str(out)
+
+
+def test_live_tab_streams_the_microphone_through_the_shipped_codec(tmp_path, store):
+    import subprocess
+
+    from demo import live
+    from demo.models import ModelStore
+
+    assert live.streamable(store) == []  # the tiny DAC-style codec is not causal: no live tab for it
+    shipped = ModelStore.from_dirs([], root=tmp_path, shipped=True)
+    name = shipped.codecs[0]
+    assert live.streamable(shipped) == [name]
+    path = tmp_path / "kal16.wav"
+    subprocess.run(["flite", "-voice", "kal16", "-o", str(path), "-t", "Testing the live tab."], check=True)
+    wav, sr = sf.read(path, dtype="int16")
+    assert sr == 16000
+    # 100 ms microphone chunks at the model's rate: the stream is the whole-file pass, cut as it came
+    session, out = None, []
+    for i in range(0, len(wav), 1600):
+        audio, session, status = live.ui_live(shipped, name, (sr, wav[i:i + 1600]), session)
+        assert status.startswith("Live: ") and "ms algorithmic" in status
+        out.append(audio[1] if audio else np.zeros(0, np.int16))
+    audio, session, status = live.ui_live_stop(session)
+    out.append(audio[1])
+    assert status.startswith("Done: ") and session is None
+    got = np.concatenate(out).astype(np.float32) / 32767
+    model = shipped.model(name)
+    x = torch.from_numpy(wav.astype(np.float32) / 32768)[None, None]
+    with torch.inference_mode():
+        ref = model.decode(model.encode(x)).reshape(-1).numpy()
+    assert got.shape == ref.shape  # whole frames of the padded input
+    assert np.abs(got - np.clip(ref, -1, 1)).max() < 2e-4  # 16-bit rounding
+    # a 48 kHz browser: resampled as a stream, every frame still coded once
+    session = None
+    wav48 = np.repeat(wav, 3)
+    for i in range(0, len(wav48), 4800):
+        _, session, _ = live.ui_live(shipped, name, (48000, wav48[i:i + 4800]), session)
+    _, _, status = live.ui_live_stop(session)
+    frames = int(status.split(" frames coded")[0].split()[-1])
+    assert frames == -(-len(wav) // 1280)
