@@ -61,13 +61,16 @@ def _check_exportable(model):
 
 
 def exportable_copy(model):
-    """A copy of `model` whose STFT front-ends are real-valued convs (ConvMelSpectrogram): torch.stft's
-    complex output cannot be exported with a dynamic time axis."""
+    """A copy of `model` whose STFT front-ends are real-valued convs (ConvMelSpectrogram: torch.stft's
+    complex output cannot be exported with a dynamic time axis) and whose inverse STFT is a matmul."""
     from audiotok.nn.features import ConvMelSpectrogram
+    from audiotok.nn.spectral import MatmulISTFT
 
     model = copy.deepcopy(model).float().eval()
     model.ssl.logmel.mel = ConvMelSpectrogram(model.ssl.logmel.mel)
     model.encoder.mel = ConvMelSpectrogram(model.encoder.mel)
+    istft = model.decoder.istft
+    model.decoder.istft = MatmulISTFT(istft.n_fft, istft.hop)  # onnxruntime's DFT op is O(n^2) per frame
     return model
 
 

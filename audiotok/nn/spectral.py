@@ -60,6 +60,38 @@ class OverlapAddISTFT(nn.Module):
         return wav / envelope.clamp_min(1e-5)
 
 
+class MatmulISTFT(OverlapAddISTFT):
+    """OverlapAddISTFT with the inverse real DFT as a matmul against its basis instead of irfft:
+    the same numbers to float rounding, and fast in runtimes whose DFT op is a plain O(n^2) loop
+    (onnxruntime's, for n_fft that are not powers of two)."""
+
+    def __init__(self, n_fft, hop_length):
+        super().__init__(n_fft, hop_length)
+        n = self.n_fft
+        k = torch.arange(n // 2 + 1, dtype=torch.float64)[:, None]
+        t = torch.arange(n, dtype=torch.float64)[None]
+        scale = torch.full((n // 2 + 1, 1), 2.0, dtype=torch.float64)
+        scale[0] = scale[-1] = 1.0  # DC and Nyquist appear once in a real signal's spectrum
+        angle = 2 * torch.pi * k * t / n
+        basis = torch.cat([torch.cos(angle) * scale, -torch.sin(angle) * scale]) / n  # [2*bins, n]
+        self.register_buffer("basis", (basis * self.window.double()).float(), persistent=False)
+
+    def forward(self, spec, frames=None):
+        n = spec.shape[-1]
+        re, im = spec.real, spec.imag
+        if frames is not None:
+            re, im = re * frames[:, None].to(re.dtype), im * frames[:, None].to(im.dtype)
+        chunks = torch.matmul(torch.cat([re, im], dim=1).transpose(1, 2), self.basis)  # windowed frames
+        wav = self._overlap_add(chunks)
+        weight = self.window.pow(2).expand(1, n, self.n_fft)
+        if frames is not None:
+            weight = weight * frames[..., None].to(weight.dtype)
+        envelope = self._overlap_add(weight)
+        trim = (self.n_fft - self.hop) // 2
+        wav, envelope = wav[:, trim:trim + n * self.hop], envelope[:, trim:trim + n * self.hop]
+        return wav / envelope.clamp_min(1e-5)
+
+
 def _convnexts(dim, n, causal, mult=3):
     return nn.Sequential(*[ConvNeXtBlock(dim, mult * dim, causal=causal) for _ in range(n)])
 
@@ -150,4 +182,4 @@ class SpectralDecoder(nn.Module):
             return self.istft(spec, fine)[:, None]
 
 
-__all__ = ["OverlapAddISTFT", "SpectralEncoder", "SpectralDecoder"]
+__all__ = ["OverlapAddISTFT", "MatmulISTFT", "SpectralEncoder", "SpectralDecoder"]
