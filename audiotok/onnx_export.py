@@ -8,8 +8,12 @@
     onnx.json      what a token file records about the model (id, version, rates, streams), so
                    `audiotok encode/decode --backend onnxruntime` needs neither torch nor the weights
 
+    encoder_stream.onnx, decoder_stream.onnx   one step of the streaming encoder/decoder of a causal
+                   model (audiotok.models.dualcodec_stream.EncoderStep/DecoderStep): the stream's state
+                   goes in and comes back out as new_<name>; onnx.json["streaming"] lists it
+
 The time axis is dynamic. The graphs are the model's own forward code traced by torch.export;
-the decoder's inverse STFT is written with irfft, slicing and padding (no fold/istft op).
+the STFT front-ends are real convs and the inverse STFT a matmul plus overlap-add (no fold/istft op).
 """
 
 import copy
@@ -107,6 +111,59 @@ def _export(module, args, path, input_names, output_names, dynamic_shapes):
     return program
 
 
+def _streamable(model):
+    from audiotok.models.dualcodec_stream import check_streamable
+
+    try:
+        check_streamable(model)
+        return True
+    except UserError:
+        return False
+
+
+def _streaming_meta(model):
+    from audiotok.models.dualcodec_stream import DECODER_STATE, ENCODER_STATE, EncoderStep
+
+    step = EncoderStep(model)
+    return {"encoder": "encoder_stream.onnx", "decoder": "decoder_stream.onnx",
+            "encoder_state": list(ENCODER_STATE), "decoder_state": list(DECODER_STATE),
+            "history": step.history, "lookahead": step.lookahead,
+            "istft_trim": (model.decoder.istft.n_fft - model.decoder.istft.hop) // 2}
+
+
+def _export_streaming(model, out_dir):
+    """encoder_stream.onnx / decoder_stream.onnx: one step of StreamEncoder / StreamDecoder with its
+    state as inputs and outputs (new_<name>), traced from a stream 3 frames in (any past length runs)."""
+    from audiotok.models.dualcodec_stream import DECODER_STATE, ENCODER_STATE, DecoderStep, EncoderStep
+
+    hop = model.hop_length
+    t = torch.export.Dim("frames", min=1, max=1 << 20)
+    past = torch.export.Dim("past", min=0, max=1 << 24)
+    enc = EncoderStep(model).eval()
+    extra = enc.history + enc.lookahead
+    with torch.no_grad():
+        state = enc(0.1 * torch.randn(1, 3 * hop + extra), *enc.init_state())[1:]
+        dyn = {"audio": {1: hop * t + extra}, "ssl_k": {3: past}, "ssl_v": {3: past},
+               **{n: None for n in ENCODER_STATE[2:]}}
+        _export(enc, (0.1 * torch.randn(1, 2 * hop + extra), *state), out_dir / "encoder_stream.onnx",
+                ["audio", *ENCODER_STATE], ["codes", *[f"new_{n}" for n in ENCODER_STATE]], dyn)
+        dec = DecoderStep(model).eval()
+        n_ac = model.streams[1].n_codebooks
+
+        def codes(n):
+            return (torch.randint(0, model.streams[0].codebook_size, (1, 1, n)),
+                    torch.randint(0, model.streams[1].codebook_size, (1, n_ac, n)), torch.ones(n_ac))
+
+        state = dec(*codes(3), *dec.init_state())[1:]
+        # traced for >= 2 frames (an expand of the window guards against 1); the graph runs 1-frame pushes
+        # too, which tests/test_onnx.py checks against PyTorch
+        t2 = torch.export.Dim("frames", min=2, max=1 << 20)
+        dyn = {"semantic": {2: t2}, "acoustic": {2: t2}, "acoustic_mask": None, **{n: None for n in DECODER_STATE}}
+        _export(dec, (*codes(2), *state), out_dir / "decoder_stream.onnx",
+                ["semantic", "acoustic", "acoustic_mask", *DECODER_STATE],
+                ["wav", *[f"new_{n}" for n in DECODER_STATE]], dyn)
+
+
 def export_onnx(model, out_dir, frames=25):
     """Write encoder.onnx, decoder.onnx and onnx.json for `model` into `out_dir` (atomically: a
     half-done export never shows). `frames`: the example length traced (any length runs)."""
@@ -127,7 +184,11 @@ def export_onnx(model, out_dir, frames=25):
             _export(DecoderGraph(model), (sem, ac, mask), Path(tmp) / "decoder.onnx",
                     ["semantic", "acoustic", "acoustic_mask"], ["wav"],
                     {"semantic": {2: t}, "acoustic": {2: t}, "acoustic_mask": None})
-        meta = {**onnx_meta(model), "export_seconds": round(time.time() - start, 1)}
+            streams = _streamable(model)
+            if streams:
+                _export_streaming(model, Path(tmp))
+        meta = {**onnx_meta(model), "streaming": _streaming_meta(model) if streams else None,
+                "export_seconds": round(time.time() - start, 1)}
         (Path(tmp) / ONNX_META).write_text(json.dumps(meta, indent=1) + "\n")
     return Path(out_dir)
 

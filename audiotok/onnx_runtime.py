@@ -40,8 +40,39 @@ class OnnxCodec:
         if threads:
             opts.intra_op_num_threads = int(threads)
             opts.inter_op_num_threads = 1
+        self._opts, self._sessions = opts, {}
         self.encoder = ort.InferenceSession(str(model_dir / "encoder.onnx"), opts, providers=["CPUExecutionProvider"])
         self.decoder = ort.InferenceSession(str(model_dir / "decoder.onnx"), opts, providers=["CPUExecutionProvider"])
+
+    def streams_for(self, n_q=None):
+        """The streams (dicts) that the first n_q codebooks cover (all with None)."""
+        n_q = self.total_codebooks if n_q is None else int(n_q)
+        if not 1 <= n_q <= self.total_codebooks:
+            raise UserError(f"n_q must be in 1..{self.total_codebooks}, got {n_q}")
+        out = []
+        for s in self.streams:
+            k = min(s["n_codebooks"], n_q)
+            if k > 0:
+                out.append({**s, "n_codebooks": k})
+            n_q -= k
+        return out
+
+    def _stream_session(self, which):
+        info = self.meta.get("streaming")
+        if not info:
+            raise UserError(f"{self.model_dir}: this export has no streaming graphs (the model is not causal)")
+        if which not in self._sessions:
+            import onnxruntime as ort
+
+            self._sessions[which] = ort.InferenceSession(str(self.model_dir / info[which]), self._opts,
+                                                         providers=["CPUExecutionProvider"])
+        return self._sessions[which], info
+
+    def stream_encoder(self, n_q=None):
+        return OnnxStreamEncoder(self, n_q)
+
+    def stream_decoder(self):
+        return OnnxStreamDecoder(self)
 
     @property
     def total_codebooks(self):
@@ -83,6 +114,74 @@ class OnnxCodec:
         return {"model_id": self.model_id, "model_version": self.model_version, "sample_rate": self.sample_rate,
                 "frame_rate": self.frame_rate, "streams": self.streams, "n_q": n_q,
                 "original_length": int(original_length)}
+
+
+def _initial_state(session, names):
+    """Zeros of each state input's shape (the dynamic past axis, named in the graph, starts at 0)."""
+    shapes = {i.name: i.shape for i in session.get_inputs()}
+    return [np.zeros([d if isinstance(d, int) else 0 for d in shapes[n]], np.float32) for n in names]
+
+
+class OnnxStreamEncoder:
+    """StreamEncoder on onnxruntime: push float PCM [n] at the codec's rate, get {stream: [1, K, frames]}."""
+
+    def __init__(self, codec, n_q=None):
+        from audiotok.stream_buffers import FrameWindows
+
+        self.session, info = codec._stream_session("encoder")
+        self.names = info["encoder_state"]
+        self.state = _initial_state(self.session, self.names)
+        self.streams = codec.streams_for(n_q)
+        self.n_total = sum(s["n_codebooks"] for s in self.streams)
+        self.windows = FrameWindows(codec.hop_length, info["history"], info["lookahead"])
+
+    def push(self, pcm):
+        return self._codes(self.windows.push(pcm))
+
+    def flush(self):
+        return self._codes(self.windows.flush())
+
+    def _codes(self, window):
+        if window is None:
+            return {s["name"]: np.zeros((1, s["n_codebooks"], 0), np.int64) for s in self.streams}
+        out = self.session.run(None, {"audio": window[0][None], **dict(zip(self.names, self.state))})
+        codes, self.state = out[0], out[1:]
+        tokens = {"semantic": codes[:, :1]}
+        if self.n_total > 1:
+            tokens["acoustic"] = codes[:, 1:self.n_total]
+        return tokens
+
+
+class OnnxStreamDecoder:
+    """StreamDecoder on onnxruntime: push {stream: [1, K, frames]}, get the final float samples."""
+
+    def __init__(self, codec):
+        from audiotok.stream_buffers import OutputTrim
+
+        self.codec = codec
+        self.session, info = codec._stream_session("decoder")
+        self.names = info["decoder_state"]
+        self.state = _initial_state(self.session, self.names)
+        self.trim = OutputTrim(info["istft_trim"])
+        self.n_ac = codec.streams[1]["n_codebooks"]
+
+    def push(self, tokens):
+        sem = np.asarray(tokens["semantic"], np.int64).reshape(1, 1, -1)
+        ac = np.zeros((1, self.n_ac, sem.shape[-1]), np.int64)
+        mask = np.zeros(self.n_ac, np.float32)
+        if "acoustic" in tokens:
+            given = np.asarray(tokens["acoustic"], np.int64).reshape(1, -1, sem.shape[-1])
+            ac[:, : given.shape[1]] = given
+            mask[: given.shape[1]] = 1.0
+        if sem.shape[-1] == 0:
+            return np.zeros(0, np.float32)
+        out = self.session.run(None, {"semantic": sem, "acoustic": ac, "acoustic_mask": mask,
+                                      **dict(zip(self.names, self.state))})
+        self.state = out[1:]
+        return self.trim.push(out[0])
+
+    def flush(self):
+        return self.trim.flush(self.state[-2], self.state[-1])
 
 
 def encode_file(codec, src, dst, n_q=None):

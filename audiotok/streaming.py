@@ -12,7 +12,6 @@ import struct
 import sys
 
 import numpy as np
-import torch
 
 from audiotok.errors import UserError
 from audiotok.tokfile import TokenStreamReader, TokenStreamWriter
@@ -90,7 +89,7 @@ class PcmReader:
                 buf = buf[whole:]
                 x = x.reshape(-1, self.channels).mean(1)
                 self.samples += x.shape[0]
-                yield torch.from_numpy(x)
+                yield x
         self.stray_bytes = len(buf)  # a producer cut inside a sample: the caller says so
 
 
@@ -101,31 +100,38 @@ def wav_stream_header(sample_rate, channels=1):
             + b"data" + struct.pack("<I", 0xFFFFFFFF))
 
 
+def _get(s, key):
+    return s[key] if isinstance(s, dict) else getattr(s, key)
+
+
 def to_pcm16(x):
-    x = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=np.float32)
+    x = np.asarray(x, dtype=np.float32)
     return (np.clip(x, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
 
 
 def encode_stream(model, reader, atok_out, n_q=None, block_frames=1):
     """Encode the PCM of `reader` (a PcmReader) to .atok blocks on `atok_out` as frames complete
-    -> (frames, samples)."""
-    from audiotok.compress import model_header
-
+    -> (frames, samples). `model`: a PyTorch codec or an onnxruntime OnnxCodec."""
     if block_frames < 1:
         raise UserError(f"--block-frames must be >= 1, got {block_frames}")
     enc = model.stream_encoder(n_q)
-    header = model_header(model, n_q, 0)
-    layout = [{"name": s.name, "codebook_size": s.codebook_size, "n_codebooks": s.n_codebooks}
-              for s in enc.streams]
+    if hasattr(model, "header"):  # OnnxCodec
+        header = model.header(n_q, 0)
+    else:
+        from audiotok.compress import model_header
+
+        header = model_header(model, n_q, 0)
+    layout = [{k: _get(s, k) for k in ("name", "codebook_size", "n_codebooks")} for s in enc.streams]
     writer = TokenStreamWriter(atok_out, header, layout)
     held = []
 
     def put(codes, final=False):
+        codes = {k: np.asarray(v) for k, v in codes.items()}
         if codes["semantic"].shape[-1]:
             held.append(codes)
         n = sum(c["semantic"].shape[-1] for c in held)
         if held and (n >= block_frames or final):
-            merged = {k: torch.cat([c[k][0] for c in held], -1) for k in held[0]}
+            merged = {k: np.concatenate([c[k][0] for c in held], -1) for k in held[0]}
             held.clear()
             return merged
         return None
@@ -150,10 +156,11 @@ class PcmWriter:
             f.write(wav_stream_header(sample_rate))
 
     def write(self, x):
-        if x.numel():
+        x = np.asarray(x, dtype=np.float32).reshape(-1)
+        if x.shape[0]:
             self.f.write(to_pcm16(x))
             self.f.flush()
-            self.samples += x.numel()
+            self.samples += x.shape[0]
 
     def close(self):
         if self.wav and self.f.seekable():  # a file: real sizes, so every reader takes it
@@ -179,9 +186,9 @@ def decode_stream(atok_in, pcm_out, load_model_for, wav=False, n_q=None, name="<
             dec = model.stream_decoder()
             writer = PcmWriter(pcm_out, model.sample_rate, wav)
             if n_q is not None:
-                keep = {s.name: s.n_codebooks for s in model.streams_for(n_q)}
+                keep = {_get(s, "name"): _get(s, "n_codebooks") for s in model.streams_for(n_q)}
         for block in blocks:
-            codes = {k: torch.from_numpy(v)[None] for k, v in block.items() if keep is None or k in keep}
+            codes = {k: v[None] for k, v in block.items() if keep is None or k in keep}
             if keep is not None:
                 codes = {k: v[:, : keep[k]] for k, v in codes.items()}
             if codes["semantic"].shape[-1]:
@@ -197,6 +204,7 @@ def decode_stream(atok_in, pcm_out, load_model_for, wav=False, n_q=None, name="<
 
 def _write_trimmed(writer, x, original_length):
     """Write x, but never past the stream's original length (known once its last block is in)."""
+    x = np.asarray(x, dtype=np.float32).reshape(-1)
     if original_length is not None:
         x = x[: max(0, int(original_length) - writer.samples)]
     writer.write(x)

@@ -5,6 +5,7 @@
   * measured: 80 ms of PCM pushed at a time through StreamEncoder and the codes through StreamDecoder
     (one torch thread), compute per chunk, and Mimi's streaming encoder (transformers, random weights)
     in the same run; Mimi's decoder has no conv state in transformers, so it cannot stream there;
+  * the same pushes through onnxruntime's streaming graphs (audiotok export's encoder_stream/decoder_stream);
   * whole-file real-time factor on one core: PyTorch against onnxruntime (the graphs of `audiotok export`);
   * exactness: on the codec recipe's test set (when its data dir exists), streamed tokens against a
     whole-file causal pass and streamed audio against a whole-file decode.
@@ -53,21 +54,22 @@ def summarize(ms, chunk_ms):
             "max_ms": ms[-1], "x_real_time_per_core": chunk_ms / mean}
 
 
-def stream_rows(res, model, seconds):
-    sr, hop = model.sample_rate, model.hop_length
+def stream_rows(res, codec, backend, seconds):
+    """80 ms pushes through a stream encoder and the codes, frame by frame, through a stream decoder."""
+    sr, hop = codec.sample_rate, codec.hop_length
     frame_ms = 1000 * hop / sr
-    wav = speech_like(seconds, sr)
-    enc = model.stream_encoder()
-    pieces = [wav[i:i + hop] for i in range(0, wav.numel(), hop)]
+    wav = speech_like(seconds, sr).numpy()
+    enc = codec.stream_encoder()
+    pieces = [wav[i:i + hop] for i in range(0, wav.shape[0], hop)]
     codes = []
     ms = per_chunk(lambda c: codes.append(enc.push(c)), pieces)
     codes.append(enc.flush())
-    res.add(kind="chunk", codec="audiotok speech-12hz-v1", backend="PyTorch StreamEncoder", direction="encode",
+    res.add(kind="chunk", codec="audiotok speech-12hz-v1", backend=f"{backend} stream encoder", direction="encode",
             chunk_ms=frame_ms, **summarize(ms[2:], frame_ms))  # the first pushes warm up
-    dec = model.stream_decoder()
+    dec = codec.stream_decoder()
     frames = [c for c in codes if c["semantic"].shape[-1]]
     ms = per_chunk(dec.push, frames)
-    res.add(kind="chunk", codec="audiotok speech-12hz-v1", backend="PyTorch StreamDecoder", direction="decode",
+    res.add(kind="chunk", codec="audiotok speech-12hz-v1", backend=f"{backend} stream decoder", direction="decode",
             chunk_ms=frame_ms, **summarize(ms[2:], frame_ms))
 
 
@@ -92,11 +94,8 @@ def mimi_rows(res, seconds, quick):
             chunk_ms=80.0, **summarize(ms[2:], 80.0))
 
 
-def whole_rows(res, model, seconds):
+def whole_rows(res, model, codec, export_s, seconds):
     """x real time of a whole-file encode/decode on one core: PyTorch and onnxruntime."""
-    from audiotok.onnx_export import export_onnx
-    from audiotok.onnx_runtime import OnnxCodec
-
     wav = speech_like(seconds, model.sample_rate)
     n = -(-wav.numel() // model.hop_length) * model.hop_length
     x = torch.nn.functional.pad(wav, (0, n - wav.numel())).reshape(1, 1, -1)
@@ -107,16 +106,11 @@ def whole_rows(res, model, seconds):
         dec_s, _, _ = common.timed(lambda: model.decode(tokens), "cpu")
     res.add(kind="whole", codec="audiotok speech-12hz-v1", backend="PyTorch", seconds=seconds,
             enc_xrt=seconds / enc_s, dec_xrt=seconds / dec_s)
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        export_onnx(model, Path(tmp) / "onnx")
-        export_s = time.perf_counter() - t0
-        codec = OnnxCodec(Path(tmp) / "onnx", threads=1)
-        np_wav = x.reshape(-1).numpy()
-        np_tokens = codec.encode(np_wav)
-        codec.decode(np_tokens)
-        enc_s, _, _ = common.timed(lambda: codec.encode(np_wav), "cpu")
-        dec_s, _, _ = common.timed(lambda: codec.decode(np_tokens), "cpu")
+    np_wav = x.reshape(-1).numpy()
+    np_tokens = codec.encode(np_wav)
+    codec.decode(np_tokens)
+    enc_s, _, _ = common.timed(lambda: codec.encode(np_wav), "cpu")
+    dec_s, _, _ = common.timed(lambda: codec.decode(np_tokens), "cpu")
     res.add(kind="whole", codec="audiotok speech-12hz-v1", backend="onnxruntime", seconds=seconds,
             enc_xrt=seconds / enc_s, dec_xrt=seconds / dec_s, export_s=export_s)
 
@@ -176,12 +170,21 @@ def main(argv=None):
     total = hop + sum(la.values())
     res.add(kind="algorithmic_total", samples=total, ms=1000 * total / sr, target_ms=frame_ms + istft_hop_ms)
     seconds = 2.0 if args.quick else 10.0
-    stream_rows(res, model, seconds)
-    try:
-        mimi_rows(res, seconds, args.quick)
-    except Exception as e:  # transformers without Mimi's streaming API
-        res.note(f"Mimi streaming encode could not run here: {type(e).__name__}: {e}")
-    whole_rows(res, model, seconds)
+    from audiotok.onnx_export import export_onnx
+    from audiotok.onnx_runtime import OnnxCodec
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        export_onnx(model, Path(tmp) / "onnx")
+        export_s = time.perf_counter() - t0
+        codec = OnnxCodec(Path(tmp) / "onnx", threads=1)
+        stream_rows(res, model, "PyTorch", seconds)
+        stream_rows(res, codec, "onnxruntime", seconds)
+        try:
+            mimi_rows(res, seconds, args.quick)
+        except Exception as e:  # transformers without Mimi's streaming API
+            res.note(f"Mimi streaming encode could not run here: {type(e).__name__}: {e}")
+        whole_rows(res, model, codec, export_s, seconds)
     if Path(args.data_dir).is_dir():
         exactness_rows(res, model, args.data_dir, 4 if args.quick else args.limit)
     else:
@@ -217,13 +220,14 @@ def render(data):
              "x real time per core"],
             [[r["codec"], r["backend"], r["direction"], r["chunks"], r["mean_ms"], r["p50_ms"], r["p95_ms"],
               r["max_ms"], r["x_real_time_per_core"]] for r in ch]))
-        ours = [r for r in ch if r["codec"].startswith("audiotok")]
-        if len(ours) == 2:
-            lat = tot["ms"] + sum(r["mean_ms"] for r in ours)
-            out += ["", f"Measured end-to-end latency of a live stream on one core: {common.fmt(lat)} ms "
-                    f"(algorithmic {common.fmt(tot['ms'])} + encode {common.fmt(ours[0]['mean_ms'])} + decode "
-                    f"{common.fmt(ours[1]['mean_ms'])}). Mimi's decoder keeps no conv state in transformers, so only "
-                    "its encoder streams there.", ""]
+        for backend in ("PyTorch", "onnxruntime"):
+            ours = [r for r in ch if r["codec"].startswith("audiotok") and r["backend"].startswith(backend)]
+            if len(ours) == 2:
+                lat = tot["ms"] + sum(r["mean_ms"] for r in ours)
+                out += ["", f"Measured end-to-end latency of a live stream on one core with {backend}: "
+                        f"{common.fmt(lat)} ms (algorithmic {common.fmt(tot['ms'])} + encode "
+                        f"{common.fmt(ours[0]['mean_ms'])} + decode {common.fmt(ours[1]['mean_ms'])})."]
+        out += ["", "Mimi's decoder keeps no conv state in transformers, so only its encoder streams there.", ""]
     wh = [r for r in rows if r["kind"] == "whole"]
     if wh:
         out += [f"Whole file ({common.fmt(wh[0]['seconds'])} s), one thread, x real time per core: PyTorch against "

@@ -79,6 +79,8 @@ def _check(name, rows):
         chunks = {(r["codec"], r["direction"]) for r in rows if r["kind"] == "chunk"}
         assert ("audiotok speech-12hz-v1", "encode") in chunks and ("audiotok speech-12hz-v1", "decode") in chunks
         assert {r["backend"] for r in rows if r["kind"] == "whole"} == {"PyTorch", "onnxruntime"}
+        ours = {r["backend"] for r in rows if r["kind"] == "chunk" and r["codec"].startswith("audiotok")}
+        assert ours == {f"{b} stream {d}" for b in ("PyTorch", "onnxruntime") for d in ("encoder", "decoder")}
     if name == "lm":
         assert {(r["g"], r["kind"]) for r in rows} == {(5, "text"), (1, "text"), (5, "speech"), (1, "speech")}
         assert all(r["same_tokens"] for r in rows if r["kind"] == "text")

@@ -25,6 +25,8 @@ def exported(tmp_path_factory):
     r = subprocess.run(AUDIOTOK + ["export", "--format", "onnx", "-o", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "codes 100.0% equal" in r.stderr  # its own parity check on a test signal
+    assert sorted(p.name for p in out.iterdir()) == ["decoder.onnx", "decoder_stream.onnx", "encoder.onnx",
+                                                     "encoder_stream.onnx", "onnx.json"]
     return out
 
 
@@ -85,6 +87,22 @@ def test_cli_encodes_and_decodes_through_onnxruntime_without_torch(exported, spe
     y, _ = sf.read(torch_wav, dtype="int16")
     assert x.shape == y.shape and np.abs(x.astype(int) - y).max() <= 2
 
+    # streaming through pipes, still without torch: the same codes as the whole-file torch encode
+    raw = (sf.read(speech, dtype="int16")[0]).astype("<i2").tobytes()
+    r = subprocess.run(NO_TORCH + ["encode", "--stream", "-", "-o", "-", "--backend", "onnxruntime", "--model",
+                                   str(exported)], input=raw, capture_output=True)
+    assert r.returncode == 0, r.stderr
+    streamed = tmp_path / "streamed.atok"
+    streamed.write_bytes(r.stdout)
+    c, hc = read_tokens(streamed)
+    assert hc["original_length"] == hb["original_length"]
+    assert sum(int((c[k] != b[k]).sum()) for k in b) <= 0.005 * sum(v.numel() for v in b.values())
+    r = subprocess.run(NO_TORCH + ["decode", "--stream", "-", "-o", "-", "--backend", "onnxruntime", "--model",
+                                   str(exported)], input=torch_atok.read_bytes(), capture_output=True)
+    assert r.returncode == 0, r.stderr
+    pcm = np.frombuffer(r.stdout, dtype="<i2")
+    assert pcm.shape == (hb["original_length"],)
+
     # a token file from another model is refused in one line
     other = tmp_path / "other.atok"
 
@@ -96,6 +114,38 @@ def test_cli_encodes_and_decodes_through_onnxruntime_without_torch(exported, spe
                                    "-o", str(tmp_path / "o.wav")], capture_output=True, text=True)
     assert r.returncode == 1 and "someone-else" in r.stderr and "Traceback" not in r.stderr
 
+
+
+def test_streaming_graphs_give_the_pytorch_stream(exported, speech):
+    from audiotok import load_model
+    from audiotok.audio import read_audio
+    from audiotok.onnx_runtime import OnnxCodec
+
+    model = load_model("speech")
+    codec = OnnxCodec(exported, threads=1)
+    wav = read_audio(speech, target_sr=16000)[0][0].numpy()
+    enc_t, enc_o = model.stream_encoder(), codec.stream_encoder()
+    got_t, got_o = [], []
+    for i in range(0, len(wav), 1000):  # 62.5 ms pushes: frames come out one or none at a time
+        got_t.append(enc_t.push(wav[i:i + 1000]))
+        got_o.append(enc_o.push(wav[i:i + 1000]))
+    got_t.append(enc_t.flush())
+    got_o.append(enc_o.flush())
+    codes_t = {k: np.concatenate([np.asarray(c[k]) for c in got_t], -1) for k in got_t[0]}
+    codes_o = {k: np.concatenate([c[k] for c in got_o], -1) for k in got_o[0]}
+    same = sum(int((codes_t[k] == codes_o[k]).sum()) for k in codes_t) / sum(v.size for v in codes_t.values())
+    dec_t, dec_o = model.stream_decoder(), codec.stream_decoder()
+    out_t, out_o = [], []
+    for j in range(codes_t["semantic"].shape[-1]):  # one frame per push, the live case
+        frame = {k: v[..., j:j + 1] for k, v in codes_t.items()}
+        out_t.append(np.asarray(dec_t.push(frame)))
+        out_o.append(dec_o.push(frame))
+    wav_t = np.concatenate(out_t + [np.asarray(dec_t.flush())])
+    wav_o = np.concatenate(out_o + [dec_o.flush()])
+    print(f"onnxruntime vs torch streaming on flite kal16 speech: codes {same:.4%} equal, "
+          f"audio max abs diff {np.abs(wav_t - wav_o).max():.2e}")
+    assert same >= 0.995 and wav_t.shape == wav_o.shape
+    assert np.abs(wav_t - wav_o).max() < 1e-3
 
 
 def test_export_refuses_what_it_cannot_export_or_must_not_replace(tmp_path):

@@ -131,7 +131,16 @@ def _run_stream(args):
     loaded = {}
 
     def model_for(header):
-        model = _load(_model_dir_of(header, args.model, name), args.device)
+        if args.backend == "onnxruntime":
+            if not args.model:
+                raise UserError("--backend onnxruntime needs --model DIR (audiotok export --format onnx -o DIR)")
+            model = _load_onnx(args.model, 1)
+            made_by = (header["model_id"], header.get("model_version") or "")
+            if made_by != (model.model_id, model.model_version or ""):
+                raise UserError(f"{name}: made by model {' '.join(made_by).strip()}, but the ONNX codec is "
+                                f"{model.model_id} {model.model_version or ''}".rstrip())
+        else:
+            model = _load(_model_dir_of(header, args.model, name), args.device)
         model.stream_decoder()  # says now when the model cannot stream
         loaded["model"] = model
         return model

@@ -97,8 +97,13 @@ def _run_stream(args):
         raise UserError(f"{dst}: the output would overwrite the input")
     if src != "-" and not Path(src).exists():
         raise UserError(f"{src}: no such file")
-    model = _load(str(resolve_model(args.model, kind="speech")), args.device)
-    n_q = _n_q(model, args)
+    if args.backend == "onnxruntime":
+        if not args.model:
+            raise UserError("--backend onnxruntime needs --model DIR (audiotok export --format onnx -o DIR)")
+        model, n_q = _load_onnx(args.model, 1), args.n_q
+    else:
+        model = _load(str(resolve_model(args.model, kind="speech")), args.device)
+        n_q = _n_q(model, args)
     if n_q is not None:
         model.streams_for(n_q)
     model.stream_encoder(n_q)  # says now, before any output, when the model cannot stream
@@ -108,7 +113,8 @@ def _run_stream(args):
         with stdio(dst, "wb") as fout:
             frames, samples = encode_stream(model, pcm, fout, n_q=n_q, block_frames=args.block_frames)
     print(f"encoded {samples / model.sample_rate:.2f} s into {frames} frames with "
-          f"{model.model_id or model.model_type} (stream, n_q={n_q or model.total_codebooks}) -> {dst}",
+          f"{model.model_id or model.model_type} (stream, {args.backend}, n_q={n_q or model.total_codebooks}) "
+          f"-> {dst}",
           file=sys.stderr)
     return 0
 

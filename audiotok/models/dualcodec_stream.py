@@ -21,6 +21,7 @@ Plus the frame itself: a frame's codes exist once its last sample is in (80 ms a
 import copy
 
 import torch
+from torch import nn
 
 from audiotok.errors import UserError
 from audiotok.models.base import check_codes
@@ -63,167 +64,241 @@ def lookahead(model):
     }
 
 
-class _Contexts:
-    """Left context of each causal conv, by name: feed frames in pieces, get whole-sequence outputs."""
-
-    def __init__(self):
-        self.frames = {}
-
-    def conv(self, name, conv, x, width):
-        """A plain Conv1d of kernel `width` + 1 that the whole-sequence pass pads on the left."""
-        before = self.frames.get(name)
-        if before is None:
-            before = x.new_zeros(x.shape[0], x.shape[1], width)
-        full = torch.cat([before, x], dim=-1)
-        self.frames[name] = full[..., full.shape[-1] - width:]
-        return conv(full)
-
-    def blocks(self, name, blocks, x):
-        for i, block in enumerate(blocks):
-            key = f"{name}.{i}"
-            before = self.frames.get(key)
-            if before is None:
-                before = x.new_zeros(x.shape[0], x.shape[1], block.left_pad)
-            self.frames[key] = torch.cat([before, x], dim=-1)[..., before.shape[-1] + x.shape[-1] - block.left_pad:]
-            x = block(x, context=before)
-        return x
+def _uncentred(mel):
+    """The same mel front-end framed by the caller (no centring pad): the stream supplies the context."""
+    mel = copy.deepcopy(mel)
+    if hasattr(mel, "spectrogram"):  # torchaudio's MelSpectrogram
+        mel.spectrogram.center = False
+    else:  # audiotok.nn.features.ConvMelSpectrogram (the exportable one)
+        mel.center = False
+    return mel
 
 
-def _as_pcm(pcm, device):
-    x = torch.as_tensor(pcm, dtype=torch.float32).reshape(-1)
-    return x.to(device)
+def _blocks(blocks, x, ctx):
+    """Run causal ConvNeXt blocks on new frames x given ctx [n_blocks, B, C, k-1] (the frames before
+    x at each block's input) -> (output, the new ctx)."""
+    if len(blocks) == 0:
+        return x, ctx
+    new = []
+    for i, block in enumerate(blocks):
+        new.append(torch.cat([ctx[i], x], dim=-1)[..., -block.left_pad:])
+        x = block(x, context=ctx[i])
+    return x, torch.stack(new)
 
 
-class StreamEncoder:
-    """PCM in (float, model.sample_rate, mono), codes out: {stream: LongTensor [1, K, frames]}."""
+def _ctx(blocks, channels, device):
+    width = blocks[0].left_pad if len(blocks) else 0
+    return torch.zeros(len(blocks), 1, channels, width, device=device)
+
+
+class _TensorCache:
+    """The transformer's cache interface over plain tensors (past keys/values [L,1,H,P,D], conv
+    context [L,1,C,k-1]) so that one streaming step is a pure function, exportable to ONNX."""
+
+    def __init__(self, k, v, conv):
+        self.k_in, self.v_in = k, v
+        self.pos = k.shape[3]
+        self.k, self.v = [None] * k.shape[0], [None] * k.shape[0]
+        self.conv = [conv[i] for i in range(conv.shape[0])]
+
+    def update(self, layer, k, v):
+        self.k[layer] = torch.cat([self.k_in[layer], k.to(self.k_in.dtype)], dim=2)
+        self.v[layer] = torch.cat([self.v_in[layer], v.to(self.v_in.dtype)], dim=2)
+        return self.k[layer], self.v[layer]
+
+    def advance(self, n):
+        pass
+
+
+ENCODER_STATE = ("ssl_k", "ssl_v", "ssl_conv", "sem_enc", "sem_dec", "enc_inp", "enc_fine", "enc_coarse")
+DECODER_STATE = ("sem_dec", "dec_coarse", "dec_fine", "ola_wav", "ola_env")
+
+
+class EncoderStep(nn.Module):
+    """One streaming encoder step as a pure function (what the ONNX streaming encoder exports):
+
+        audio [1, frames*hop + history + lookahead], *state  ->  codes [1, n_q, frames], *new state
+
+    `audio` holds the new frames' samples with `history` samples before them (zeros before the
+    stream starts) and `lookahead` after. State tensors: ENCODER_STATE, from init_state()."""
 
     def __init__(self, model, n_q=None):
+        super().__init__()
         check_streamable(model)
         self.model = model
-        self.streams = model.streams_for(n_q)
-        self.n_total = sum(s.n_codebooks for s in self.streams)
-        self.device = model.sem_out.weight.device
+        self.n_total = sum(s.n_codebooks for s in model.streams_for(n_q))
         self.hop = model.hop_length
         ssl = model.ssl
         self.ssl_hop, self.ssl_half = ssl.logmel.hop_length, ssl.logmel.n_fft // 2
-        self.ssl_mel = copy.deepcopy(ssl.logmel.mel)  # the same STFT, framed by us instead of centred
-        self.ssl_mel.spectrogram.center = False
-        self.ssl_lookahead = self.ssl_half - self.ssl_hop
+        self.ssl_mel = _uncentred(ssl.logmel.mel)
+        self.lookahead = self.ssl_half - self.ssl_hop  # the last 10 ms frame of a codec frame reaches past it
         enc = model.encoder
         self.enc_back = enc.n_fft - enc.hop  # an acoustic STFT frame reaches this far before its hop
-        # samples kept before the next frame: enough for both front-ends
+        self.enc_mel = _uncentred(enc.mel)
         self.history = max(self.enc_back, self.ssl_half)
-        self.audio = torch.zeros(self.history, device=self.device)  # zeros before the start, as padding is
-        self.start = -self.history  # stream position of self.audio[0]
-        self.received = 0
-        self.frames_done = 0
-        self.kv = ssl.encoder.new_cache(1, device=self.device)
-        self.ctx = _Contexts()
-        self.finished = False
+        self.layer = model.ssl_layer if model.ssl_layer >= 0 else model.ssl_layer + ssl.num_layers + 1
 
-    # ---- public -------------------------------------------------------------------------------
+    def init_state(self, device=None):
+        m, ssl = self.model, self.model.ssl
+        heads, dim = ssl.encoder.n_kv_heads, ssl.encoder.head_dim
+        conv = ssl.encoder.layers[0].conv
+        width = conv.pad[0] if conv is not None else 0
+        kv = torch.zeros(self.layer, 1, heads, 0, dim, device=device)
+        enc = m.encoder
+        return (kv, kv.clone(), torch.zeros(self.layer, 1, ssl.hidden_size, width, device=device),
+                _ctx(m.sem_enc, m.sem_in.out_channels, device), _ctx(m.sem_dec, m.sem_in.out_channels, device),
+                torch.zeros(1, enc.inp.in_channels, enc.inp.kernel_size[0] - 1, device=device),
+                _ctx(enc.fine, enc.inp.out_channels, device), _ctx(enc.coarse, enc.inp.out_channels, device))
+
+    def forward(self, audio, ssl_k, ssl_v, ssl_conv, sem_enc, sem_dec, enc_inp, enc_fine, enc_coarse):
+        m = self.model
+        n = (audio.shape[-1] - self.history - self.lookahead) // self.hop
+        # SSL features of the new frames: centred 10 ms STFT frames, KV cache and conv context
+        start = self.history - self.ssl_half
+        seg = audio[:, start:start + n * self.hop + 2 * self.ssl_half - self.ssl_hop]
+        with torch.autocast(device_type=audio.device.type, enabled=False):
+            mel = torch.log(self.ssl_mel(seg.float()).clamp_min(m.ssl.logmel.log_floor))
+        x, _ = m.ssl.mel_features(mel)
+        h = m.ssl.input_proj(x)
+        cache = _TensorCache(ssl_k, ssl_v, ssl_conv)
+        mask = causal_mask(h.shape[1], offset=cache.pos, device=h.device)
+        _, hidden = m.ssl.encoder(h, mask=mask, cache=cache, return_hidden_states=True, num_layers=self.layer)
+        feats = hidden[self.layer].float().transpose(1, 2)
+        if m.ssl_norm == "running":
+            feats = (feats - m.ssl_mean[:, None]) * torch.rsqrt(m.ssl_var[:, None] + 1e-5)
+        s = m._pool(feats, n)
+        z, sem_enc = _blocks(m.sem_enc, m.sem_in(s), sem_enc)
+        sem = m.sem_vq.encode(z)
+        codes = [sem[:, None]]
+        if self.n_total > 1:
+            sem_hat, sem_dec = _blocks(m.sem_dec, m.sem_vq.decode(sem), sem_dec)
+            residual, enc_inp, enc_fine, enc_coarse = self._acoustic(audio, n, enc_inp, enc_fine, enc_coarse)
+            codes.append(m.rvq.encode(residual - m.sem_out(sem_hat), self.n_total - 1))
+        new_k = torch.stack(cache.k[:self.layer])
+        new_v = torch.stack(cache.v[:self.layer])
+        new_conv = torch.stack(cache.conv[:self.layer]) if ssl_conv.shape[-1] else ssl_conv
+        return (torch.cat(codes, dim=1), new_k, new_v, new_conv, sem_enc, sem_dec, enc_inp, enc_fine, enc_coarse)
+
+    def _acoustic(self, audio, n, enc_inp, enc_fine, enc_coarse):
+        enc = self.model.encoder
+        start = self.history - self.enc_back
+        seg = audio[:, start:start + n * self.hop + self.enc_back]
+        with torch.autocast(device_type=audio.device.type, enabled=False):
+            mel = torch.log(self.enc_mel(seg.float()).clamp_min(1e-5))
+        full = torch.cat([enc_inp, mel], dim=-1)
+        h = enc.inp(full)
+        h, enc_fine = _blocks(enc.fine, h, enc_fine)
+        h, enc_coarse = _blocks(enc.coarse, enc.down(h), enc_coarse)
+        z = enc.out(enc.norm(h.transpose(1, 2)).transpose(1, 2))
+        return z, full[..., -enc_inp.shape[-1]:], enc_fine, enc_coarse
+
+
+class DecoderStep(nn.Module):
+    """One streaming decoder step as a pure function (what the ONNX streaming decoder exports):
+
+        semantic [1,1,frames], acoustic [1,K,frames], acoustic_mask [K], *state
+            -> wav [frames*hop] (overlap-add positions from the first new frame's start), *new state
+
+    Positions before a stream's first `trim` are not output samples (the wrapper drops them and, at
+    the end, adds the state's ola_wav/ola_env[:trim]). State: DECODER_STATE, from init_state()."""
+
+    def __init__(self, model):
+        super().__init__()
+        check_streamable(model)
+        self.model = model
+        self.istft = model.decoder.istft
+        self.tail = self.istft.n_fft - self.istft.hop
+        self.trim = self.tail // 2
+
+    def init_state(self, device=None):
+        m, dec = self.model, self.model.decoder
+        dim = dec.inp.out_channels
+        return (_ctx(m.sem_dec, m.sem_in.out_channels, device), _ctx(dec.coarse, dim, device),
+                _ctx(dec.fine, dim, device), torch.zeros(self.tail, device=device),
+                torch.zeros(self.tail, device=device))
+
+    def forward(self, semantic, acoustic, acoustic_mask, sem_dec, dec_coarse, dec_fine, ola_wav, ola_env):
+        m, dec = self.model, self.model.decoder
+        z, sem_dec = _blocks(m.sem_dec, m.sem_vq.decode(semantic[:, 0]), sem_dec)
+        z = m.sem_out(z)
+        for i, q in enumerate(m.rvq.quantizers[:acoustic.shape[1]]):
+            z = z + acoustic_mask[i] * q.decode(acoustic[:, i])
+        h, dec_coarse = _blocks(dec.coarse, dec.inp(z), dec_coarse)
+        h, dec_fine = _blocks(dec.fine, dec.upsample(h), dec_fine)
+        h = dec.head(dec.norm(h.transpose(1, 2))).float()
+        with torch.autocast(device_type=h.device.type, enabled=False):
+            log_mag, phase = h.transpose(1, 2).chunk(2, dim=1)
+            mag = torch.exp(log_mag.clamp(max=6.0))
+            spec = torch.complex(mag * torch.cos(phase), mag * torch.sin(phase))
+            n = spec.shape[-1]
+            wav = self.istft._overlap_add(self.istft.frames(spec))[0]
+            env = self.istft._overlap_add(self.istft.window.pow(2).expand(1, n, self.istft.n_fft))[0]
+            wav = torch.cat([wav[:self.tail] + ola_wav, wav[self.tail:]])
+            env = torch.cat([env[:self.tail] + ola_env, env[self.tail:]])
+            final = n * self.istft.hop
+            out = wav[:final] / env[:final].clamp_min(1e-5)
+            return out, sem_dec, dec_coarse, dec_fine, wav[final:], env[final:]
+
+
+def _as_pcm(pcm, device):
+    return torch.as_tensor(pcm, dtype=torch.float32).reshape(-1).to(device)
+
+
+class StreamEncoder:
+    """PCM in (float, model.sample_rate, mono), codes out: {stream: LongTensor [1, K, frames]}.
+    Buffers samples until frames are whole (FrameWindows) and runs EncoderStep on them."""
+
+    def __init__(self, model, n_q=None):
+        from audiotok.stream_buffers import FrameWindows
+
+        self.step = EncoderStep(model, n_q)
+        self.model = model
+        self.streams = model.streams_for(n_q)
+        self.n_total = self.step.n_total
+        self.device = model.sem_out.weight.device
+        self.state = self.step.init_state(self.device)
+        self.windows = FrameWindows(model.hop_length, self.step.history, self.step.lookahead)
+
     @torch.inference_mode()
     def push(self, pcm):
         """Add samples; return the codes of the frames they complete (possibly 0 frames)."""
-        if self.finished:
+        if self.windows.finished:
             raise UserError("stream encoder: push after flush")
-        x = _as_pcm(pcm, self.device)
-        self.audio = torch.cat([self.audio, x])
-        self.received += x.numel()
-        ready = max(0, (self.received - self.ssl_lookahead) // self.hop - self.frames_done)
-        return self._frames(ready)
+        x = torch.as_tensor(pcm, dtype=torch.float32).reshape(-1).cpu().numpy()
+        return self._codes(self.windows.push(x))
 
     @torch.inference_mode()
     def flush(self):
         """End of stream: the last (zero-padded) frame, as a whole-file pass pads it."""
-        if self.finished:
-            return self._empty()
-        total = -(-self.received // self.hop)
-        need = total * self.hop + self.ssl_lookahead - self.received
-        self.audio = torch.cat([self.audio, self.audio.new_zeros(max(0, need))])
-        out = self._frames(total - self.frames_done)
-        self.finished = True
-        return out
+        return self._codes(self.windows.flush())
 
     @property
     def samples(self):
-        return self.received
+        return self.windows.received
 
-    # ---- one batch of whole frames --------------------------------------------------------------
-    def _empty(self):
-        return {s.name: torch.zeros(1, s.n_codebooks, 0, dtype=torch.long) for s in self.streams}
-
-    def _segment(self, a, b):
-        return self.audio[a - self.start: b - self.start]
-
-    def _frames(self, n):
-        if n <= 0:
-            return self._empty()
-        m, hop = self.model, self.hop
-        t0, t1 = self.frames_done, self.frames_done + n
-        s = self._ssl(t0, t1)
-        sem = m.sem_vq.encode(self.ctx.blocks("sem_enc", m.sem_enc, m.sem_in(s)))
-        tokens = {"semantic": sem[:, None].cpu()}
+    def _codes(self, window):
+        if window is None:
+            return {s.name: torch.zeros(1, s.n_codebooks, 0, dtype=torch.long) for s in self.streams}
+        audio = torch.from_numpy(window[0]).to(self.device)[None]
+        codes, *self.state = self.step(audio, *self.state)
+        tokens = {"semantic": codes[:, :1].cpu()}
         if self.n_total > 1:
-            sem_hat = m.sem_out(self.ctx.blocks("sem_dec", m.sem_dec, m.sem_vq.decode(sem)))
-            residual = self._acoustic(t0, t1) - sem_hat
-            tokens["acoustic"] = m.rvq.encode(residual, self.n_total - 1).cpu()
-        self.frames_done = t1
-        keep_from = t1 * hop - self.history  # drop the samples no later frame reads
-        if keep_from > self.start:
-            self.audio = self.audio[keep_from - self.start:]
-            self.start = keep_from
+            tokens["acoustic"] = codes[:, 1:].cpu()
         return tokens
-
-    def _ssl(self, t0, t1):
-        """Normalised, pooled SSL features [1, H, t1 - t0] of codec frames t0..t1-1."""
-        m, ssl = self.model, self.model.ssl
-        hop_ratio = self.hop // self.ssl_hop  # 10 ms STFT frames per codec frame
-        first, last = t0 * hop_ratio, t1 * hop_ratio  # STFT frames [first, last), centred on i * ssl_hop
-        seg = self._segment(first * self.ssl_hop - self.ssl_half, (last - 1) * self.ssl_hop + self.ssl_half)
-        with torch.autocast(device_type=seg.device.type, enabled=False):
-            mel = torch.log(self.ssl_mel(seg.float()[None]).clamp_min(ssl.logmel.log_floor))  # [1, M, hop_ratio * n]
-        x, _ = ssl.mel_features(mel)
-        h = ssl.input_proj(x)
-        T = h.shape[1]
-        mask = causal_mask(T, offset=self.kv.pos, device=h.device)
-        layer = m.ssl_layer if m.ssl_layer >= 0 else m.ssl_layer + ssl.num_layers + 1
-        _, hidden = ssl.encoder(h, mask=mask, cache=self.kv, return_hidden_states=True, num_layers=layer)
-        feats = hidden[layer].float().transpose(1, 2)
-        if m.ssl_norm == "running":
-            feats = (feats - m.ssl_mean[:, None]) * torch.rsqrt(m.ssl_var[:, None] + 1e-5)
-        return m._pool(feats, t1 - t0)
-
-    def _acoustic(self, t0, t1):
-        """The acoustic encoder's latent [1, D, t1 - t0] of codec frames t0..t1-1."""
-        enc = self.model.encoder
-        seg = self._segment(t0 * self.hop - self.enc_back, t1 * self.hop)
-        with torch.autocast(device_type=seg.device.type, enabled=False):
-            mel = torch.log(enc.mel(seg.float()[None]).clamp_min(1e-5))
-        h = self.ctx.conv("enc.inp", enc.inp, mel, enc.inp.kernel_size[0] - 1)
-        h = enc.down(self.ctx.blocks("enc.fine", enc.fine, h))
-        h = self.ctx.blocks("enc.coarse", enc.coarse, h)
-        return enc.out(enc.norm(h.transpose(1, 2)).transpose(1, 2))
 
 
 class StreamDecoder:
-    """Codes in ({stream: [1, K, frames]}, any number of frames per push), PCM out ([samples] float)."""
+    """Codes in ({stream: [1, K, frames]}, any number of frames per push), PCM out ([samples] float):
+    runs DecoderStep and hands out the samples no later frame changes (OutputTrim)."""
 
     def __init__(self, model):
-        check_streamable(model)
+        from audiotok.stream_buffers import OutputTrim
+
+        self.step = DecoderStep(model)
         self.model = model
         self.device = model.sem_out.weight.device
-        dec = model.decoder
-        self.istft = dec.istft
-        self.n_fft, self.fine_hop = self.istft.n_fft, self.istft.hop
-        self.trim = (self.n_fft - self.fine_hop) // 2
-        self.ctx = _Contexts()
-        # overlap-add tails (wav and window envelope) of the frames so far, from stream position `pos`
-        tail = self.n_fft - self.fine_hop
-        self.wav_tail = torch.zeros(tail, device=self.device)
-        self.env_tail = torch.zeros(tail, device=self.device)
-        self.fine_frames = 0
-        self.emitted = 0  # output samples handed out
+        self.state = self.step.init_state(self.device)
+        self.trim = OutputTrim(self.step.trim)
         self.n_acoustic = None
         self.finished = False
 
@@ -231,18 +306,11 @@ class StreamDecoder:
     def push(self, tokens):
         if self.finished:
             raise UserError("stream decoder: push after flush")
-        z = self._latent(tokens)
-        if z.shape[-1] == 0:
+        sem, ac, mask = self._codes(tokens)
+        if sem.shape[-1] == 0:
             return torch.zeros(0)
-        dec = self.model.decoder
-        h = self.ctx.blocks("dec.coarse", dec.coarse, dec.inp(z))
-        h = self.ctx.blocks("dec.fine", dec.fine, dec.upsample(h))
-        h = dec.head(dec.norm(h.transpose(1, 2))).float()
-        with torch.autocast(device_type=h.device.type, enabled=False):
-            log_mag, phase = h.transpose(1, 2).chunk(2, dim=1)
-            mag = torch.exp(log_mag.clamp(max=6.0))
-            spec = torch.complex(mag * torch.cos(phase), mag * torch.sin(phase))
-            return self._overlap_add(spec)
+        out, *self.state = self.step(sem, ac, mask, *self.state)
+        return torch.from_numpy(self.trim.push(out.cpu().numpy()))
 
     @torch.inference_mode()
     def flush(self):
@@ -250,55 +318,27 @@ class StreamDecoder:
         if self.finished:
             return torch.zeros(0)
         self.finished = True
-        p = self.fine_frames * self.fine_hop  # the tail starts here; whole-file output ends at position p + trim
-        return self._emit(self.wav_tail, self.env_tail, p, p + self.trim)
+        return torch.from_numpy(self.trim.flush(self.state[-2].cpu().numpy(), self.state[-1].cpu().numpy()))
 
-    def _latent(self, tokens):
+    def _codes(self, tokens):
         m = self.model
         if "semantic" not in tokens or set(tokens) - {"semantic", "acoustic"}:
             raise UserError(f"stream decoder: needs 'semantic' (and optionally 'acoustic'), got {sorted(tokens)}")
         known = {s.name: s for s in m.streams}
+        tokens = {k: torch.as_tensor(v) for k, v in tokens.items()}
         for name, codes in tokens.items():
             check_codes("dualcodec", name, codes, known[name])
-        sem = tokens["semantic"][:, 0].long().to(self.device)
+        sem = tokens["semantic"].long().to(self.device)
         k = tokens["acoustic"].shape[1] if "acoustic" in tokens else 0
         if self.n_acoustic is None:
             self.n_acoustic = k
         elif k != self.n_acoustic:
             raise UserError(f"stream decoder: a push has {k} acoustic codebooks, earlier ones {self.n_acoustic}")
-        z = m.sem_out(self.ctx.blocks("sem_dec", m.sem_dec, m.sem_vq.decode(sem)))
-        if k:
-            ac = tokens["acoustic"].long().to(self.device)
-            if ac.shape[-1] != z.shape[-1]:
-                raise UserError(f"stream decoder: semantic has {z.shape[-1]} frames but acoustic {ac.shape[-1]}")
-            z = z + m.rvq.decode(ac)
-        return z
-
-    def _overlap_add(self, spec):
-        """Add the windows of new frames; hand out the output samples no later frame touches."""
-        istft, hop = self.istft, self.fine_hop
-        n = spec.shape[-1]
-        chunks = torch.fft.irfft(spec.transpose(1, 2), n=self.n_fft) * istft.window
-        # overlap-add positions [p, p + n*hop + tail) where p = the first new frame's start
-        wav = istft._overlap_add(chunks)[0]
-        env = istft._overlap_add(istft.window.pow(2).expand(1, n, self.n_fft))[0]
-        tail = self.wav_tail.numel()
-        wav[:tail] += self.wav_tail
-        env[:tail] += self.env_tail
-        p = self.fine_frames * hop
-        self.fine_frames += n
-        self.wav_tail, self.env_tail = wav[n * hop:], env[n * hop:]
-        return self._emit(wav, env, p, self.fine_frames * hop)
-
-    def _emit(self, wav, env, p, final):
-        """Output samples up to overlap-add position `final` (wav[0] is position p)."""
-        first = self.emitted + self.trim - p  # output sample s is position s + trim
-        last = final - p
-        if last <= first:
-            return torch.zeros(0)
-        out = wav[first:last] / env[first:last].clamp_min(1e-5)
-        self.emitted += out.numel()
-        return out.cpu()
+        ac = tokens["acoustic"].long().to(self.device) if k else torch.zeros(1, 0, sem.shape[-1], dtype=torch.long)
+        if ac.shape[-1] != sem.shape[-1]:
+            raise UserError(f"stream decoder: semantic has {sem.shape[-1]} frames but acoustic {ac.shape[-1]}")
+        return sem, ac, torch.ones(k, device=self.device)
 
 
-__all__ = ["StreamEncoder", "StreamDecoder", "check_streamable", "lookahead"]
+__all__ = ["StreamEncoder", "StreamDecoder", "EncoderStep", "DecoderStep", "ENCODER_STATE", "DECODER_STATE",
+           "check_streamable", "lookahead"]

@@ -44,13 +44,16 @@ class OverlapAddISTFT(nn.Module):
             out = out + F.pad(chunks[:, :, i], (0, 0, i, k - 1 - i))
         return out.reshape(b, (n + k - 1) * self.hop)
 
+    def frames(self, spec):
+        """Complex spectrum [B, bins, N] -> windowed time frames [B, N, n_fft]."""
+        return torch.fft.irfft(spec.transpose(1, 2), n=self.n_fft) * self.window
+
     def forward(self, spec, frames=None):
         """`frames` [B, N] bool: only these frames exist (padding adds neither sound nor window)."""
         n = spec.shape[-1]
         if frames is not None:
             spec = spec * frames[:, None].to(spec.real.dtype)
-        chunks = torch.fft.irfft(spec.transpose(1, 2), n=self.n_fft) * self.window
-        wav = self._overlap_add(chunks)
+        wav = self._overlap_add(self.frames(spec))
         weight = self.window.pow(2).expand(1, n, self.n_fft)
         if frames is not None:
             weight = weight * frames[..., None].to(weight.dtype)
@@ -76,20 +79,9 @@ class MatmulISTFT(OverlapAddISTFT):
         basis = torch.cat([torch.cos(angle) * scale, -torch.sin(angle) * scale]) / n  # [2*bins, n]
         self.register_buffer("basis", (basis * self.window.double()).float(), persistent=False)
 
-    def forward(self, spec, frames=None):
-        n = spec.shape[-1]
-        re, im = spec.real, spec.imag
-        if frames is not None:
-            re, im = re * frames[:, None].to(re.dtype), im * frames[:, None].to(im.dtype)
-        chunks = torch.matmul(torch.cat([re, im], dim=1).transpose(1, 2), self.basis)  # windowed frames
-        wav = self._overlap_add(chunks)
-        weight = self.window.pow(2).expand(1, n, self.n_fft)
-        if frames is not None:
-            weight = weight * frames[..., None].to(weight.dtype)
-        envelope = self._overlap_add(weight)
-        trim = (self.n_fft - self.hop) // 2
-        wav, envelope = wav[:, trim:trim + n * self.hop], envelope[:, trim:trim + n * self.hop]
-        return wav / envelope.clamp_min(1e-5)
+    def frames(self, spec):
+        re_im = torch.cat([spec.real, spec.imag], dim=1).transpose(1, 2)  # [B, N, 2*bins]
+        return torch.matmul(re_im, self.basis)
 
 
 def _convnexts(dim, n, causal, mult=3):
