@@ -378,6 +378,54 @@ def _to_frames_by_channels(wav):
     return np.ascontiguousarray(data.T)
 
 
+class AudioWriter:
+    """Write mono audio to a .wav/.flac file piece by piece (memory stays one piece whatever the
+    length), atomically: the file appears, complete, when the `with` block ends without error.
+
+        with AudioWriter(path, sr) as w:
+            for piece in pieces:
+                w.write(piece)            # [T] float samples in [-1, 1] (clipped like write_audio)
+    """
+
+    def __init__(self, path, sr, subtype="PCM_16"):
+        suffix = Path(path).suffix.lower()
+        self.fmt = _WRITE_FORMATS.get(suffix)
+        if self.fmt is None or self.fmt == "OGG":
+            raise AudioError(path, f"cannot write '{suffix or 'no suffix'}' files piece by piece; use .wav or .flac")
+        self.path, self.sr, self.subtype = Path(path), int(sr), subtype
+        _check_rate(path, self.sr)
+        self.samples = self.clipped = 0
+
+    def __enter__(self):
+        self._atomic = atomic_path(self.path)
+        tmp = self._atomic.__enter__()
+        self._file = sf.SoundFile(str(tmp), "w", samplerate=self.sr, channels=1, format=self.fmt,
+                                  subtype=self.subtype)
+        return self
+
+    def write(self, wav):
+        data = _to_frames_by_channels(wav)
+        _check_samples(self.path, data)
+        n = int((np.abs(data) > 1.0).sum())
+        if n:
+            self.clipped += n
+            data = np.clip(data, -1.0, 1.0)
+        self._file.write(data)
+        self.samples += data.shape[0]
+
+    def __exit__(self, exc_type, exc, tb):
+        self._file.close()
+        if exc_type is None:
+            if self.samples == 0:
+                err = AudioError(self.path, "refusing to write 0 samples")
+                self._atomic.__exit__(AudioError, err, None)  # removes the temp file
+                raise err
+            if self.clipped:
+                warnings.warn(f"{self.path}: clipped {self.clipped} samples outside [-1, 1]", ClippingWarning,
+                              stacklevel=2)
+        return self._atomic.__exit__(exc_type, exc, tb)
+
+
 def write_audio(path, wav, sr, subtype="PCM_16"):
     """Write [T] or [C, T] samples in [-1, 1] to a .wav/.flac/.ogg file atomically. Integer PCM
     is clipped to [-1, 1] (never wrapped) and a ClippingWarning says how many samples were."""

@@ -9,7 +9,7 @@ import math
 
 import torch
 
-from audiotok.audio import audio_info, read_audio, read_audio_segment, resample, write_audio
+from audiotok.audio import AudioWriter, audio_info, read_audio, read_audio_segment, resample
 from audiotok.errors import UserError
 from audiotok.tokfile import check_model_matches, model_identity, read_tokens, remember_model_dir, write_tokens
 
@@ -124,24 +124,31 @@ def decode_receptive_frames(model, max_frames=2048):
 
 
 @torch.inference_mode()
-def decode_tokens(model, tokens, original_length=None, chunk_seconds=30.0, context_seconds=None, **decode_kwargs):
-    """{stream: [K,frames]} -> wav [1,T]; decoded in chunks of frames with context on both sides
-    (by default the decoder's measured receptive field, so seams equal a whole-file decode)."""
+def decode_pieces(model, tokens, original_length=None, chunk_seconds=30.0, context_seconds=None, **decode_kwargs):
+    """{stream: [K,frames]} -> wav pieces [1,t] in order (all of them: the whole-file decode, cut at
+    `original_length`); decoded in chunks of frames with context on both sides (by default the
+    decoder's measured receptive field, so seams equal a whole-file decode)."""
     hop = hop_length(model)
     n_frames = max(c.shape[-1] for c in tokens.values())
     if context_seconds is None:
         context_seconds = 0.0 if n_frames <= chunk_seconds * model.frame_rate else \
             (decode_receptive_frames(model) + 1) / model.frame_rate
     device = _device_of(model)
-    out = []
+    done = 0
     for f0, f1, a0, a1 in _chunks(n_frames, model, chunk_seconds, context_seconds):
         chunk = {name: c[None, :, a0:a1].to(device) for name, c in tokens.items()}
         wav = model.decode(chunk, **decode_kwargs).reshape(1, -1).float().cpu()
-        out.append(wav[:, (f0 - a0) * hop : (f1 - a0) * hop])
-    wav = torch.cat(out, dim=-1)
-    if original_length is not None:
-        wav = wav[:, :original_length]
-    return wav
+        piece = wav[:, (f0 - a0) * hop : (f1 - a0) * hop]
+        if original_length is not None:
+            piece = piece[:, : max(0, int(original_length) - done)]
+        done += piece.shape[-1]
+        yield piece
+
+
+def decode_tokens(model, tokens, original_length=None, chunk_seconds=30.0, context_seconds=None, **decode_kwargs):
+    """{stream: [K,frames]} -> wav [1,T] (decode_pieces, joined)."""
+    return torch.cat(list(decode_pieces(model, tokens, original_length, chunk_seconds, context_seconds,
+                                        **decode_kwargs)), dim=-1)
 
 
 def select_tokens(model, tokens, n_q=None):
@@ -159,6 +166,8 @@ def decode_file(model, in_path, out_path, n_q=None, **decode_kwargs):
     model_id, model_version = model_identity(model)
     check_model_matches(header, {**model.describe(), "model_id": model_id, "model_version": model_version}, in_path)
     tokens = select_tokens(model, tokens, n_q)
-    wav = decode_tokens(model, tokens, header.get("original_length"), **decode_kwargs)
-    write_audio(out_path, wav, model.sample_rate)
-    return wav
+    # written piece by piece: memory stays one chunk, whatever the file's length
+    with AudioWriter(out_path, model.sample_rate) as writer:
+        for piece in decode_pieces(model, tokens, header.get("original_length"), **decode_kwargs):
+            writer.write(piece)
+    return writer.samples

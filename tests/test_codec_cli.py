@@ -400,3 +400,36 @@ def test_a_fresh_install_codes_speech_with_the_shipped_codec(tmp_path):
     m = load_model()  # the Python API default
     assert m.meta["name"] == "speech-12hz-v1" and m.frame_rate == 12.5 and "synthetic" in \
         (shipped_dir("speech") / "MODEL_CARD.md").read_text()
+
+
+def test_decoding_a_long_file_keeps_memory_flat(tmp_path):
+    """Whole-file decode writes its chunks to disk as they come: 20 minutes of tokens take about the
+    memory of 20 seconds (it held the whole waveform, several copies of it, before)."""
+    import resource  # noqa: F401 (used in the child)
+
+    import numpy as np
+
+    from audiotok.compress import model_header
+    from audiotok.models.loading import save_model_dir
+    from audiotok.tokfile import write_tokens
+    from test_spectral_codec import tiny
+
+    model_dir = save_model_dir(tiny().eval(), tmp_path / "model")
+    model = load_model(model_dir)  # as packed: the token files name it
+    g = np.random.default_rng(0)
+    peaks = {}
+    for minutes in (1 / 3, 20):
+        frames = int(minutes * 60 * model.frame_rate)
+        tokens = {"semantic": g.integers(0, 64, (1, frames)), "acoustic": g.integers(0, 32, (3, frames))}
+        atok = tmp_path / f"{minutes:g}.atok"
+        write_tokens(atok, tokens, model_header(model, None, frames * model.hop_length))
+        child = ("import resource, sys; from audiotok.cli import main; rc = main(sys.argv[1:]); "
+                 "print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+        r = subprocess.run([sys.executable, "-c", child, "decode", str(atok), "-o", str(tmp_path / f"{minutes:g}.wav"),
+                            "--model", str(model_dir)], capture_output=True, text=True,
+                           env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert r.returncode == 0, r.stderr
+        peaks[minutes] = int(r.stderr.split("peak")[-1].split()[0]) / 1024  # MB
+    wav_mb = 20 * 60 * 16000 * 4 / 2**20  # 73 MB of float32 for 20 minutes
+    assert sf.info(str(tmp_path / "20.wav")).frames == int(20 * 60 * model.frame_rate) * model.hop_length
+    assert peaks[20] - peaks[1 / 3] < 0.5 * wav_mb, peaks
