@@ -153,6 +153,8 @@ def main(argv=None):
     p = common.base_parser(__doc__.splitlines()[0])
     p.add_argument("--data-dir", default=str(DEFAULT_DATA), help="test set for the exactness check (skipped if absent)")
     p.add_argument("--limit", type=int, default=0, help="check only the first N utterances (0 = all)")
+    p.add_argument("--onnx-dir", default=None, help="an `audiotok export` of the shipped codec to use (default: export "
+                                                    "one to a temp dir, timed)")
     args = p.parse_args(argv)
     common.setup(args)
     torch.set_num_threads(1)  # per core, whatever --threads says: a stream is one core's work
@@ -174,10 +176,12 @@ def main(argv=None):
     from audiotok.onnx_runtime import OnnxCodec
 
     with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        export_onnx(model, Path(tmp) / "onnx")
-        export_s = time.perf_counter() - t0
-        codec = OnnxCodec(Path(tmp) / "onnx", threads=1)
+        onnx_dir, export_s = args.onnx_dir, None
+        if onnx_dir is None:
+            t0 = time.perf_counter()
+            onnx_dir = export_onnx(model, Path(tmp) / "onnx")
+            export_s = time.perf_counter() - t0
+        codec = OnnxCodec(onnx_dir, threads=1)
         stream_rows(res, model, "PyTorch", seconds)
         stream_rows(res, codec, "onnxruntime", seconds)
         try:

@@ -33,8 +33,11 @@ def run(module, *args):
 
 
 @pytest.mark.parametrize("name", list(EXPECT))
-def test_bench_script_quick_writes_rows(name, tmp_path):
-    run(f"bench.bench_{name}", "--quick", "--threads", "1", "--out", str(tmp_path))
+def test_bench_script_quick_writes_rows(name, tmp_path, request):
+    extra = []
+    if name == "streaming":  # reuse the session's ONNX export of the shipped codec (a minute to make)
+        extra = ["--onnx-dir", str(request.getfixturevalue("shipped_onnx")[0])]
+    run(f"bench.bench_{name}", "--quick", "--threads", "1", "--out", str(tmp_path), *extra)
     data = json.loads((tmp_path / f"{name}.json").read_text())
     keys, fragments = EXPECT[name]
     assert data["name"] == name and data["rows"], data

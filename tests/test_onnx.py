@@ -19,12 +19,10 @@ NO_TORCH = [sys.executable, "-c",
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """The shipped codec exported by the CLI (its default model)."""
-    out = tmp_path_factory.mktemp("onnx") / "speech_onnx"
-    r = subprocess.run(AUDIOTOK + ["export", "--format", "onnx", "-o", str(out)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert "codes 100.0% equal" in r.stderr  # its own parity check on a test signal
+def exported(shipped_onnx):
+    """The shipped codec exported by the CLI (conftest.py: once per test session)."""
+    out, stderr = shipped_onnx
+    assert "codes 100.0% equal" in stderr  # its own parity check on a test signal
     assert sorted(p.name for p in out.iterdir()) == ["decoder.onnx", "decoder_stream.onnx", "encoder.onnx",
                                                      "encoder_stream.onnx", "onnx.json"]
     return out

@@ -20,6 +20,7 @@ import torch
 
 from audiotok.errors import UserError
 from audiotok.fileio import atomic_open, atomic_path, temp_pattern
+from audiotok.train.faults import fault_point
 
 FORMAT = "audiotok-train-checkpoint"
 VERSION = 1
@@ -28,6 +29,7 @@ VERSION = 1
 def save_atomic(obj, path):
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+        fault_point("checkpoint_write")
 
 
 def load_checkpoint(path, map_location="cpu"):
@@ -123,6 +125,14 @@ class CheckpointManager:
             self._drop_orphans()
             self._drop_temp_files()
         return state
+
+    def discard_unfinished(self):
+        """Starting with no latest.pt (a run killed before its first save): its best files and temp
+        files belong to no state we can resume; remove them so they are not mistaken for ours."""
+        if self.dir.is_dir():
+            self.best = []
+            self._drop_orphans()
+            self._drop_temp_files()
 
     def _better(self, a, b):
         return a < b if self.mode == "min" else a > b

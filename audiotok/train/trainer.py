@@ -30,6 +30,7 @@ import torch
 from audiotok.errors import UserError
 from audiotok.train import distributed as D
 from audiotok.train.checkpoint import CheckpointManager, get_rng_state, seed_everything, set_rng_state
+from audiotok.train.faults import fault_point
 from audiotok.train.optim import build_optimizer, build_scheduler
 from audiotok.train.progress import Progress
 
@@ -164,6 +165,8 @@ class Trainer:
         elif not resume and self.ckpt.has_latest():
             raise UserError(f"{exp_dir}: already holds a checkpoint; pass --resume to continue it, "
                             "or choose another --exp-dir")
+        elif self.info.is_main:
+            self.ckpt.discard_unfinished()
         self._stop_signal = None
         self.writer = None
 
@@ -338,6 +341,7 @@ class Trainer:
         with frozen(self.d_params), self.autocast():
             loss, logs_g = model.generator_loss(batch, out, step)
         self._backward(loss)
+        fault_point("step")
         self.sync.all_reduce(self.g_params)
         norm = self._clip_and_step(self.opt, self.g_params, self.t["grad_clip"])
         if self.scaler is not None:
