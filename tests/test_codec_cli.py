@@ -405,7 +405,6 @@ def test_a_fresh_install_codes_speech_with_the_shipped_codec(tmp_path):
 def test_decoding_a_long_file_keeps_memory_flat(tmp_path):
     """Whole-file decode writes its chunks to disk as they come: 20 minutes of tokens take about the
     memory of 20 seconds (it held the whole waveform, several copies of it, before)."""
-    import resource  # noqa: F401 (used in the child)
 
     import numpy as np
 
