@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from audiotok.bin import entry
+from audiotok.bin._backend import add_backend_argument, load_onnx
 from audiotok.bin._files import expand_inputs, plan_outputs, prepare_outputs, refuse_overwriting_inputs
 from audiotok.bin._parallel import report_failures, run_jobs
 from audiotok.errors import UserError
@@ -22,9 +23,7 @@ def add_arguments(p):
     p.add_argument("--track", default=None, help="music tokenizers: vocals, accompaniment or mix")
     p.add_argument("--nj", type=int, default=1, help="parallel processes")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
-                   help="onnxruntime: run an exported codec (--model DIR from audiotok export --format onnx) "
-                        "without torch")
+    add_backend_argument(p)
     p.add_argument("--stream", action="store_true",
                    help="stream: read token blocks from the one input ('-' = stdin) and write 16-bit PCM to OUT as "
                         "it becomes final: '-' = raw PCM on stdout (WAV with --wav), a .wav path = a WAV file "
@@ -36,12 +35,6 @@ def _load(model_dir, device):
     from audiotok import load_model
 
     return load_model(model_dir, device=device)
-
-
-def _load_onnx(model_dir, threads):
-    from audiotok.onnx_runtime import OnnxCodec
-
-    return OnnxCodec(model_dir, threads)
 
 
 def _decode_one_onnx(codec, job):
@@ -132,9 +125,7 @@ def _run_stream(args):
 
     def model_for(header):
         if args.backend == "onnxruntime":
-            if not args.model:
-                raise UserError("--backend onnxruntime needs --model DIR (audiotok export --format onnx -o DIR)")
-            model = _load_onnx(args.model, 1)
+            model = load_onnx(args.model, 1)
             made_by = (header["model_id"], header.get("model_version") or "")
             if made_by != (model.model_id, model.model_version or ""):
                 raise UserError(f"{name}: made by model {' '.join(made_by).strip()}, but the ONNX codec is "
@@ -179,14 +170,11 @@ def run(args):
         _fail_all(planned)
     n_q = 1 if args.semantic_only else args.n_q
     if args.backend == "onnxruntime":
-        if not args.model:
-            raise UserError("--backend onnxruntime needs --model DIR: a codec exported with "
-                            "audiotok export --format onnx -o DIR")
         if args.track:
             raise UserError("--backend onnxruntime decodes speech codecs; --track is for music tokenizers")
-        codec = _load_onnx(args.model, 1)
+        codec = load_onnx(args.model, 1)
         jobs = [(key, src, dst, n_q, {}) for key, src, dst in planned]
-        failures = run_jobs(jobs, _decode_one_onnx, _load_onnx, (args.model, 1), nj=args.nj, desc="decode",
+        failures = run_jobs(jobs, _decode_one_onnx, load_onnx, (args.model, 1), nj=args.nj, desc="decode",
                             model=codec)
     else:
         if args.track:

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from audiotok.bin import entry
+from audiotok.bin._backend import add_backend_argument, load_onnx
 from audiotok.bin._files import (AUDIO_SUFFIXES, expand_inputs, plan_outputs, prepare_outputs,
                                  refuse_overwriting_inputs)
 from audiotok.bin._parallel import report_failures, run_jobs
@@ -25,9 +26,7 @@ def add_arguments(p):
     p.add_argument("--nj", type=int, default=1, help="parallel processes")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--chunk-seconds", type=float, default=30.0, help="encode long files in chunks of this length")
-    p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
-                   help="onnxruntime: run an exported codec (--model DIR from audiotok export --format onnx) "
-                        "without torch")
+    add_backend_argument(p)
     p.add_argument("--stream", action="store_true",
                    help="stream: read 16-bit mono PCM (raw at the model's rate, or a WAV stream) from the one input "
                         "('-' = stdin) and write token blocks to OUT ('-' = stdout) as frames complete "
@@ -40,12 +39,6 @@ def _load(model_dir, device):
     from audiotok import load_model
 
     return load_model(model_dir, device=device)
-
-
-def _load_onnx(model_dir, threads):
-    from audiotok.onnx_runtime import OnnxCodec
-
-    return OnnxCodec(model_dir, threads)
 
 
 def _encode_one_onnx(codec, job):
@@ -98,9 +91,7 @@ def _run_stream(args):
     if src != "-" and not Path(src).exists():
         raise UserError(f"{src}: no such file")
     if args.backend == "onnxruntime":
-        if not args.model:
-            raise UserError("--backend onnxruntime needs --model DIR (audiotok export --format onnx -o DIR)")
-        model, n_q = _load_onnx(args.model, 1), args.n_q
+        model, n_q = load_onnx(args.model, 1), args.n_q
     else:
         model = _load(str(resolve_model(args.model, kind="speech")), args.device)
         n_q = _n_q(model, args)
@@ -135,16 +126,13 @@ def run(args):
         outputs, inputs = [dst for _, _, dst in planned], [src for _, src, _ in planned]
     refuse_overwriting_inputs(outputs, inputs)
     if args.backend == "onnxruntime":
-        if not args.model:
-            raise UserError("--backend onnxruntime needs --model DIR: a codec exported with "
-                            "audiotok export --format onnx -o DIR")
-        model = _load_onnx(args.model, 1)
+        model = load_onnx(args.model, 1)
         if args.kbps is not None:
             raise UserError("--kbps is for the torch backend; give --n-q with --backend onnxruntime")
         n_q = args.n_q
         if n_q is not None and not 1 <= n_q <= model.total_codebooks:
             raise UserError(f"--n-q must be in 1..{model.total_codebooks}, got {n_q}")
-        load, one = _load_onnx, _encode_one_onnx
+        load, one = load_onnx, _encode_one_onnx
         load_args = (args.model, 1)
     else:
         from audiotok.pretrained import resolve_model
