@@ -61,16 +61,7 @@ if run_stage 1 "data preparation" "local/data.sh ${local_data_opts}" "data/{${tr
 fi
 
 if run_stage 2 "format audio to ${fs} Hz mono" "data/*" "${dump}/*"; then
-  for dset in ${train_set} ${valid_set}; do
-    audiotok format-data-dir data/${dset} ${dump}/${dset} --fs ${fs} --nj ${nj} \
-      --min-seconds ${min_train_seconds} --max-seconds ${max_train_seconds}
-  done
-  for dset in ${test_sets}; do
-    audiotok format-data-dir data/${dset} ${dump}/${dset} --fs ${fs} --nj ${nj}
-  done
-  for dset in ${train_set} ${valid_set} ${test_sets}; do
-    utils/validate_data_dir.sh ${dump}/${dset}
-  done
+  format_sets ${dump} ${fs} ${nj} ${min_train_seconds} ${max_train_seconds} "${train_set} ${valid_set}" "${test_sets}"
 fi
 
 if run_stage 3 "train the BEST-RQ SSL encoder" "${dump}/${train_set}" "${ssl_exp}"; then

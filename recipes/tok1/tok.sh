@@ -82,15 +82,9 @@ if run_stage 1 "data preparation" "local/data.sh ${local_data_opts}" "data/{${tr
 fi
 
 if run_stage 2 "format mix and stems to ${fs} Hz mono" "data/*" "${dump}/*"; then
-  for dset in ${train_set} ${valid_set}; do
-    audiotok format-data-dir data/${dset} ${dump}/${dset} --fs ${fs} --nj ${nj} \
-      --min-seconds ${min_train_seconds} --max-seconds ${max_train_seconds}
-  done
-  for dset in ${test_sets}; do
-    audiotok format-data-dir data/${dset} ${dump}/${dset} --fs ${fs} --nj ${nj}
-  done
+  format_sets ${dump} ${fs} ${nj} ${min_train_seconds} ${max_train_seconds} "${train_set} ${valid_set}" "${test_sets}" \
+    --no-text
   for dset in ${train_set} ${valid_set} ${test_sets}; do
-    utils/validate_data_dir.sh --no-text ${dump}/${dset}
     for stem in vocals accompaniment; do
       [ -s ${dump}/${dset}/${stem}.scp ] || { echo "$0: ${dump}/${dset}/${stem}.scp is missing: a music recipe needs stems" >&2; exit 1; }
     done

@@ -5,6 +5,9 @@
 #   save_run_args "$0" "$@"                (before parse_options.sh) remembers how the script was called
 #   write_run_sh DIR N                     writes DIR/run.sh rerunning stage N exactly as this call did
 #   audiotok_bin MODULE ARGS...            runs `python -m audiotok.bin.MODULE` (option names: '_' -> '-')
+#   format_sets DUMP FS NJ MIN MAX "TRAIN_SETS" "TEST_SETS" [VALIDATE_OPTS]
+#                                          data/<set> -> DUMP/<set> at FS Hz mono: training sets cut to
+#                                          MIN..MAX s, test sets whole; then every set validated
 # Python: $AUDIOTOK_PYTHON, else the repo's .venv/bin/python, else python3 with the repo on PYTHONPATH.
 
 _audiotok_realpath() {  # follow symlinks (utils/ is linked into every recipe) without GNU readlink -f
@@ -91,4 +94,19 @@ audiotok_bin() {
     args+=("$a")
   done
   "$AUDIOTOK_PYTHON" -m "audiotok.bin.$module" ${args[@]+"${args[@]}"}
+}
+
+format_sets() {
+  local dump=$1 fs=$2 nj=$3 min_s=$4 max_s=$5 train_sets=$6 test_sets=$7 dset
+  shift 7
+  for dset in ${train_sets}; do
+    audiotok format-data-dir "data/${dset}" "${dump}/${dset}" --fs "${fs}" --nj "${nj}" \
+      --min-seconds "${min_s}" --max-seconds "${max_s}" || return 1
+  done
+  for dset in ${test_sets}; do
+    audiotok format-data-dir "data/${dset}" "${dump}/${dset}" --fs "${fs}" --nj "${nj}" || return 1
+  done
+  for dset in ${train_sets} ${test_sets}; do
+    utils/validate_data_dir.sh "$@" "${dump}/${dset}" || return 1
+  done
 }
