@@ -357,10 +357,10 @@ def _write_token_dir(folder, streams, make, n_files=4, frames=120, seed=0):
 
 def test_token_ppl_at_1024_separates_predictable_from_random_tokens(tmp_path, capsys):
     from audiotok.cli import main
-    from audiotok.models.duotok_lm import TokenLM, normalised_ppl
+    from audiotok.models.perplexity_probe import PerplexityProbe, normalised_ppl
 
     assert normalised_ppl(64.0, 32768) == 2.0 and normalised_ppl(10.0, 256) == 40.0
-    lm = TokenLM([8, 16], dim=16, layers=1, heads=2)
+    lm = PerplexityProbe([8, 16], dim=16, layers=1, heads=2)
     codes = torch.stack([torch.randint(0, 8, (2, 5)), torch.randint(0, 16, (2, 5))], 1)
     logits = lm(codes)
     assert [x.shape for x in logits] == [(2, 5, 8), (2, 5, 16)]

@@ -2,7 +2,7 @@
 vocabulary-normalised LM perplexity (PPL@1024).
 
 For every --system NAME=TRAIN,TEST (each a folder of .atok files or a tokens.scp) the same small causal
-LM (audiotok.models.duotok_lm.TokenLM, one embedding table and head per codebook) is trained with the
+LM (audiotok.models.perplexity_probe.PerplexityProbe, one embedding table and head per codebook) is trained with the
 same settings on the TRAIN tokens and scored on the TEST tokens. The last `--valid-share` of the
 TRAIN files (at least one) is held out: the LM is scored on it every tenth of the steps and the best
 of those states is the one tested (small token sets are memorised quickly; this is early stopping):
@@ -113,11 +113,11 @@ def train_and_score(train, test, sizes, args):
 
     import torch
 
-    from audiotok.models.duotok_lm import TokenLM, normalised_ppl
+    from audiotok.models.perplexity_probe import PerplexityProbe, normalised_ppl
 
     torch.manual_seed(args.seed)
     dev = torch.device(args.device)
-    model = TokenLM(sizes, args.dim, args.layers, args.heads, args.dropout).to(dev)
+    model = PerplexityProbe(sizes, args.dim, args.layers, args.heads, args.dropout).to(dev)
     all_train = train
     n_valid = max(1, int(round(args.valid_share * len(train)))) if len(train) > 1 else 0
     valid, train = (train[-n_valid:], train[:-n_valid]) if n_valid else (train, train)

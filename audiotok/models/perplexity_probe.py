@@ -1,4 +1,5 @@
-"""A small causal LM over parallel token streams, for Duo-Tok's vocabulary-normalised perplexity.
+"""PerplexityProbe: a small causal LM over parallel token streams that measures how predictable a
+tokenizer's codes are (Duo-Tok's vocabulary-normalised perplexity); a measuring tool, never shipped.
 
 The protocol of the Codec-Evaluation harness that Duo-Tok reports (PPL@1024): a frame holds one code
 per codebook (e.g. vocals + accompaniment, or the two levels of a residual VQ); each codebook has its
@@ -15,7 +16,7 @@ from torch import nn
 from audiotok.nn.transformer import Transformer, causal_mask
 
 
-class TokenLM(nn.Module):
+class PerplexityProbe(nn.Module):
     def __init__(self, codebook_sizes, dim=128, layers=4, heads=4, dropout=0.0):
         super().__init__()
         self.codebook_sizes = [int(k) for k in codebook_sizes]
@@ -47,4 +48,4 @@ def normalised_ppl(ppl, codebook_size, reference=1024):
     return float(ppl) * reference / float(codebook_size)
 
 
-__all__ = ["TokenLM", "normalised_ppl"]
+__all__ = ["PerplexityProbe", "normalised_ppl"]
