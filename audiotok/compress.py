@@ -85,6 +85,9 @@ def encode_file(model, in_path, out_path, n_q=None, chunk_seconds=30.0, context_
     if n_frames <= chunk_seconds * model.frame_rate:
         wav, _ = read_audio(in_path, target_sr=model.sample_rate)
         tokens = encode_waveform(model, wav, n_q, chunk_seconds, context_seconds)
+    elif sr_in == model.sample_rate and _streams(model):
+        # a causal codec: its stream encoder gives the whole-file codes exactly, reading a chunk at a time
+        tokens = _stream_encode_file(model, in_path, length, n_q, chunk_seconds)
     else:
 
         def get_audio(a0, a1):
@@ -97,6 +100,28 @@ def encode_file(model, in_path, out_path, n_q=None, chunk_seconds=30.0, context_
     if getattr(model, "model_dir", None):
         remember_model_dir(header["model_id"], header["model_version"], model.model_dir)
     return tokens
+
+
+def _streams(model):
+    from audiotok.models.dualcodec_stream import check_streamable
+
+    try:
+        check_streamable(model)
+        return True
+    except (UserError, AttributeError):
+        return False
+
+
+def _stream_encode_file(model, in_path, length, n_q, chunk_seconds):
+    """`length` samples at the model's rate, read chunk by chunk into the stream encoder."""
+    enc = model.stream_encoder(n_q)
+    chunk = max(1, round(chunk_seconds * model.sample_rate))
+    pieces = []
+    for start in range(0, length, chunk):
+        seg, _ = read_audio_segment(in_path, start / model.sample_rate, min(chunk, length - start) / model.sample_rate)
+        pieces.append(enc.push(seg.mean(0)))
+    pieces.append(enc.flush())
+    return {name: torch.cat([p[name][0] for p in pieces], dim=-1) for name in pieces[0]}
 
 
 @torch.inference_mode()
