@@ -115,7 +115,8 @@ def main(argv=None):
 
 def render(data):
     out = [f"## {data['title']}", "", common.header_lines(data), ""]
-    out += ["DualCodec (and audiotok's version of it) is **not causal**, so it has no streaming mode. Lookahead of "
+    out += ["The paper-size DualCodec configs (and audiotok's version of them) are **not causal**, so they have no "
+            "streaming mode (the shipped CPU codec is causal and streams: see the streaming section). Lookahead of "
             "each part around one frame, measured from gradients on random weights (architecture only):", ""]
     la = [r for r in data["rows"] if r["kind"] == "lookahead"]
     out.append(common.md_table(["part", "lookahead (s)", "look-behind (s)", "why"],
@@ -133,7 +134,8 @@ def render(data):
             [[r["chunk_s"], r["window_s"], r["algorithmic_s"], r["compute_s"], r["latency_s"],
               "yes" if r["keeps_up"] else "no", f"{r['overhead']:.1f}x"] for r in ch]))
     out += ["", "For comparison: Mimi is causal with 80 ms frames (reference/dualcodec.md, section 5); "
-            "EnCodec 24 kHz is causal too. A streaming audiotok codec would need a causal SSL and causal convolutions.",
+            "EnCodec 24 kHz is causal too. audiotok's causal codec (causal SSL, causal convolutions) is measured in the "
+            "streaming section.",
             ""]
     for n in data["notes"]:
         out.append(f"- {n}")
