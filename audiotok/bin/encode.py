@@ -60,6 +60,13 @@ def _encode_one(model, job):
     return truncation_warning(src)
 
 
+def _name(model):
+    """The name token files record (e.g. speech-12hz-v1), not the weights digest."""
+    from audiotok.tokfile import model_identity
+
+    return model_identity(model)[0] if hasattr(model, "describe") else model.model_id
+
+
 def _jobs_from_data_dir(data_dir, out):
     from audiotok.data.kaldi_dir import read_scp
 
@@ -104,7 +111,7 @@ def _run_stream(args):
         with stdio(dst, "wb") as fout:
             frames, samples = encode_stream(model, pcm, fout, n_q=n_q, block_frames=args.block_frames)
     print(f"encoded {samples / model.sample_rate:.2f} s into {frames} frames with "
-          f"{model.model_id or model.model_type} (stream, {args.backend}, n_q={n_q or model.total_codebooks}) "
+          f"{_name(model)} (stream, {args.backend}, n_q={n_q or model.total_codebooks}) "
           f"-> {dst}",
           file=sys.stderr)
     return 0
@@ -159,7 +166,7 @@ def run(args):
         rate = f"{model.bitrate(n_q) / 1000:.3f} kbps"
     print(
         f"encoded {len(jobs) - len(failures)} of {len(jobs)} files{truncated} with "
-        f"{model.model_id or model.model_type} at n_q={n_q or model.total_codebooks} ({rate}) "
+        f"{_name(model)} at n_q={n_q or model.total_codebooks} ({rate}) "
         f"-> {args.out}",
         file=sys.stderr,
     )
