@@ -11,6 +11,7 @@ import torch
 
 from audiotok.audio import AudioWriter, audio_info, read_audio, read_audio_segment, resample
 from audiotok.errors import UserError
+from audiotok.models.dualcodec_stream import is_streamable
 from audiotok.tokfile import check_model_matches, model_identity, read_tokens, remember_model_dir, write_tokens
 
 
@@ -85,7 +86,7 @@ def encode_file(model, in_path, out_path, n_q=None, chunk_seconds=30.0, context_
     if n_frames <= chunk_seconds * model.frame_rate:
         wav, _ = read_audio(in_path, target_sr=model.sample_rate)
         tokens = encode_waveform(model, wav, n_q, chunk_seconds, context_seconds)
-    elif sr_in == model.sample_rate and _streams(model):
+    elif sr_in == model.sample_rate and is_streamable(model):
         # a causal codec: its stream encoder gives the whole-file codes exactly, reading a chunk at a time
         tokens = _stream_encode_file(model, in_path, length, n_q, chunk_seconds)
     else:
@@ -100,16 +101,6 @@ def encode_file(model, in_path, out_path, n_q=None, chunk_seconds=30.0, context_
     if getattr(model, "model_dir", None):
         remember_model_dir(header["model_id"], header["model_version"], model.model_dir)
     return tokens
-
-
-def _streams(model):
-    from audiotok.models.dualcodec_stream import check_streamable
-
-    try:
-        check_streamable(model)
-        return True
-    except (UserError, AttributeError):
-        return False
 
 
 def _stream_encode_file(model, in_path, length, n_q, chunk_seconds):

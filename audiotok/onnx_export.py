@@ -26,9 +26,10 @@ from torch import nn
 
 from audiotok.errors import UserError
 from audiotok.fileio import atomic_dir
+from audiotok.models.dualcodec_stream import is_streamable
+from audiotok.onnx_runtime import ONNX_META
 
 OPSET = 20
-ONNX_META = "onnx.json"
 
 
 class EncoderGraph(nn.Module):
@@ -111,16 +112,6 @@ def _export(module, args, path, input_names, output_names, dynamic_shapes):
     return program
 
 
-def _streamable(model):
-    from audiotok.models.dualcodec_stream import check_streamable
-
-    try:
-        check_streamable(model)
-        return True
-    except UserError:
-        return False
-
-
 def _streaming_meta(model):
     from audiotok.models.dualcodec_stream import DECODER_STATE, ENCODER_STATE, EncoderStep
 
@@ -184,7 +175,7 @@ def export_onnx(model, out_dir, frames=25):
             _export(DecoderGraph(model), (sem, ac, mask), Path(tmp) / "decoder.onnx",
                     ["semantic", "acoustic", "acoustic_mask"], ["wav"],
                     {"semantic": {2: t}, "acoustic": {2: t}, "acoustic_mask": None})
-            streams = _streamable(model)
+            streams = is_streamable(model)
             if streams:
                 _export_streaming(model, Path(tmp))
         meta = {**onnx_meta(model), "streaming": _streaming_meta(model) if streams else None,

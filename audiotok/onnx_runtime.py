@@ -15,7 +15,7 @@ import numpy as np
 
 from audiotok.errors import UserError
 
-ONNX_META = "onnx.json"  # the same name audiotok.onnx_export writes (that module imports torch)
+ONNX_META = "onnx.json"  # written by audiotok.onnx_export
 
 
 class OnnxCodec:
@@ -93,22 +93,34 @@ class OnnxCodec:
             tokens["acoustic"] = codes[1:n_q]
         return tokens
 
-    def decode(self, tokens, length=None):
-        """{"semantic": [1, frames], optional "acoustic": [K, frames]} -> float32 [frames * hop] (or length)."""
+    def decoder_inputs(self, tokens):
+        """{"semantic": [(1,) 1, frames], optional "acoustic": [(1,) K, frames]} -> the decoder graphs'
+        semantic, acoustic (all codebooks, missing ones zero) and acoustic_mask (1 = given), checked."""
         sem = np.asarray(tokens["semantic"], dtype=np.int64).reshape(1, 1, -1)
         n_ac = self.streams[1]["n_codebooks"]
         ac = np.zeros((1, n_ac, sem.shape[-1]), np.int64)
         mask = np.zeros(n_ac, np.float32)
         if "acoustic" in tokens:
-            given = np.asarray(tokens["acoustic"], dtype=np.int64)
+            given = np.asarray(tokens["acoustic"], dtype=np.int64).reshape(-1, sem.shape[-1])
             ac[0, : given.shape[0]] = given
             mask[: given.shape[0]] = 1.0
         for name, codes in (("semantic", sem), ("acoustic", ac)):
             size = next(s["codebook_size"] for s in self.streams if s["name"] == name)
             if codes.size and (codes.min() < 0 or codes.max() >= size):
                 raise UserError(f"{name} codes outside [0, {size}) for model {self.model_id}")
-        wav = self.decoder.run(None, {"semantic": sem, "acoustic": ac, "acoustic_mask": mask})[0].reshape(-1)
+        return {"semantic": sem, "acoustic": ac, "acoustic_mask": mask}
+
+    def decode(self, tokens, length=None):
+        """{"semantic": [1, frames], optional "acoustic": [K, frames]} -> float32 [frames * hop] (or length)."""
+        wav = self.decoder.run(None, self.decoder_inputs(tokens))[0].reshape(-1)
         return wav[:length] if length is not None else wav
+
+    def check_header(self, header, path):
+        """Refuse a token file made by another model (or another release of this one), in one line."""
+        made_by = (header["model_id"], header.get("model_version") or "")
+        if made_by != (self.model_id, self.model_version or ""):
+            raise UserError(f"{path}: made by model {' '.join(made_by).strip()}, but the ONNX codec is "
+                            f"{self.model_id} {self.model_version or ''}".rstrip())
 
     def header(self, n_q, original_length):
         return {"model_id": self.model_id, "model_version": self.model_version, "sample_rate": self.sample_rate,
@@ -163,20 +175,12 @@ class OnnxStreamDecoder:
         self.names = info["decoder_state"]
         self.state = _initial_state(self.session, self.names)
         self.trim = OutputTrim(info["istft_trim"])
-        self.n_ac = codec.streams[1]["n_codebooks"]
 
     def push(self, tokens):
-        sem = np.asarray(tokens["semantic"], np.int64).reshape(1, 1, -1)
-        ac = np.zeros((1, self.n_ac, sem.shape[-1]), np.int64)
-        mask = np.zeros(self.n_ac, np.float32)
-        if "acoustic" in tokens:
-            given = np.asarray(tokens["acoustic"], np.int64).reshape(1, -1, sem.shape[-1])
-            ac[:, : given.shape[1]] = given
-            mask[: given.shape[1]] = 1.0
-        if sem.shape[-1] == 0:
+        inputs = self.codec.decoder_inputs(tokens)
+        if inputs["semantic"].shape[-1] == 0:
             return np.zeros(0, np.float32)
-        out = self.session.run(None, {"semantic": sem, "acoustic": ac, "acoustic_mask": mask,
-                                      **dict(zip(self.names, self.state))})
+        out = self.session.run(None, {**inputs, **dict(zip(self.names, self.state))})
         self.state = out[1:]
         return self.trim.push(out[0])
 
@@ -199,9 +203,7 @@ def decode_file(codec, src, dst, n_q=None):
     from audiotok.tokfile import read_tokens
 
     tokens, header = read_tokens(src, as_numpy=True)
-    if (header["model_id"], header.get("model_version") or "") != (codec.model_id, codec.model_version or ""):
-        raise UserError(f"{src}: made by model {header['model_id']} {header.get('model_version') or ''}".rstrip()
-                        + f", but the ONNX codec is {codec.model_id} {codec.model_version or ''}".rstrip())
+    codec.check_header(header, src)
     if n_q is not None:
         have = sum(v.shape[0] for v in tokens.values())
         if not 1 <= n_q <= have:

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 from audiotok.errors import UserError
-from audiotok.tokfile import TokenStreamReader, TokenStreamWriter
+from audiotok.tokfile import TokenStreamReader, TokenStreamWriter, stream_field
 
 READ_BYTES = 4096  # up to 128 ms of 16 kHz PCM per read: reads return what has arrived
 
@@ -71,7 +71,8 @@ class PcmReader:
             raise UserError(f"{self.name}: WAV stream must be 16-bit PCM (got format {code}, {bits} bits)")
         if rate != self.sample_rate:
             raise UserError(f"{self.name}: WAV stream is {rate} Hz, the model codes {self.sample_rate} Hz "
-                            f"(resample it first, e.g. sox IN -t wav -r {self.sample_rate} - | audiotok encode --stream -)")
+                            f"(resample it first, e.g. sox IN -t wav -r {self.sample_rate} - | "
+                            "audiotok encode --stream -)")
         self.channels = channels
 
     def chunks(self):
@@ -100,10 +101,6 @@ def wav_stream_header(sample_rate, channels=1):
             + b"data" + struct.pack("<I", 0xFFFFFFFF))
 
 
-def _get(s, key):
-    return s[key] if isinstance(s, dict) else getattr(s, key)
-
-
 def to_pcm16(x):
     x = np.asarray(x, dtype=np.float32)
     return (np.clip(x, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
@@ -121,8 +118,7 @@ def encode_stream(model, reader, atok_out, n_q=None, block_frames=1):
         from audiotok.compress import model_header
 
         header = model_header(model, n_q, 0)
-    layout = [{k: _get(s, k) for k in ("name", "codebook_size", "n_codebooks")} for s in enc.streams]
-    writer = TokenStreamWriter(atok_out, header, layout)
+    writer = TokenStreamWriter(atok_out, header, enc.streams)
     held = []
 
     def put(codes, final=False):
@@ -143,7 +139,8 @@ def encode_stream(model, reader, atok_out, n_q=None, block_frames=1):
     last = put(enc.flush(), final=True)
     writer.close(original_length=reader.samples, tokens=last)
     if reader.stray_bytes:
-        print(f"warning: {reader.name}: ignored {reader.stray_bytes} byte(s) after the last whole sample", file=sys.stderr)
+        print(f"warning: {reader.name}: ignored {reader.stray_bytes} byte(s) after the last whole sample",
+              file=sys.stderr)
     return writer.frames, reader.samples
 
 
@@ -186,7 +183,7 @@ def decode_stream(atok_in, pcm_out, load_model_for, wav=False, n_q=None, name="<
             dec = model.stream_decoder()
             writer = PcmWriter(pcm_out, model.sample_rate, wav)
             if n_q is not None:
-                keep = {_get(s, "name"): _get(s, "n_codebooks") for s in model.streams_for(n_q)}
+                keep = {stream_field(s, "name"): stream_field(s, "n_codebooks") for s in model.streams_for(n_q)}
         for block in blocks:
             codes = {k: v[None] for k, v in block.items() if keep is None or k in keep}
             if keep is not None:

@@ -71,7 +71,7 @@ def bits_per_code(codebook_size):
 def payload_bits(tokens, streams):
     """Bits the codes of `tokens` ({name: [K, T]}) take packed, given `streams` (dicts or
     TokenStream with name and codebook_size); the file adds per-block byte padding to this."""
-    sizes = {_get(s, "name"): int(_get(s, "codebook_size")) for s in streams}
+    sizes = {stream_field(s, "name"): int(stream_field(s, "codebook_size")) for s in streams}
     total = 0
     for name, codes in tokens.items():
         k, t = _shape2(codes)
@@ -79,7 +79,8 @@ def payload_bits(tokens, streams):
     return total
 
 
-def _get(s, key):
+def stream_field(s, key):
+    """A stream's field, whether it is a dict (token file layouts) or a TokenStream."""
     return s[key] if isinstance(s, dict) else getattr(s, key)
 
 
@@ -230,8 +231,8 @@ def stream_layout(path, tokens, header):
     header["streams"] that `tokens` holds, in that order, with the codebook counts of `tokens`."""
     sizes, order = {}, []
     for s in header.get("streams") or []:
-        name = _get(s, "name")
-        sizes[name] = int(_get(s, "codebook_size"))
+        name = stream_field(s, "name")
+        sizes[name] = int(stream_field(s, "codebook_size"))
         order.append(name)
     unknown = [n for n in tokens if n not in sizes]
     if unknown:
@@ -280,25 +281,35 @@ def encode_code_block(codes, layout, prev_crc, last=False, original_length=None)
     return block + _CRC.pack(crc), crc
 
 
+def _checked_arrays(path, layout, tokens):
+    """The codes of `tokens` as int64 arrays in `layout` order, checked against it: codebook counts,
+    codes inside their codebooks, one frame count for every stream (a block holds the same frames)."""
+    arrays = []
+    for s in layout:
+        codes = _as_numpy(tokens[s["name"]])
+        if codes.shape[0] != s["n_codebooks"]:
+            raise TokenFileError(path, f"stream '{s['name']}' has {codes.shape[0]} codebooks, the header "
+                                       f"{s['n_codebooks']}")
+        if codes.size:
+            lo, hi = int(codes.min()), int(codes.max())
+            if lo < 0 or hi >= s["codebook_size"]:
+                bad = lo if lo < 0 else hi
+                raise TokenFileError(path, f"stream '{s['name']}' has code {bad} outside [0, {s['codebook_size']})")
+        arrays.append(codes)
+    frames = {a.shape[1] for a in arrays}
+    if len(frames) > 1:
+        raise TokenFileError(path, f"streams have different frame counts {sorted(frames)}: a block holds "
+                                   "the same frames of every stream")
+    return arrays
+
+
 def encode_token_bytes(tokens, header, path="<tokens>", block_frames=None):
     """The complete .atok bytes for `tokens` ({stream: [K, T] ints, one T for all}) and `header`
     (sample_rate, frame_rate, streams [{name, codebook_size}], and optionally model_id,
     model_version, original_length; other keys are not stored)."""
     layout = stream_layout(path, tokens, header)
-    arrays = [_as_numpy(tokens[s["name"]]) for s in layout]
-    frames = {a.shape[1] for a in arrays}
-    if len(frames) > 1:
-        raise TokenFileError(path, f"streams have different frame counts {sorted(frames)}: a block holds "
-                                   "the same frames of every stream")
-    n_frames = frames.pop() if frames else 0
-    for s, codes in zip(layout, arrays):
-        if codes.size:
-            lo, hi = int(codes.min()), int(codes.max())
-            if lo < 0 or hi >= s["codebook_size"]:
-                bad = lo if lo < 0 else hi
-                raise TokenFileError(
-                    path, f"stream '{s['name']}' has code {bad} outside [0, {s['codebook_size']})"
-                )
+    arrays = _checked_arrays(path, layout, tokens)
+    n_frames = arrays[0].shape[1] if arrays else 0
     out, crc = encode_header_block(header, layout, path)
     out = [out]
     if block_frames is None:
@@ -517,8 +528,8 @@ class TokenStreamWriter:
     def __init__(self, f, header, streams=None, path="<tokens>"):
         self.f, self.path = f, path
         streams = streams or header.get("streams") or []
-        self.layout = [{"name": _get(s, "name"), "codebook_size": int(_get(s, "codebook_size")),
-                        "n_codebooks": int(_get(s, "n_codebooks"))} for s in streams]
+        self.layout = [{"name": stream_field(s, "name"), "codebook_size": int(stream_field(s, "codebook_size")),
+                        "n_codebooks": int(stream_field(s, "n_codebooks"))} for s in streams]
         block, self.crc = encode_header_block(header, self.layout, path)
         self.frames = 0
         self.bytes = 0
@@ -530,23 +541,9 @@ class TokenStreamWriter:
         self.f.flush()
         self.bytes += len(block)
 
-    def _arrays(self, tokens):
-        arrays = []
-        for s in self.layout:
-            a = _as_numpy(tokens[s["name"]])
-            if a.shape[0] != s["n_codebooks"]:
-                raise TokenFileError(self.path, f"stream '{s['name']}' has {a.shape[0]} codebooks, the header "
-                                                f"{s['n_codebooks']}")
-            if a.size and (a.min() < 0 or a.max() >= s["codebook_size"]):
-                raise TokenFileError(self.path, f"stream '{s['name']}' has a code outside [0, {s['codebook_size']})")
-            arrays.append(a)
-        if len({a.shape[1] for a in arrays}) > 1:
-            raise TokenFileError(self.path, "streams have different frame counts in one block")
-        return arrays
-
     def write(self, tokens):
         """One code block of `tokens` ({stream: [K, frames]}); nothing for 0 frames."""
-        arrays = self._arrays(tokens)
+        arrays = _checked_arrays(self.path, self.layout, tokens)
         if not arrays or arrays[0].shape[1] == 0:
             return 0
         block, self.crc = encode_code_block(arrays, self.layout, self.crc)
@@ -558,7 +555,10 @@ class TokenStreamWriter:
         """The last block (holding `tokens`, possibly none) and the stream's length in samples."""
         if self.closed:
             return
-        arrays = self._arrays(tokens) if tokens else [np.zeros((s["n_codebooks"], 0), np.int64) for s in self.layout]
+        if tokens:
+            arrays = _checked_arrays(self.path, self.layout, tokens)
+        else:
+            arrays = [np.zeros((s["n_codebooks"], 0), np.int64) for s in self.layout]
         block, self.crc = encode_code_block(arrays, self.layout, self.crc, last=True,
                                             original_length=None if original_length is None else int(original_length))
         self._put(block)
@@ -785,7 +785,8 @@ def _id_str(model_id, version):
 
 def _model_str(d):
     streams = " + ".join(
-        f"{_get(s, 'name')} {_get(s, 'n_codebooks')}x{_get(s, 'codebook_size')}" for s in d.get("streams") or []
+        f"{stream_field(s, 'name')} {stream_field(s, 'n_codebooks')}x{stream_field(s, 'codebook_size')}"
+        for s in d.get("streams") or []
     )
     rates = f"{d.get('sample_rate')} Hz, {float(d.get('frame_rate') or 0):g} Hz frames"
     name = _id_str(d.get("model_id"), d.get("model_version")) if d.get("model_id") else d.get("model_type") or "?"
@@ -806,15 +807,16 @@ def check_model_matches(header, model, path="<tokens>"):
         problems.append(f"sample rate {header.get('sample_rate')} Hz vs {model.get('sample_rate')} Hz")
     if not math.isclose(float(header.get("frame_rate", -1)), float(model.get("frame_rate", -2)), rel_tol=1e-6):
         problems.append(f"frame rate {header.get('frame_rate')} Hz vs {model.get('frame_rate')} Hz")
-    mstreams = {_get(s, "name"): s for s in model.get("streams") or []}
+    mstreams = {stream_field(s, "name"): s for s in model.get("streams") or []}
     for s in header.get("streams") or []:
         m = mstreams.get(s["name"])
         if m is None:
             problems.append(f"the model has no stream '{s['name']}'")
-        elif int(_get(m, "codebook_size")) != int(s["codebook_size"]):
-            problems.append(f"stream '{s['name']}' codebook size {s['codebook_size']} vs {_get(m, 'codebook_size')}")
-        elif int(_get(m, "n_codebooks")) < int(s["n_codebooks"]):
-            n = _get(m, "n_codebooks")
+        elif int(stream_field(m, "codebook_size")) != int(s["codebook_size"]):
+            problems.append(f"stream '{s['name']}' codebook size {s['codebook_size']} vs "
+                            f"{stream_field(m, 'codebook_size')}")
+        elif int(stream_field(m, "n_codebooks")) < int(s["n_codebooks"]):
+            n = stream_field(m, "n_codebooks")
             problems.append(f"stream '{s['name']}' has {s['n_codebooks']} codebooks, the model {n}")
     if problems:
         raise TokenFileError(

@@ -12,21 +12,14 @@ import numpy as np
 import torch
 
 from audiotok.errors import UserError
-from audiotok.models.dualcodec_stream import check_streamable, lookahead
+from audiotok.models.dualcodec_stream import is_streamable, lookahead
 
 BROWSER_CHUNK_S = 0.1  # how often the browser sends microphone audio (Gradio's stream_every)
 
 
 def streamable(store):
     """Names of the loaded codecs that can stream (causal spectral DualCodecs)."""
-    names = []
-    for name in store.codecs:
-        try:
-            check_streamable(store.model(name))
-        except (UserError, AttributeError):
-            continue
-        names.append(name)
-    return names
+    return [name for name in store.codecs if is_streamable(store.model(name))]
 
 
 def _mono_float(data):
@@ -36,6 +29,10 @@ def _mono_float(data):
     if np.issubdtype(x.dtype, np.integer):
         x = x.astype(np.float32) / float(np.iinfo(x.dtype).max + 1)
     return x.astype(np.float32, copy=False)
+
+
+def _pcm16(x):
+    return (np.clip(x, -1, 1) * 32767).astype(np.int16)
 
 
 class LiveSession:
@@ -102,8 +99,7 @@ def ui_live(store, model_name, chunk, session):
             if not model_name:
                 raise UserError("no streaming codec loaded")
             session = LiveSession(store.model(model_name), model_name, sr)
-        out = session.push(_mono_float(data))
-        pcm = (np.clip(out, -1, 1) * 32767).astype(np.int16)
+        pcm = _pcm16(session.push(_mono_float(data)))
         return (session.model.sample_rate, pcm), session, session.status()
     except UserError as e:
         return None, None, f"Error: {e}"
@@ -113,6 +109,5 @@ def ui_live_stop(session):
     """The microphone stopped: flush what the codec still holds -> (audio chunk or None, None, status)."""
     if session is None:
         return None, None, ""
-    out = session.push(np.zeros(0, np.float32), last=True)
-    pcm = (np.clip(out, -1, 1) * 32767).astype(np.int16)
+    pcm = _pcm16(session.push(np.zeros(0, np.float32), last=True))
     return (session.model.sample_rate, pcm) if pcm.size else None, None, session.status(done=True)

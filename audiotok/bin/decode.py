@@ -126,10 +126,7 @@ def _run_stream(args):
     def model_for(header):
         if args.backend == "onnxruntime":
             model = load_onnx(args.model, 1)
-            made_by = (header["model_id"], header.get("model_version") or "")
-            if made_by != (model.model_id, model.model_version or ""):
-                raise UserError(f"{name}: made by model {' '.join(made_by).strip()}, but the ONNX codec is "
-                                f"{model.model_id} {model.model_version or ''}".rstrip())
+            model.check_header(header, name)
         else:
             model = _load(_model_dir_of(header, args.model, name), args.device)
         model.stream_decoder()  # says now when the model cannot stream

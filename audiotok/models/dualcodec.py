@@ -248,7 +248,7 @@ class DualCodec(TokenModel):
         if self.ssl_norm == "running":
             if update_stats and self.ssl_batches.item() < self.ssl_stats_batches:
                 self._update_stats(feats, valid)
-            feats = (feats - self.ssl_mean[:, None]) * torch.rsqrt(self.ssl_var[:, None] + 1e-5)
+            feats = self.running_norm(feats)
         elif self.ssl_norm == "utterance":
             w = torch.ones_like(feats[:, :1]) if valid is None else valid[:, None].float()
             count = w.sum(-1, keepdim=True).clamp_min(1)
@@ -256,6 +256,10 @@ class DualCodec(TokenModel):
             var = ((feats - mean).square() * w).sum(-1, keepdim=True) / count
             feats = (feats - mean) * torch.rsqrt(var + 1e-5)
         return self._pool(feats, frames)
+
+    def running_norm(self, feats):
+        """[B, H, F] SSL features normalised by the frozen running statistics."""
+        return (feats - self.ssl_mean[:, None]) * torch.rsqrt(self.ssl_var[:, None] + 1e-5)
 
     def _pool(self, feats, frames):
         factor = round(self.pool)

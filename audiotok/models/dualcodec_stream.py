@@ -53,6 +53,14 @@ def check_streamable(model):
                         "e.g. the shipped speech codec)")
 
 
+def is_streamable(model):
+    try:
+        check_streamable(model)
+        return True
+    except (UserError, AttributeError):  # AttributeError: not a DualCodec at all
+        return False
+
+
 def lookahead(model):
     """Samples after a frame's last sample that each part needs before that frame is final."""
     ssl = model.ssl.logmel
@@ -131,7 +139,7 @@ class EncoderStep(nn.Module):
         ssl = model.ssl
         self.ssl_hop, self.ssl_half = ssl.logmel.hop_length, ssl.logmel.n_fft // 2
         self.ssl_mel = _uncentred(ssl.logmel.mel)
-        self.lookahead = self.ssl_half - self.ssl_hop  # the last 10 ms frame of a codec frame reaches past it
+        self.lookahead = lookahead(model)["ssl_stft"]
         enc = model.encoder
         self.enc_back = enc.n_fft - enc.hop  # an acoustic STFT frame reaches this far before its hop
         self.enc_mel = _uncentred(enc.mel)
@@ -165,7 +173,7 @@ class EncoderStep(nn.Module):
         _, hidden = m.ssl.encoder(h, mask=mask, cache=cache, return_hidden_states=True, num_layers=self.layer)
         feats = hidden[self.layer].float().transpose(1, 2)
         if m.ssl_norm == "running":
-            feats = (feats - m.ssl_mean[:, None]) * torch.rsqrt(m.ssl_var[:, None] + 1e-5)
+            feats = m.running_norm(feats)
         s = m._pool(feats, n)
         z, sem_enc = _blocks(m.sem_enc, m.sem_in(s), sem_enc)
         sem = m.sem_vq.encode(z)
@@ -225,11 +233,8 @@ class DecoderStep(nn.Module):
             z = z + acoustic_mask[i] * q.decode(acoustic[:, i])
         h, dec_coarse = _blocks(dec.coarse, dec.inp(z), dec_coarse)
         h, dec_fine = _blocks(dec.fine, dec.upsample(h), dec_fine)
-        h = dec.head(dec.norm(h.transpose(1, 2))).float()
         with torch.autocast(device_type=h.device.type, enabled=False):
-            log_mag, phase = h.transpose(1, 2).chunk(2, dim=1)
-            mag = torch.exp(log_mag.clamp(max=6.0))
-            spec = torch.complex(mag * torch.cos(phase), mag * torch.sin(phase))
+            spec = dec.spectrum(h)
             n = spec.shape[-1]
             wav = self.istft._overlap_add(self.istft.frames(spec))[0]
             env = self.istft._overlap_add(self.istft.window.pow(2).expand(1, n, self.istft.n_fft))[0]
@@ -238,10 +243,6 @@ class DecoderStep(nn.Module):
             final = n * self.istft.hop
             out = wav[:final] / env[:final].clamp_min(1e-5)
             return out, sem_dec, dec_coarse, dec_fine, wav[final:], env[final:]
-
-
-def _as_pcm(pcm, device):
-    return torch.as_tensor(pcm, dtype=torch.float32).reshape(-1).to(device)
 
 
 class StreamEncoder:
@@ -341,4 +342,4 @@ class StreamDecoder:
 
 
 __all__ = ["StreamEncoder", "StreamDecoder", "EncoderStep", "DecoderStep", "ENCODER_STATE", "DECODER_STATE",
-           "check_streamable", "lookahead"]
+           "check_streamable", "is_streamable", "lookahead"]

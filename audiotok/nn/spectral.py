@@ -166,12 +166,16 @@ class SpectralDecoder(nn.Module):
         fine = fine_mask(frames, self.up)
         h = run_masked(self.coarse, self.inp(masked(z, frames)), frames)
         h = run_masked(self.fine, self.upsample(h), fine)
-        h = self.head(self.norm(h.transpose(1, 2))).float()  # iSTFT in fp32 under any autocast
         with torch.autocast(device_type=z.device.type, enabled=False):
+            return self.istft(self.spectrum(h), fine)[:, None]
+
+    def spectrum(self, h):
+        """Fine-rate features [B, dim, N] -> complex spectrum [B, bins, N], in fp32 under any autocast."""
+        h = self.head(self.norm(h.transpose(1, 2))).float()
+        with torch.autocast(device_type=h.device.type, enabled=False):
             log_mag, phase = h.transpose(1, 2).chunk(2, dim=1)
             mag = torch.exp(log_mag.clamp(max=6.0))  # exp(6) ~ 400: bounds early-training blow-ups
-            spec = torch.complex(mag * torch.cos(phase), mag * torch.sin(phase))
-            return self.istft(spec, fine)[:, None]
+            return torch.complex(mag * torch.cos(phase), mag * torch.sin(phase))
 
 
 __all__ = ["OverlapAddISTFT", "MatmulISTFT", "SpectralEncoder", "SpectralDecoder"]
