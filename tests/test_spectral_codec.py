@@ -102,6 +102,20 @@ def test_training_step_learns_with_padding_and_phones():
     assert 0.0 <= logs["per"] <= 1.5
 
 
+def test_a_bf16_autocast_training_step_runs_and_keeps_the_spectrum_in_fp32():
+    # trainer.cpu_amp=bf16 wraps forward and loss in autocast: the iSTFT head must still get fp32
+    m = tiny(quantize_warmup_steps=0, semantic_only_prob=0.0, semantic_causal=True,
+             spectral_encoder={"dim": 32, "n_mels": 20, "fine_layers": 1, "coarse_layers": 1, "causal": True},
+             spectral_decoder={"dim": 32, "fine_layers": 1, "coarse_layers": 1, "causal": True})
+    batch = {"wav": voiced(2, 16000), "lengths": torch.tensor([16000, 12000]), "phones": [list("tasks"), None]}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = m.forward_train(batch, 0)
+        loss, logs = m.generator_loss(batch, out, 0)
+    assert out["recon"].dtype == torch.float32 and torch.isfinite(loss)
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in m.decoder.parameters() if p.grad is not None)
+
+
 def test_padding_changes_no_loss():
     """The same utterance alone, or padded inside a longer batch, gives the same losses."""
     m = tiny(semantic_only_prob=0.0, quantize_warmup_steps=0).eval()

@@ -165,9 +165,9 @@ class SpectralDecoder(nn.Module):
         """`frames` [B, T] bool marks real (not padded) latent frames."""
         fine = fine_mask(frames, self.up)
         h = run_masked(self.coarse, self.inp(masked(z, frames)), frames)
-        h = run_masked(self.fine, self.upsample(h), fine)
+        spec = self.spectrum(run_masked(self.fine, self.upsample(h), fine))
         with torch.autocast(device_type=z.device.type, enabled=False):
-            return self.istft(self.spectrum(h), fine)[:, None]
+            return self.istft(spec, fine)[:, None]
 
     def spectrum(self, h):
         """Fine-rate features [B, dim, N] -> complex spectrum [B, bins, N], in fp32 under any autocast."""
