@@ -38,7 +38,7 @@ class EncoderGraph(nn.Module):
         self.model = model
 
     def forward(self, wav):
-        tokens = self.model.encode(wav)
+        tokens = self.model.encode_direct(wav)  # fp32, as exported
         return torch.cat([tokens["semantic"], tokens["acoustic"]], dim=1)
 
 

@@ -27,6 +27,7 @@ architecture under `ssl` with `ssl_init_dir: null`, so a packed codec (whose own
 hold the SSL weights) never needs the SSL dir again.
 """
 
+import copy
 import json
 
 import torch
@@ -46,6 +47,7 @@ from audiotok.nn.losses import (
     gan_discriminator_loss,
     ssl_reconstruction_loss,
 )
+from audiotok.nn.precision import at_least_fp32
 from audiotok.nn.quantize import ResidualVQ, VectorQuantizer
 from audiotok.nn.spectral import SpectralDecoder, SpectralEncoder, masked, run_masked
 
@@ -235,12 +237,13 @@ class DualCodec(TokenModel):
 
         `lengths` (valid samples per item) keeps padding out of the SSL's own normalisation and
         of the running statistics."""
-        x = wav.float()
+        x = at_least_fp32(wav)
         ssl_sr = int(self.ssl.sample_rate)
         if ssl_sr != self.sample_rate:
             x = torchaudio.functional.resample(x, self.sample_rate, ssl_sr)
         ssl_lengths = None if lengths is None else (lengths.long() * ssl_sr) // self.sample_rate
-        feats = self.ssl.extract_features(x, self.ssl_layer, lengths=ssl_lengths).float().transpose(1, 2)  # [B,H,F]
+        feats = self.ssl.extract_features(x, self.ssl_layer, lengths=ssl_lengths)
+        feats = at_least_fp32(feats).transpose(1, 2)  # [B,H,F]
         valid = None
         if ssl_lengths is not None:
             n = torch.ceil(ssl_lengths.float() * float(self.ssl.feature_rate) / ssl_sr).long()
@@ -302,6 +305,14 @@ class DualCodec(TokenModel):
     # ---- TokenModel API -----------------------------------------------------------------------
     @torch.no_grad()
     def encode(self, wav, n_q=None):
+        exact = self.exact_encoder()
+        if exact is not self:
+            return exact.encode_direct(wav.to(torch.float64), n_q)
+        return self.encode_direct(wav, n_q)
+
+    @torch.no_grad()
+    def encode_direct(self, wav, n_q=None):
+        """Encode with this model's own weights and dtype, no float64 twin (what ONNX export traces)."""
         n_total = sum(s.n_codebooks for s in self.streams_for(n_q))
         wav, t = self._pad(wav)
         s = self.ssl_features(wav, t)
@@ -332,6 +343,27 @@ class DualCodec(TokenModel):
         return wav[..., :length] if length is not None else wav
 
     # ---- streaming (causal spectral configs) ----------------------------------------------------
+    def exact_encoder(self):
+        """The model that encodes: a float64 twin of a streamable (causal) model in inference, else self.
+
+        A stream meets its audio in other chunks than a whole-file pass, and in fp32 the different
+        rounding flipped near-tie nearest-code choices (11 of 82,978 codes on the speech test set);
+        in fp64 both passes give the same codes (all of them there). Encoding costs about 2x, decoding
+        stays fp32. The twin is rebuilt whenever a weight or buffer changes (tensor versions)."""
+        from audiotok.models.dualcodec_stream import is_streamable
+
+        params = self.state_dict(keep_vars=True).values()
+        if self.training or self.ssl_mean.dtype == torch.float64 or not is_streamable(self):
+            return self
+        key = tuple((t.data_ptr(), t._version, t.device) for t in params)
+        cached = self.__dict__.get("_exact")
+        if cached is None or cached[0] != key:
+            self.__dict__.pop("_exact", None)
+            twin = copy.deepcopy(self).to(torch.float64).eval()
+            twin.discriminator = None  # training only
+            self.__dict__["_exact"] = cached = (key, twin)
+        return cached[1]
+
     def stream_encoder(self, n_q=None):
         """A StreamEncoder: push PCM chunks, get the codes of a whole-file pass frame by frame."""
         from audiotok.models.dualcodec_stream import StreamEncoder

@@ -9,6 +9,9 @@ same model (the same codes; audio within float rounding), because every part is 
 exactly the state it needs: the sample history of the two STFT front-ends, the left context of
 each causal conv, the SSL transformer's keys and values.
 
+Both encode in the model's float64 twin (DualCodec.exact_encoder): in fp32 the stream's other
+chunking rounds differently and flipped near-tie codes (11 of 82,978 on the speech test set).
+
 Lookahead (samples past the end of a frame needed before it is final), see `lookahead()`:
     encoder   the SSL's centred STFT frames: the last one of a codec frame reaches n_fft/2 - hop
               samples past it (40 samples, 2.5 ms, for the shipped model); the acoustic encoder's
@@ -25,6 +28,7 @@ from torch import nn
 
 from audiotok.errors import UserError
 from audiotok.models.base import check_codes
+from audiotok.nn.precision import at_least_fp32
 from audiotok.nn.transformer import causal_mask
 
 
@@ -165,13 +169,13 @@ class EncoderStep(nn.Module):
         start = self.history - self.ssl_half
         seg = audio[:, start:start + n * self.hop + 2 * self.ssl_half - self.ssl_hop]
         with torch.autocast(device_type=audio.device.type, enabled=False):
-            mel = torch.log(self.ssl_mel(seg.float()).clamp_min(m.ssl.logmel.log_floor))
+            mel = torch.log(self.ssl_mel(at_least_fp32(seg)).clamp_min(m.ssl.logmel.log_floor))
         x, _ = m.ssl.mel_features(mel)
         h = m.ssl.input_proj(x)
         cache = _TensorCache(ssl_k, ssl_v, ssl_conv)
         mask = causal_mask(h.shape[1], offset=cache.pos, device=h.device)
         _, hidden = m.ssl.encoder(h, mask=mask, cache=cache, return_hidden_states=True, num_layers=self.layer)
-        feats = hidden[self.layer].float().transpose(1, 2)
+        feats = at_least_fp32(hidden[self.layer]).transpose(1, 2)
         if m.ssl_norm == "running":
             feats = m.running_norm(feats)
         s = m._pool(feats, n)
@@ -192,7 +196,7 @@ class EncoderStep(nn.Module):
         start = self.history - self.enc_back
         seg = audio[:, start:start + n * self.hop + self.enc_back]
         with torch.autocast(device_type=audio.device.type, enabled=False):
-            mel = torch.log(self.enc_mel(seg.float()).clamp_min(1e-5))
+            mel = torch.log(self.enc_mel(at_least_fp32(seg)).clamp_min(1e-5))
         full = torch.cat([enc_inp, mel], dim=-1)
         h = enc.inp(full)
         h, enc_fine = _blocks(enc.fine, h, enc_fine)
@@ -252,6 +256,7 @@ class StreamEncoder:
     def __init__(self, model, n_q=None):
         from audiotok.stream_buffers import FrameWindows
 
+        model = model.exact_encoder()  # the same float64 twin as a whole-file encode: the same codes
         self.step = EncoderStep(model, n_q)
         self.model = model
         self.streams = model.streams_for(n_q)
@@ -280,7 +285,7 @@ class StreamEncoder:
     def _codes(self, window):
         if window is None:
             return {s.name: torch.zeros(1, s.n_codebooks, 0, dtype=torch.long) for s in self.streams}
-        audio = torch.from_numpy(window[0]).to(self.device)[None]
+        audio = torch.from_numpy(window[0]).to(self.device, self.model.sem_out.weight.dtype)[None]
         codes, *self.state = self.step(audio, *self.state)
         tokens = {"semantic": codes[:, :1].cpu()}
         if self.n_total > 1:

@@ -5,6 +5,8 @@ import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
+from audiotok.nn.precision import at_least_fp32
+
 
 class LogMel(nn.Module):
     """wav [B,1,T] (or [B,T]) -> natural-log power mel spectrogram [B, n_mels, T // hop_length + 1].
@@ -47,7 +49,7 @@ class LogMel(nn.Module):
             wav = wav[:, 0]
         n = wav.shape[-1]
         with torch.autocast(device_type=wav.device.type, enabled=False):
-            x = wav.float()
+            x = at_least_fp32(wav)
             # reflect padding needs more than n_fft // 2 samples; zero-extend very short inputs
             # and crop back so the frame count stays T // hop + 1.
             if n <= self.n_fft // 2:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from audiotok.nn.conv import WNConv1d
+from audiotok.nn.precision import at_least_fp32
 
 DISTANCES = ("euclidean", "cosine")
 
@@ -98,7 +99,7 @@ class VectorQuantizer(nn.Module):
         """`track_mask` [B] (samples that use this codebook) and `frame_mask` [B,T] (real, not
         padded, frames) select what the losses average over and what usage tracking counts."""
         with torch.autocast(device_type=x.device.type, enabled=False):
-            return self._forward(x.float(), track_mask, frame_mask)
+            return self._forward(at_least_fp32(x), track_mask, frame_mask)
 
     def _forward(self, x, track_mask, frame_mask):
         z_e = self.project(x)
@@ -127,7 +128,7 @@ class VectorQuantizer(nn.Module):
     @torch.no_grad()
     def encode(self, x):
         with torch.autocast(device_type=x.device.type, enabled=False):
-            return self.nearest(self.project(x.float()))
+            return self.nearest(self.project(at_least_fp32(x)))
 
     def decode(self, codes):
         with torch.autocast(device_type=codes.device.type, enabled=False):

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from audiotok.nn.convnext import ConvNeXtBlock
+from audiotok.nn.precision import at_least_fp32
 
 
 class OverlapAddISTFT(nn.Module):
@@ -135,7 +136,7 @@ class SpectralEncoder(nn.Module):
         extra = self.n_fft - self.hop
         pad = (extra, 0) if self.causal else (extra // 2, extra - extra // 2)
         with torch.autocast(device_type=wav.device.type, enabled=False):
-            x = F.pad(wav[:, 0].float(), pad, mode="constant")
+            x = F.pad(at_least_fp32(wav[:, 0]), pad, mode="constant")
             mel = torch.log(self.mel(x).clamp_min(1e-5))[..., :n_frames]
         fine = fine_mask(frames, self.up)
         h = run_masked(self.fine, self.inp(self._pad_conv(masked(mel, fine), 7)), fine)

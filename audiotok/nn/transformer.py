@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from audiotok.nn.precision import at_least_fp32
+
 # ---------------------------------------------------------------------------------------------
 # masks
 
@@ -79,9 +81,9 @@ class RMSNorm(nn.Module):
 
     def forward(self, x):
         # statistics in float32: bf16 squares lose too much precision
-        xf = x.float()
+        xf = at_least_fp32(x)
         xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
-        return (xf * self.weight.float()).to(x.dtype)
+        return (xf * self.weight.to(xf.dtype)).to(x.dtype)
 
 
 class RotaryEmbedding(nn.Module):
@@ -107,7 +109,7 @@ class RotaryEmbedding(nn.Module):
 def apply_rotary(x, cos, sin):
     """x [B,H,T,D] rotated by the angles in cos/sin [.., T, D/2]; math in float32."""
     half = x.shape[-1] // 2
-    xf = x.float()
+    xf = at_least_fp32(x)
     x1, x2 = xf[..., :half], xf[..., half:]
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
 
