@@ -1,6 +1,8 @@
-"""YAML configs: `base_config:` include, dotted command-line overrides, and dumping the resolved config."""
+"""YAML configs: `base_config:` include, dotted command-line overrides, dumping the resolved config, and
+the small dataclasses (config groups) that models read their settings from."""
 
 import copy
+import dataclasses
 import os
 from pathlib import Path
 
@@ -62,3 +64,36 @@ def save_config(cfg, path):
     with open(tmp, "w") as f:
         yaml.safe_dump(cfg, f, sort_keys=False)
     os.replace(tmp, path)
+
+
+def config_group(cls, value, where):
+    """The dataclass `cls` from its YAML mapping `value` (None: all defaults): unknown keys are an
+    error that names `where` and the known keys, so a typo never silently keeps a default."""
+    if isinstance(value, cls):
+        return value
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise UserError(f"{where}: expected a mapping, got {value!r}")
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(value) - set(names))
+    if unknown:
+        raise UserError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(names)})")
+    return cls(**value)
+
+
+def group_flat_keys(conf, moves, where):
+    """Rewrite an older flat `model_conf` into config groups: `moves` maps a flat key to
+    (group, key). Packed models and exp dirs written before the groups existed keep loading."""
+    conf = dict(conf or {})
+    for flat, (group, key) in moves.items():
+        if flat not in conf:
+            continue
+        value = conf.pop(flat)
+        grouped = dict(conf.get(group) or {})
+        if key in grouped and grouped[key] != value:
+            raise UserError(f"{where}: '{flat}' and '{group}.{key}' disagree ({value!r} vs {grouped[key]!r}); "
+                            f"keep '{group}.{key}'")
+        grouped[key] = value
+        conf[group] = grouped
+    return conf

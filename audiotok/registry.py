@@ -39,4 +39,12 @@ def dataset_class(name):
 def build_model(config):
     """Build from a resolved config dict with `model` and `model_conf`."""
     cls = model_class(config["model"])
-    return cls(**(config.get("model_conf") or {}))
+    return cls(**model_conf_of(config))
+
+
+def model_conf_of(config):
+    """The `model_conf` of a config in its model's current layout (older layouts are upgraded)."""
+    cls = model_class(config["model"])
+    conf = config.get("model_conf") or {}
+    upgrade = getattr(cls, "upgrade_conf", None)
+    return upgrade(conf) if upgrade else dict(conf)

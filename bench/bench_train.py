@@ -29,8 +29,9 @@ NAME = "train"
 TITLE = "Codec training throughput (trainer steps)"
 
 MID = {
-    "model_conf": dict(latent_dim=256, encoder_dim=16, decoder_dim=384, semantic_dim=256, semantic_intermediate_dim=768,
-                       semantic_layers=2, ssl_layer=4, discriminator=dict(channels=8, stft_channels=16)),
+    "model_conf": dict(latent_dim=256, wave=dict(encoder_dim=16, decoder_dim=384), ssl_features=dict(layer=4),
+                       semantic=dict(dim=256, intermediate_dim=768, layers=2),
+                       discriminator=dict(channels=8, stft_channels=16)),
     "ssl": dict(d_model=256, n_layers=6, n_heads=4),
     "batch_size": 4,
     "segment_seconds": 2.0,
@@ -45,12 +46,14 @@ def config(size):
     else:
         model_cfg, full = dualcodec_config("12hz", "full", discriminator=None)
         cfg = copy.deepcopy(full)
-        model_cfg["model_conf"].update(copy.deepcopy(MID["model_conf"]))
+        for key, value in copy.deepcopy(MID["model_conf"]).items():  # config groups merge key by key
+            group = key in ("wave", "semantic", "ssl_features")
+            model_cfg["model_conf"][key] = {**model_cfg["model_conf"].get(key, {}), **value} if group else value
         model_cfg["model_conf"]["ssl"]["model_conf"].update(MID["ssl"])
         cfg["batch_size"] = MID["batch_size"]
         cfg["dataset_conf"]["segment_seconds"] = MID["segment_seconds"]
     cfg["model"], cfg["model_conf"] = model_cfg["model"], model_cfg["model_conf"]
-    cfg["model_conf"]["disc_start_step"] = 0
+    cfg["model_conf"].setdefault("training", {})["disc_start_step"] = 0
     cfg["num_workers"] = 0
     cfg["trainer"] = {**cfg.get("trainer", {}), "amp": "none", "max_steps": 10**6}
     return cfg
@@ -129,7 +132,7 @@ def main(argv=None):
                 cfg["model_conf"]["ssl"] = {"model": "bestrq",
                                             "model_conf": {**cfg["model_conf"]["ssl"]["model_conf"],
                                                            "d_model": 32, "n_layers": 1, "n_heads": 2}}
-                cfg["model_conf"]["ssl_layer"] = 1
+                cfg["model_conf"].setdefault("ssl_features", {})["layer"] = 1
             for amp in args.amps.split(","):
                 trainer, model = make_trainer(cfg, data, tmp / f"exp_{size}_{amp}", device, amp)
                 disc = sum(q.numel() for q in model.discriminator.parameters()) / 1e6

@@ -28,7 +28,7 @@ def test_codec_recipe_all_stages(tmp_path):
         "bash", "run.sh", "--nj", "2",
         "--local-data-opts", "--minutes 0.4 --seed 5",
         "--ssl-train-args", fast,
-        "--train-args", fast + " model_conf.disc_start_step=1 model_conf.quantize_warmup_steps=1",
+        "--train-args", fast + " model_conf.training.disc_start_step=1 model_conf.training.quantize_warmup_steps=1",
         "--decode-nq", "1 3",
         "--baselines", "codec2_3200",
         "--score-opts", "--metrics stoi,mel,sisdr,wer",

@@ -31,9 +31,11 @@ SSL = {"model": "bestrq", "model_conf": {"d_model": 32, "n_layers": 2, "n_heads"
 def tiny_codec(seed=0):
     """The tiny DualCodec of tests/test_dualcodec.py: 12.5 Hz, semantic 1x64 + acoustic 3x32."""
     torch.manual_seed(seed)
-    return DualCodec(ssl=SSL, ssl_layer=1, latent_dim=32, encoder_dim=4, encoder_strides=[4, 5, 6, 8, 2],
-                     decoder_dim=64, residual_dilations=[1], semantic_dim=32, semantic_intermediate_dim=64,
-                     semantic_layers=1, semantic_codebook_size=64, n_acoustic=3, acoustic_codebook_size=32,
+    return DualCodec(ssl=SSL, ssl_features={"layer": 1}, latent_dim=32,
+                     wave={"encoder_dim": 4, "encoder_strides": [4, 5, 6, 8, 2], "decoder_dim": 64,
+                           "residual_dilations": [1]},
+                     semantic={"dim": 32, "intermediate_dim": 64, "layers": 1, "codebook_size": 64},
+                     acoustic={"n_codebooks": 3, "codebook_size": 32},
                      mel={"n_mels": [20, 40], "window_lengths": [256, 512]},
                      semantic_mel={"n_mels": [40], "window_lengths": [512]},
                      discriminator={"channels": 2, "periods": [2, 3], "fft_sizes": [512]}).eval()

@@ -11,6 +11,7 @@ from audiotok.errors import UserError
 from audiotok.models.dualcodec import DualCodec
 from audiotok.models.loading import load_model, save_model_dir
 from audiotok.models.ssl import BestRQ
+from tiny_models import merged
 
 SSL = {
     "model": "bestrq",
@@ -21,24 +22,16 @@ SSL = {
 def tiny(strides=(4, 5, 6, 8, 2), **kw):
     cfg = dict(
         ssl=SSL,
-        ssl_layer=1,
+        ssl_features={"layer": 1},
         latent_dim=32,
-        encoder_dim=4,
-        encoder_strides=list(strides),
-        decoder_dim=64,
-        residual_dilations=[1],
-        semantic_dim=32,
-        semantic_intermediate_dim=64,
-        semantic_layers=1,
-        semantic_codebook_size=64,
-        n_acoustic=3,
-        acoustic_codebook_size=32,
+        wave={"encoder_dim": 4, "encoder_strides": list(strides), "decoder_dim": 64, "residual_dilations": [1]},
+        semantic={"dim": 32, "intermediate_dim": 64, "layers": 1, "codebook_size": 64},
+        acoustic={"n_codebooks": 3, "codebook_size": 32},
         mel={"n_mels": [20, 40], "window_lengths": [256, 512]},
         semantic_mel={"n_mels": [40], "window_lengths": [512]},
         discriminator={"channels": 2, "periods": [2, 3], "fft_sizes": [512]},
     )
-    cfg.update(kw)
-    return DualCodec(**cfg)
+    return DualCodec(**merged(cfg, kw))
 
 
 def speechlike(batch=2, n=12000, seed=0, sr=24000):
@@ -74,7 +67,7 @@ def test_shapes_and_frame_rates(strides, rate, frames):
 
 def test_non_integer_pooling_and_utterance_norm():
     ssl = {"model": "bestrq", "model_conf": {**SSL["model_conf"], "stack": 3}}  # 33.3 Hz SSL frames
-    m = tiny(ssl=ssl, ssl_norm="utterance").train()
+    m = tiny(ssl=ssl, ssl_features={"norm": "utterance"}).train()
     assert abs(m.pool - 33.333 / 12.5) < 1e-2
     out = m.forward_train({"wav": speechlike(2, 12000)}, 0)
     assert out["ssl"].shape == (2, 32, 7) and m.ssl_batches.item() == 0  # no running stats kept
@@ -84,11 +77,11 @@ def test_non_integer_pooling_and_utterance_norm():
 
 def test_bitrate_matches_reference_table():
     # the full-size stream layouts (codebook sizes and counts); the bitrate depends on nothing else
-    m12 = tiny((4, 5, 6, 8, 2), semantic_codebook_size=16384, acoustic_codebook_size=4096, n_acoustic=7)
+    m12 = tiny((4, 5, 6, 8, 2), semantic={"codebook_size": 16384}, acoustic={"codebook_size": 4096, "n_codebooks": 7})
     assert m12.frame_rate == 12.5
     assert [m12.bitrate(n) for n in (1, 6, 8)] == [175, 925, 1225]
     assert m12.tokens_per_second(6) == 75
-    m25 = tiny((4, 5, 6, 8), semantic_codebook_size=16384, acoustic_codebook_size=1024, n_acoustic=11)
+    m25 = tiny((4, 5, 6, 8), semantic={"codebook_size": 16384}, acoustic={"codebook_size": 1024, "n_codebooks": 11})
     assert [m25.bitrate(n) for n in (1, 3, 12)] == [350, 850, 3100]
     assert m25.tokens_per_second(3) == 75
 
@@ -130,7 +123,7 @@ def _optimizers(m, lr=1e-3):
 
 
 def test_gan_step_updates_generator_and_discriminator():
-    m = tiny(semantic_only_prob=0.5).train()
+    m = tiny(training={"semantic_only_prob": 0.5}).train()
     opt, opt_d = _optimizers(m)
     batch = {"wav": speechlike(4, 6000)}
     before = {n: p.detach().clone() for n, p in m.named_parameters()}
@@ -158,7 +151,7 @@ def test_gan_step_updates_generator_and_discriminator():
 
 
 def test_discriminator_starts_at_disc_start_step():
-    m = tiny(disc_start_step=5).train()
+    m = tiny(training={"disc_start_step": 5}).train()
     batch = {"wav": speechlike(2, 6000)}
     out = m.forward_train(batch, 0)
     assert not m.uses_discriminator(4) and m.uses_discriminator(5)
@@ -168,7 +161,7 @@ def test_discriminator_starts_at_disc_start_step():
 
 
 def test_warmup_and_semantic_only_paths():
-    m = tiny(quantize_warmup_steps=10, semantic_only_prob=0.0).train()
+    m = tiny(training={"quantize_warmup_steps": 10, "semantic_only_prob": 0.0}).train()
     batch = {"wav": speechlike(3, 6000)}
     assert m.forward_train(batch, 0)["passthrough"].all()
     assert not m.forward_train(batch, 10)["passthrough"].any()
@@ -184,7 +177,7 @@ def test_warmup_and_semantic_only_paths():
 
 
 def test_running_ssl_stats_then_frozen():
-    m = tiny(ssl_stats_batches=2).train()
+    m = tiny(ssl_features={"layer": 1, "stats_batches": 2}).train()
     batch = {"wav": speechlike(2, 6000)}
     m.forward_train(batch, 0)
     mean1 = m.ssl_mean.clone()
@@ -207,7 +200,7 @@ def test_running_ssl_stats_then_frozen():
 
 
 def test_training_reduces_mel_loss_on_fixed_batch():
-    m = tiny(discriminator=False, semantic_only_prob=0.0, quantizer_dropout=0.0).train()
+    m = tiny(discriminator=False, training={"semantic_only_prob": 0.0}, acoustic={"dropout": 0.0}).train()
     opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], 1e-2)
     batch = {"wav": speechlike(4, 12000)}
 
@@ -258,18 +251,18 @@ def test_pack_and_load_round_trip(tmp_path):
 
 
 def test_default_config_packs_as_plain_yaml(tmp_path):
-    m = DualCodec(ssl=SSL, ssl_layer=1, latent_dim=16, encoder_dim=2, decoder_dim=32, semantic_dim=16,
-                  semantic_intermediate_dim=16, semantic_layers=1, semantic_codebook_size=16, n_acoustic=1,
-                  acoustic_codebook_size=16, discriminator=False)  # tuple defaults (strides, dilations)
+    m = DualCodec(ssl=SSL, ssl_features={"layer": 1}, latent_dim=16, wave={"encoder_dim": 2, "decoder_dim": 32},
+                  semantic={"dim": 16, "intermediate_dim": 16, "layers": 1, "codebook_size": 16},
+                  acoustic={"n_codebooks": 1, "codebook_size": 16}, discriminator=False)  # tuple defaults
     save_model_dir(m.eval(), tmp_path / "m")
     loaded = load_model(tmp_path / "m")
-    assert loaded.config == m.config and loaded.config["encoder_strides"] == [4, 5, 6, 8, 2]
+    assert loaded.config == m.config and loaded.config["wave"]["encoder_strides"] == [4, 5, 6, 8, 2]
     wav = speechlike(1, 4000)
     assert torch.equal(loaded.encode(wav)["acoustic"], m.encode(wav)["acoustic"])
 
 
 def test_dead_code_restart_hook():
-    m = tiny(usage_decay=0.0, dead_threshold=0.5).train()
+    m = tiny(codebooks={"usage_decay": 0.0, "dead_threshold": 0.5}).train()
     m.forward_train({"wav": speechlike(2, 6000)}, 0)
     n = m.on_train_step_end(0)
     assert n is not False and n > 0  # 64 semantic codes, a handful of frames: most are dead

@@ -11,6 +11,7 @@ from audiotok.nn.content_ctc import ContentCTC, phone_error_rate
 from audiotok.nn.quantize import ResidualVQ, VectorQuantizer
 from audiotok.nn.spectral import OverlapAddISTFT, SpectralDecoder, SpectralEncoder
 from test_dualcodec import speechlike
+from tiny_models import merged
 
 SSL = {"model": "bestrq", "model_conf": {"d_model": 32, "n_layers": 2, "n_heads": 2, "codebook_size": 64,
                                           "dropout": 0.0, "input_sample_rate": 16000}}
@@ -19,16 +20,15 @@ PHONES = ["a", "b", "k", "s", "t"]
 
 def tiny(**kw):
     cfg = dict(
-        sample_rate=16000, ssl=SSL, ssl_layer=-1, backbone="spectral", latent_dim=32,
+        sample_rate=16000, ssl=SSL, backbone="spectral", latent_dim=32,
         spectral_encoder={"dim": 32, "n_mels": 20, "fine_layers": 1, "coarse_layers": 1},
         spectral_decoder={"dim": 32, "fine_layers": 1, "coarse_layers": 1},
-        semantic_dim=32, semantic_intermediate_dim=64, semantic_layers=1, semantic_codebook_size=64,
-        n_acoustic=3, acoustic_codebook_size=32, mel={"n_mels": [20, 40], "window_lengths": [256, 512]},
+        semantic={"dim": 32, "intermediate_dim": 64, "layers": 1, "codebook_size": 64},
+        acoustic={"n_codebooks": 3, "codebook_size": 32}, mel={"n_mels": [20, 40], "window_lengths": [256, 512]},
         semantic_mel={"n_mels": [40], "window_lengths": [512]}, discriminator=False,
         content_ctc={"phones": PHONES, "upsample": 2},
     )
-    cfg.update(kw)
-    return DualCodec(**cfg)
+    return DualCodec(**merged(cfg, kw))
 
 
 def voiced(batch=2, n=16000, seed=0):
@@ -81,7 +81,7 @@ def test_causal_nets_ignore_the_future():
 
 
 def test_training_step_learns_with_padding_and_phones():
-    m = tiny(quantize_warmup_steps=0, semantic_only_prob=0.0)
+    m = tiny(training={"quantize_warmup_steps": 0, "semantic_only_prob": 0.0})
     opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], 3e-3)
     wav = voiced(2, 16000)
     batch = {"wav": wav, "lengths": torch.tensor([16000, 11000]), "phones": [list("tasks"), None]}
@@ -104,7 +104,7 @@ def test_training_step_learns_with_padding_and_phones():
 
 def test_a_bf16_autocast_training_step_runs_and_keeps_the_spectrum_in_fp32():
     # trainer.cpu_amp=bf16 wraps forward and loss in autocast: the iSTFT head must still get fp32
-    m = tiny(quantize_warmup_steps=0, semantic_only_prob=0.0, semantic_causal=True,
+    m = tiny(training={"quantize_warmup_steps": 0, "semantic_only_prob": 0.0}, semantic={"causal": True},
              spectral_encoder={"dim": 32, "n_mels": 20, "fine_layers": 1, "coarse_layers": 1, "causal": True},
              spectral_decoder={"dim": 32, "fine_layers": 1, "coarse_layers": 1, "causal": True})
     batch = {"wav": voiced(2, 16000), "lengths": torch.tensor([16000, 12000]), "phones": [list("tasks"), None]}
@@ -118,7 +118,7 @@ def test_a_bf16_autocast_training_step_runs_and_keeps_the_spectrum_in_fp32():
 
 def test_padding_changes_no_loss():
     """The same utterance alone, or padded inside a longer batch, gives the same losses."""
-    m = tiny(semantic_only_prob=0.0, quantize_warmup_steps=0).eval()
+    m = tiny(training={"semantic_only_prob": 0.0, "quantize_warmup_steps": 0}).eval()
     wav = voiced(1, 12800)
     alone = {"wav": wav, "lengths": torch.tensor([12800]), "phones": [list("taks")]}
     padded = {"wav": F.pad(wav, (0, 3 * 1280)), "lengths": torch.tensor([12800]), "phones": [list("taks")]}
@@ -130,7 +130,7 @@ def test_padding_changes_no_loss():
 
 
 def test_running_ssl_statistics_skip_padding():
-    m = tiny(ssl_stats_batches=10).train()
+    m = tiny(ssl_features={"stats_batches": 10}).train()
     wav = voiced(1, 12800)
     with torch.no_grad():
         m.ssl_features(wav, 10, update_stats=True, lengths=torch.tensor([12800]))

@@ -41,9 +41,10 @@ def make_codec(directory, seed=0, semantic=64, acoustic=32, n_acoustic=2, stride
     codec = DualCodec(
         ssl={"model": "bestrq", "model_conf": {"d_model": 32, "n_layers": 2, "n_heads": 2, "codebook_size": 64,
                                                 "dropout": 0.0}},
-        ssl_layer=1, latent_dim=16, encoder_dim=2, encoder_strides=list(strides), decoder_dim=32,
-        residual_dilations=[1], semantic_dim=16, semantic_intermediate_dim=32, semantic_layers=1,
-        semantic_codebook_size=semantic, n_acoustic=n_acoustic, acoustic_codebook_size=acoustic,
+        ssl_features={"layer": 1}, latent_dim=16,
+        wave={"encoder_dim": 2, "encoder_strides": list(strides), "decoder_dim": 32, "residual_dilations": [1]},
+        semantic={"dim": 16, "intermediate_dim": 32, "layers": 1, "codebook_size": semantic},
+        acoustic={"n_codebooks": n_acoustic, "codebook_size": acoustic},
         mel={"n_mels": [20], "window_lengths": [256]},
         discriminator={"channels": 2, "periods": [2], "fft_sizes": [512]})
     save_model_dir(codec.eval(), directory)

@@ -20,7 +20,7 @@ AUDIOTOK = [sys.executable, "-m", "audiotok"]
 
 def tiny_causal(seed=0):
     torch.manual_seed(seed)
-    return tiny(ssl=CAUSAL_SSL, semantic_causal=True,
+    return tiny(ssl=CAUSAL_SSL, semantic={"causal": True},
                 spectral_encoder={"dim": 32, "n_mels": 20, "fine_layers": 1, "coarse_layers": 1, "causal": True},
                 spectral_decoder={"dim": 32, "fine_layers": 1, "coarse_layers": 1, "causal": True}).eval()
 

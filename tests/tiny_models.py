@@ -11,28 +11,26 @@ TINY_SSL = {
 }
 
 
+def merged(cfg, kw):
+    """cfg with kw on top, config groups (dicts) merged key by key."""
+    return {**cfg, **{k: {**cfg[k], **v} if isinstance(v, dict) and isinstance(cfg.get(k), dict) else v
+                      for k, v in kw.items()}}
+
+
 def tiny_dualcodec(seed=0, strides=(4, 5, 6, 8, 2), **kw):
     torch.manual_seed(seed)
     cfg = dict(
         ssl=TINY_SSL,
-        ssl_layer=1,
+        ssl_features={"layer": 1},
         latent_dim=32,
-        encoder_dim=4,
-        encoder_strides=list(strides),
-        decoder_dim=64,
-        residual_dilations=[1],
-        semantic_dim=32,
-        semantic_intermediate_dim=64,
-        semantic_layers=1,
-        semantic_codebook_size=64,
-        n_acoustic=3,
-        acoustic_codebook_size=32,
+        wave={"encoder_dim": 4, "encoder_strides": list(strides), "decoder_dim": 64, "residual_dilations": [1]},
+        semantic={"dim": 32, "intermediate_dim": 64, "layers": 1, "codebook_size": 64},
+        acoustic={"n_codebooks": 3, "codebook_size": 32},
         mel={"n_mels": [20, 40], "window_lengths": [256, 512]},
         semantic_mel={"n_mels": [40], "window_lengths": [512]},
         discriminator=False,
     )
-    cfg.update(kw)
-    return DualCodec(**cfg).eval()
+    return DualCodec(**merged(cfg, kw)).eval()
 
 
 def packed_tiny_dualcodec(directory, seed=0, **kw):

@@ -138,13 +138,22 @@ def check_config_change(cfg, exp_dir, resume, allow=False):
     path = Path(exp_dir) / "config.yaml"
     if not (resume and path.is_file()):
         return []
-    changed = _diff_keys(load_config(path), cfg)
+    changed = _diff_keys(_current_layout(load_config(path)), _current_layout(cfg))
     serious = [k for k in changed if k not in RESUMABLE_CHANGES]
     if serious and not allow:
         raise UserError(f"{path}: the config differs from the one this experiment trained with "
                         f"({', '.join(serious)}); resume with the same config, use another --exp-dir, "
                         "or pass --allow-config-change")
     return changed
+
+
+def _current_layout(cfg):
+    """Compare configs as the model reads them: a flat pre-group model_conf equals its grouped form."""
+    from audiotok.registry import model_conf_of
+
+    if "model" not in cfg:
+        return cfg
+    return {**cfg, "model_conf": model_conf_of(cfg)}
 
 
 def _write_config(cfg, exp_dir, changed):

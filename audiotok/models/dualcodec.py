@@ -1,6 +1,6 @@
 """DualCodec: a low-frame-rate speech codec whose first codebook codes frozen SSL features.
 
-    wav ─► frozen SSL (16 kHz) ─► layer `ssl_layer` ─► normalise ─► pool to frame rate ─► s
+    wav ─► frozen SSL (16 kHz) ─► layer `ssl_features.layer` ─► normalise ─► pool to frame rate ─► s
     s ─► 1x1 conv ─► ConvNeXt×N ─► VQ (large, low-dim)  ==> "semantic" codes [B,1,T]
       ─► ConvNeXt×N ─► 1x1 conv ─► s_hat                  (decoded semantic latent)
     wav ─► DAC-style encoder ─► z_ac;  residual = z_ac - s_hat
@@ -10,8 +10,9 @@
 Decoding "semantic" alone gives decoder(s_hat). With n_q=1, encode returns only the
 "semantic" key (a token file needs at least one codebook per stream).
 
-SSL feature normalisation (`ssl_norm`):
-    running    per-channel mean/var buffers accumulated over the first `ssl_stats_batches`
+Settings come in groups (dataclasses in dualcodec_config.py). SSL feature normalisation
+(`ssl_features.norm`):
+    running    per-channel mean/var buffers accumulated over the first `ssl_features.stats_batches`
                training batches, then frozen and saved with the weights (default)
     utterance  per-utterance, per-channel mean/var over the frames (no state)
     none       raw features
@@ -29,14 +30,20 @@ hold the SSL weights) never needs the SSL dir again.
 
 import copy
 import json
+from dataclasses import asdict, is_dataclass
 
 import torch
 import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
+from audiotok.config import config_group
 from audiotok.errors import UserError
 from audiotok.models.base import TokenModel, TokenStream, build_inner_model, check_codes
+from audiotok.models.dualcodec_config import (
+    BACKBONES, SSL_NORMS, AcousticRVQ, CodebookUpkeep, CodecTraining, SemanticBranch, SSLFeatures, WaveBackbone,
+    upgrade_conf,
+)
 from audiotok.nn.conv import WaveDecoder, WaveEncoder, WNConv1d
 from audiotok.nn.content_ctc import ContentCTC
 from audiotok.nn.convnext import ConvNeXtBlock
@@ -64,8 +71,6 @@ LOSS_WEIGHTS = {
     "ctc": 1.0,
 }
 SEMANTIC_MEL = {"n_mels": [80, 160, 320], "window_lengths": [512, 1024, 2048], "band": [0.0, 0.1], "distance": "mse"}
-SSL_NORMS = ("running", "utterance", "none")
-BACKBONES = ("wave", "spectral")
 
 
 class DualCodec(TokenModel):
@@ -73,57 +78,40 @@ class DualCodec(TokenModel):
     # the discriminator and BEST-RQ's pre-training head and targets are never used to code audio
     training_only_prefixes = ("discriminator.", "ssl.head.", "ssl.quantizer.")
 
-    def __init__(
-        self,
-        sample_rate=24000,
-        ssl=None,
-        ssl_init_dir=None,
-        ssl_layer=-1,
-        ssl_norm="running",
-        ssl_stats_batches=200,
-        latent_dim=1024,
-        encoder_dim=32,
-        encoder_strides=(4, 5, 6, 8, 2),
-        decoder_dim=1536,
-        decoder_rates=None,
-        residual_dilations=(1, 3, 9),
-        semantic_dim=768,
-        semantic_intermediate_dim=2048,
-        semantic_layers=4,
-        semantic_causal=True,
-        semantic_codebook_size=16384,
-        semantic_codebook_dim=8,
-        semantic_distance="euclidean",
-        n_acoustic=7,
-        acoustic_codebook_size=4096,
-        acoustic_codebook_dim=8,
-        acoustic_distance="euclidean",
-        quantizer_dropout=1.0,
-        usage_decay=0.99,
-        dead_threshold=0.01,
-        semantic_only_prob=0.125,
-        passthrough_prob=0.0,
-        quantize_warmup_steps=0,
-        mel=None,
-        semantic_mel=None,
-        loss_weights=None,
-        discriminator=None,
-        disc_start_step=0,
-        backbone="wave",
-        spectral_encoder=None,
-        spectral_decoder=None,
-        content_ctc=None,
-        valid_quality=False,
-    ):
+    @staticmethod
+    def upgrade_conf(conf):
+        return upgrade_conf(conf)
+
+    def __init__(self, sample_rate=24000, ssl=None, ssl_init_dir=None, ssl_features=None, latent_dim=1024,
+                 backbone="wave", wave=None, spectral_encoder=None, spectral_decoder=None, semantic=None,
+                 acoustic=None, codebooks=None, content_ctc=None, mel=None, semantic_mel=None, loss_weights=None,
+                 discriminator=None, training=None):
+        """The groups (ssl_features, wave, semantic, acoustic, codebooks, training) are the dataclasses
+        of audiotok.models.dualcodec_config, or their mappings from YAML."""
         super().__init__()
-        # JSON round trip: tuples become lists so the config dumps as plain YAML.
-        self.config = json.loads(json.dumps({k: v for k, v in locals().items() if k not in ("self", "__class__")}))
-        if ssl_norm not in SSL_NORMS:
-            raise UserError(f"dualcodec: ssl_norm must be one of {', '.join(SSL_NORMS)}, got '{ssl_norm}'")
+        ssl_features = config_group(SSLFeatures, ssl_features, "dualcodec: ssl_features")
+        semantic = config_group(SemanticBranch, semantic, "dualcodec: semantic")
+        acoustic = config_group(AcousticRVQ, acoustic, "dualcodec: acoustic")
+        codebooks = config_group(CodebookUpkeep, codebooks, "dualcodec: codebooks")
+        training = config_group(CodecTraining, training, "dualcodec: training")
         if backbone not in BACKBONES:
             raise UserError(f"dualcodec: backbone must be one of {', '.join(BACKBONES)}, got '{backbone}'")
-        if int(n_acoustic) < 1:
-            raise UserError(f"dualcodec: n_acoustic must be at least 1, got {n_acoustic}")
+        if backbone == "wave":
+            wave = config_group(WaveBackbone, wave, "dualcodec: wave")
+            if spectral_encoder is not None or spectral_decoder is not None:
+                raise UserError("dualcodec: spectral_encoder/spectral_decoder configure backbone: spectral, "
+                                "but backbone is wave")
+        elif wave is not None:
+            raise UserError(f"dualcodec: `wave` configures backbone: wave, but backbone is {backbone}")
+        if ssl_features.norm not in SSL_NORMS:
+            raise UserError(f"dualcodec: ssl_features.norm must be one of {', '.join(SSL_NORMS)}, "
+                            f"got '{ssl_features.norm}'")
+        if int(acoustic.n_codebooks) < 1:
+            raise UserError(f"dualcodec: acoustic.n_codebooks must be at least 1, got {acoustic.n_codebooks}")
+        # JSON round trip: dataclasses become mappings and tuples lists, so the config dumps as plain YAML.
+        self.config = json.loads(json.dumps({
+            k: asdict(v) if is_dataclass(v) else v for k, v in locals().items() if k not in ("self", "__class__")
+        }))
         self.sample_rate = int(sample_rate)
 
         # ---- frozen SSL encoder --------------------------------------------------------------
@@ -132,9 +120,9 @@ class DualCodec(TokenModel):
         for p in self.ssl.parameters():
             p.requires_grad_(False)
         self.ssl.eval()
-        self.ssl_layer = int(ssl_layer)
-        self.ssl_norm = ssl_norm
-        self.ssl_stats_batches = int(ssl_stats_batches)
+        self.ssl_layer = int(ssl_features.layer)
+        self.ssl_norm = ssl_features.norm
+        self.ssl_stats_batches = int(ssl_features.stats_batches)
         h = int(self.ssl.hidden_size)
         self.register_buffer("ssl_mean", torch.zeros(h))
         self.register_buffer("ssl_var", torch.ones(h))
@@ -144,9 +132,9 @@ class DualCodec(TokenModel):
         # ---- acoustic encoder / decoder ------------------------------------------------------
         self.backbone = backbone
         if backbone == "wave":  # DAC-style: per-sample strided convs (the paper's, for GPUs)
-            self.encoder = WaveEncoder(encoder_dim, encoder_strides, latent_dim, residual_dilations)
-            rates = list(decoder_rates) if decoder_rates is not None else list(encoder_strides)[::-1]
-            self.decoder = WaveDecoder(latent_dim, decoder_dim, rates, dilations=residual_dilations)
+            self.encoder = WaveEncoder(wave.encoder_dim, wave.encoder_strides, latent_dim, wave.residual_dilations)
+            rates = list(wave.decoder_rates) if wave.decoder_rates is not None else list(wave.encoder_strides)[::-1]
+            self.decoder = WaveDecoder(latent_dim, wave.decoder_dim, rates, dilations=wave.residual_dilations)
         else:  # frame-rate ConvNeXt nets with an iSTFT head (cheap on a CPU)
             self.encoder = SpectralEncoder(self.sample_rate, latent_dim, **(spectral_encoder or {}))
             self.decoder = SpectralDecoder(latent_dim, **(spectral_decoder or {}))
@@ -158,43 +146,43 @@ class DualCodec(TokenModel):
         self.pool = float(self.ssl.feature_rate) / self.frame_rate
 
         # ---- semantic branch -----------------------------------------------------------------
-        self.sem_in = WNConv1d(h, semantic_dim, 1)
+        self.sem_in = WNConv1d(h, semantic.dim, 1)
         def convnexts():
             return nn.Sequential(
-                *[ConvNeXtBlock(semantic_dim, semantic_intermediate_dim, causal=semantic_causal)
-                  for _ in range(semantic_layers)]
+                *[ConvNeXtBlock(semantic.dim, semantic.intermediate_dim, causal=semantic.causal)
+                  for _ in range(semantic.layers)]
             )
 
-        vq_opts = {"usage_decay": usage_decay, "dead_threshold": dead_threshold}
+        vq_opts = {"usage_decay": codebooks.usage_decay, "dead_threshold": codebooks.dead_threshold}
         self.sem_enc = convnexts()
         self.sem_vq = VectorQuantizer(
-            semantic_dim, semantic_codebook_size, semantic_codebook_dim, semantic_distance, **vq_opts
+            semantic.dim, semantic.codebook_size, semantic.codebook_dim, semantic.distance, **vq_opts
         )
         self.sem_dec = convnexts()
-        self.sem_out = WNConv1d(semantic_dim, latent_dim, 1)
+        self.sem_out = WNConv1d(semantic.dim, latent_dim, 1)
         # The SSL-reconstruction loss compares s_hat with s through a 1x1 head, whatever the
         # widths (an Identity when they matched made the architecture depend on the SSL model).
         self.ssl_head = WNConv1d(latent_dim, h, 1)
         # Optional supervised content objective (S3Tokenizer-like): CTC on phones, read from the
         # semantic path after its VQ, so codebook 1 alone must carry what was said.
-        self.content_ctc = ContentCTC(semantic_dim, **content_ctc) if content_ctc else None
+        self.content_ctc = ContentCTC(semantic.dim, **content_ctc) if content_ctc else None
         if self.content_ctc is not None:
             self.config["content_ctc"] = self.content_ctc.config
 
         # ---- acoustic residual VQ ------------------------------------------------------------
         self.rvq = ResidualVQ(
-            n_acoustic, latent_dim, acoustic_codebook_size, acoustic_codebook_dim, quantizer_dropout,
-            distance=acoustic_distance, **vq_opts,
+            acoustic.n_codebooks, latent_dim, acoustic.codebook_size, acoustic.codebook_dim, acoustic.dropout,
+            distance=acoustic.distance, **vq_opts,
         )
         self.streams = [
-            TokenStream("semantic", int(semantic_codebook_size), 1),
-            TokenStream("acoustic", int(acoustic_codebook_size), int(n_acoustic)),
+            TokenStream("semantic", int(semantic.codebook_size), 1),
+            TokenStream("acoustic", int(acoustic.codebook_size), int(acoustic.n_codebooks)),
         ]
 
         # ---- training ------------------------------------------------------------------------
-        self.semantic_only_prob = float(semantic_only_prob)
-        self.passthrough_prob = float(passthrough_prob)
-        self.quantize_warmup_steps = int(quantize_warmup_steps)
+        self.semantic_only_prob = float(training.semantic_only_prob)
+        self.passthrough_prob = float(training.passthrough_prob)
+        self.quantize_warmup_steps = int(training.quantize_warmup_steps)
         self.loss_weights = {**LOSS_WEIGHTS, **(loss_weights or {})}
         unknown = set(self.loss_weights) - set(LOSS_WEIGHTS)
         if unknown:
@@ -204,10 +192,10 @@ class DualCodec(TokenModel):
         self.discriminator = (
             None if discriminator is False else Discriminator(self.sample_rate, **(discriminator or {}))
         )
-        self.disc_start_step = int(disc_start_step)
+        self.disc_start_step = int(training.disc_start_step)
         # PESQ-WB and STOI of every validation utterance (seconds of CPU per checkpoint), so a
         # long run records quality, not only losses, against its CPU hours.
-        self.valid_quality = bool(valid_quality)
+        self.valid_quality = bool(training.valid_quality)
 
     def train(self, mode=True):
         super().train(mode)

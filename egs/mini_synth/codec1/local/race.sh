@@ -24,7 +24,7 @@ mkdir -p "${exp_root}"
 
 phones="model_conf.content_ctc.phones_file=data/phones.txt"
 budget="trainer.max_cpu_hours=${budget_hours}"
-causal="model_conf.semantic_causal=true model_conf.spectral_encoder.causal=true model_conf.spectral_decoder.causal=true"
+causal="model_conf.semantic.causal=true model_conf.spectral_encoder.causal=true model_conf.spectral_decoder.causal=true"
 
 candidate() {  # letter -> "tag|ssl tag|train args[|codec config]"
   case $1 in
@@ -32,7 +32,7 @@ candidate() {  # letter -> "tag|ssl tag|train args[|codec config]"
     B) echo "race_B_no_ctc|ssl_bestrq_speech_cpu|model_conf.content_ctc=null ${budget}" ;;
     C) echo "codec_dualcodec_12hz_cpu_causal|ssl_bestrq_speech_cpu_causal|${phones} ${budget} ${causal}" ;;
     D) echo "race_D_disc|ssl_bestrq_speech_cpu|${phones} ${budget}|conf/dualcodec_12hz_cpu_disc.yaml" ;;
-    E) echo "race_E_wave|ssl_bestrq_speech_cpu|${phones} ${budget} model_conf.backbone=wave model_conf.encoder_dim=16 model_conf.encoder_strides=[4,4,5,4,4] model_conf.decoder_dim=256 model_conf.residual_dilations=[1,3]" ;;
+    E) echo "race_E_wave|ssl_bestrq_speech_cpu|${phones} ${budget} model_conf.backbone=wave model_conf.spectral_encoder=null model_conf.spectral_decoder=null model_conf.wave.encoder_dim=16 model_conf.wave.encoder_strides=[4,4,5,4,4] model_conf.wave.decoder_dim=256 model_conf.wave.residual_dilations=[1,3]" ;;
     *) echo "unknown candidate $1" >&2; exit 1 ;;
   esac
 }
