@@ -128,10 +128,11 @@ def big_ssl_costs(seconds, device, quick, res):
     return out
 
 
-def main(argv=None):
+def main(argv=None, name=NAME, title=TITLE, module="bench.bench_speed", codecs=",".join(zoo.ALL)):
+    """`name`, `title`, `module` and the default `codecs` let another section reuse this benchmark."""
     argv = list(sys.argv[1:] if argv is None else argv)
     p = common.base_parser(__doc__.splitlines()[0])
-    p.add_argument("--codecs", default=",".join(zoo.ALL), help="comma list of " + ", ".join(zoo.ALL))
+    p.add_argument("--codecs", default=codecs, help="comma list of " + ", ".join(zoo.ALL))
     p.add_argument("--cases", default=None, help="comma list of <seconds>x<batch> (default: 10x1,60x1,10x16 on "
                                                  "CPU, plus 60x16 on CUDA)")
     p.add_argument("--case-budget", type=float, default=None,
@@ -151,7 +152,7 @@ def main(argv=None):
         size = "full"
     args.rounds = args.rounds or (1 if args.quick else 3)
     budget = args.case_budget if args.case_budget is not None else (math.inf if cuda else 120.0)
-    res = common.Result(NAME, TITLE, "bench.bench_speed", argv, device)
+    res = common.Result(name, title, module, argv, device)
     if args.quick:
         res.note("--quick: toy-width models and short inputs; the figures mean nothing")
 

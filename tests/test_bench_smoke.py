@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 # script -> (keys every row has, Markdown fragments the section must contain)
 EXPECT = {
+    "speech_codec": ({"kind"}, ["| codec |", "Speed ratio audiotok / peer", "| EnCodec 24 kHz |"]),
     "speed": ({"kind"}, ["| codec |", "Speed ratio audiotok / peer", "SSL share"]),
     "memory": ({"minutes", "peak_rss_mb", "peak_tree_mb", "frames"}, ["| input |", "peak RSS"]),
     "latency": ({"kind"}, ["not causal", "| chunk C (s) |"]),
@@ -55,6 +56,10 @@ def test_bench_script_quick_writes_rows(name, tmp_path, request):
 
 def _check(name, rows):
     """What each benchmark's rows must say, beyond their shape."""
+    if name == "speech_codec":  # the shipped codec's architecture and its two peers, in one run
+        codecs = list(dict.fromkeys(r["codec"] for r in rows if r["kind"] == "codec"))
+        assert len(codecs) == 3 and "CPU (spectral, causal)" in codecs[0]
+        assert all(r["enc_xrt"] > 0 and r["dec_xrt"] > 0 for r in rows if r["kind"] == "codec")
     if name == "speed":
         codecs = {r["codec"] for r in rows if r["kind"] == "codec"}
         assert len(codecs) == 7  # three DualCodecs (CPU spectral, 12.5 and 25 Hz) and four peers, in one run
