@@ -66,9 +66,10 @@ def save_config(cfg, path):
     os.replace(tmp, path)
 
 
-def config_group(cls, value, where):
-    """The dataclass `cls` from its YAML mapping `value` (None: all defaults): unknown keys are an
-    error that names `where` and the known keys, so a typo never silently keeps a default."""
+def config_group(cls, value, where, defaults=None):
+    """The dataclass `cls` from its YAML mapping `value` over `defaults` (the owning model's, where they
+    differ from the dataclass's): unknown keys are an error that names `where` and the known keys, so
+    a typo never silently keeps a default."""
     if isinstance(value, cls):
         return value
     if value is None:
@@ -79,7 +80,7 @@ def config_group(cls, value, where):
     unknown = sorted(set(value) - set(names))
     if unknown:
         raise UserError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(names)})")
-    return cls(**value)
+    return cls(**{**(defaults or {}), **value})
 
 
 def group_flat_keys(conf, moves, where):

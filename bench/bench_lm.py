@@ -31,12 +31,12 @@ def build(g, quick, device):
 
     # DualCodec 25 Hz streams: semantic 16384, acoustic 11 x 1024; a 2000-piece text BPE
     vocab = JointVocab(text_size=2000, semantic_size=16384, acoustic_size=1024, n_acoustic=11)
-    conf = dict(dim=768, n_layers=12, n_heads=12, srh_dim=256, srh_layers=2, srh_heads=4)
+    conf = dict(lm={"dim": 768, "n_layers": 12, "n_heads": 12}, srh={"dim": 256, "n_layers": 2, "n_heads": 4})
     if quick:
         vocab = JointVocab(text_size=50, semantic_size=64, acoustic_size=16, n_acoustic=2)
-        conf = dict(dim=32, n_layers=2, n_heads=4, srh_dim=16, srh_layers=1, srh_heads=2)
+        conf = dict(lm={"dim": 32, "n_layers": 2, "n_heads": 4}, srh={"dim": 16, "n_layers": 1, "n_heads": 2})
     torch.manual_seed(0)
-    model = UnifiedLM(vocab, group_size=g, frame_rate=FRAME_RATE, **conf).eval().to(device)
+    model = UnifiedLM(vocab, grouping={"size": g}, frame_rate=FRAME_RATE, **conf).eval().to(device)
     return model, conf
 
 
@@ -111,7 +111,7 @@ def main(argv=None):
         params = sum(p.numel() for p in model.parameters()) / 1e6
         semantic = torch.randint(0, model.S, (frames,), generator=gen).to(device)
         text_ids = torch.randint(0, model.vocab.text_size, (30,), generator=gen).tolist()
-        size = f"{conf['n_layers']} x {conf['dim']}, {common.fmt(params)} M parameters"
+        size = f"{conf['lm']['n_layers']} x {conf['lm']['dim']}, {common.fmt(params)} M parameters"
         text_decode(model, semantic[: max(g, frames // 10)], 2, True, device)  # warm-up
         ids = {}
         for cache in (True, False):

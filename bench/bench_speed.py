@@ -112,10 +112,9 @@ def big_ssl_costs(seconds, device, quick, res):
                        params_m=n, seconds=seconds, ssl_s=t))
     hf = None  # frees the 580M weights before BEST-RQ is built
     # audiotok's own encoder at the same width and depth, run only as deep as DualCodec reads
-    kw = dict(d_model=1024, n_layers=24, n_heads=16, conv_kernel=31) if not quick else dict(d_model=32, n_layers=2,
-                                                                                            n_heads=2)
+    kw = dict(dim=1024, n_layers=24, n_heads=16, conv_kernel=31) if not quick else dict(dim=32, n_layers=2, n_heads=2)
     torch.manual_seed(0)
-    bq = BestRQ(dropout=0.0, **kw).eval().to(device)
+    bq = BestRQ(encoder=dict(dropout=0.0, **kw)).eval().to(device)
     layer = min(17, bq.num_layers)
     wdev = wav.to(device)
     with torch.inference_mode():

@@ -32,7 +32,7 @@ MID = {
     "model_conf": dict(latent_dim=256, wave=dict(encoder_dim=16, decoder_dim=384), ssl_features=dict(layer=4),
                        semantic=dict(dim=256, intermediate_dim=768, layers=2),
                        discriminator=dict(channels=8, stft_channels=16)),
-    "ssl": dict(d_model=256, n_layers=6, n_heads=4),
+    "ssl": dict(dim=256, n_layers=6, n_heads=4),  # the SSL's encoder group
     "batch_size": 4,
     "segment_seconds": 2.0,
 }
@@ -49,7 +49,7 @@ def config(size):
         for key, value in copy.deepcopy(MID["model_conf"]).items():  # config groups merge key by key
             group = key in ("wave", "semantic", "ssl_features")
             model_cfg["model_conf"][key] = {**model_cfg["model_conf"].get(key, {}), **value} if group else value
-        model_cfg["model_conf"]["ssl"]["model_conf"].update(MID["ssl"])
+        model_cfg["model_conf"]["ssl"]["model_conf"]["encoder"].update(MID["ssl"])
         cfg["batch_size"] = MID["batch_size"]
         cfg["dataset_conf"]["segment_seconds"] = MID["segment_seconds"]
     cfg["model"], cfg["model_conf"] = model_cfg["model"], model_cfg["model_conf"]
@@ -129,9 +129,8 @@ def main(argv=None):
             if args.quick:
                 cfg["batch_size"] = 2
                 cfg["dataset_conf"]["segment_seconds"] = 0.5
-                cfg["model_conf"]["ssl"] = {"model": "bestrq",
-                                            "model_conf": {**cfg["model_conf"]["ssl"]["model_conf"],
-                                                           "d_model": 32, "n_layers": 1, "n_heads": 2}}
+                ssl = cfg["model_conf"]["ssl"]["model_conf"]
+                ssl["encoder"] = {**ssl["encoder"], "dim": 32, "n_layers": 1, "n_heads": 2}
                 cfg["model_conf"].setdefault("ssl_features", {})["layer"] = 1
             for amp in args.amps.split(","):
                 trainer, model = make_trainer(cfg, data, tmp / f"exp_{size}_{amp}", device, amp)

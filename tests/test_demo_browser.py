@@ -67,8 +67,8 @@ def tiny_lm(d):
     sp = train_text_model(SENTENCES * 4, d / "bpe.model", vocab_size=40)
     vocab = JointVocab.from_text_model(sp, semantic_size=64, acoustic_size=32, n_acoustic=2)
     torch.manual_seed(0)
-    return UnifiedLM(vocab, dim=32, n_layers=2, n_heads=4, n_kv_heads=2, group_size=2, frame_rate=12.5, srh_dim=16,
-                     srh_layers=1, srh_heads=2, prompt_frames=4)
+    return UnifiedLM(vocab, lm={"dim": 32, "n_layers": 2, "n_heads": 4, "n_kv_heads": 2}, grouping={"size": 2},
+                     frame_rate=12.5, srh={"dim": 16, "n_layers": 1, "n_heads": 2}, prompt_frames=4)
 
 
 def test_tabs_without_their_model_say_how_to_get_one(tmp_path):

@@ -24,8 +24,8 @@ from demo import handlers  # noqa: E402
 from demo.models import ModelStore, default_name  # noqa: E402
 
 SR = 24000
-SSL = {"model": "bestrq", "model_conf": {"d_model": 32, "n_layers": 2, "n_heads": 2, "codebook_size": 64,
-                                         "dropout": 0.0}}
+SSL = {"model": "bestrq", "model_conf": {"encoder": {"dim": 32, "n_layers": 2, "n_heads": 2, "dropout": 0.0},
+                                         "targets": {"codebook_size": 64}}}
 
 
 def tiny_codec(seed=0):
@@ -235,11 +235,11 @@ def lm_store(tmp_path_factory, codec_dir):
     vocab = JointVocab.from_text_model(sp, semantic_size=64, acoustic_size=32, n_acoustic=2)
     for name, seed in (("ulm", 0), ("bare", 1)):
         torch.manual_seed(seed)
-        UnifiedLM(vocab, dim=32, n_layers=2, n_heads=4, n_kv_heads=2, group_size=2, frame_rate=12.5, srh_dim=16,
-                  srh_layers=1, srh_heads=2, prompt_frames=4).save_pretrained(d / name)
+        UnifiedLM(vocab, lm={"dim": 32, "n_layers": 2, "n_heads": 4, "n_kv_heads": 2}, grouping={"size": 2},
+                  frame_rate=12.5, srh={"dim": 16, "n_layers": 1, "n_heads": 2}, prompt_frames=4).save_pretrained(d / name)
     save_model_dir(tiny_codec(), d / "ulm" / "codec")
-    other = UnifiedLM(JointVocab.from_text_model(sp, semantic_size=256), dim=32, n_layers=1, n_heads=4,
-                      group_size=2, frame_rate=12.5, srh_dim=16, srh_layers=1, srh_heads=2)
+    other = UnifiedLM(JointVocab.from_text_model(sp, semantic_size=256), lm={"dim": 32, "n_layers": 1, "n_heads": 4},
+                      grouping={"size": 2}, frame_rate=12.5, srh={"dim": 16, "n_layers": 1, "n_heads": 2})
     other.save_pretrained(d / "other")
     return ModelStore.from_dirs([d / "ulm", d / "bare", d / "other"]), ModelStore.from_dirs([d / "bare"])
 
@@ -308,11 +308,12 @@ def music_store(tmp_path_factory):
     from audiotok.models.duotok import DuoTok
 
     torch.manual_seed(0)
-    ssl = {"model": "bestrq", "model_conf": {"sample_rate": SR, "n_mels": 32, "n_fft": 512, "hop_length": 240,
-                                             "stack": 4, "d_model": 32, "n_layers": 2, "n_heads": 2,
-                                             "codebook_size": 64, "codebook_dim": 8, "dropout": 0.0}}
-    m = DuoTok(encoder={"model": "duotok_encoder", "model_conf": {"ssl": ssl}}, layer=1, codebook_size=64,
-               codebook_dim=8, branch_dim=32, branch_intermediate_dim=64,
+    ssl = {"model": "bestrq", "model_conf": {"sample_rate": SR,
+                                             "features": {"n_mels": 32, "n_fft": 512, "hop_length": 240, "stack": 4},
+                                             "encoder": {"dim": 32, "n_layers": 2, "n_heads": 2, "dropout": 0.0},
+                                             "targets": {"codebook_size": 64, "codebook_dim": 8}}}
+    m = DuoTok(encoder={"model": "duotok_encoder", "model_conf": {"ssl": ssl}}, layer=1,
+               codebooks={"size": 64, "dim": 8}, branch={"dim": 32, "intermediate_dim": 64},
                decoder={"n_mels": 32, "n_fft": 512, "upsample": 4, "dim": 32, "layers": 1, "intermediate_dim": 64,
                         "steps": 2},
                vocoder={"channels": 16, "rates": [8, 6, 5], "dilations": [1]})

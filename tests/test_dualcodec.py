@@ -15,7 +15,7 @@ from tiny_models import merged
 
 SSL = {
     "model": "bestrq",
-    "model_conf": {"d_model": 32, "n_layers": 2, "n_heads": 2, "codebook_size": 64, "dropout": 0.0},
+    "model_conf": {"encoder": {"dim": 32, "n_layers": 2, "n_heads": 2, "dropout": 0.0}, "targets": {"codebook_size": 64}},
 }
 
 

@@ -13,11 +13,13 @@ from audiotok.errors import DataDirError, UserError
 from audiotok.models.duotok import DuoTok
 from audiotok.models.duotok_encoder import DuoTokEncoder
 from audiotok.models.duotok_targets import Chroma, apply_mask, ratio_mask, text_to_ids
+from tiny_models import merged
 
 SR = 24000
 SSL = {"model": "bestrq", "model_conf": {
-    "sample_rate": SR, "n_mels": 32, "n_fft": 512, "hop_length": 240, "stack": 4, "d_model": 32, "n_layers": 2,
-    "n_heads": 2, "conv_kernel": 3, "codebook_size": 64, "dropout": 0.0, "mask_prob": 0.1, "mask_span": 3}}
+    "sample_rate": SR, "features": {"n_mels": 32, "n_fft": 512, "hop_length": 240, "stack": 4},
+    "encoder": {"dim": 32, "n_layers": 2, "n_heads": 2, "conv_kernel": 3, "dropout": 0.0},
+    "targets": {"codebook_size": 64}, "masking": {"prob": 0.1, "span": 3}}}
 DEC = {"n_mels": 24, "n_fft": 512, "dim": 32, "layers": 1, "intermediate_dim": 64, "steps": 2}
 VOC = {"channels": 16, "rates": [8, 6, 5], "dilations": [1], "segment_frames": 10}
 VOC_MEL = {"n_mels": [20], "window_lengths": [512]}
@@ -64,11 +66,10 @@ def tiny_encoder(**kw):
 
 
 def tiny_duotok(encoder, **kw):
-    conf = dict(encoder={"model": "duotok_encoder", "model_conf": encoder.config}, layer=1, codebook_size=32,
-                codebook_dim=8, branch_dim=16, branch_intermediate_dim=32, decoder=DEC, vocoder=VOC,
-                vocoder_mel=VOC_MEL)
-    conf.update(kw)
-    m = DuoTok(**conf)
+    conf = dict(encoder={"model": "duotok_encoder", "model_conf": encoder.config}, layer=1,
+                codebooks={"size": 32, "dim": 8}, branch={"dim": 16, "intermediate_dim": 32}, decoder=DEC,
+                vocoder=VOC, vocoder_mel=VOC_MEL)
+    m = DuoTok(**merged(conf, kw))
     m.encoder.load_state_dict(encoder.state_dict())
     return m
 
@@ -247,7 +248,7 @@ def test_shared_simvq_map_is_saved_once_and_trained(data, tmp_path):
 
 def test_single_track_control_and_decode_api(data):
     enc = tiny_encoder().eval()
-    ctl = tiny_duotok(enc, routing="none", quantizer="vq", n_codebooks=2, shared_map=False).eval()
+    ctl = tiny_duotok(enc, routing="none", codebooks={"kind": "vq", "n_codebooks": 2, "shared_map": False}).eval()
     dual = tiny_duotok(enc).eval()
     assert [s.name for s in ctl.streams] == ["mix"] and ctl.bitrate() == dual.bitrate()
     wav = stem_batch(data)["wav"]
@@ -294,12 +295,13 @@ def test_four_stages_pack_and_cli_stem_decoding(data, tmp_path, capsys):
             "dataset_conf": {"sample_rate": SR, "segment_seconds": 0.8}}, data, tmp_path / "ssl")
     _train({"model": "duotok_encoder", "model_conf": {"ssl_init_dir": str(tmp_path / "ssl/model"),
             "freeze_schedule": [[1, 1]]}, **stems}, data, tmp_path / "enc")
-    tok_conf = {"layer": 1, "codebook_size": 32, "codebook_dim": 8, "branch_dim": 16, "decoder": DEC,
+    tok_conf = {"layer": 1, "codebooks": {"size": 32, "dim": 8}, "branch": {"dim": 16}, "decoder": DEC,
                 "vocoder": VOC, "vocoder_mel": VOC_MEL}
     _train({"model": "duotok", "model_conf": {**tok_conf, "encoder_init_dir": str(tmp_path / "enc/model")},
             **stems}, data, tmp_path / "q")
-    with pytest.raises(UserError, match="codebook_size"):
-        DuoTok(**{**tok_conf, "codebook_size": 64, "init_dir": str(tmp_path / "q"), "train_stage": "decoder"})
+    with pytest.raises(UserError, match="was trained with codebooks="):
+        DuoTok(**{**tok_conf, "codebooks": {"size": 64, "dim": 8}, "init_dir": str(tmp_path / "q"),
+                  "train_stage": "decoder"})
     _train({"model": "duotok", "model_conf": {**tok_conf, "init_dir": str(tmp_path / "q/model"),
             "train_stage": "decoder"}, **stems, "trainer": {
                 "max_steps": 2, "log_interval": 1, "valid_interval": 2, "save_interval": 2, "valid_batches": 1,
@@ -428,3 +430,21 @@ def test_recipe_pairs_quantizer_and_decoder_configs(tmp_path):
     ok = tok("--tok-configs", "conf/p.yaml conf/q.yaml", "--dec-configs", "conf/p_dec.yaml conf/q_dec.yaml",
              "--stage", "10")
     assert ok.returncode == 0 and "Finished stages 10..10000: p q" in ok.stderr
+
+
+def test_flat_duotok_and_encoder_configs_upgrade_to_the_groups():
+    from audiotok.models.duotok_config import upgrade_conf
+    from audiotok.registry import build_model
+
+    flat = {"quantizer": "vq", "codebook_size": 32, "codebook_dim": 8, "n_codebooks": 2, "shared_map": False,
+            "branch_dim": 16, "branch_intermediate_dim": 32, "layer": 1, "routing": "none"}
+    assert upgrade_conf(flat) == {"layer": 1, "routing": "none", "branch": {"dim": 16, "intermediate_dim": 32},
+                                  "codebooks": {"kind": "vq", "size": 32, "dim": 8, "n_codebooks": 2,
+                                                "shared_map": False}}
+    enc = build_model({"model": "duotok_encoder", "model_conf": {"ssl": SSL, "mask_prob": 0.3, "mask_span": None}})
+    assert enc.mask_prob == 0.3 and enc.mask_span == 3  # left out: the SSL's masking
+    assert enc.config["masking"] == {"prob": 0.3}
+    with pytest.raises(UserError, match=r"duotok: codebooks: unknown key\(s\) codebook_size"):
+        tiny_duotok(enc, codebooks={"codebook_size": 8})
+    with pytest.raises(UserError, match="duotok: codebooks.kind must be one of simvq, vq, got 'rvq'"):
+        tiny_duotok(enc, codebooks={"kind": "rvq"})

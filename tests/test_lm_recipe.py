@@ -24,8 +24,8 @@ TEXTS = {
     "spkb-002": ("en-us+f3", "A CAT RAN HOME"),
 }
 TINY_LM = """model: ulm
-model_conf: {vocab: null, frame_rate: 25.0, dim: 32, n_layers: 1, n_heads: 4, group_size: 5, srh_dim: 16,
-             srh_layers: 1, srh_heads: 2, prompt_frames: 10}
+model_conf: {vocab: null, frame_rate: 25.0, lm: {dim: 32, n_layers: 1, n_heads: 4}, grouping: {size: 5},
+             srh: {dim: 16, n_layers: 1, n_heads: 2}, prompt_frames: 10}
 dataset: lm_tokens
 dataset_conf: {vocab: null, tasks: [asr, tts, acoustic], max_frames: 200}
 batch_size: 4

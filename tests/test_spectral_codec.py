@@ -13,8 +13,8 @@ from audiotok.nn.spectral import OverlapAddISTFT, SpectralDecoder, SpectralEncod
 from test_dualcodec import speechlike
 from tiny_models import merged
 
-SSL = {"model": "bestrq", "model_conf": {"d_model": 32, "n_layers": 2, "n_heads": 2, "codebook_size": 64,
-                                          "dropout": 0.0, "input_sample_rate": 16000}}
+SSL = {"model": "bestrq", "model_conf": {"encoder": {"dim": 32, "n_layers": 2, "n_heads": 2, "dropout": 0.0},
+                                          "targets": {"codebook_size": 64}, "input_sample_rate": 16000}}
 PHONES = ["a", "b", "k", "s", "t"]
 
 

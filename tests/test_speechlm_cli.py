@@ -39,8 +39,8 @@ def make_codec(directory, seed=0, semantic=64, acoustic=32, n_acoustic=2, stride
     trained codec exp holds)."""
     torch.manual_seed(seed)
     codec = DualCodec(
-        ssl={"model": "bestrq", "model_conf": {"d_model": 32, "n_layers": 2, "n_heads": 2, "codebook_size": 64,
-                                                "dropout": 0.0}},
+        ssl={"model": "bestrq", "model_conf": {"encoder": {"dim": 32, "n_layers": 2, "n_heads": 2, "dropout": 0.0},
+                                                "targets": {"codebook_size": 64}}},
         ssl_features={"layer": 1}, latent_dim=16,
         wave={"encoder_dim": 2, "encoder_strides": list(strides), "decoder_dim": 32, "residual_dilations": [1]},
         semantic={"dim": 16, "intermediate_dim": 32, "layers": 1, "codebook_size": semantic},
@@ -75,8 +75,9 @@ def train_toy_lm(vocab, codec, wavs, steps=150, seed=0):
         ac.append(tok["acoustic"])
         text.append(torch.tensor(vocab.encode_text(UTTS[utt][1])))
     torch.manual_seed(seed)
-    lm = UnifiedLM(vocab, dim=48, n_layers=2, n_heads=4, n_kv_heads=2, group_size=G, frame_rate=codec.frame_rate,
-                   srh_dim=32, srh_layers=1, srh_heads=2, end_weight=1.0, prompt_frames=10)
+    lm = UnifiedLM(vocab, lm={"dim": 48, "n_layers": 2, "n_heads": 4, "n_kv_heads": 2}, grouping={"size": G},
+                   frame_rate=codec.frame_rate, srh={"dim": 32, "n_layers": 1, "n_heads": 2},
+                   loss_weights={"end": 1.0}, prompt_frames=10)
     T, L = max(s.numel() for s in sem), max(t.numel() for t in text)
     n = len(sem)
 
@@ -252,8 +253,8 @@ def test_12hz_codec_with_g2(pair, tmp_path):
     assert codec.frame_rate == 12.5
     vocab = JointVocab.from_text_model(root / "bpe.model", semantic_size=64, acoustic_size=32, n_acoustic=2)
     torch.manual_seed(0)
-    lm = UnifiedLM(vocab, dim=32, n_layers=1, n_heads=4, group_size=2, frame_rate=12.5, srh_dim=16, srh_layers=1,
-                   srh_heads=2)
+    lm = UnifiedLM(vocab, lm={"dim": 32, "n_layers": 1, "n_heads": 4}, grouping={"size": 2}, frame_rate=12.5,
+                   srh={"dim": 16, "n_layers": 1, "n_heads": 2})
     lm.save_pretrained(tmp_path / "lm12")
     slm = SpeechLM.from_pretrained(tmp_path / "lm12", codec=tmp_path / "codec12")
     assert isinstance(slm.asr(wavs["spka-001"], max_len=2), str)

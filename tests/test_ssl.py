@@ -13,9 +13,11 @@ from audiotok.models.loading import load_model, save_model_dir
 from audiotok.models.ssl import BestRQ, span_mask
 from audiotok.nn.features import LogMel
 from audiotok.registry import build_model
+from tiny_models import merged
 
 SR = 16000
-TINY = dict(d_model=32, n_layers=2, n_heads=2, ffn_dim=64, conv_kernel=5, dropout=0.0, codebook_size=64)
+TINY = dict(encoder={"dim": 32, "n_layers": 2, "n_heads": 2, "ffn_dim": 64, "conv_kernel": 5, "dropout": 0.0},
+            targets={"codebook_size": 64})
 
 
 @pytest.fixture(autouse=True)
@@ -114,7 +116,7 @@ def test_targets_deterministic_and_frozen(speech):
     ta, tb = a.quantizer(x), b.quantizer(x)
     assert ta.shape == (2, x.shape[1], 1) and torch.equal(ta, tb)
     assert ta.unique().numel() > 5  # normalised features spread over the codebook
-    other = BestRQ(**TINY, quantizer_seed=7)
+    other = BestRQ(**merged(TINY, {"targets": {"seed": 7}}))
     assert not torch.equal(other.quantizer(x), ta)
     # cosine nearest neighbour, computed the slow way
     z = torch.nn.functional.normalize(x @ a.quantizer.proj[0], dim=-1)
@@ -124,7 +126,7 @@ def test_targets_deterministic_and_frozen(speech):
 
 def test_training_reduces_loss_and_keeps_quantizer_frozen(speech):
     torch.manual_seed(0)
-    model = BestRQ(**TINY, mask_prob=0.08, mask_span=4, num_codebooks=2)
+    model = BestRQ(**merged(TINY, {"masking": {"prob": 0.08, "span": 4}, "targets": {"num_codebooks": 2}}))
     frozen = {k: v.clone() for k, v in model.quantizer.state_dict().items()}
     batch = {"wav": speech}
 
@@ -174,7 +176,7 @@ def test_extract_features_shapes_and_rates(speech):
     assert not torch.allclose(feats[1], feats[2])
     with pytest.raises(UserError):
         model.extract_features(speech, 3)
-    fast = BestRQ(**TINY, stack=2)
+    fast = BestRQ(**TINY, features={"stack": 2})
     assert fast.feature_rate == 50.0 and fast.extract_features(speech, 1).shape[1] == int(1.6 * 50)
 
 
@@ -196,7 +198,7 @@ def test_padding_content_does_not_reach_valid_frames(speech):
 
 def test_save_load_round_trip(speech, tmp_path):
     torch.manual_seed(0)
-    model = build_model({"model": "bestrq", "model_conf": dict(TINY, stack=2)}).eval()
+    model = build_model({"model": "bestrq", "model_conf": dict(TINY, features={"stack": 2})}).eval()
     save_model_dir(model, tmp_path / "m")
     loaded = load_model(tmp_path / "m")
     assert isinstance(loaded, BestRQ) and loaded.config == model.config
@@ -291,3 +293,25 @@ def test_hf_adapter_errors(tmp_path):
     (tmp_path / "bad" / "config.json").write_text('{"model_type": "wav2vec2"}')
     with pytest.raises(UserError, match="bad"):
         HFSSLEncoder(tmp_path / "bad")  # config but no weights
+
+
+def test_a_flat_bestrq_config_upgrades_to_the_groups_and_builds_the_same_model():
+    from audiotok.models.ssl_config import upgrade_conf
+
+    flat = {"sample_rate": SR, "n_mels": 40, "stack": 2, "feat_norm": "global", "global_mean": -8.0, "d_model": 32,
+            "n_layers": 2, "n_heads": 2, "conv_kernel": 5, "dropout": 0.0, "codebook_size": 64,
+            "quantizer_seed": 7, "mask_prob": 0.08, "mask_span": 4, "causal": True}
+    grouped = upgrade_conf(flat)
+    assert grouped["features"] == {"n_mels": 40, "stack": 2, "norm": "global", "global_mean": -8.0}
+    assert grouped["encoder"] == {"dim": 32, "n_layers": 2, "n_heads": 2, "conv_kernel": 5, "dropout": 0.0}
+    assert grouped["targets"] == {"codebook_size": 64, "seed": 7} and grouped["masking"] == {"prob": 0.08, "span": 4}
+    torch.manual_seed(0)
+    old = build_model({"model": "bestrq", "model_conf": flat})
+    torch.manual_seed(0)
+    new = BestRQ(**grouped)
+    assert old.config == new.config and old.causal and old.mask_span == 4
+    assert all(torch.equal(a, b) for a, b in zip(old.state_dict().values(), new.state_dict().values()))
+    with pytest.raises(UserError, match="bestrq: a causal encoder needs features.norm: global"):
+        BestRQ(**TINY, causal=True)
+    with pytest.raises(UserError, match=r"bestrq: encoder: unknown key\(s\) d_model"):
+        BestRQ(encoder={"d_model": 32})

@@ -14,7 +14,7 @@ from audiotok.models.dualcodec_stream import lookahead
 from audiotok.tokfile import TokenStreamReader, TokenStreamWriter, read_tokens
 from test_spectral_codec import SSL, tiny
 
-CAUSAL_SSL = {"model": "bestrq", "model_conf": {**SSL["model_conf"], "causal": True, "feat_norm": "global"}}
+CAUSAL_SSL = {"model": "bestrq", "model_conf": {**SSL["model_conf"], "causal": True, "features": {"norm": "global"}}}
 AUDIOTOK = [sys.executable, "-m", "audiotok"]
 
 

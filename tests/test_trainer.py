@@ -81,9 +81,9 @@ class ToyGAN(ToyAE):
         return loss, logs
 
 
-BESTRQ_CONF = {"sample_rate": SR, "n_mels": 16, "n_fft": 256, "hop_length": 160, "stack": 4, "d_model": 32,
-               "n_layers": 1, "n_heads": 2, "conv_kernel": 3, "codebook_size": 32, "codebook_dim": 8,
-               "mask_prob": 0.2, "mask_span": 2, "dropout": 0.1}
+BESTRQ_CONF = {"sample_rate": SR, "features": {"n_mels": 16, "n_fft": 256, "hop_length": 160, "stack": 4},
+               "encoder": {"dim": 32, "n_layers": 1, "n_heads": 2, "conv_kernel": 3, "dropout": 0.1},
+               "targets": {"codebook_size": 32, "codebook_dim": 8}, "masking": {"prob": 0.2, "span": 2}}
 
 
 def make_model(kind):
@@ -618,7 +618,8 @@ def test_cli_init_from_starts_a_new_run_from_packed_weights(data, tmp_path):
     out = subprocess.run(base + ["--exp-dir", str(tmp_path / "second"), "--init-from", str(tmp_path / "first")],
                          env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and "initial weights from" in (tmp_path / "second" / "train.log").read_text()
-    other = make_config(model="bestrq", model_conf={**BESTRQ_CONF, "d_model": 48}, max_steps=2)
+    other = make_config(model="bestrq", model_conf={**BESTRQ_CONF, "encoder": {**BESTRQ_CONF["encoder"], "dim": 48}},
+                        max_steps=2)
     out = subprocess.run(base[:5] + [str(_write_yaml(tmp_path / "o.yaml", other))] + base[6:] +
                          ["--exp-dir", str(tmp_path / "third"), "--init-from", str(tmp_path / "first")],
                          env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)

@@ -15,8 +15,10 @@ from audiotok.models.sampling import filter_logits
 from audiotok.models.srh import GroupEmbed, SpeechRefinedHead, group_tokens, speech_targets, ungroup_tokens
 from audiotok.models.ulm import TASK_IDS, Layout, UnifiedLM, pack_segments, task_attention_mask
 from audiotok.models.ulm_vocab import JointVocab, train_text_model
+from audiotok.nn.transformer import TransformerConf
 from audiotok.registry import dataset_class
 from audiotok.tokfile import write_tokens
+from tiny_models import merged
 
 S, A, K = 16, 8, 2
 SENTENCES = [
@@ -42,10 +44,9 @@ def vocab(tmp_path_factory):
 
 def tiny(vocab, g=2, seed=0, **kw):
     torch.manual_seed(seed)
-    conf = dict(dim=32, n_layers=2, n_heads=4, n_kv_heads=2, group_size=g, srh_dim=16, srh_layers=1, srh_heads=2,
-                prompt_frames=4)
-    conf.update(kw)
-    return UnifiedLM(vocab, **conf)
+    conf = dict(lm={"dim": 32, "n_layers": 2, "n_heads": 4, "n_kv_heads": 2}, grouping={"size": g},
+                srh={"dim": 16, "n_layers": 1, "n_heads": 2}, prompt_frames=4)
+    return UnifiedLM(vocab, **merged(conf, kw))
 
 
 def as_int(m):
@@ -169,7 +170,7 @@ def test_group_embed_modes():
 
 def test_srh_teacher_forced_loss_decreases():
     torch.manual_seed(0)
-    srh = SpeechRefinedHead(lm_dim=24, group_size=5, n_tokens=S, dim=32, n_layers=1, n_heads=4)
+    srh = SpeechRefinedHead(lm_dim=24, group_size=5, n_tokens=S, conf=TransformerConf(dim=32, n_layers=1, n_heads=4))
     h = torch.randn(6, 24)
     targets = torch.randint(0, S, (6, 5))
     targets[5, 3], targets[5, 4] = S, -1  # a final group: EOS then padding (ignored)
@@ -190,7 +191,8 @@ def test_srh_teacher_forced_loss_decreases():
 
 def test_srh_cached_generation_matches_teacher_forcing():
     torch.manual_seed(1)
-    srh = SpeechRefinedHead(lm_dim=24, group_size=5, n_tokens=S, dim=32, n_layers=2, n_heads=4, n_kv_heads=2).eval()
+    conf = TransformerConf(dim=32, n_layers=2, n_heads=4, n_kv_heads=2)
+    srh = SpeechRefinedHead(lm_dim=24, group_size=5, n_tokens=S, conf=conf).eval()
     h = torch.randn(3, 24)
     tokens, logits = srh.generate(h, lambda x: x.argmax(-1), return_logits=True)
     ref = srh(h, tokens)  # one pass, teacher-forced with the generated tokens
@@ -408,7 +410,7 @@ def test_mixed_batch_equals_per_task_batches(vocab, tmp_path):
 
 def test_tts_learns_a_toy_utterance(vocab):
     """LM + SRH trained on one (text, tokens) pair reproduce it greedily, EOS and end head included."""
-    model = tiny(vocab, g=3, seed=2, end_weight=1.0)
+    model = tiny(vocab, g=3, seed=2, loss_weights={"end": 1.0})
     text = torch.tensor([vocab.encode_text("the cat sat")])
     sem = torch.tensor([[3, 1, 4, 1, 5, 9, 2, 6]])
     batch = {"task": torch.tensor([TASK_IDS["tts"]]), "semantic": sem, "semantic_len": torch.tensor([8]),
@@ -443,8 +445,8 @@ def test_init_from_a_tiny_hf_causal_lm(vocab, tmp_path, arch):
     hf.save_pretrained(tmp_path / "hf")
     conf = hf_lm_conf(tmp_path / "hf")
     assert conf["qkv_bias"] == (arch == "qwen2") and conf["rope_base"] == 5000.0
-    model = UnifiedLM(vocab, group_size=2, srh_dim=16, srh_layers=1, srh_heads=2, init_from_hf=str(tmp_path / "hf"),
-                      **conf)
+    srh = {"dim": 16, "n_layers": 1, "n_heads": 2}
+    model = UnifiedLM(vocab, lm=conf, grouping={"size": 2}, srh=srh, init_from_hf=str(tmp_path / "hf"))
     assert model.config["init_from_hf"] is None
     x = torch.randn(2, 7, 32)
     from audiotok.nn.transformer import causal_mask
@@ -454,13 +456,13 @@ def test_init_from_a_tiny_hf_causal_lm(vocab, tmp_path, arch):
         ours = model.lm(x, mask=causal_mask(7))
     assert torch.allclose(ours, ref, atol=1e-4)
     with pytest.raises(UserError, match="does not fit the model.*ffn_dim 128 vs 64"):
-        UnifiedLM(vocab, **{**conf, "ffn_dim": 128}, init_from_hf=str(tmp_path / "hf"))
+        UnifiedLM(vocab, lm={**conf, "ffn_dim": 128}, init_from_hf=str(tmp_path / "hf"))
     with pytest.raises(UserError, match="not a Hugging Face model dir"):
-        UnifiedLM(vocab, **conf, init_from_hf=str(tmp_path))
+        UnifiedLM(vocab, lm=conf, init_from_hf=str(tmp_path))
 
 
 def test_save_and_load_round_trip(vocab, tmp_path):
-    model = tiny(vocab, g=5, grouping="concat").eval()
+    model = tiny(vocab, g=5, grouping={"mode": "concat"}).eval()
     out = model.save_pretrained(tmp_path / "m")
     assert (out / "vocab.json").is_file() and (out / "text.model").is_file()
     meta = json.loads((out / "meta.json").read_text())
@@ -525,3 +527,25 @@ def test_acoustic_loss_only_on_masked_target_frames(vocab):
         all_prompt = model.forward_train({**batch, "prompt_len": torch.tensor([T])}, 0)
     assert torch.isfinite(a) and not torch.allclose(a, b)
     assert float(all_prompt["loss_acoustic"]) == 0.0
+
+
+def test_a_flat_lm_config_upgrades_to_the_groups_and_builds_the_same_model(vocab):
+    from audiotok.models.ulm_config import upgrade_conf
+    from audiotok.registry import build_model
+
+    flat = {"vocab": vocab.to_dict(), "dim": 32, "n_layers": 2, "n_heads": 4, "dropout": 0.1, "rope_base": 500.0,
+            "group_size": 3, "grouping": "concat", "srh_dim": 16, "srh_layers": 1, "srh_heads": 2,
+            "end_weight": 0.5, "prompt_frames": 4}
+    grouped = upgrade_conf(flat)
+    assert grouped["lm"] == {"dim": 32, "n_layers": 2, "n_heads": 4, "dropout": 0.1, "rope_base": 500.0}
+    assert grouped["grouping"] == {"size": 3, "mode": "concat"} and grouped["loss_weights"] == {"end": 0.5}
+    # the flat layout's refined head used the LM's dropout and rotary base
+    assert grouped["srh"] == {"dim": 16, "n_layers": 1, "n_heads": 2, "dropout": 0.1, "rope_base": 500.0}
+    torch.manual_seed(0)
+    old = build_model({"model": "ulm", "model_conf": flat})
+    torch.manual_seed(0)
+    new = UnifiedLM(**grouped)
+    assert old.config == new.config and old.g == 3 and old.weights["end"] == 0.5
+    assert all(torch.equal(a, b) for a, b in zip(old.state_dict().values(), new.state_dict().values()))
+    with pytest.raises(UserError, match=r"ulm: srh: unknown key\(s\) layers \(known: dim, n_layers"):
+        UnifiedLM(vocab, srh={"layers": 2})

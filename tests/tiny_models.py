@@ -7,7 +7,7 @@ from audiotok.models.loading import save_model_dir
 
 TINY_SSL = {
     "model": "bestrq",
-    "model_conf": {"d_model": 32, "n_layers": 2, "n_heads": 2, "codebook_size": 64, "dropout": 0.0},
+    "model_conf": {"encoder": {"dim": 32, "n_layers": 2, "n_heads": 2, "dropout": 0.0}, "targets": {"codebook_size": 64}},
 }
 
 

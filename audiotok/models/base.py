@@ -156,4 +156,6 @@ def build_inner_model(config, key, conf, init_dir, missing):
         return model
     if not conf or "model" not in conf:
         raise UserError(missing)
-    return build_model(conf)
+    model = build_model(conf)
+    config[key] = {"model": conf["model"], "model_conf": copy.deepcopy(model.config)}  # in the current layout
+    return model

@@ -7,8 +7,8 @@
     accompaniment ─► accompaniment branch ──────────► SimVQ (C_a · W)               ==> "accompaniment"
 
 Hard routing: a track's frames go only through its own branch and codebook; the two vocabularies are
-disjoint (two streams, each `n_codebooks` x `codebook_size`). The codebooks are SimVQ as its paper trains
-it (PaperSimVQ below); with `shared_map` both share one learned linear map W (SimVQ's point: every
+disjoint (two streams, each `codebooks.n_codebooks` x `codebooks.size`). The codebooks are SimVQ as its paper
+trains it (PaperSimVQ below); with `codebooks.shared_map` both share one learned linear map W (SimVQ's point: every
 update moves all codes, so a codebook does not split into used and dead codes).
 At encode time only the mix exists, so the split above (the stage-2 separation head) does the routing;
 `encode_stems()` routes known stems (e.g. from a separator) directly. `train_routing` picks the
@@ -16,7 +16,7 @@ features the quantizers and decoder are trained on: "mask" (default: exactly the
 or "stems" (the true stems, as Duo-Tok does with pre-separated stems).
 
 `routing: none` is the single-track control: the mix's features go through one branch and a plain
-residual VQ (`quantizer: vq`, `n_codebooks: 2` gives the same bitrate as two 1-codebook tracks),
+residual VQ (`codebooks: {kind: vq, n_codebooks: 2}`: the same bitrate as two 1-codebook tracks),
 stream "mix". Both variants decode to vocals, accompaniment and their sum, so the dual-track claim
 is measured by the same decoder and scorer.
 
@@ -26,7 +26,8 @@ Stages (one `audiotok train` run each; `train_stage` picks what is trained, the 
   decoder     conditional flow matching on the two stems' normalised log-mels given the token
               embeddings (FlowMelDecoder), and a mel vocoder (MelVocoder, multi-scale mel loss, optional
               GAN) trained on ground-truth stem mels; tokens come from the frozen encode path
-Decoding: tokens ─► embeddings ─► `steps` Euler steps of the flow (seeded) ─► stem mels ─► vocoder;
+Settings come in groups: audiotok.models.duotok_config.
+Decoding: tokens ─► embeddings ─► `decoder.steps` Euler steps of the flow (seeded) ─► stem mels ─► vocoder;
 `track` = vocals | accompaniment | mix (= vocals + accompaniment waveforms). A stream that is not given
 (n_q below the total) is replaced by the null condition the flow was trained with (condition dropout).
 
@@ -38,14 +39,19 @@ never needs them again.
 
 import json
 import math
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from audiotok.config import config_group
 from audiotok.errors import UserError
 from audiotok.models.base import TokenModel, TokenStream, build_inner_model, check_codes
+from audiotok.models.duotok_config import (
+    QUANTIZERS, FlowDecoder, TrackBranch, TrackCodebooks, Vocoder, upgrade_conf,
+)
 from audiotok.models.duotok_decoder import FlowMelDecoder, MelVocoder
 from audiotok.models.duotok_targets import apply_mask
 from audiotok.nn.conv import WNConv1d
@@ -59,13 +65,8 @@ STEMS = ("vocals", "accompaniment")
 TRACKS = ("vocals", "accompaniment", "mix")
 ROUTINGS = ("hard", "none")
 STAGES = ("quantizer", "decoder")
-TOKENIZER_KEYS = ("sample_rate", "layer", "routing", "quantizer", "codebook_size", "codebook_dim", "n_codebooks",
-                  "shared_map", "branch_dim", "branch_layers", "branch_intermediate_dim")
+TOKENIZER_KEYS = ("sample_rate", "layer", "routing", "codebooks", "branch")
 DECODER_PREFIXES = ("flow.", "vocoder.", "discriminator.")
-DECODER = {"n_mels": 80, "n_fft": 1024, "upsample": 4, "mel_mean": -6.0, "mel_std": 4.0, "dim": 256, "layers": 6,
-           "backbone": "convnext", "heads": 4, "intermediate_dim": None, "cond_dropout": 0.1, "steps": 16,
-           "guidance": 1.0}
-VOCODER = {"channels": 256, "rates": [8, 6, 5], "dilations": [1, 3, 9], "segment_frames": 50}
 LOSS_WEIGHTS = {"feat": 1.0, "commit": 0.25, "codebook": 1.0, "aux_mel": 1.0, "aux_chroma": 1.0, "flow": 1.0,
                 "vocoder_mel": 1.0, "adv": 1.0, "fm": 2.0}
 
@@ -137,38 +138,25 @@ class DuoTok(TokenModel):
     model_type = "duotok"
     training_only_prefixes = ("discriminator.",)
 
-    def __init__(
-        self,
-        sample_rate=24000,
-        encoder=None,
-        encoder_init_dir=None,
-        init_dir=None,
-        train_stage="quantizer",
-        layer=-1,
-        routing="hard",
-        train_routing="mask",
-        quantizer="simvq",
-        codebook_size=1024,
-        codebook_dim=16,
-        n_codebooks=1,
-        shared_map=True,
-        branch_dim=128,
-        branch_layers=1,
-        branch_intermediate_dim=None,
-        usage_decay=0.99,
-        dead_threshold=0.01,
-        decoder=None,
-        vocoder=None,
-        vocoder_mel=None,
-        discriminator=False,
-        disc_start_step=0,
-        loss_weights=None,
-    ):
+    @staticmethod
+    def upgrade_conf(conf):
+        return upgrade_conf(conf)
+
+    def __init__(self, sample_rate=24000, encoder=None, encoder_init_dir=None, init_dir=None, train_stage="quantizer",
+                 layer=-1, routing="hard", train_routing="mask", codebooks=None, branch=None, decoder=None, vocoder=None,
+                 vocoder_mel=None, discriminator=False, disc_start_step=0, loss_weights=None):
+        """`codebooks`: TrackCodebooks, `branch`: TrackBranch, `decoder`: FlowDecoder, `vocoder`: Vocoder
+        (audiotok.models.duotok_config), or their mappings from YAML."""
         super().__init__()
-        self.config = json.loads(json.dumps({k: v for k, v in locals().items() if k not in ("self", "__class__")}))
+        codebooks = config_group(TrackCodebooks, codebooks, "duotok: codebooks")
+        branch = config_group(TrackBranch, branch, "duotok: branch")
+        decoder = config_group(FlowDecoder, decoder, "duotok: decoder")
+        vocoder = config_group(Vocoder, vocoder, "duotok: vocoder")
+        self.config = json.loads(json.dumps({k: asdict(v) if is_dataclass(v) else v for k, v in locals().items()
+                                             if k not in ("self", "__class__")}))
         for name, value, allowed in (("routing", routing, ROUTINGS), ("train_stage", train_stage, STAGES),
                                      ("train_routing", train_routing, ("mask", "stems")),
-                                     ("quantizer", quantizer, ("simvq", "vq"))):
+                                     ("codebooks.kind", codebooks.kind, QUANTIZERS)):
             if value not in allowed:
                 raise UserError(f"duotok: {name} must be one of {', '.join(allowed)}, got '{value}'")
         self.routing, self.train_stage, self.train_routing = routing, train_stage, train_routing
@@ -191,40 +179,33 @@ class DuoTok(TokenModel):
 
         # ---- branches and codebooks ----------------------------------------------------------
         self.in_tracks = list(STEMS) if routing == "hard" else ["mix"]
-        vq_opts = {"usage_decay": usage_decay, "dead_threshold": dead_threshold}
+        cb = codebooks
+        vq_opts = {"usage_decay": cb.usage_decay, "dead_threshold": cb.dead_threshold}
         self.branches = nn.ModuleDict({
-            t: Branch(enc.hidden_size, branch_dim, branch_layers, branch_intermediate_dim, n_codebooks, codebook_size,
-                      codebook_dim, quantizer, enc.stack * enc.n_mels, **vq_opts)
+            t: Branch(enc.hidden_size, branch.dim, branch.layers, branch.intermediate_dim, cb.n_codebooks, cb.size,
+                      cb.dim, cb.kind, enc.stack * enc.n_mels, **vq_opts)
             for t in self.in_tracks
         })
         self.shared_map = None
-        if shared_map and quantizer == "simvq" and len(self.in_tracks) > 1:
-            self.shared_map = nn.ModuleList(nn.Linear(codebook_dim, codebook_dim, bias=False)
-                                            for _ in range(n_codebooks))
+        if cb.shared_map and cb.kind == "simvq" and len(self.in_tracks) > 1:
+            self.shared_map = nn.ModuleList(nn.Linear(cb.dim, cb.dim, bias=False) for _ in range(cb.n_codebooks))
             for i, m in enumerate(self.shared_map):
                 for br in self.branches.values():
-                    br.rvq.quantizers[i] = SharedMapSimVQ(branch_dim, codebook_size, codebook_dim, **vq_opts).attach(m)
-        self.streams = [TokenStream(t, int(codebook_size), int(n_codebooks)) for t in self.in_tracks]
+                    br.rvq.quantizers[i] = SharedMapSimVQ(branch.dim, cb.size, cb.dim, **vq_opts).attach(m)
+        self.streams = [TokenStream(t, int(cb.size), int(cb.n_codebooks)) for t in self.in_tracks]
 
         # ---- decoder: flow matching on stem mels + vocoder -----------------------------------
-        self.dec_conf = {**DECODER, **(decoder or {})}
-        self.voc_conf = {**VOCODER, **(vocoder or {})}
-        for conf, known, what in ((self.dec_conf, DECODER, "decoder"), (self.voc_conf, VOCODER, "vocoder")):
-            if set(conf) - set(known):
-                raise UserError(f"duotok: unknown {what} keys {sorted(set(conf) - set(known))} "
-                                f"(known: {sorted(known)})")
-        d = self.dec_conf
-        self.upsample = int(d["upsample"])
+        self.dec_conf, self.voc_conf = d, v = decoder, vocoder
+        self.upsample = int(d.upsample)
         if self.hop_length % self.upsample:
             raise UserError(f"duotok: decoder.upsample {self.upsample} does not divide the hop {self.hop_length}")
         self.mel_hop = self.hop_length // self.upsample
-        self.dec_mel = LogMel(self.sample_rate, d["n_fft"], self.mel_hop, d["n_mels"])
-        self.flow = FlowMelDecoder(len(STEMS), d["n_mels"], len(self.in_tracks), branch_dim, self.upsample, d["dim"],
-                                   d["layers"], d["backbone"], d["heads"], d["intermediate_dim"], d["cond_dropout"])
-        v = self.voc_conf
-        self.vocoder = MelVocoder(d["n_mels"], v["channels"], v["rates"], v["dilations"])
+        self.dec_mel = LogMel(self.sample_rate, d.n_fft, self.mel_hop, d.n_mels)
+        self.flow = FlowMelDecoder(len(STEMS), d.n_mels, len(self.in_tracks), branch.dim, self.upsample, d.dim,
+                                   d.layers, d.backbone, d.heads, d.intermediate_dim, d.cond_dropout)
+        self.vocoder = MelVocoder(d.n_mels, v.channels, v.rates, v.dilations)
         if self.vocoder.hop_length != self.mel_hop:
-            raise UserError(f"duotok: vocoder.rates {v['rates']} give hop {self.vocoder.hop_length}, the decoder mels "
+            raise UserError(f"duotok: vocoder.rates {v.rates} give hop {self.vocoder.hop_length}, the decoder mels "
                             f"have hop {self.mel_hop} (= {self.hop_length} / upsample {self.upsample})")
         self.vocoder_loss = MultiScaleMelLoss(self.sample_rate, **(vocoder_mel or {}))
         use_disc = train_stage == "decoder" and discriminator not in (None, False)
@@ -253,7 +234,7 @@ class DuoTok(TokenModel):
         cfg = load_config(path / "config.yaml")
         if cfg.get("model") != "duotok":
             raise UserError(f"{init_dir}: init_dir holds a '{cfg.get('model')}' model, not duotok")
-        conf = cfg.get("model_conf") or {}
+        conf = upgrade_conf(cfg.get("model_conf"))
         for key in TOKENIZER_KEYS:
             if conf.get(key) != self.config.get(key):
                 raise UserError(f"{init_dir}: was trained with {key}={conf.get(key)!r} but this config has "
@@ -391,8 +372,8 @@ class DuoTok(TokenModel):
         cond, present = self._conditions(tokens)
         n = cond.shape[-1] * self.upsample
         g = torch.Generator().manual_seed(int(seed))
-        steps = int(steps or self.dec_conf["steps"])
-        guidance = float(self.dec_conf["guidance"] if guidance is None else guidance)
+        steps = int(steps or self.dec_conf.steps)
+        guidance = float(self.dec_conf.guidance if guidance is None else guidance)
         x = self.flow.sample(cond, n, steps, guidance, present, g)
         wav = self._render(x.view(x.shape[0], len(STEMS), -1, n), track)
         return wav[..., :length] if length is not None else wav
@@ -401,7 +382,7 @@ class DuoTok(TokenModel):
     def _norm_mel(self, wav, frames):
         """Decoder target: normalised log-mel [B, M, frames] of wav [B,1,T]."""
         d = self.dec_conf
-        return ((self.dec_mel(wav) - d["mel_mean"]) / d["mel_std"])[..., :frames]
+        return ((self.dec_mel(wav) - d.mel_mean) / d.mel_std)[..., :frames]
 
     def forward_train(self, batch, step=0):
         wav, t = self._pad(batch["wav"])
@@ -436,8 +417,8 @@ class DuoTok(TokenModel):
         flow = self.flow.loss(x1, cond)
         # the vocoder learns on a window of ground-truth mels of one stem per item (vocals or
         # accompaniment at random; alternating in validation): half the cost of both
-        b, m = x1.shape[0], self.dec_conf["n_mels"]
-        seg = min(int(self.voc_conf["segment_frames"]), n)
+        b, m = x1.shape[0], self.dec_conf.n_mels
+        seg = min(int(self.voc_conf.segment_frames), n)
         if self.training:
             start = int(torch.randint(0, n - seg + 1, (1,)))
             vocal = torch.rand(b, device=x1.device) < 0.5

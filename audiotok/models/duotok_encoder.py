@@ -29,10 +29,12 @@ import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
+from audiotok.config import config_group, group_flat_keys
 from audiotok.errors import UserError
-from audiotok.models.duotok_targets import CHARS, Chroma, ratio_mask, text_to_ids
 from audiotok.models.base import build_inner_model
+from audiotok.models.duotok_targets import CHARS, Chroma, ratio_mask, text_to_ids
 from audiotok.models.ssl import span_mask
+from audiotok.models.ssl_config import SpanMasking
 from audiotok.nn.transformer import padding_mask
 
 LOSS_WEIGHTS = {"mlm": 1.0, "mel": 1.0, "chroma": 1.0, "sep": 1.0, "ctc": 0.1}
@@ -42,8 +44,16 @@ CHROMA = {"n_fft": 4096, "fmin": 65.0, "fmax": 2100.0}
 class DuoTokEncoder(nn.Module):
     model_type = "duotok_encoder"
 
-    def __init__(self, ssl=None, ssl_init_dir=None, mask_prob=None, mask_span=None, mask_noise_std=None,
-                 loss_weights=None, chroma=None, freeze_schedule=None, ctc=False):
+    @staticmethod
+    def upgrade_conf(conf):
+        """Flat `mask_prob`/`mask_span`/`mask_noise_std` (before the groups) -> `masking`."""
+        moves = {f"mask_{k}": ("masking", k) for k in ("prob", "span", "noise_std")}
+        return group_flat_keys({k: v for k, v in (conf or {}).items() if k not in moves or v is not None}, moves,
+                               "duotok_encoder")
+
+    def __init__(self, ssl=None, ssl_init_dir=None, masking=None, loss_weights=None, chroma=None, freeze_schedule=None,
+                 ctc=False):
+        """`masking`: SpanMasking settings for fine-tuning; each one left out keeps the SSL's."""
         super().__init__()
         self.config = json.loads(json.dumps({k: v for k, v in locals().items() if k not in ("self", "__class__")}))
         self.ssl = self._build_ssl(ssl, ssl_init_dir)
@@ -53,9 +63,9 @@ class DuoTokEncoder(nn.Module):
         self.feature_rate = float(s.feature_rate)
         self.hidden_size, self.num_layers, self.stack = int(s.hidden_size), int(s.num_layers), int(s.stack)
         self.hop_length, self.n_mels = int(s.hop_length), int(s.logmel.n_mels)
-        self.mask_prob = float(s.mask_prob if mask_prob is None else mask_prob)
-        self.mask_span = int(s.mask_span if mask_span is None else mask_span)
-        self.mask_noise_std = float(s.mask_noise_std if mask_noise_std is None else mask_noise_std)
+        ssl_masking = {"prob": s.mask_prob, "span": s.mask_span, "noise_std": s.mask_noise_std}
+        masking = config_group(SpanMasking, masking, "duotok_encoder: masking", ssl_masking)
+        self.mask_prob, self.mask_span, self.mask_noise_std = float(masking.prob), int(masking.span), float(masking.noise_std)
         self.loss_weights = {**LOSS_WEIGHTS, **(loss_weights or {})}
         unknown = set(self.loss_weights) - set(LOSS_WEIGHTS)
         if unknown:

@@ -53,7 +53,7 @@ def _rope_theta(cfg):
 
 
 def hf_lm_conf(directory):
-    """The UnifiedLM model_conf keys that make our blocks the same shape as the HF model's."""
+    """The UnifiedLM `lm` group (TransformerConf keys) that makes our blocks the same shape as the HF model's."""
     cfg = _hf_config(directory)
     theta, _ = _rope_theta(cfg)
     return {

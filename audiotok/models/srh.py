@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from audiotok.errors import UserError
-from audiotok.nn.transformer import Transformer, causal_mask
+from audiotok.nn.transformer import TransformerConf, causal_mask
 
 IGNORE = -100
 
@@ -74,9 +74,9 @@ class GroupEmbed(nn.Module):
     def __init__(self, dim, g, mode="mean"):
         super().__init__()
         if mode not in ("mean", "concat"):
-            raise UserError(f"ulm: grouping must be 'mean' or 'concat', got '{mode}'")
+            raise UserError(f"ulm: grouping.mode must be 'mean' or 'concat', got '{mode}'")
         if g < 1:
-            raise UserError(f"ulm: group_size must be >= 1, got {g}")
+            raise UserError(f"ulm: grouping.size must be >= 1, got {g}")
         self.g, self.mode = int(g), mode
         self.proj = None if g == 1 else nn.Linear(dim * (g if mode == "concat" else 1), dim, bias=False)
 
@@ -100,15 +100,15 @@ class SpeechRefinedHead(nn.Module):
     the head only through h, so a group is decoded with its own g-step KV cache.
     """
 
-    def __init__(self, lm_dim, group_size, n_tokens, dim=256, n_layers=2, n_heads=4, n_kv_heads=None, ffn_dim=None,
-                 dropout=0.0, rope_base=10000.0):
+    def __init__(self, lm_dim, group_size, n_tokens, conf=None):
+        """`conf`: the TransformerConf of the head's own decoder (default 256 wide, 2 layers, 4 heads)."""
         super().__init__()
-        self.g, self.n_tokens, self.dim = int(group_size), int(n_tokens), int(dim)
+        conf = conf or TransformerConf(dim=256, n_layers=2, n_heads=4)
+        self.g, self.n_tokens, self.dim = int(group_size), int(n_tokens), int(conf.dim)
         self.eos, self.bos = self.n_tokens, self.n_tokens + 1
         self.ungroup = nn.Linear(lm_dim, self.g * self.dim)
         self.embed = nn.Embedding(self.n_tokens + 2, self.dim)
-        self.decoder = Transformer(self.dim, n_layers, n_heads, n_kv_heads, ffn_dim, dropout=dropout,
-                                   rope_base=rope_base)
+        self.decoder = conf.build()
         self.head = nn.Linear(self.dim, self.n_tokens + 1, bias=False)
         nn.init.normal_(self.ungroup.weight, std=0.02)
         nn.init.zeros_(self.ungroup.bias)

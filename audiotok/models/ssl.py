@@ -1,33 +1,40 @@
 """BEST-RQ self-supervised speech/music encoder (Chiu et al., 2022).
 
 Pipeline: wav -> 10 ms log-mel -> per-utterance normalisation -> stack `stack` frames
-(4 -> 40 ms, 25 Hz) -> linear -> bidirectional conformer-style Transformer.
+(features.stack; 4 -> 40 ms, 25 Hz) -> linear -> bidirectional conformer-style Transformer.
 
 Targets come from a random-projection quantizer that is never trained: a Xavier-initialised
 projection of the normalised stacked features to `codebook_dim` and a standard-normal codebook,
 both l2-normalised; the label is the nearest codeword in cosine. Both are generated from
-`quantizer_seed` and kept as buffers (saved with the weights, never touched by the optimizer).
+`targets.seed` and kept as buffers (saved with the weights, never touched by the optimizer).
 
-Masking: each stacked frame starts a span of `mask_span` frames with probability `mask_prob`
-(expected masked fraction about 1 - (1 - mask_prob) ** mask_span; 0.01 x 10 -> 9.6 %,
-0.05 x 10 -> 40 %); masked input frames are replaced by N(0, mask_noise_std^2) noise; the loss
+Masking: each stacked frame starts a span of `masking.span` frames with probability `masking.prob`
+(expected masked fraction about 1 - (1 - prob) ** span; 0.01 x 10 -> 9.6 %,
+0.05 x 10 -> 40 %); masked input frames are replaced by N(0, masking.noise_std^2) noise; the loss
 is the cross-entropy of a linear head on masked frames only.
 
-Normalisation (`feat_norm`): "utterance" (default) = per mel bin, mean/std over the valid
+Normalisation (`features.norm`): "utterance" (default) = per mel bin, mean/std over the valid
 frames of each utterance (no state, so targets never drift); "global" = fixed scalars
-`global_mean` / `global_std` (MusicFM style, pre-computed on the data).
+`features.global_mean` / `global_std` (MusicFM style, pre-computed on the data).
+
+Settings come in groups: audiotok.models.ssl_config.
 """
 
 import math
+from dataclasses import asdict, is_dataclass
 
 import torch
 import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
+from audiotok.config import config_group
 from audiotok.errors import UserError
+from audiotok.models.ssl_config import (
+    ENCODER_DEFAULTS, FEATURE_NORMS, LogMelFeatures, ProjectionTargets, SpanMasking, upgrade_conf,
+)
 from audiotok.nn.features import LogMel
-from audiotok.nn.transformer import Transformer, causal_mask, padding_mask
+from audiotok.nn.transformer import TransformerConf, causal_mask, padding_mask
 
 
 class RandomProjectionQuantizer(nn.Module):
@@ -76,72 +83,50 @@ def span_mask(batch, frames, prob, span, valid=None, generator=None, device=None
 class BestRQ(nn.Module):
     model_type = "bestrq"
 
-    def __init__(
-        self,
-        sample_rate=16000,
-        input_sample_rate=None,
-        n_mels=80,
-        n_fft=400,
-        hop_length=160,
-        stack=4,
-        feat_norm="utterance",
-        global_mean=0.0,
-        global_std=1.0,
-        d_model=256,
-        n_layers=6,
-        n_heads=4,
-        ffn_dim=None,
-        conv_kernel=15,
-        dropout=0.1,
-        codebook_size=8192,
-        codebook_dim=16,
-        num_codebooks=1,
-        quantizer_seed=142,
-        mask_prob=0.01,
-        mask_span=10,
-        mask_noise_std=0.1,
-        grad_checkpoint=False,
-        causal=False,
-    ):
+    @staticmethod
+    def upgrade_conf(conf):
+        return upgrade_conf(conf)
+
+    def __init__(self, sample_rate=16000, input_sample_rate=None, causal=False, features=None, encoder=None,
+                 targets=None, masking=None):
+        """`features`: LogMelFeatures, `encoder`: TransformerConf, `targets`: ProjectionTargets, `masking`:
+        SpanMasking (audiotok.models.ssl_config), or their mappings from YAML."""
         super().__init__()
-        self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
-        if feat_norm not in ("utterance", "global"):
-            raise UserError(f"bestrq: feat_norm must be 'utterance' or 'global', got '{feat_norm}'")
-        if causal and feat_norm == "utterance":
-            raise UserError("bestrq: a causal encoder needs feat_norm: global (utterance statistics see the future)")
-        if stack < 1 or mask_span < 1 or not 0 < mask_prob < 1:
-            raise UserError("bestrq: need stack >= 1, mask_span >= 1 and 0 < mask_prob < 1")
+        features = config_group(LogMelFeatures, features, "bestrq: features")
+        encoder = config_group(TransformerConf, encoder, "bestrq: encoder", ENCODER_DEFAULTS)
+        targets = config_group(ProjectionTargets, targets, "bestrq: targets")
+        masking = config_group(SpanMasking, masking, "bestrq: masking")
+        self.config = {k: asdict(v) if is_dataclass(v) else v for k, v in locals().items()
+                       if k not in ("self", "__class__")}
+        if features.norm not in FEATURE_NORMS:
+            raise UserError(f"bestrq: features.norm must be 'utterance' or 'global', got '{features.norm}'")
+        if causal and features.norm == "utterance":
+            raise UserError("bestrq: a causal encoder needs features.norm: global (utterance statistics see the future)")
+        if features.stack < 1 or masking.span < 1 or not 0 < masking.prob < 1:
+            raise UserError("bestrq: need features.stack >= 1, masking.span >= 1 and 0 < masking.prob < 1")
         self.causal = bool(causal)
         self.sample_rate = int(sample_rate)
         self.input_sample_rate = int(input_sample_rate or sample_rate)
-        self.stack = int(stack)
-        self.hop_length = int(hop_length)
+        self.stack = int(features.stack)
+        self.hop_length = int(features.hop_length)
         self.feature_rate = self.sample_rate / (self.hop_length * self.stack)
-        self.hidden_size = int(d_model)
-        self.num_layers = int(n_layers)
-        self.feat_norm = feat_norm
-        self.global_mean, self.global_std = float(global_mean), float(global_std)
-        self.mask_prob, self.mask_span, self.mask_noise_std = float(mask_prob), int(mask_span), float(mask_noise_std)
-        self.num_codebooks, self.codebook_size = int(num_codebooks), int(codebook_size)
+        self.hidden_size = int(encoder.dim)
+        self.num_layers = int(encoder.n_layers)
+        self.feat_norm = features.norm
+        self.global_mean, self.global_std = float(features.global_mean), float(features.global_std)
+        self.mask_prob, self.mask_span, self.mask_noise_std = float(masking.prob), int(masking.span), float(masking.noise_std)
+        self.num_codebooks, self.codebook_size = int(targets.num_codebooks), int(targets.codebook_size)
 
         # zeros past the ends (not a reflection), as batch padding is: a padded utterance's
         # features then equal those of the utterance alone
-        self.logmel = LogMel(self.sample_rate, n_fft, self.hop_length, n_mels, pad_mode="constant")
-        in_dim = n_mels * self.stack
-        self.quantizer = RandomProjectionQuantizer(in_dim, codebook_size, codebook_dim, num_codebooks, quantizer_seed)
-        self.input_proj = nn.Linear(in_dim, d_model)
-        self.input_drop = nn.Dropout(dropout)
-        self.encoder = Transformer(
-            d_model,
-            n_layers,
-            n_heads,
-            ffn_dim=ffn_dim,
-            conv_kernel=conv_kernel,
-            dropout=dropout,
-            grad_checkpoint=grad_checkpoint,
-            conv_causal=bool(causal),
-        )
-        self.head = nn.Linear(d_model, num_codebooks * codebook_size)
+        self.logmel = LogMel(self.sample_rate, features.n_fft, self.hop_length, features.n_mels, pad_mode="constant")
+        in_dim = features.n_mels * self.stack
+        self.quantizer = RandomProjectionQuantizer(in_dim, targets.codebook_size, targets.codebook_dim,
+                                                   targets.num_codebooks, targets.seed)
+        self.input_proj = nn.Linear(in_dim, encoder.dim)
+        self.input_drop = nn.Dropout(encoder.dropout)
+        self.encoder = encoder.build(conv_causal=bool(causal))
+        self.head = nn.Linear(encoder.dim, targets.num_codebooks * targets.codebook_size)
 
     # ---- frontend ------------------------------------------------------------------------
     def num_frames(self, num_samples):

@@ -26,18 +26,20 @@ stream-local (sentencepiece ids, codebook indices); the model adds the joint-voc
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from audiotok.config import config_group
 from audiotok.errors import UserError
 from audiotok.models.maskgit import maskgit_decode, sample_train_mask
 from audiotok.models.sampling import Sampler
 from audiotok.models.srh import IGNORE, GroupEmbed, SpeechRefinedHead, group_tokens, speech_targets
+from audiotok.models.ulm_config import LM_DEFAULTS, SRH_DEFAULTS, Grouping, TaskWeights, upgrade_conf
 from audiotok.models.ulm_vocab import JointVocab
-from audiotok.nn.transformer import Transformer, bidirectional_span_mask, causal_mask
+from audiotok.nn.transformer import TransformerConf, bidirectional_span_mask, causal_mask
 
 TASKS = ("asr", "tts", "acoustic")
 TASK_IDS = {name: i for i, name in enumerate(TASKS)}
@@ -172,53 +174,35 @@ class UnifiedLM(nn.Module):
 
     model_type = "ulm"
 
-    def __init__(
-        self,
-        vocab,
-        dim=512,
-        n_layers=8,
-        n_heads=8,
-        n_kv_heads=None,
-        ffn_dim=None,
-        dropout=0.0,
-        rope_base=10000.0,
-        norm_eps=1e-6,
-        qkv_bias=False,
-        grad_checkpoint=False,
-        group_size=5,
-        grouping="mean",
-        frame_rate=25.0,
-        srh_dim=256,
-        srh_layers=2,
-        srh_heads=4,
-        srh_kv_heads=None,
-        srh_ffn_dim=None,
-        asr_weight=1.0,
-        tts_weight=1.0,
-        end_weight=0.1,
-        acoustic_weight=1.0,
-        prompt_frames=75,
-        init_from_hf=None,
-    ):
+    @staticmethod
+    def upgrade_conf(conf):
+        return upgrade_conf(conf)
+
+    def __init__(self, vocab, frame_rate=25.0, lm=None, grouping=None, srh=None, loss_weights=None, prompt_frames=75,
+                 init_from_hf=None):
+        """`lm` and `srh`: TransformerConf (or its mapping); `grouping`: Grouping; `loss_weights`:
+        TaskWeights (audiotok.models.ulm_config)."""
         super().__init__()
-        config = {k: v for k, v in locals().items() if k not in ("self", "__class__", "vocab")}
+        lm = config_group(TransformerConf, lm, "ulm: lm", LM_DEFAULTS)
+        srh = config_group(TransformerConf, srh, "ulm: srh", SRH_DEFAULTS)
+        grouping = config_group(Grouping, grouping, "ulm: grouping")
+        loss_weights = config_group(TaskWeights, loss_weights, "ulm: loss_weights")
+        config = {k: asdict(v) if is_dataclass(v) else v for k, v in locals().items()
+                  if k not in ("self", "__class__", "vocab")}
         self.vocab, proto = self._make_vocab(vocab)
         self.config = {"vocab": {**self.vocab.to_dict(), "text_model_bytes": len(proto)}, **config}
-        self.dim, self.g, self.frame_rate = int(dim), int(group_size), float(frame_rate)
-        self.weights = {"asr": float(asr_weight), "tts": float(tts_weight), "end": float(end_weight),
-                        "acoustic": float(acoustic_weight)}
+        self.dim, self.g, self.frame_rate = int(lm.dim), int(grouping.size), float(frame_rate)
+        self.weights = {k: float(w) for k, w in asdict(loss_weights).items()}
         self.prompt_frames = int(prompt_frames)
         v = self.vocab
         self.S, self.K, self.A = v.semantic_size, v.n_acoustic, v.acoustic_size
         self.n_text_out = v.token_bias["text"] + v.text_size  # specials + text: the text head's classes
 
         self.embed = nn.Embedding(v.size, self.dim)
-        self.group_embed = GroupEmbed(self.dim, self.g, grouping)
-        self.lm = Transformer(self.dim, n_layers, n_heads, n_kv_heads, ffn_dim, dropout=dropout, rope_base=rope_base,
-                              norm_eps=norm_eps, grad_checkpoint=grad_checkpoint, qkv_bias=qkv_bias)
+        self.group_embed = GroupEmbed(self.dim, self.g, grouping.mode)
+        self.lm = lm.build()
         self.text_head = nn.Linear(self.dim, self.n_text_out, bias=False)
-        self.srh = SpeechRefinedHead(self.dim, self.g, self.S, srh_dim, srh_layers, srh_heads, srh_kv_heads,
-                                     srh_ffn_dim, dropout=dropout, rope_base=rope_base)
+        self.srh = SpeechRefinedHead(self.dim, self.g, self.S, srh)
         self.end_head = nn.Linear(self.dim, 1)
         self.acoustic_heads = nn.ModuleList(nn.Linear(self.dim, self.A, bias=False) for _ in range(self.K))
         for m in (self.embed, self.text_head, *self.acoustic_heads):

@@ -9,6 +9,7 @@ may attend to that key; `mask=None` means full (bidirectional) attention.
 """
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -289,6 +290,27 @@ class TransformerBlock(nn.Module):
 def default_ffn_dim(dim, multiple=64):
     """SwiGLU width with the parameter count of a 4x GELU MLP (8/3 dim), rounded up."""
     return multiple * math.ceil(8 * dim / 3 / multiple)
+
+
+@dataclass
+class TransformerConf:
+    """A transformer stack's settings: the config group of each model part that is one."""
+    dim: int = 512
+    n_layers: int = 8
+    n_heads: int = 8
+    n_kv_heads: int = None  # None: n_heads (no grouped-query attention)
+    ffn_dim: int = None  # None: default_ffn_dim(dim)
+    dropout: float = 0.0
+    rope_base: float = 10000.0
+    norm_eps: float = 1e-6
+    qkv_bias: bool = False
+    conv_kernel: int = 0  # > 0: a convolution module in every block (Conformer-style)
+    grad_checkpoint: bool = False
+
+    def build(self, conv_causal=False):
+        return Transformer(self.dim, self.n_layers, self.n_heads, self.n_kv_heads, self.ffn_dim, self.conv_kernel,
+                           dropout=self.dropout, rope_base=self.rope_base, norm_eps=self.norm_eps,
+                           grad_checkpoint=self.grad_checkpoint, qkv_bias=self.qkv_bias, conv_causal=conv_causal)
 
 
 class Transformer(nn.Module):

@@ -1,0 +1,89 @@
+"""Duo-Tok's settings, one small dataclass per part:
+
+    model_conf:
+      sample_rate: 24000
+      encoder_init_dir: exp/enc/model       # the frozen stage-2 encoder (or encoder: {...}, init_dir: ...)
+      train_stage: quantizer                # quantizer | decoder
+      layer: 7
+      routing: hard                         # hard: one branch per stem | none: one mix branch (RVQ control)
+      train_routing: mask
+      codebooks: {kind: simvq, size: 32768, dim: 32, n_codebooks: 1, shared_map: true}   # TrackCodebooks
+      branch: {dim: 512, layers: 2, intermediate_dim: 1536}                             # TrackBranch
+      decoder: {n_mels: 128, dim: 768, backbone: transformer}                           # FlowDecoder
+      vocoder: {channels: 1024, rates: [8, 6, 5]}                                       # Vocoder
+      vocoder_mel, discriminator, disc_start_step, loss_weights
+
+Configs written before the groups (flat `codebook_size`, `branch_dim`, `quantizer`, ...) are rewritten
+by `upgrade_conf` when a model is built, so older packed tokenizers and exp dirs keep loading.
+"""
+
+from dataclasses import dataclass, field
+
+from audiotok.config import group_flat_keys
+
+QUANTIZERS = ("simvq", "vq")
+
+
+@dataclass
+class TrackCodebooks:
+    """Each track's codebooks: `kind` simvq (frozen codes through a learned map, `shared_map` by both
+    tracks) or vq; usage tracking and dead-code restarts as in every VQ."""
+    kind: str = "simvq"
+    size: int = 1024
+    dim: int = 16
+    n_codebooks: int = 1
+    shared_map: bool = True
+    usage_decay: float = 0.99
+    dead_threshold: float = 0.01
+
+
+@dataclass
+class TrackBranch:
+    """The ConvNeXt blocks of a track before its codebooks (None: intermediate_dim = 3 x dim)."""
+    dim: int = 128
+    layers: int = 1
+    intermediate_dim: int = None
+
+
+@dataclass
+class FlowDecoder:
+    """Tokens -> stem log-mels by flow matching (`steps` Euler steps, classifier-free `guidance`)."""
+    n_mels: int = 80
+    n_fft: int = 1024
+    upsample: int = 4
+    mel_mean: float = -6.0
+    mel_std: float = 4.0
+    dim: int = 256
+    layers: int = 6
+    backbone: str = "convnext"
+    heads: int = 4
+    intermediate_dim: int = None
+    cond_dropout: float = 0.1
+    steps: int = 16
+    guidance: float = 1.0
+
+
+@dataclass
+class Vocoder:
+    """Log-mel -> waveform (trained on `segment_frames`-frame crops)."""
+    channels: int = 256
+    rates: list = field(default_factory=lambda: [8, 6, 5])
+    dilations: list = field(default_factory=lambda: [1, 3, 9])
+    segment_frames: int = 50
+
+
+FLAT_KEYS = {
+    "quantizer": ("codebooks", "kind"), "codebook_size": ("codebooks", "size"), "codebook_dim": ("codebooks", "dim"),
+    "n_codebooks": ("codebooks", "n_codebooks"), "shared_map": ("codebooks", "shared_map"),
+    "usage_decay": ("codebooks", "usage_decay"), "dead_threshold": ("codebooks", "dead_threshold"),
+    "branch_dim": ("branch", "dim"), "branch_layers": ("branch", "layers"),
+    "branch_intermediate_dim": ("branch", "intermediate_dim"),
+}
+
+
+def upgrade_conf(conf):
+    """A flat (pre-group) Duo-Tok model_conf -> the grouped one; a grouped one is returned as is."""
+    return group_flat_keys(conf, FLAT_KEYS, "duotok")
+
+
+__all__ = ["TrackCodebooks", "TrackBranch", "FlowDecoder", "Vocoder", "QUANTIZERS", "upgrade_conf"]

@@ -1,0 +1,65 @@
+"""UnifiedLM's settings, one small dataclass per part:
+
+    model_conf:
+      vocab: data/lang_bpe/vocab.json
+      frame_rate: 25.0                      # the codec's token rate
+      lm: {dim: 768, n_layers: 12, n_heads: 12, n_kv_heads: 4}   # TransformerConf
+      grouping: {size: 5, mode: mean}       # Grouping: 25 Hz frames per LM position
+      srh: {dim: 512, n_layers: 4, n_heads: 8}                   # TransformerConf of the refined head
+      loss_weights: {end: 0.5}              # TaskWeights
+      prompt_frames: 75
+      init_from_hf: null
+
+Configs written before the groups (flat `dim`, `group_size`, `srh_dim`, `end_weight`, ...) are
+rewritten by `upgrade_conf` when a model is built, so older packed LMs and exp dirs keep loading.
+"""
+
+from dataclasses import dataclass
+
+from audiotok.config import group_flat_keys
+
+LM_DEFAULTS = {"dim": 512, "n_layers": 8, "n_heads": 8}
+SRH_DEFAULTS = {"dim": 256, "n_layers": 2, "n_heads": 4}
+
+
+@dataclass
+class Grouping:
+    """How the LM reads speech: `size` codec frames per LM position (DrVoice's g: 5 turns 25 Hz tokens
+    into 5 Hz positions), their embeddings joined by `mode` (mean, or concat and project)."""
+    size: int = 5
+    mode: str = "mean"
+
+
+@dataclass
+class TaskWeights:
+    """Loss weight of each task head: text (ASR), speech (TTS, the refined head), the end-of-speech
+    head and the acoustic (MaskGIT) stage."""
+    asr: float = 1.0
+    tts: float = 1.0
+    end: float = 0.1
+    acoustic: float = 1.0
+
+
+FLAT_KEYS = {
+    **{k: ("lm", k) for k in ("dim", "n_layers", "n_heads", "n_kv_heads", "ffn_dim", "dropout", "rope_base",
+                              "norm_eps", "qkv_bias", "grad_checkpoint")},
+    "group_size": ("grouping", "size"),
+    "srh_dim": ("srh", "dim"), "srh_layers": ("srh", "n_layers"), "srh_heads": ("srh", "n_heads"),
+    "srh_kv_heads": ("srh", "n_kv_heads"), "srh_ffn_dim": ("srh", "ffn_dim"),
+    "asr_weight": ("loss_weights", "asr"), "tts_weight": ("loss_weights", "tts"),
+    "end_weight": ("loss_weights", "end"), "acoustic_weight": ("loss_weights", "acoustic"),
+}
+
+
+def upgrade_conf(conf):
+    """A flat (pre-group) UnifiedLM model_conf -> the grouped one; a grouped one is returned as is."""
+    conf = dict(conf or {})
+    if isinstance(conf.get("grouping"), str):  # the flat key named the mode
+        conf["grouping"] = {"mode": conf["grouping"]}
+    if any(k in conf for k in FLAT_KEYS):
+        # the flat layout's refined head shared the LM's dropout and rotary base
+        conf["srh"] = {**{k: conf[k] for k in ("dropout", "rope_base") if k in conf}, **(conf.get("srh") or {})}
+    return group_flat_keys(conf, FLAT_KEYS, "ulm")
+
+
+__all__ = ["Grouping", "TaskWeights", "LM_DEFAULTS", "SRH_DEFAULTS", "upgrade_conf"]
