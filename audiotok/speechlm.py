@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from audiotok.errors import UserError
+from audiotok.tts_text import speakable
 
 SEMANTIC, ACOUSTIC = "semantic", "acoustic"
 
@@ -223,8 +224,12 @@ class SpeechLM:
 
     @torch.no_grad()
     def tts(self, text, prompt=None, prompt_text=None, sr=None, greedy=False, temperature=0.8, top_k=0, top_p=0.9,
-            seed=None, acoustic_steps=8, max_seconds=None, end_threshold=0.5, batch_size=8, prompt_mode="acoustic"):
+            seed=None, acoustic_steps=8, max_seconds=None, end_threshold=0.5, batch_size=8, prompt_mode="acoustic",
+            raw_text=False):
         """Synthesize a text (or a list of texts) -> (wav Tensor [T], sample_rate) (or a list of them).
+
+        Texts (and prompt texts) are first written as the LM's corpus writes them (tts_text.speakable:
+        numbers and abbreviations spelled out, upper case, no punctuation) unless `raw_text`.
 
         prompt: None, one voice for every text, or a list with one per text; each a path, an .atok
         path, a waveform (at `sr`) or a dict from prompt_from(). prompt_text: its transcript(s), used
@@ -237,8 +242,15 @@ class SpeechLM:
         continuing = prompt_mode == "continue"
         single = isinstance(text, str)
         texts = [text] if single else list(text)
+        if not raw_text:
+            texts = [speakable(str(t)) for t in texts]
+            if isinstance(prompt_text, (list, tuple)):
+                prompt_text = [None if t is None else speakable(t) for t in prompt_text]
+            elif prompt_text is not None:
+                prompt_text = speakable(prompt_text)
         if not texts or any(not str(t).strip() for t in texts):
-            raise UserError("tts: empty text")
+            raise UserError("tts: empty text (nothing to say once punctuation is dropped)" if not raw_text
+                            else "tts: empty text")
         prompts = list(prompt) if isinstance(prompt, (list, tuple)) else [prompt] * len(texts)
         ptexts = list(prompt_text) if isinstance(prompt_text, (list, tuple)) else [prompt_text] * len(texts)
         if len(prompts) != len(texts) or len(ptexts) != len(texts):

@@ -194,6 +194,10 @@ def test_tts_api_speaks_the_learnt_tokens_and_cuts_the_prompt(pair):
     assert sr == codec.sample_rate and wav.shape == (sem["spka-001"].numel() * hop,)
     assert slm.last_stats["lm_steps"] == math.ceil(sem["spka-001"].numel() / G)
     assert torch.isfinite(wav).all() and wav.abs().max() > 0
+    # written text is first put the way the training transcripts are written
+    assert torch.equal(slm.tts("The cat, sat!", greedy=True)[0], wav)
+    with pytest.raises(UserError, match="nothing to say once punctuation is dropped"):
+        slm.tts("?!", greedy=True)
     # with a voice prompt: its (whole-group) frames are decoded with the new ones, then cut off
     prompt = slm.prompt_from(wavs["spkb-001"], UTTS["spkb-001"][1])
     assert prompt["semantic"].numel() % G == 0 and prompt["acoustic"].shape == (2, prompt["semantic"].numel())

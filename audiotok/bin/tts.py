@@ -31,6 +31,9 @@ def add_arguments(p):
     p.add_argument("--prompt-data-dir", help="with --data-dir: where voice prompts come from (default: --data-dir)")
     p.add_argument("-o", "--out", required=True, help="output .wav (one text) or folder (--data-dir)")
     p.add_argument("--acoustic-steps", type=int, default=8, help="MaskGIT steps of the acoustic stage")
+    p.add_argument("--raw-text", action="store_true",
+                   help="give the LM the text as it is (default: numbers, abbreviations and symbols spelled out, "
+                        "upper case, no punctuation, as the LM's training transcripts are written)")
     p.add_argument("--max-seconds", type=float, default=None,
                    help="longest output per text (default: by text length, at most 30 s)")
     p.add_argument("--end-threshold", type=float, default=0.5,
@@ -103,7 +106,7 @@ def _run_data_dir(args, slm, plan):
     results = slm.tts([data.text[u] for u in utts], prompt=[pdata.wav[prompts[u]] for u in utts],
                       prompt_text=[ptext.get(prompts[u]) for u in utts], acoustic_steps=args.acoustic_steps,
                       max_seconds=args.max_seconds, batch_size=args.batch_size, end_threshold=args.end_threshold,
-                      prompt_mode=args.prompt_mode, **sampling(args))
+                      prompt_mode=args.prompt_mode, raw_text=args.raw_text, **sampling(args))
     out = Path(args.out)
     wavs = {}
     for u, (wav, sr) in zip(utts, results):
@@ -150,7 +153,8 @@ def run(args):
     else:
         wav, sr = slm.tts(args.text, prompt=args.prompt, prompt_text=args.prompt_text,
                           acoustic_steps=args.acoustic_steps, max_seconds=args.max_seconds,
-                          end_threshold=args.end_threshold, prompt_mode=args.prompt_mode, **sampling(args))
+                          end_threshold=args.end_threshold, prompt_mode=args.prompt_mode, raw_text=args.raw_text,
+                          **sampling(args))
         write_audio(args.out, wav, sr)
         n, stats, where = 1, slm.last_stats, args.out
     busy = stats["lm_seconds"] + stats["acoustic_seconds"] + stats["decode_seconds"]

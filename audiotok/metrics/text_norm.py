@@ -20,8 +20,8 @@ TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 SCALES = ((10 ** 12, "trillion"), (10 ** 9, "billion"), (10 ** 6, "million"), (1000, "thousand"))
 _ORDINAL = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
             "nine": "ninth", "twelve": "twelfth"}
-_NUMBER_WORDS = set(ONES) | set(TENS[2:]) | {"hundred"} | {s for _, s in SCALES}
-_AND_AFTER = {"hundred"} | {s for _, s in SCALES}
+NUMBER_WORDS = set(ONES) | set(TENS[2:]) | {"hundred"} | {s for _, s in SCALES}
+AND_AFTER = {"hundred"} | {s for _, s in SCALES}
 _CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pounds", "penny", "pence"),
              "€": ("euro", "euros", "cent", "cents")}
 
@@ -135,15 +135,15 @@ def spell_numbers(text):
     return _DIGITS.sub(lambda m: f" {_digits_to_words(m.group(0))} ", text)
 
 
-_PUNCT = re.compile(r"[^\w' ]+|_")
-_APOSTROPHES = re.compile(r"[’‘`´]")
+PUNCT = re.compile(r"[^\w' ]+|_")
+APOSTROPHES = re.compile(r"[’‘`´]")
 
 
 def _drop_number_and(words):
     """"three hundred and five" -> "three hundred five": the "and" between two number words."""
     out = []
     for i, w in enumerate(words):
-        if w == "and" and out and out[-1] in _AND_AFTER and i + 1 < len(words) and words[i + 1] in _NUMBER_WORDS:
+        if w == "and" and out and out[-1] in AND_AFTER and i + 1 < len(words) and words[i + 1] in NUMBER_WORDS:
             continue
         out.append(w)
     return out
@@ -151,8 +151,8 @@ def _drop_number_and(words):
 
 def normalize(text):
     """Whisper-style normalised form of `text` (see the module doc): lower-case words, single spaces."""
-    t = _APOSTROPHES.sub("'", text or "")
+    t = APOSTROPHES.sub("'", text or "")
     t = spell_numbers(t).lower()
-    t = _PUNCT.sub(" ", t)
+    t = PUNCT.sub(" ", t)
     words = [w.strip("'") for w in t.split()]
     return " ".join(_drop_number_and([w for w in words if w]))
