@@ -389,7 +389,7 @@ def test_a_fresh_install_codes_speech_with_the_shipped_codec(tmp_path):
     subprocess.run(["flite", "-voice", "slt", "-o", str(src), "-t", "Seven bright birds sang at dawn."], check=True)
     cli("encode", src, "-o", tmp_path / "s.atok")
     header = read_header(tmp_path / "s.atok")
-    assert header["model_id"] == "speech-12hz-v1" and header["model_version"] == "2"
+    assert header["model_id"] == "speech-12hz-v1" and header["model_version"] == "3"
     shown = cli("info", tmp_path / "s.atok").stdout
     assert "speech-12hz-v1" in shown
     cli("decode", tmp_path / "s.atok", "-o", tmp_path / "rec.wav")
@@ -397,13 +397,13 @@ def test_a_fresh_install_codes_speech_with_the_shipped_codec(tmp_path):
     info = sf.info(src)
     assert sr == 16000 and len(rec) == round(info.frames * 16000 / info.samplerate)  # every input sample back
     assert np.isfinite(rec).all() and np.abs(rec).max() > 0.01
-    # a token file of the first release (other weights, same name) is refused, naming the version it needs
+    # a token file of an earlier release (other weights, same name) is refused, naming the version it needs
     from audiotok.tokfile import encode_token_bytes, read_tokens
 
     tokens, head = read_tokens(tmp_path / "s.atok", as_numpy=True)
-    (tmp_path / "v1.atok").write_bytes(encode_token_bytes(tokens, {**head, "model_version": "1"}))
-    r = cli("decode", tmp_path / "v1.atok", "-o", tmp_path / "v1.wav", check=False)
-    assert r.returncode == 1 and "speech-12hz-v1 version 1" in r.stderr and "Traceback" not in r.stderr
+    (tmp_path / "v2.atok").write_bytes(encode_token_bytes(tokens, {**head, "model_version": "2"}))
+    r = cli("decode", tmp_path / "v2.atok", "-o", tmp_path / "v2.wav", check=False)
+    assert r.returncode == 1 and "speech-12hz-v1 version 2" in r.stderr and "Traceback" not in r.stderr
     m = load_model()  # the Python API default
     assert m.meta["name"] == "speech-12hz-v1" and m.frame_rate == 12.5 and "synthetic" in \
         (shipped_dir("speech") / "MODEL_CARD.md").read_text()
