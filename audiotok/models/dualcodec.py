@@ -28,6 +28,7 @@ architecture under `ssl` with `ssl_init_dir: null`, so a packed codec (whose own
 hold the SSL weights) never needs the SSL dir again.
 """
 
+import contextlib
 import copy
 import json
 from dataclasses import asdict, is_dataclass
@@ -71,6 +72,18 @@ LOSS_WEIGHTS = {
     "ctc": 1.0,
 }
 SEMANTIC_MEL = {"n_mels": [80, 160, 320], "window_lengths": [512, 1024, 2048], "band": [0.0, 0.1], "distance": "mse"}
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """fp64 CPU kernels split into many small parallel regions; with passive OpenMP waits (set for every
+    entry point) one thread is faster: 10 s of speech encoded in 0.18 s instead of 0.29 s on 2 threads."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 class DualCodec(TokenModel):
@@ -295,7 +308,8 @@ class DualCodec(TokenModel):
     def encode(self, wav, n_q=None):
         exact = self.exact_encoder()
         if exact is not self:
-            return exact.encode_direct(wav.to(torch.float64), n_q)
+            with _one_thread():
+                return exact.encode_direct(wav.to(torch.float64), n_q)
         return self.encode_direct(wav, n_q)
 
     @torch.no_grad()
