@@ -3,6 +3,7 @@ the small dataclasses (config groups) that models read their settings from."""
 
 import copy
 import dataclasses
+import json
 import os
 from pathlib import Path
 
@@ -64,6 +65,14 @@ def save_config(cfg, path):
     with open(tmp, "w") as f:
         yaml.safe_dump(cfg, f, sort_keys=False)
     os.replace(tmp, path)
+
+
+def plain_config(arguments, skip=()):
+    """A model's constructor arguments (its `locals()`) as plain YAML data: config groups become
+    mappings and tuples lists, so `self.config` rebuilds the model and dumps as plain YAML."""
+    values = {k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for k, v in arguments.items()
+              if k not in ("self", "__class__", *skip)}
+    return json.loads(json.dumps(values))
 
 
 def config_group(cls, value, where, defaults=None):

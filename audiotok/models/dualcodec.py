@@ -30,15 +30,13 @@ hold the SSL weights) never needs the SSL dir again.
 
 import contextlib
 import copy
-import json
-from dataclasses import asdict, is_dataclass
 
 import torch
 import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
-from audiotok.config import config_group
+from audiotok.config import config_group, plain_config
 from audiotok.errors import UserError
 from audiotok.models.base import TokenModel, TokenStream, build_inner_model, check_codes
 from audiotok.models.dualcodec_config import (
@@ -91,9 +89,7 @@ class DualCodec(TokenModel):
     # the discriminator and BEST-RQ's pre-training head and targets are never used to code audio
     training_only_prefixes = ("discriminator.", "ssl.head.", "ssl.quantizer.")
 
-    @staticmethod
-    def upgrade_conf(conf):
-        return upgrade_conf(conf)
+    upgrade_conf = staticmethod(upgrade_conf)  # older flat configs -> the groups (registry.build_model)
 
     def __init__(self, sample_rate=24000, ssl=None, ssl_init_dir=None, ssl_features=None, latent_dim=1024,
                  backbone="wave", wave=None, spectral_encoder=None, spectral_decoder=None, semantic=None,
@@ -121,10 +117,7 @@ class DualCodec(TokenModel):
                             f"got '{ssl_features.norm}'")
         if int(acoustic.n_codebooks) < 1:
             raise UserError(f"dualcodec: acoustic.n_codebooks must be at least 1, got {acoustic.n_codebooks}")
-        # JSON round trip: dataclasses become mappings and tuples lists, so the config dumps as plain YAML.
-        self.config = json.loads(json.dumps({
-            k: asdict(v) if is_dataclass(v) else v for k, v in locals().items() if k not in ("self", "__class__")
-        }))
+        self.config = plain_config(locals())
         self.sample_rate = int(sample_rate)
 
         # ---- frozen SSL encoder --------------------------------------------------------------

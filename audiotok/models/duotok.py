@@ -37,16 +37,14 @@ this config's). `config` then records the encoder architecture with both dirs nu
 never needs them again.
 """
 
-import json
 import math
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audiotok.config import config_group
+from audiotok.config import config_group, plain_config
 from audiotok.errors import UserError
 from audiotok.models.base import TokenModel, TokenStream, build_inner_model, check_codes
 from audiotok.models.duotok_config import (
@@ -138,9 +136,7 @@ class DuoTok(TokenModel):
     model_type = "duotok"
     training_only_prefixes = ("discriminator.",)
 
-    @staticmethod
-    def upgrade_conf(conf):
-        return upgrade_conf(conf)
+    upgrade_conf = staticmethod(upgrade_conf)  # older flat configs -> the groups (registry.build_model)
 
     def __init__(self, sample_rate=24000, encoder=None, encoder_init_dir=None, init_dir=None, train_stage="quantizer",
                  layer=-1, routing="hard", train_routing="mask", codebooks=None, branch=None, decoder=None, vocoder=None,
@@ -152,8 +148,7 @@ class DuoTok(TokenModel):
         branch = config_group(TrackBranch, branch, "duotok: branch")
         decoder = config_group(FlowDecoder, decoder, "duotok: decoder")
         vocoder = config_group(Vocoder, vocoder, "duotok: vocoder")
-        self.config = json.loads(json.dumps({k: asdict(v) if is_dataclass(v) else v for k, v in locals().items()
-                                             if k not in ("self", "__class__")}))
+        self.config = plain_config(locals())
         for name, value, allowed in (("routing", routing, ROUTINGS), ("train_stage", train_stage, STAGES),
                                      ("train_routing", train_routing, ("mask", "stems")),
                                      ("codebooks.kind", codebooks.kind, QUANTIZERS)):

@@ -22,14 +22,13 @@ log-mel. The packed model is self-contained: `config` records the BestRQ archite
 `ssl_init_dir: null`.
 """
 
-import json
 
 import torch
 import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
-from audiotok.config import config_group, group_flat_keys
+from audiotok.config import config_group, group_flat_keys, plain_config
 from audiotok.errors import UserError
 from audiotok.models.base import build_inner_model
 from audiotok.models.duotok_targets import CHARS, Chroma, ratio_mask, text_to_ids
@@ -55,7 +54,7 @@ class DuoTokEncoder(nn.Module):
                  ctc=False):
         """`masking`: SpanMasking settings for fine-tuning; each one left out keeps the SSL's."""
         super().__init__()
-        self.config = json.loads(json.dumps({k: v for k, v in locals().items() if k not in ("self", "__class__")}))
+        self.config = plain_config(locals())
         self.ssl = self._build_ssl(ssl, ssl_init_dir)
         s = self.ssl
         self.sample_rate = int(s.sample_rate)

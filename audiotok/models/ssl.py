@@ -21,14 +21,13 @@ Settings come in groups: audiotok.models.ssl_config.
 """
 
 import math
-from dataclasses import asdict, is_dataclass
 
 import torch
 import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
-from audiotok.config import config_group
+from audiotok.config import config_group, plain_config
 from audiotok.errors import UserError
 from audiotok.models.ssl_config import (
     ENCODER_DEFAULTS, FEATURE_NORMS, LogMelFeatures, ProjectionTargets, SpanMasking, upgrade_conf,
@@ -83,9 +82,7 @@ def span_mask(batch, frames, prob, span, valid=None, generator=None, device=None
 class BestRQ(nn.Module):
     model_type = "bestrq"
 
-    @staticmethod
-    def upgrade_conf(conf):
-        return upgrade_conf(conf)
+    upgrade_conf = staticmethod(upgrade_conf)  # older flat configs -> the groups (registry.build_model)
 
     def __init__(self, sample_rate=16000, input_sample_rate=None, causal=False, features=None, encoder=None,
                  targets=None, masking=None):
@@ -96,8 +93,7 @@ class BestRQ(nn.Module):
         encoder = config_group(TransformerConf, encoder, "bestrq: encoder", ENCODER_DEFAULTS)
         targets = config_group(ProjectionTargets, targets, "bestrq: targets")
         masking = config_group(SpanMasking, masking, "bestrq: masking")
-        self.config = {k: asdict(v) if is_dataclass(v) else v for k, v in locals().items()
-                       if k not in ("self", "__class__")}
+        self.config = plain_config(locals())
         if features.norm not in FEATURE_NORMS:
             raise UserError(f"bestrq: features.norm must be 'utterance' or 'global', got '{features.norm}'")
         if causal and features.norm == "utterance":

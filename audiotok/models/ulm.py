@@ -26,13 +26,13 @@ stream-local (sentencepiece ids, codebook indices); the model adds the joint-voc
 """
 
 import math
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audiotok.config import config_group
+from audiotok.config import config_group, plain_config
 from audiotok.errors import UserError
 from audiotok.models.maskgit import maskgit_decode, sample_train_mask
 from audiotok.models.sampling import Sampler
@@ -174,9 +174,7 @@ class UnifiedLM(nn.Module):
 
     model_type = "ulm"
 
-    @staticmethod
-    def upgrade_conf(conf):
-        return upgrade_conf(conf)
+    upgrade_conf = staticmethod(upgrade_conf)  # older flat configs -> the groups (registry.build_model)
 
     def __init__(self, vocab, frame_rate=25.0, lm=None, grouping=None, srh=None, loss_weights=None, prompt_frames=75,
                  init_from_hf=None):
@@ -187,8 +185,7 @@ class UnifiedLM(nn.Module):
         srh = config_group(TransformerConf, srh, "ulm: srh", SRH_DEFAULTS)
         grouping = config_group(Grouping, grouping, "ulm: grouping")
         loss_weights = config_group(TaskWeights, loss_weights, "ulm: loss_weights")
-        config = {k: asdict(v) if is_dataclass(v) else v for k, v in locals().items()
-                  if k not in ("self", "__class__", "vocab")}
+        config = plain_config(locals(), skip=("vocab",))
         self.vocab, proto = self._make_vocab(vocab)
         self.config = {"vocab": {**self.vocab.to_dict(), "text_model_bytes": len(proto)}, **config}
         self.dim, self.g, self.frame_rate = int(lm.dim), int(grouping.size), float(frame_rate)
