@@ -17,7 +17,10 @@ def _corpus_summary(training_data):
             except ValueError:
                 return None
             splits = c.get("splits") or {}
-            parts = [f"{c.get('corpus', 'corpus')} seed {c.get('seed')}, {c.get('minutes')} minutes at "
+            minutes = c.get("minutes")
+            if minutes is None:  # mini_music counts seconds per split
+                minutes = round(sum(s.get("seconds", 0) for s in splits.values() if isinstance(s, dict)) / 60, 1)
+            parts = [f"{c.get('corpus', 'corpus')} seed {c.get('seed')}, {minutes} minutes at "
                      f"{c.get('sample_rate')} Hz"]
             for name, s in splits.items():
                 if isinstance(s, dict):
@@ -27,7 +30,24 @@ def _corpus_summary(training_data):
     return None
 
 
-def model_card(model, exp, out):
+SCOPE = {
+    "duotok": ("Trained by an audiotok recipe on **synthetic songs only** (a General MIDI band rendered by "
+               "fluidsynth with the FluidR3 GM soundfont, sung by espeak-ng voices; no human recordings): "
+               "expect it to code such songs best; real recordings, other instruments and real singers are "
+               "outside what it saw."),
+}
+SPEECH_SCOPE = ("Trained by an audiotok recipe on **synthetic speech only** (espeak-ng and flite voices, no human "
+                "recordings): expect it to code synthetic and clean speech best; real voices, noise and music are "
+                "outside what it saw.")
+USE = {
+    "duotok": ["audiotok encode song.wav -o song.atok --model {name}",
+               "audiotok decode song.atok -o vocals.wav --track vocals",
+               "audiotok decode song.atok -o band.wav --track accompaniment"],
+}
+SPEECH_USE = ["audiotok encode speech.wav -o speech.atok --model {name}", "audiotok decode speech.atok -o speech_rec.wav"]
+
+
+def model_card(model, exp, out, results=None):
     exp = Path(exp)
     meta = getattr(model, "meta", {}) or {}
     d = model.describe()
@@ -36,9 +56,7 @@ def model_card(model, exp, out):
     streams = ", ".join(f"{s['name']} {s['n_codebooks']} x {s['codebook_size']}" for s in d.get("streams", []))
     lines = [f"# {name}" + (f" (version {meta['version']})" if meta.get("version") else ""), ""]
     lines += [
-        "Trained by an audiotok recipe on **synthetic speech only** (espeak-ng and flite voices, no human "
-        "recordings): expect it to code synthetic and clean speech best; real voices, noise and music are "
-        "outside what it saw.", "",
+        SCOPE.get(d["model_type"], SPEECH_SCOPE), "",
         "## Model", "",
         f"- type: {d['model_type']}; {d.get('sample_rate')} Hz audio, {d.get('frame_rate')} Hz frames",
     ]
@@ -62,9 +80,9 @@ def model_card(model, exp, out):
         cmd = [ln for ln in run_sh.read_text().splitlines() if ln and not ln.startswith("#")]
         if cmd:
             lines += ["", f"`{run_sh.relative_to(exp.parent)}`:", "", "```", *cmd, "```"]
-    results = exp / "RESULTS.md"
+    results = Path(results) if results else exp / "RESULTS.md"
     if results.is_file():
         lines += ["", "## Scores (the exp's RESULTS.md)", "", results.read_text().strip()]
-    lines += ["", "## Use", "", "```", f"audiotok encode speech.wav -o speech.atok --model {name}",
-              "audiotok decode speech.atok -o speech_rec.wav", "```", ""]
+    use = [c.format(name=name) for c in USE.get(d["model_type"], SPEECH_USE)]
+    lines += ["", "## Use", "", "```", *use, "```", ""]
     return "\n".join(lines)

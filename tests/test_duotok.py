@@ -448,3 +448,85 @@ def test_flat_duotok_and_encoder_configs_upgrade_to_the_groups():
         tiny_duotok(enc, codebooks={"codebook_size": 8})
     with pytest.raises(UserError, match="duotok: codebooks.kind must be one of simvq, vq, got 'rvq'"):
         tiny_duotok(enc, codebooks={"kind": "rvq"})
+
+
+def test_simvq_restarts_move_dead_codes_onto_latents_through_the_shared_map():
+    """With `restarts`, a dead code's frozen vector becomes the one W maps onto a recent latent; W and
+    the live codes stay as they were (measured on the music recipe: 10 % -> all of 1024 codes used)."""
+    from audiotok.models.duotok import SharedMapSimVQ
+
+    w = torch.nn.Linear(4, 4, bias=False)
+    q = SharedMapSimVQ(8, 64, 4, restarts=True).attach(w)
+    plain = SharedMapSimVQ(8, 64, 4).attach(w)
+    assert q.restarts and not plain.restarts  # SimVQ's default: no restarts, as the paper
+    x = torch.randn(2, 8, 50) * 0.01 + 3.0  # latents bunched in one spot: most codes go dead
+    q.train()
+    q(x)
+    live = ~q.dead_codes()
+    before, w_before = q.code_vectors().detach().clone(), w.weight.detach().clone()
+    n = q.restart_dead_codes()
+    after = q.code_vectors().detach()
+    assert n == min(int((~live).sum()), 100) and n > 0
+    assert torch.equal(w.weight, w_before) and torch.allclose(after[live], before[live])
+    latents = q.project(x).transpose(1, 2).reshape(-1, 4).detach()
+    moved = after[~live][:n]
+    # each restarted code sits on (near) a latent it was copied from
+    assert torch.cdist(moved, latents).min(1).values.max() < 0.1 * latents.std() + 1e-3
+    plain.train()
+    plain(x)
+    assert plain.restart_dead_codes() == 0
+
+
+def test_spectral_stem_decoders_train_and_keep_each_stem_to_its_own_tokens(data):
+    spec = {"kind": "spectral", "n_fft": 960, "upsample": 4, "dim": 24, "layers": 1, "coarse_layers": 1}
+    enc = tiny_encoder().eval()
+    dual = tiny_duotok(enc, train_stage="decoder", decoder=spec)
+    ctl = tiny_duotok(enc, train_stage="decoder", decoder=spec, routing="none",
+                      codebooks={"kind": "vq", "n_codebooks": 2, "shared_map": False})
+    assert dual.flow is None and dual.vocoder is None
+    assert {k.split(".")[0] for k, p in dual.named_parameters() if p.requires_grad} == {"stem_decoder"}
+    batch = stem_batch(data)
+    for model in (dual, ctl):
+        opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+        model.train()
+        losses = []
+        for step in range(6):
+            loss, logs = model.generator_loss(batch, model.forward_train(batch, step), step)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(logs["vocoder_mel"])
+        assert "flow" not in logs and losses[-1] < losses[0]
+    dual.eval()
+    tokens = dual.encode(batch["wav"])
+    outs = {tr: dual.decode(tokens, track=tr) for tr in ("vocals", "accompaniment", "mix")}
+    assert all(o.shape == (2, 1, 20 * 960) for o in outs.values())
+    assert torch.allclose(outs["mix"], outs["vocals"] + outs["accompaniment"], atol=1e-5)
+    # hard routing: the vocal stem is a function of the vocal tokens alone
+    other = dict(tokens, accompaniment=torch.randint(0, 32, tokens["accompaniment"].shape))
+    assert torch.equal(dual.decode(other, track="vocals"), outs["vocals"])
+    only_vocals = {"vocals": tokens["vocals"]}
+    assert torch.equal(dual.decode(only_vocals, track="mix"), outs["vocals"])  # no accompaniment stream: silent
+    ctl.eval()
+    assert ctl.decode(ctl.encode(batch["wav"]), track="vocals").shape == (2, 1, 20 * 960)
+    with pytest.raises(UserError, match="multiple of the decoder hop"):
+        tiny_duotok(enc, decoder={**spec, "n_fft": 1000})
+
+
+def test_remixed_crops_pair_vocals_with_another_songs_band(data):
+    from audiotok.data.stem_dataset import MusicStemDataset
+
+    plain = MusicStemDataset(data, SR, 0.8, train=True, seed=0)
+    remix = MusicStemDataset(data, SR, 0.8, train=True, seed=0, remix_prob=1.0, remix_gain_db=6.0)
+    valid = MusicStemDataset(data, SR, 0.8, train=False, seed=0, remix_prob=1.0)
+    for i in range(3):
+        a, b = plain[i], remix[i]
+        assert torch.allclose(b["wav"], b["vocals"] + b["accompaniment"], atol=1e-6)
+        # the band comes from another song: its spectrum peaks elsewhere than this song's bass
+        ratio = b["vocals"].abs().max() / a["vocals"].abs().max()
+        assert 10 ** (-6 / 20) - 1e-4 <= ratio <= 10 ** (6 / 20) + 1e-4
+        assert not torch.allclose(b["accompaniment"] / b["accompaniment"].abs().max(),
+                                  a["accompaniment"] / a["accompaniment"].abs().max(), atol=1e-2)
+        assert all(torch.equal(b[k], remix[i][k]) for k in ("wav", "vocals", "accompaniment"))  # seeded
+        assert all(torch.equal(valid[i][k], MusicStemDataset(data, SR, 0.8, train=False)[i][k]) for k in b
+                   if k != "length")

@@ -20,6 +20,9 @@ def add_arguments(p):
     p.add_argument("--card", action="store_true",
                    help="write MODEL_CARD.md: commands, git hash of each training segment, data, steps, "
                         "CPU hours and the exp's RESULTS.md")
+    p.add_argument("--results", default=None, metavar="FILE",
+                   help="the RESULTS.md to ship and quote in the card (default: EXP/RESULTS.md; a recipe that "
+                        "scores several models in one file passes that file)")
 
 
 def _is_packed(d):
@@ -37,6 +40,9 @@ def run(args):
     if out.exists() and not (out.is_dir() and _is_packed(out)):
         # never delete what pack did not make: an exp dir or a mistyped path stays as it is
         raise UserError(f"{out}: exists and is not a packed model dir; choose another --out")
+    results = Path(args.results) if args.results else exp / "RESULTS.md"
+    if args.results and not results.is_file():
+        raise UserError(f"{results}: --results: no such file")
     model = load_model(exp)
     with atomic_dir(out, _is_packed, "a packed model dir") as tmp:
         meta = dict(getattr(model, "meta", {}))
@@ -50,9 +56,11 @@ def run(args):
         if state:
             meta["training"] = state
         model.save_pretrained(tmp, meta=meta, **({"dtype": torch.float16} if args.dtype == "float16" else {}))
-        for name in ("RESULTS.md", "config.yaml", "run.sh"):
+        if results.is_file():
+            shutil.copy(results, tmp / "RESULTS.md")
+        for name in ("config.yaml", "run.sh"):
             if (exp / name).is_file():
-                shutil.copy(exp / name, tmp / ("train_" + name if name != "RESULTS.md" else name))
+                shutil.copy(exp / name, tmp / ("train_" + name))
         # a release that cannot encode and decode a second of audio is no release
         check = load_model(tmp)
         if hasattr(check, "encode"):
@@ -63,7 +71,7 @@ def run(args):
         if args.card:
             from audiotok.model_card import model_card
 
-            atomic_write_text(tmp / "MODEL_CARD.md", model_card(check, exp, out))
+            atomic_write_text(tmp / "MODEL_CARD.md", model_card(check, exp, out, results))
     print(f"packed {exp} -> {out} ({check.model_id})", file=sys.stderr)
     return 0
 

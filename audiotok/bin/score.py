@@ -23,7 +23,7 @@ DESCRIPTION = ("Score decoded audio against a reference data dir (PESQ-WB, STOI,
                "WER by Whisper and pocketsphinx), with Opus/Codec2 baselines, and write JSON results and a "
                "RESULTS.md table.")
 
-QUALITY = ("pesq", "stoi", "mel", "sisdr")
+QUALITY = ("pesq", "stoi", "mel", "sisdr", "leak")  # leak: needs --other-stem
 ALL_METRICS = QUALITY + ("wer",)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _AUDIO_SUFFIXES = (".wav", ".flac")
@@ -66,6 +66,10 @@ def add_arguments(p):
                    help="an earlier score --out on the same --ref-data: its `original` and baseline systems are "
                         "read back instead of run and scored again when their utterances, metrics and "
                         "recognisers match (rescoring a new model next to unchanged baselines)")
+    p.add_argument("--other-stem", default=None, metavar="DIR",
+                   help="data dir whose wav.scp holds each utterance's other stem (music: the accompaniment "
+                        "when the reference is the vocals); enables --metrics leak, the decoded energy "
+                        "where that stem dominates, in dB relative to where the reference does (lower is better)")
     p.add_argument("--nj", type=int, default=1, help="parallel processes over utterances")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--results-md", action="append", default=None, metavar="FILE",
@@ -91,13 +95,15 @@ def _pairs(values, option):
 
 def _metrics(args, has_text):
     if args.metrics is None:
-        return [m for m in ALL_METRICS if m != "wer" or has_text], not has_text
+        return [m for m in ALL_METRICS if (m != "wer" or has_text) and m != "leak"], not has_text
     metrics = [m.strip().lower() for m in args.metrics.split(",") if m.strip()]
     bad = [m for m in metrics if m not in ALL_METRICS]
     if bad or not metrics:
         raise UserError(f"--metrics: unknown {', '.join(bad) or '(empty)'}; choose from {','.join(ALL_METRICS)}")
     if "wer" in metrics and not has_text:
         raise UserError(f"{args.ref_data}/text: missing, so WER cannot be scored (drop wer from --metrics)")
+    if "leak" in metrics and not args.other_stem:
+        raise UserError("--metrics leak needs --other-stem DIR (the stem that must not leak into the hypothesis)")
     return [m for m in ALL_METRICS if m in metrics], False
 
 
@@ -181,18 +187,23 @@ def _read_ref(src):
 
 def _score_job(job):
     """(system, utt, ref source, hyp path or None (= the reference), ref text, metrics, max delay s,
-    recognisers as (name, label, model dir, threads))."""
+    recognisers as (name, label, model dir, threads), other-stem source or None)."""
     from audiotok.audio import read_audio
-    from audiotok.metrics.quality import quality_metrics
+    from audiotok.metrics.quality import quality_metrics, stem_leakage
 
-    system, utt, ref_src, hyp_path, ref_text, metrics, max_delay_s, recognisers = job
+    system, utt, ref_src, hyp_path, ref_text, metrics, max_delay_s, recognisers, other_src = job
     try:
         ref, sr = _read_ref(ref_src)
         est = ref if hyp_path is None else read_audio(hyp_path, target_sr=sr)[0][0].numpy()
         res = {"key": utt, "ref_seconds": len(ref) / sr, "hyp_seconds": len(est) / sr}
-        quality = [m for m in metrics if m in QUALITY]
+        quality = [m for m in metrics if m in QUALITY and m != "leak"]
         if quality:
             res.update(quality_metrics(ref, est, sr, quality, max_delay_s))
+        if "leak" in metrics:
+            other, other_sr = _read_ref(other_src)
+            if other_sr != sr:
+                raise UserError(f"{other_src[0]}: other stem at {other_sr} Hz, the reference at {sr} Hz")
+            res["leak"] = stem_leakage(ref, other, est, sr)
         if "wer" in metrics:
             from audiotok.metrics.wer import transcribe, utterance_errors
 
@@ -353,14 +364,12 @@ def _tokens_meta(name, spec):
     return token_files_summary(files)
 
 
-def _columns(labels):
-    """report.COLUMNS with its WER % and CER % columns repeated per recogniser."""
+def _columns(labels, rows):
+    """report's columns for these rows, with the WER % and CER % columns repeated per recogniser."""
     from audiotok.metrics import report
 
-    if not labels:
-        return report.COLUMNS
     out = []
-    for head, key, fmt in report.COLUMNS:
+    for head, key, fmt in report.table_columns(rows):
         if key in ("wer", "cer"):
             out += [(f"{head} ({label})", f"{key} {label}", fmt) for label in labels]
         else:
@@ -373,7 +382,7 @@ def _results_table(rows, labels):
 
     if not labels:
         return report.results_table(rows)
-    cols = _columns(labels)
+    cols = _columns(labels, rows)
     out = ["| " + " | ".join(h for h, _, _ in cols) + " |", "|" + "---|" * len(cols)]
     for row in rows:
         out.append("| " + " | ".join(report._cell(row.get(k), f) for _, k, f in cols) + " |")
@@ -399,6 +408,13 @@ def run(args):
         raise UserError(f"{args.ref_data}/wav.scp: no utterances")
     texts = data.text or {}
     metrics, wer_dropped = _metrics(args, has_text=data.text is not None)
+    others = {}
+    if "leak" in metrics:
+        others = _reference(load_data_dir(args.other_stem))
+        lost = [u for u in refs if u not in others]
+        if lost:
+            raise UserError(f"{args.other_stem}/wav.scp: no other stem for {len(lost)} of {len(refs)} utterances "
+                            f"(first: {lost[0]})")
     if "wer" in metrics:
         no_text = [u for u in refs if u not in texts]
         if no_text:
@@ -508,7 +524,7 @@ def run(args):
             continue
         have = sources[s]
         missing[s] = [u for u in utts if u not in have and u not in failed[s]]
-        jobs += [(s, u, refs[u], have[u], texts.get(u, ""), metrics, max_delay_s, recognisers)
+        jobs += [(s, u, refs[u], have[u], texts.get(u, ""), metrics, max_delay_s, recognisers, others.get(u))
                  for u in utts if u in have]
     results = {s: dict(reused.get(s, {})) for s in systems}
     for system, utt, res, err in _map(_score_job, jobs, args.nj, "score"):

@@ -8,6 +8,11 @@ same time span of every file, so mix and stems stay sample-aligned. Crops follow
 zero-padded when a file is short, the same gain on every stem). With `segment_seconds: null` the
 whole song is served and, when the dir has `text`, its lyrics as "text" (only then do the words
 belong to the audio).
+
+`remix_prob` (training only, a music-separation augmentation): with that probability an item's
+accompaniment is a crop of another random song, each stem gets its own gain within
+±`remix_gain_db`, and the mix is their sum, so the model meets vocal/band pairings and balances no
+rendered song has. Validation crops are never remixed.
 """
 
 import numpy as np
@@ -21,8 +26,11 @@ STEMS = ("vocals", "accompaniment")
 
 class MusicStemDataset(AudioSegmentDataset):
     def __init__(self, data_dir, sample_rate, segment_seconds=2.0, train=True, seed=0, gain_jitter_db=0.0,
-                 stems=STEMS):
+                 stems=STEMS, remix_prob=0.0, remix_gain_db=6.0):
         super().__init__(data_dir, sample_rate, segment_seconds, train, seed, gain_jitter_db)
+        self.remix_prob, self.remix_gain_db = float(remix_prob), float(remix_gain_db)
+        if not 0.0 <= self.remix_prob <= 1.0:
+            raise DataDirError(f"{data_dir}: remix_prob must be in [0, 1], got {remix_prob}")
         from audiotok.data.kaldi_dir import load_data_dir
 
         d = load_data_dir(data_dir)
@@ -81,7 +89,29 @@ class MusicStemDataset(AudioSegmentDataset):
             w = item[k][:, :length]
             item[k] = (torch.nn.functional.pad(w, (0, seg - length)) * gain).contiguous()
         item["length"] = length
+        if (self.train and self.remix_prob > 0 and len(self.entries) > 1 and set(self.stems) == set(STEMS)
+                and rng.random() < self.remix_prob):
+            self._remix(item, idx, rng)
         return item
+
+    def _remix(self, item, idx, rng):
+        """Replace the accompaniment by another song's (random crop), new stem gains, mix = their sum."""
+        other = int(rng.integers(0, len(self.entries) - 1))
+        other += other >= idx  # never the same song
+        utt = self.entries[other][0]
+        n = int(self._duration(other) * self.sample_rate)
+        offset = int(rng.integers(0, n - self.segment + 1)) if n > self.segment else 0
+        acc = self._read_file(self.stem_paths["accompaniment"][utt], offset, self.segment)
+        acc = torch.nn.functional.pad(acc, (0, self.segment - acc.shape[-1]))
+        g_voc, g_acc = 10 ** (rng.uniform(-1, 1, size=2) * self.remix_gain_db / 20)
+        item["vocals"] = (item["vocals"] * float(g_voc)).contiguous()
+        item["accompaniment"] = (acc * float(g_acc)).contiguous()
+        item["wav"] = item["vocals"] + item["accompaniment"]
+        peak = float(item["wav"].abs().max())
+        if peak > 0.99:  # keep the sum in range; the same scale on every part keeps mix = vocals + accompaniment
+            for k in ("wav", "vocals", "accompaniment"):
+                item[k] = item[k] * (0.99 / peak)
+        item["length"] = self.segment
 
     def collate(self, items):
         """{"wav", each stem: [B,1,T] zero-padded to the longest, "lengths": [B], optional "text": [str]}."""

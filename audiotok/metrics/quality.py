@@ -171,6 +171,24 @@ def si_sdr(ref, est, sr=None, eps=1e-10):
     return float(10 * np.log10((np.dot(target, target) + eps) / (np.dot(noise, noise) + eps)))
 
 
+def stem_leakage(own, other, est, sr=None, n_fft=1024, floor_db=-60.0):
+    """Cross-stem leakage of a decoded stem, in dB: the estimate's energy in the time-frequency bins where
+    the `other` stem is louder than its `own` stem, relative to its energy where the own stem is louder
+    (bins more than -floor_db below the loudest bin of the two stems are left out). Phase-blind, so it
+    judges decoders that invent phase fairly; lower is better, and the true stem scores its own floor."""
+    n = min(len(own), len(other), len(est))
+    x = torch.from_numpy(np.stack([as_mono(own)[:n], as_mono(other)[:n], as_mono(est)[:n]])).float()
+    p = torch.stft(x, n_fft, n_fft // 4, window=torch.hann_window(n_fft), return_complex=True).abs().pow(2)
+    p_own, p_other, p_est = p
+    active = (p_own + p_other) > (p_own + p_other).max() * 10 ** (floor_db / 10)
+    other_bins = active & (p_other > p_own)
+    own_bins = active & ~other_bins
+    e_other, e_own = float(p_est[other_bins].sum()), float(p_est[own_bins].sum())
+    if e_other + e_own <= 0:
+        return math.nan
+    return float(10 * np.log10(max(e_other, 1e-12) / max(e_own, 1e-12)))
+
+
 METRICS = {"pesq": pesq_wb, "stoi": stoi, "mel": mel_distance, "sisdr": si_sdr}
 
 

@@ -33,6 +33,8 @@ COLUMNS = (
     ("CER %", "cer", "{:.1f}"),
     ("utts", "utts", "{}"),
 )
+# columns shown only when some row has a value (so speech tables keep their layout)
+OPTIONAL_COLUMNS = {"leak": ("leak dB", "leak", "{:.1f}")}
 EMPTY = "—"
 
 
@@ -95,11 +97,20 @@ def _cell(value, fmt):
     return fmt.format(value).replace("|", "\\|")
 
 
+def table_columns(rows):
+    """COLUMNS plus the OPTIONAL_COLUMNS that some row fills, each after SI-SDR."""
+    extra = [c for key, c in OPTIONAL_COLUMNS.items()
+             if any(isinstance(r.get(key), (int, float)) and math.isfinite(r[key]) for r in rows)]
+    i = [k for _, k, _ in COLUMNS].index("sisdr") + 1
+    return COLUMNS[:i] + tuple(extra) + COLUMNS[i:]
+
+
 def results_table(rows):
     """Markdown table of rows (dicts keyed as in COLUMNS; a missing key or NaN prints as —)."""
-    out = ["| " + " | ".join(h for h, _, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    cols = table_columns(rows)
+    out = ["| " + " | ".join(h for h, _, _ in cols) + " |", "|" + "---|" * len(cols)]
     for row in rows:
-        out.append("| " + " | ".join(_cell(row.get(k), f) for _, k, f in COLUMNS) + " |")
+        out.append("| " + " | ".join(_cell(row.get(k), f) for _, k, f in cols) + " |")
     return "\n".join(out)
 
 

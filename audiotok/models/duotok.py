@@ -9,7 +9,8 @@
 Hard routing: a track's frames go only through its own branch and codebook; the two vocabularies are
 disjoint (two streams, each `codebooks.n_codebooks` x `codebooks.size`). The codebooks are SimVQ as its paper
 trains it (PaperSimVQ below); with `codebooks.shared_map` both share one learned linear map W (SimVQ's point: every
-update moves all codes, so a codebook does not split into used and dead codes).
+update moves all codes, so a codebook does not split into used and dead codes); `codebooks.restarts`
+adds dead-code restarts through that map, which small data and short runs need (egs/mini_music).
 At encode time only the mix exists, so the split above (the stage-2 separation head) does the routing;
 `encode_stems()` routes known stems (e.g. from a separator) directly. `train_routing` picks the
 features the quantizers and decoder are trained on: "mask" (default: exactly the encode-time path)
@@ -23,13 +24,18 @@ is measured by the same decoder and scorer.
 Stages (one `audiotok train` run each; `train_stage` picks what is trained, the rest is frozen):
   quantizer   branches + codebooks: MSE to the encoder features, VQ commitment/codebook losses, and
               auxiliary heads on the quantized codes: the track's normalised log-mel (L1) and chroma (MSE)
-  decoder     conditional flow matching on the two stems' normalised log-mels given the token
-              embeddings (FlowMelDecoder), and a mel vocoder (MelVocoder, multi-scale mel loss, optional
-              GAN) trained on ground-truth stem mels; tokens come from the frozen encode path
+  decoder     `decoder.kind: flow`: conditional flow matching on the two stems' normalised log-mels
+              given the token embeddings (FlowMelDecoder), and a mel vocoder (MelVocoder, multi-scale
+              mel loss, optional GAN) trained on ground-truth stem mels;
+              `decoder.kind: spectral`: per stem a frame-rate ConvNeXt decoder with an inverse-STFT head
+              (SpectralStemDecoder, the speech codec's), multi-scale mel loss (optional GAN) on both
+              stems; with hard routing each stem's decoder reads only its own stream.
+              Tokens come from the frozen encode path in both.
 Settings come in groups: audiotok.models.duotok_config.
-Decoding: tokens ─► embeddings ─► `decoder.steps` Euler steps of the flow (seeded) ─► stem mels ─► vocoder;
-`track` = vocals | accompaniment | mix (= vocals + accompaniment waveforms). A stream that is not given
-(n_q below the total) is replaced by the null condition the flow was trained with (condition dropout).
+Decoding (flow): tokens ─► embeddings ─► `decoder.steps` Euler steps of the flow (seeded) ─► stem mels ─►
+vocoder; a stream that is not given (n_q below the total) is replaced by the null condition the flow
+was trained with (condition dropout). Decoding (spectral): embeddings ─► each stem's decoder; a stem
+whose stream is not given is silent. `track` = vocals | accompaniment | mix (= vocals + accompaniment).
 
 Init dirs are read once at construction: `encoder_init_dir` (a packed duotok_encoder, stage 3) or
 `init_dir` (a packed duotok, stage 4: encoder, branches and codebooks; its tokenizer keys must equal
@@ -48,9 +54,9 @@ from audiotok.config import config_group, plain_config
 from audiotok.errors import UserError
 from audiotok.models.base import TokenModel, TokenStream, build_inner_model, check_codes
 from audiotok.models.duotok_config import (
-    QUANTIZERS, FlowDecoder, TrackBranch, TrackCodebooks, Vocoder, upgrade_conf,
+    DECODER_KINDS, QUANTIZERS, StemDecoder, TrackBranch, TrackCodebooks, Vocoder, upgrade_conf,
 )
-from audiotok.models.duotok_decoder import FlowMelDecoder, MelVocoder
+from audiotok.models.duotok_decoder import FlowMelDecoder, MelVocoder, SpectralStemDecoder
 from audiotok.models.duotok_targets import apply_mask
 from audiotok.nn.conv import WNConv1d
 from audiotok.nn.convnext import ConvNeXtBlock
@@ -64,7 +70,7 @@ TRACKS = ("vocals", "accompaniment", "mix")
 ROUTINGS = ("hard", "none")
 STAGES = ("quantizer", "decoder")
 TOKENIZER_KEYS = ("sample_rate", "layer", "routing", "codebooks", "branch")
-DECODER_PREFIXES = ("flow.", "vocoder.", "discriminator.")
+DECODER_PREFIXES = ("flow.", "vocoder.", "stem_decoder.", "discriminator.")
 LOSS_WEIGHTS = {"feat": 1.0, "commit": 0.25, "codebook": 1.0, "aux_mel": 1.0, "aux_chroma": 1.0, "flow": 1.0,
                 "vocoder_mel": 1.0, "adv": 1.0, "fm": 2.0}
 
@@ -99,6 +105,9 @@ class SharedMapSimVQ(PaperSimVQ):
 
     def code_vectors(self):
         return self._shared[0](self.frozen_codebook)
+
+    def map_weight(self):
+        return self._shared[0].weight
 
 
 class Branch(nn.Module):
@@ -141,17 +150,18 @@ class DuoTok(TokenModel):
     def __init__(self, sample_rate=24000, encoder=None, encoder_init_dir=None, init_dir=None, train_stage="quantizer",
                  layer=-1, routing="hard", train_routing="mask", codebooks=None, branch=None, decoder=None, vocoder=None,
                  vocoder_mel=None, discriminator=False, disc_start_step=0, loss_weights=None):
-        """`codebooks`: TrackCodebooks, `branch`: TrackBranch, `decoder`: FlowDecoder, `vocoder`: Vocoder
+        """`codebooks`: TrackCodebooks, `branch`: TrackBranch, `decoder`: StemDecoder, `vocoder`: Vocoder
         (audiotok.models.duotok_config), or their mappings from YAML."""
         super().__init__()
         codebooks = config_group(TrackCodebooks, codebooks, "duotok: codebooks")
         branch = config_group(TrackBranch, branch, "duotok: branch")
-        decoder = config_group(FlowDecoder, decoder, "duotok: decoder")
+        decoder = config_group(StemDecoder, decoder, "duotok: decoder")
         vocoder = config_group(Vocoder, vocoder, "duotok: vocoder")
         self.config = plain_config(locals())
         for name, value, allowed in (("routing", routing, ROUTINGS), ("train_stage", train_stage, STAGES),
                                      ("train_routing", train_routing, ("mask", "stems")),
-                                     ("codebooks.kind", codebooks.kind, QUANTIZERS)):
+                                     ("codebooks.kind", codebooks.kind, QUANTIZERS),
+                                     ("decoder.kind", decoder.kind, DECODER_KINDS)):
             if value not in allowed:
                 raise UserError(f"duotok: {name} must be one of {', '.join(allowed)}, got '{value}'")
         self.routing, self.train_stage, self.train_routing = routing, train_stage, train_routing
@@ -175,7 +185,7 @@ class DuoTok(TokenModel):
         # ---- branches and codebooks ----------------------------------------------------------
         self.in_tracks = list(STEMS) if routing == "hard" else ["mix"]
         cb = codebooks
-        vq_opts = {"usage_decay": cb.usage_decay, "dead_threshold": cb.dead_threshold}
+        vq_opts = {"usage_decay": cb.usage_decay, "dead_threshold": cb.dead_threshold, "restarts": cb.restarts}
         self.branches = nn.ModuleDict({
             t: Branch(enc.hidden_size, branch.dim, branch.layers, branch.intermediate_dim, cb.n_codebooks, cb.size,
                       cb.dim, cb.kind, enc.stack * enc.n_mels, **vq_opts)
@@ -189,19 +199,28 @@ class DuoTok(TokenModel):
                     br.rvq.quantizers[i] = SharedMapSimVQ(branch.dim, cb.size, cb.dim, **vq_opts).attach(m)
         self.streams = [TokenStream(t, int(cb.size), int(cb.n_codebooks)) for t in self.in_tracks]
 
-        # ---- decoder: flow matching on stem mels + vocoder -----------------------------------
+        # ---- decoder: flow matching on stem mels + vocoder, or spectral decoders per stem -------
         self.dec_conf, self.voc_conf = d, v = decoder, vocoder
         self.upsample = int(d.upsample)
         if self.hop_length % self.upsample:
             raise UserError(f"duotok: decoder.upsample {self.upsample} does not divide the hop {self.hop_length}")
         self.mel_hop = self.hop_length // self.upsample
-        self.dec_mel = LogMel(self.sample_rate, d.n_fft, self.mel_hop, d.n_mels)
-        self.flow = FlowMelDecoder(len(STEMS), d.n_mels, len(self.in_tracks), branch.dim, self.upsample, d.dim,
-                                   d.layers, d.backbone, d.heads, d.intermediate_dim, d.cond_dropout)
-        self.vocoder = MelVocoder(d.n_mels, v.channels, v.rates, v.dilations)
-        if self.vocoder.hop_length != self.mel_hop:
-            raise UserError(f"duotok: vocoder.rates {v.rates} give hop {self.vocoder.hop_length}, the decoder mels "
-                            f"have hop {self.mel_hop} (= {self.hop_length} / upsample {self.upsample})")
+        self.flow = self.vocoder = self.stem_decoder = None
+        if d.kind == "spectral":
+            if d.n_fft % self.mel_hop:
+                raise UserError(f"duotok: decoder.n_fft {d.n_fft} must be a multiple of the decoder hop {self.mel_hop} "
+                                f"(= {self.hop_length} / upsample {self.upsample})")
+            sources = {s: [s] if routing == "hard" else ["mix"] for s in STEMS}
+            self.stem_decoder = SpectralStemDecoder(sources, branch.dim, self.mel_hop, d.n_fft, self.upsample, d.dim,
+                                                    d.layers, d.coarse_layers)
+        else:
+            self.dec_mel = LogMel(self.sample_rate, d.n_fft, self.mel_hop, d.n_mels)
+            self.flow = FlowMelDecoder(len(STEMS), d.n_mels, len(self.in_tracks), branch.dim, self.upsample, d.dim,
+                                       d.layers, d.backbone, d.heads, d.intermediate_dim, d.cond_dropout)
+            self.vocoder = MelVocoder(d.n_mels, v.channels, v.rates, v.dilations)
+            if self.vocoder.hop_length != self.mel_hop:
+                raise UserError(f"duotok: vocoder.rates {v.rates} give hop {self.vocoder.hop_length}, the decoder "
+                                f"mels have hop {self.mel_hop} (= {self.hop_length} / upsample {self.upsample})")
         self.vocoder_loss = MultiScaleMelLoss(self.sample_rate, **(vocoder_mel or {}))
         use_disc = train_stage == "decoder" and discriminator not in (None, False)
         self.discriminator = Discriminator(self.sample_rate, **(discriminator or {})) if use_disc else None
@@ -256,8 +275,9 @@ class DuoTok(TokenModel):
                             f"unexpected {unexpected[:3]})")
 
     def _set_trainable(self):
+        decoder = [m for m in (self.flow, self.vocoder, self.stem_decoder) if m is not None]
         parts = ([self.branches] + ([self.shared_map] if self.shared_map is not None else [])
-                 if self.train_stage == "quantizer" else [self.flow, self.vocoder])
+                 if self.train_stage == "quantizer" else decoder)
         for p in self.parameters():
             p.requires_grad_(False)
         for m in parts:
@@ -329,7 +349,8 @@ class DuoTok(TokenModel):
         feats = self.track_features(self.track_mels(v + a, {"vocals": v, "accompaniment": a}), t)
         return {s.name: self.branches[s.name].encode(feats[s.name], s.n_codebooks) for s in streams}
 
-    def _conditions(self, tokens):
+    def _embeddings(self, tokens):
+        """{stream: codes [B,K,T]} (checked) -> {stream: token embedding [B, branch dim, T]}."""
         known = {s.name: s for s in self.streams}
         if not tokens or set(tokens) - set(known):
             raise UserError(f"duotok: decode takes the streams {', '.join(known)}, got {sorted(tokens)}")
@@ -339,13 +360,18 @@ class DuoTok(TokenModel):
             shapes.add((codes.shape[0], codes.shape[-1]))
         if len(shapes) > 1:
             raise UserError(f"duotok: the streams differ in batch size or frame count: {sorted(shapes)}")
-        (b, t), = shapes
+        dev = next(self.branches.parameters()).device
+        return {name: self.branches[name].embed(codes.long().to(dev)) for name, codes in tokens.items()}
+
+    def _conditions(self, embeddings):
+        """Embeddings of the given streams -> the flow's condition [B, tracks, C, T] and `present` [B, tracks]."""
+        b, c, t = next(iter(embeddings.values())).shape
         dev = self.flow.null.device
-        cond = torch.zeros(b, len(self.in_tracks), self.flow.cond_dim, t, device=dev)
+        cond = torch.zeros(b, len(self.in_tracks), c, t, device=dev)
         present = torch.zeros(b, len(self.in_tracks), dtype=torch.bool, device=dev)
         for i, name in enumerate(self.in_tracks):
-            if name in tokens:
-                cond[:, i] = self.branches[name].embed(tokens[name].long().to(dev))
+            if name in embeddings:
+                cond[:, i] = embeddings[name]
                 present[:, i] = True
         return cond, present
 
@@ -364,7 +390,11 @@ class DuoTok(TokenModel):
         """{stream: [B,K,T]} -> wav [B,1,T*hop] of `track` (vocals | accompaniment | mix), or `length` samples."""
         if track not in TRACKS:
             raise UserError(f"duotok: track must be one of {', '.join(TRACKS)}, got '{track}'")
-        cond, present = self._conditions(tokens)
+        embeddings = self._embeddings(tokens)
+        if self.stem_decoder is not None:
+            wav = self._decode_stems(embeddings, track)
+            return wav[..., :length] if length is not None else wav
+        cond, present = self._conditions(embeddings)
         n = cond.shape[-1] * self.upsample
         g = torch.Generator().manual_seed(int(seed))
         steps = int(steps or self.dec_conf.steps)
@@ -372,6 +402,15 @@ class DuoTok(TokenModel):
         x = self.flow.sample(cond, n, steps, guidance, present, g)
         wav = self._render(x.view(x.shape[0], len(STEMS), -1, n), track)
         return wav[..., :length] if length is not None else wav
+
+    def _decode_stems(self, embeddings, track):
+        """Spectral decoders: the stems of `track` whose streams are given; a stem whose stream is not
+        given is silent (with hard routing only its own tokens could have told what it holds)."""
+        wanted = list(STEMS) if track == "mix" else [track]
+        wavs = self.stem_decoder(embeddings, wanted)
+        b, _, t = next(iter(embeddings.values())).shape
+        silence = torch.zeros(b, 1, t * self.hop_length, device=next(iter(embeddings.values())).device)
+        return sum(wavs.get(stem, silence) for stem in wanted)
 
     # ---- training -----------------------------------------------------------------------------------
     def _norm_mel(self, wav, frames):
@@ -405,6 +444,13 @@ class DuoTok(TokenModel):
         return out
 
     def _forward_decoder(self, stems, feats, t):
+        if self.stem_decoder is not None:  # both stems of every item, against the true stems
+            with torch.no_grad():
+                emb = {n: self.branches[n].embed(self.branches[n].encode(feats[n])) for n in self.in_tracks}
+            wavs = self.stem_decoder(emb)
+            n = t * self.hop_length
+            return {"voc": torch.cat([wavs[s][..., :n] for s in STEMS]),
+                    "voc_ref": torch.cat([stems[s][..., :n] for s in STEMS])}
         with torch.no_grad():
             cond = torch.stack([self.branches[n].embed(self.branches[n].encode(feats[n])) for n in self.in_tracks], 1)
         n = t * self.upsample
@@ -432,8 +478,11 @@ class DuoTok(TokenModel):
         if self.train_stage == "quantizer":
             return self._quantizer_loss(out, w)
         voc = self.vocoder_loss(out["voc"], out["voc_ref"])
-        loss = w["flow"] * out["flow"] + w["vocoder_mel"] * voc
-        logs = {"flow": float(out["flow"].detach()), "vocoder_mel": float(voc.detach())}
+        loss = w["vocoder_mel"] * voc
+        logs = {"vocoder_mel": float(voc.detach())}
+        if "flow" in out:
+            loss = loss + w["flow"] * out["flow"]
+            logs["flow"] = float(out["flow"].detach())
         if self.uses_discriminator(step):
             loss = add_gan_generator_loss(loss, logs, self.discriminator, out["voc"], out["voc_ref"], w)
         logs["loss"] = float(loss.detach())
@@ -462,7 +511,7 @@ class DuoTok(TokenModel):
         return gan_discriminator_loss(self.discriminator, out["voc"], out["voc_ref"])
 
     def on_train_step_end(self, step):
-        """Restart dead codes of plain-VQ codebooks (SimVQ needs none); False when nothing changed."""
+        """Restart dead codes (plain VQ always, SimVQ with `codebooks.restarts`); False when nothing changed."""
         if self.train_stage != "quantizer":
             return False
         n = sum(br.rvq.restart_dead_codes() for br in self.branches.values())

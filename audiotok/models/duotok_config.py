@@ -9,7 +9,7 @@
       train_routing: mask
       codebooks: {kind: simvq, size: 32768, dim: 32, n_codebooks: 1, shared_map: true}   # TrackCodebooks
       branch: {dim: 512, layers: 2, intermediate_dim: 1536}                             # TrackBranch
-      decoder: {n_mels: 128, dim: 768, backbone: transformer}                           # FlowDecoder
+      decoder: {kind: flow, n_mels: 128, dim: 768, backbone: transformer}               # StemDecoder
       vocoder: {channels: 1024, rates: [8, 6, 5]}                                       # Vocoder
       vocoder_mel, discriminator, disc_start_step, loss_weights
 
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from audiotok.config import group_flat_keys
 
 QUANTIZERS = ("simvq", "vq")
+DECODER_KINDS = ("flow", "spectral")
 
 
 @dataclass
@@ -35,6 +36,7 @@ class TrackCodebooks:
     shared_map: bool = True
     usage_decay: float = 0.99
     dead_threshold: float = 0.01
+    restarts: bool = None  # dead-code restarts (None: vq yes, simvq no, as the SimVQ paper)
 
 
 @dataclass
@@ -46,8 +48,12 @@ class TrackBranch:
 
 
 @dataclass
-class FlowDecoder:
-    """Tokens -> stem log-mels by flow matching (`steps` Euler steps, classifier-free `guidance`)."""
+class StemDecoder:
+    """Tokens -> the two stems. `kind` flow: the stems' log-mels by flow matching (`steps` Euler steps,
+    classifier-free `guidance`), then the Vocoder; spectral: per stem a frame-rate ConvNeXt decoder with
+    an inverse-STFT head (audiotok.nn.spectral, the speech codec's), `upsample` x the token rate,
+    hop = token hop / upsample, `n_fft` a multiple of that hop, `layers` fine + `coarse_layers` blocks."""
+    kind: str = "flow"
     n_mels: int = 80
     n_fft: int = 1024
     upsample: int = 4
@@ -55,6 +61,7 @@ class FlowDecoder:
     mel_std: float = 4.0
     dim: int = 256
     layers: int = 6
+    coarse_layers: int = 2
     backbone: str = "convnext"
     heads: int = 4
     intermediate_dim: int = None
@@ -86,4 +93,4 @@ def upgrade_conf(conf):
     return group_flat_keys(conf, FLAT_KEYS, "duotok")
 
 
-__all__ = ["TrackCodebooks", "TrackBranch", "FlowDecoder", "Vocoder", "QUANTIZERS", "upgrade_conf"]
+__all__ = ["TrackCodebooks", "TrackBranch", "StemDecoder", "Vocoder", "QUANTIZERS", "DECODER_KINDS", "upgrade_conf"]

@@ -12,6 +12,12 @@ Sampling: `steps` Euler steps from t = 0 to 1, with a seeded generator (decoding
 
 MelVocoder: the DAC-style WaveDecoder of audiotok.nn.conv from normalised log-mel frames to
 waveform (hop = product of `rates`), trained on ground-truth mels with the multi-scale mel loss.
+
+SpectralStemDecoder (`decoder.kind: spectral`): the other way, tokens straight to waveforms. Each
+output stem has its own SpectralDecoder (frame-rate ConvNeXt + inverse-STFT head, the speech
+codec's) that reads only the token embeddings of its source tracks: with hard routing the vocal
+decoder never sees the accompaniment tokens, so what a decoded stem holds came through its own
+codebook; the single-track control decodes both stems from the one mix stream.
 """
 
 import math
@@ -22,6 +28,7 @@ from torch import nn
 
 from audiotok.nn.conv import WaveDecoder
 from audiotok.nn.convnext import ConvNeXtBlock
+from audiotok.nn.spectral import SpectralDecoder
 from audiotok.nn.transformer import Transformer
 
 BACKBONES = ("convnext", "transformer")
@@ -123,4 +130,27 @@ class MelVocoder(nn.Module):
         return self.net(mel)
 
 
-__all__ = ["FlowMelDecoder", "MelVocoder", "timestep_embedding"]
+class SpectralStemDecoder(nn.Module):
+    """{track: token embedding [B, cond_dim, F]} -> {stem: wav [B, 1, F * hop]} for the stems whose
+    sources are all given (`sources`: stem -> the input tracks its decoder reads)."""
+
+    def __init__(self, sources, cond_dim, hop_length, n_fft, upsample, dim, fine_layers, coarse_layers):
+        super().__init__()
+        self.sources = {stem: list(tracks) for stem, tracks in sources.items()}
+        self.nets = nn.ModuleDict({
+            stem: SpectralDecoder(len(tracks) * cond_dim, dim, hop_length, n_fft, upsample, fine_layers,
+                                  coarse_layers)
+            for stem, tracks in self.sources.items()
+        })
+        self.hop_length = next(iter(self.nets.values())).hop_length
+
+    def forward(self, embeddings, stems=None):
+        out = {}
+        for stem in stems or self.sources:
+            tracks = self.sources[stem]
+            if all(t in embeddings for t in tracks):
+                out[stem] = self.nets[stem](torch.cat([embeddings[t] for t in tracks], 1))
+        return out
+
+
+__all__ = ["FlowMelDecoder", "MelVocoder", "SpectralStemDecoder", "timestep_embedding"]

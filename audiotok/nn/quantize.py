@@ -31,8 +31,11 @@ def perplexity(counts):
 class VectorQuantizer(nn.Module):
     """One factorised codebook. forward(x[B,D,T]) -> (x_q[B,D,T], codes[B,T], commit[B], codebook[B]).
 
-    The losses are per-sample means so a caller can mask them (quantizer dropout).
+    The losses are per-sample means so a caller can mask them (quantizer dropout). Dead codes are
+    restarted on recent latents unless `restarts` is False (None: the class's default).
     """
+
+    default_restarts = True
 
     def __init__(
         self,
@@ -43,6 +46,7 @@ class VectorQuantizer(nn.Module):
         usage_decay=0.99,
         dead_threshold=0.01,
         restart_noise=0.01,
+        restarts=None,
     ):
         super().__init__()
         if distance not in DISTANCES:
@@ -55,6 +59,7 @@ class VectorQuantizer(nn.Module):
         # A code is dead when its EMA usage falls below this fraction of the uniform share.
         self.dead_threshold = float(dead_threshold)
         self.restart_noise = float(restart_noise)
+        self.restarts = self.default_restarts if restarts is None else bool(restarts)
         self.in_proj = WNConv1d(self.input_dim, self.codebook_dim, 1)
         self.out_proj = WNConv1d(self.codebook_dim, self.input_dim, 1)
         self._init_codebook()
@@ -69,6 +74,9 @@ class VectorQuantizer(nn.Module):
     def code_vectors(self):
         """[K, codebook_dim] code vectors in the latent space the lookup uses."""
         return self.codebook
+
+    def _place_codes(self, dead, latents):
+        self.codebook.data[dead] = latents.to(self.codebook.dtype)
 
     def project(self, x):
         z = self.in_proj(x)
@@ -168,16 +176,16 @@ class VectorQuantizer(nn.Module):
         usage share, i.e. a fair period to prove itself before it can be restarted again.
         """
         latents, self._last_latents = self._last_latents, None
-        if latents is None or latents.shape[0] == 0:
+        if not self.restarts or latents is None or latents.shape[0] == 0:
             return 0
         dead = torch.nonzero(self.dead_codes()).squeeze(1)
         if dead.numel() == 0:
             return 0
         n = min(dead.numel(), latents.shape[0])
         dead = dead[torch.randperm(dead.numel(), device=dead.device)[:n]]
-        new = latents[torch.randperm(latents.shape[0], device=latents.device)[:n]].to(self.codebook.dtype)
+        new = latents[torch.randperm(latents.shape[0], device=latents.device)[:n]].float()
         new = new + self.restart_noise * new.std() * torch.randn_like(new)
-        self.codebook.data[dead] = new
+        self._place_codes(dead, new)
         self.usage[dead] = self.usage.sum() / self.codebook_size
         return n
 
@@ -186,8 +194,12 @@ class SimVQ(VectorQuantizer):
     """SimVQ: a frozen random codebook C times one learned linear map W (codes = C W).
 
     Every gradient on W moves all codes at once, so the codebook cannot split into a used and a
-    dead part; that is why no dead-code restart is needed (restart_dead_codes is a no-op).
+    dead part; the paper needs no dead-code restart, so none runs by default. With `restarts`
+    (small data, few steps: measured in egs/mini_music) a dead code's frozen vector is replaced by
+    the one W maps onto a recent latent.
     """
+
+    default_restarts = False
 
     def _init_codebook(self):
         self.register_buffer("frozen_codebook", torch.randn(self.codebook_size, self.codebook_dim))
@@ -197,10 +209,14 @@ class SimVQ(VectorQuantizer):
     def code_vectors(self):
         return self.codebook_map(self.frozen_codebook)
 
-    @torch.no_grad()
-    def restart_dead_codes(self):
-        self._last_latents = None
-        return 0
+    def map_weight(self):
+        return self.codebook_map.weight
+
+    def _place_codes(self, dead, latents):
+        """Give codes `dead` the vectors `latents` [n, d]: the frozen codes that the map W sends there
+        (least squares through W's pseudo-inverse), so W itself and every other code stay as they are."""
+        w = self.map_weight().detach().float()  # code vectors = frozen @ W^T
+        self.frozen_codebook[dead] = (latents.float() @ torch.linalg.pinv(w.t())).to(self.frozen_codebook.dtype)
 
 
 QUANTIZERS = {"vq": VectorQuantizer, "simvq": SimVQ}

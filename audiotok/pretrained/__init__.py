@@ -5,6 +5,8 @@ meta.json, MODEL_CARD.md) whose meta.json `name` is its folder name. Short names
 current version of each kind, so `--model speech` keeps working when v2 replaces v1:
 
     speech  -> speech-12hz-v1     the 12.5 Hz DualCodec (16 kHz speech), default of encode/decode
+    music   -> music-v1           the Duo-Tok dual-track music tokenizer (24 kHz songs: vocals and
+                                  accompaniment streams), default of the demo's music tab
 
 `resolve_model(x)` turns what a user typed into a model dir: an existing path is used as is, a
 shipped name or alias gives its folder here, None gives the default of the kind. Nothing is
@@ -16,7 +18,7 @@ from pathlib import Path
 from audiotok.errors import UserError
 
 HERE = Path(__file__).resolve().parent
-ALIASES = {"speech": "speech-12hz-v1"}
+ALIASES = {"speech": "speech-12hz-v1", "music": "music-v1"}
 DEFAULTS = {"speech": "speech"}  # kind -> alias used when no --model is given
 
 

@@ -36,6 +36,8 @@ max_train_seconds=600
 min_train_seconds=1
 train_threads=2        # torch threads for the training stages (path.sh sets 1 for parallel jobs)
 update_results=false   # true: copy exp/RESULTS.md over the committed RESULTS.md (a deliberate step)
+exp_root=exp           # where exp dirs go; long runs: a folder outside the work tree (e.g. ~/.cache/audiotok/exp/...)
+main_pack_opts=        # stage 9: extra `audiotok pack` options for the first tokenizer (the one a recipe ships)
 
 help_message="Usage: $0 [options]
   --stage N / --stop-stage N   1 data, 2 format, 3 SSL, 4 fine-tune, 5 quantizers, 6 decoders, 7 decode, 8 score, 9 pack
@@ -62,8 +64,8 @@ names=()
 for c in "${toks[@]}"; do names+=("$(basename "${c%.*}")"); done
 [ -n "$ssl_tag" ] || ssl_tag="ssl_$(basename "${ssl_config%.*}")"
 [ -n "$enc_tag" ] || enc_tag="enc_$(basename "${enc_config%.*}")"
-ssl_exp=exp/${ssl_tag}
-enc_exp=exp/${enc_tag}
+ssl_exp=${exp_root}/${ssl_tag}
+enc_exp=${exp_root}/${enc_tag}
 dump=dump/raw
 
 train_run() {  # train_run EXP STAGE CONFIG TRAIN_DATA OVERRIDES...
@@ -101,30 +103,30 @@ if run_stage 4 "multi-task fine-tuning (noise, mel, chroma, separation mask)" "$
   train_run ${enc_exp} 4 ${enc_config} ${dump}/${train_set} model_conf.ssl_init_dir=${ssl_exp}/model ${enc_train_args}
 fi
 
-if run_stage 5 "train the quantizers (encoder frozen): ${names[*]}" "${enc_exp}/model" "exp/{$(IFS=,; echo "${names[*]}")}_q"; then
+if run_stage 5 "train the quantizers (encoder frozen): ${names[*]}" "${enc_exp}/model" "${exp_root}/{$(IFS=,; echo "${names[*]}")}_q"; then
   for i in "${!toks[@]}"; do
     # shellcheck disable=SC2086
-    train_run exp/${names[$i]}_q 5 ${toks[$i]} ${dump}/${train_set} model_conf.encoder_init_dir=${enc_exp}/model ${tok_train_args}
+    train_run ${exp_root}/${names[$i]}_q 5 ${toks[$i]} ${dump}/${train_set} model_conf.encoder_init_dir=${enc_exp}/model ${tok_train_args}
   done
 fi
 
-if run_stage 6 "train the decoders (flow matching + vocoder): ${names[*]}" "exp/*_q/model" "exp/{$(IFS=,; echo "${names[*]}")}"; then
+if run_stage 6 "train the decoders (flow matching + vocoder): ${names[*]}" "${exp_root}/*_q/model" "${exp_root}/{$(IFS=,; echo "${names[*]}")}"; then
   for i in "${!toks[@]}"; do
     # shellcheck disable=SC2086
-    train_run exp/${names[$i]} 6 ${decs[$i]} ${dump}/${train_set} model_conf.init_dir=exp/${names[$i]}_q/model ${dec_train_args}
+    train_run ${exp_root}/${names[$i]} 6 ${decs[$i]} ${dump}/${train_set} model_conf.init_dir=${exp_root}/${names[$i]}_q/model ${dec_train_args}
   done
 fi
 
-if run_stage 7 "encode ${train_set} + {${test_sets}}, decode {${test_sets}} as {${tracks}}" "exp/<name>/model" "exp/<name>/decode/*"; then
+if run_stage 7 "encode ${train_set} + {${test_sets}}, decode {${test_sets}} as {${tracks}}" "${exp_root}/<name>/model" "${exp_root}/<name>/decode/*"; then
   for name in "${names[@]}"; do
     for dset in ${train_set} ${test_sets}; do
-      ddir=exp/${name}/decode/${dset}
+      ddir=${exp_root}/${name}/decode/${dset}
       write_run_sh ${ddir} 7
       log "${name}: ${dump}/${dset} -> ${ddir}/codes"
-      audiotok encode --data-dir ${dump}/${dset} -o ${ddir}/codes --model exp/${name} --nj ${nj}
+      audiotok encode --data-dir ${dump}/${dset} -o ${ddir}/codes --model ${exp_root}/${name} --nj ${nj}
     done
     for dset in ${test_sets}; do
-      ddir=exp/${name}/decode/${dset}
+      ddir=${exp_root}/${name}/decode/${dset}
       for track in ${tracks}; do
         log "${name}: ${ddir}/codes -> ${ddir}/wav_${track}"
         audiotok decode --scp ${ddir}/codes/tokens.scp -o ${ddir}/wav_${track} --track ${track} --nj ${nj}
@@ -133,39 +135,47 @@ if run_stage 7 "encode ${train_set} + {${test_sets}}, decode {${test_sets}} as {
   done
 fi
 
-if run_stage 8 "score mix and stems, codebook use, token-LM perplexity" "exp/*/decode" "exp/score, RESULTS.md"; then
-  results=exp/RESULTS.md
+if run_stage 8 "score mix and stems, codebook use, token-LM perplexity" "${exp_root}/*/decode" "${exp_root}/score, RESULTS.md"; then
+  results=${exp_root}/RESULTS.md
   rm -f ${results}
   for dset in ${test_sets}; do
+    for stem in vocals accompaniment; do  # views of the test set whose wav.scp is one stem
+      mkdir -p ${dump}/${dset}_${stem}
+      cp ${dump}/${dset}/utt2spk ${dump}/${dset}/spk2utt ${dump}/${dset}_${stem}/
+      cp ${dump}/${dset}/${stem}.scp ${dump}/${dset}_${stem}/wav.scp
+    done
     for track in ${tracks}; do
       ref=${dump}/${dset}
-      if [ "${track}" != mix ]; then  # a view of the test set whose wav.scp is the stem
-        ref=${dump}/${dset}_${track}
-        mkdir -p ${ref}
-        cp ${dump}/${dset}/utt2spk ${dump}/${dset}/spk2utt ${ref}/
-        cp ${dump}/${dset}/${track}.scp ${ref}/wav.scp
-      fi
+      [ "${track}" != mix ] && ref=${dump}/${dset}_${track}
       hyps=()
       for name in "${names[@]}"; do
-        hyps+=(--hyp "${name}=exp/${name}/decode/${dset}/wav_${track}")
-        [ "${track}" = mix ] && hyps+=(--hyp-tokens "${name}=exp/${name}/decode/${dset}/codes")
+        hyps+=(--hyp "${name}=${exp_root}/${name}/decode/${dset}/wav_${track}")
+        [ "${track}" = mix ] && hyps+=(--hyp-tokens "${name}=${exp_root}/${name}/decode/${dset}/codes")
       done
       extra=()
+      metrics=mel,sisdr
+      title="${track} of ${dset}: mel distance, SI-SDR"
       if [ "${track}" = mix ]; then
         [ -n "${baselines}" ] && extra+=(--baselines "${baselines}")
       else
-        extra+=(--hyp "input_mix=${dump}/${dset}")  # the unseparated mix as the stem estimate
+        # leakage: decoded energy where the other stem dominates; the true stem (original) is its floor,
+        # the unseparated mix (input_mix) what no separation at all gives
+        other=vocals
+        [ "${track}" = vocals ] && other=accompaniment
+        extra+=(--hyp "input_mix=${dump}/${dset}" --include-original --other-stem ${dump}/${dset}_${other})
+        metrics=mel,sisdr,leak
+        title="${track} of ${dset}: mel distance, SI-SDR, leakage of the ${other}"
       fi
-      write_run_sh exp/score/${dset}/${track} 8
-      audiotok score --ref-data ${ref} "${hyps[@]}" ${extra[@]+"${extra[@]}"} --metrics mel,sisdr --nj ${nj} \
-        --out exp/score/${dset}/${track} --results-md ${results} --section "${track} of ${dset}: mel distance, SI-SDR"
+      write_run_sh ${exp_root}/score/${dset}/${track} 8
+      audiotok score --ref-data ${ref} "${hyps[@]}" ${extra[@]+"${extra[@]}"} --metrics ${metrics} --nj ${nj} \
+        --out ${exp_root}/score/${dset}/${track} --results-md ${results} --section "${title}"
     done
     systems=()
     for name in "${names[@]}"; do
-      systems+=(--system "${name}=exp/${name}/decode/${train_set}/codes,exp/${name}/decode/${dset}/codes")
+      systems+=(--system "${name}=${exp_root}/${name}/decode/${train_set}/codes,${exp_root}/${name}/decode/${dset}/codes")
     done
     # shellcheck disable=SC2086
-    audiotok token-ppl "${systems[@]}" ${lm_opts} --out exp/score/${dset}/token_ppl \
+    audiotok token-ppl "${systems[@]}" ${lm_opts} --out ${exp_root}/score/${dset}/token_ppl \
       --results-md ${results} --section "token LM perplexity on ${dset} (trained on ${train_set} tokens)"
   done
   if [ "${update_results}" = true ]; then
@@ -173,9 +183,13 @@ if run_stage 8 "score mix and stems, codebook use, token-LM perplexity" "exp/*/d
   fi
 fi
 
-if run_stage 9 "pack the tokenizers" "exp/{$(IFS=,; echo "${names[*]}")}/model" "exp/packed/*"; then
+if run_stage 9 "pack the tokenizers" "${exp_root}/{$(IFS=,; echo "${names[*]}")}/model" "${exp_root}/packed/*"; then
+  opts=${main_pack_opts}
   for name in "${names[@]}"; do
-    audiotok pack --exp-dir exp/${name} --out exp/packed/${name}
+    # shellcheck disable=SC2086
+    audiotok pack --exp-dir ${exp_root}/${name} --out ${exp_root}/packed/${name} ${opts} \
+      $( [ -s ${exp_root}/RESULTS.md ] && echo "--results ${exp_root}/RESULTS.md" )
+    opts=
   done
 fi
 
