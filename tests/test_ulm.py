@@ -168,22 +168,25 @@ def test_group_embed_modes():
         GroupEmbed(8, 2, "sum")
 
 
-def test_srh_teacher_forced_loss_decreases():
+@pytest.mark.parametrize("context", ["group", "sequence"])
+def test_srh_teacher_forced_loss_decreases(context):
     torch.manual_seed(0)
-    srh = SpeechRefinedHead(lm_dim=24, group_size=5, n_tokens=S, conf=TransformerConf(dim=32, n_layers=1, n_heads=4))
-    h = torch.randn(6, 24)
-    targets = torch.randint(0, S, (6, 5))
-    targets[5, 3], targets[5, 4] = S, -1  # a final group: EOS then padding (ignored)
+    srh = SpeechRefinedHead(lm_dim=24, group_size=5, n_tokens=S, conf=TransformerConf(dim=32, n_layers=1, n_heads=4),
+                            context=context)
+    h = torch.randn(2, 3, 24)
+    targets = torch.randint(0, S, (2, 3, 5))
+    targets[1, 2, 3], targets[1, 2, 4] = S, -1  # a final group: EOS then padding (ignored)
+    keep = torch.ones(2, 3, dtype=torch.bool)
     opt = torch.optim.Adam(srh.parameters(), lr=3e-3)
     with torch.no_grad():
-        first, _ = srh.loss(h, targets)
+        first, _ = srh.loss(h, targets, keep)
     for _ in range(40):
-        loss, _ = srh.loss(h, targets)
+        loss, _ = srh.loss(h, targets, keep)
         opt.zero_grad()
         loss.backward()
         opt.step()
     with torch.no_grad():
-        last, acc = srh.loss(h, targets)
+        last, acc = srh.loss(h, targets, keep)
     assert float(first) > math.log(S) * 0.8  # starts near chance
     assert float(last) < 0.3 * float(first)
     assert float(acc) > 0.9
@@ -199,6 +202,35 @@ def test_srh_cached_generation_matches_teacher_forcing():
     eos = (tokens == S).float().cumsum(1)
     before = (eos - (tokens == S).float()) == 0  # positions up to and including the first EOS
     assert torch.allclose(logits[before], ref[before], atol=1e-4)
+
+
+def test_sequence_srh_sees_earlier_groups_and_its_cache_matches_teacher_forcing():
+    """DrVoice's head: causal over the whole 25 Hz sequence. Group after group with one KV cache, after
+    a left-padded prompt prefill, gives the logits of one teacher-forced pass over prompt + output."""
+    torch.manual_seed(2)
+    conf = TransformerConf(dim=32, n_layers=2, n_heads=4)
+    srh = SpeechRefinedHead(lm_dim=24, group_size=5, n_tokens=S, conf=conf, context="sequence").eval()
+    B, P, N = 2, 2, 3
+    h = torch.randn(B, P + N, 24)
+    prompt = torch.randint(0, S - 1, (B, P, 5))
+    prompt[1, 0] = -1  # row 1 has one prompt group (left padding)
+    greedy = lambda x: x[..., : S].argmax(-1)  # noqa: E731  (never EOS: every group stays comparable)
+    state = srh.start(B, (P + N) * 5, device="cpu")
+    srh.prefill(state, h[:, :P], prompt)
+    groups, logits = zip(*(srh.generate(h[:, P + n], greedy, state, return_logits=True) for n in range(N)))
+    tokens, logits = torch.stack(groups, 1), torch.stack(logits, 1)  # [B, N, g], [B, N, g, S+1]
+    for b, p in ((0, P), (1, 1)):  # each row alone, prompt and output as one teacher-forced sequence
+        hb = torch.cat([h[b : b + 1, P - p : P], h[b : b + 1, P:]], 1)
+        tb = torch.cat([prompt[b : b + 1, P - p :], tokens[b : b + 1]], 1)
+        ref = srh(hb, tb)[0, p:]
+        assert torch.allclose(logits[b], ref, atol=1e-4)
+    # the earlier groups matter: another prompt changes the first generated group's logits
+    state2 = srh.start(B, (P + N) * 5, device="cpu")
+    srh.prefill(state2, h[:, :P], torch.randint(0, S - 1, (B, P, 5)))
+    _, other = srh.generate(h[:, P], greedy, state2, return_logits=True)
+    assert not torch.allclose(other, logits[:, 0], atol=1e-3)
+    with pytest.raises(UserError, match="srh_context"):
+        SpeechRefinedHead(24, 5, S, conf, context="utterance")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,8 +273,20 @@ def test_batched_decoding_equals_one_by_one(vocab):
         assert got.dtype == torch.long and ((got >= 0) & (got < S)).all() and got.numel() <= 15
 
 
-def test_tts_with_prompt_continues_after_the_prompt(vocab):
-    model = tiny(vocab, g=2).eval()
+@pytest.mark.parametrize("context", ["group", "sequence"])
+def test_batched_tts_with_prompts_of_different_lengths_equals_one_by_one(vocab, context):
+    """Left padding of the prompts (LM and, in sequence context, the refined head's cache) changes nothing."""
+    model = tiny(vocab, g=3, seed=1, grouping={"srh_context": context}).eval()
+    texts = ["the cat sat", "hello world"]
+    prompts = [{"semantic": torch.randint(0, S, (9,)), "text": "a dog"}, {"semantic": torch.randint(0, S, (3,))}]
+    both = model.tts(texts, prompt=prompts, max_frames=12, greedy=True, end_threshold=None)
+    for t, p, got in zip(texts, prompts, both):
+        assert torch.equal(got, model.tts(t, prompt=p, max_frames=12, greedy=True, end_threshold=None))
+
+
+@pytest.mark.parametrize("context", ["group", "sequence"])
+def test_tts_with_prompt_continues_after_the_prompt(vocab, context):
+    model = tiny(vocab, g=2, grouping={"srh_context": context}).eval()
     prompt = {"semantic": torch.randint(0, S, (7,)), "text": "the cat"}
     out = model.tts("sat on the mat", prompt=prompt, max_frames=8, greedy=True, end_threshold=None)
     assert out.ndim == 1 and out.numel() <= 8 and ((out >= 0) & (out < S)).all()
@@ -408,9 +452,10 @@ def test_mixed_batch_equals_per_task_batches(vocab, tmp_path):
     assert torch.allclose(out["loss_end"], tts["loss_end"], atol=1e-6)
 
 
-def test_tts_learns_a_toy_utterance(vocab):
+@pytest.mark.parametrize("context", ["group", "sequence"])
+def test_tts_learns_a_toy_utterance(vocab, context):
     """LM + SRH trained on one (text, tokens) pair reproduce it greedily, EOS and end head included."""
-    model = tiny(vocab, g=3, seed=2, loss_weights={"end": 1.0})
+    model = tiny(vocab, g=3, seed=2, loss_weights={"end": 1.0}, grouping={"srh_context": context})
     text = torch.tensor([vocab.encode_text("the cat sat")])
     sem = torch.tensor([[3, 1, 4, 1, 5, 9, 2, 6]])
     batch = {"task": torch.tensor([TASK_IDS["tts"]]), "semantic": sem, "semantic_len": torch.tensor([8]),

@@ -89,22 +89,32 @@ class GroupEmbed(nn.Module):
         return self.proj(e.flatten(-2))
 
 
+CONTEXTS = ("group", "sequence")
+
+
 class SpeechRefinedHead(nn.Module):
     """A small causal transformer that emits the g full-rate tokens of one group.
 
     Input at sub-step j of the group predicted from LM hidden h:
-        x_j = U_j(h) + E(prev_j),   prev_0 = BOS, prev_j = token j-1 of the group
+        x_j = U_j(h) + E(prev_j)
     where U = Linear(lm_dim -> g*dim) split in g parts (DrVoice's ungrouping W_p: each
     sub-frame gets its own view of h). Output j predicts token j (S+1 classes: the codebook and
-    EOS). Groups are independent sequences of length g: the history before the group reaches
-    the head only through h, so a group is decoded with its own g-step KV cache.
+    EOS). `context` says what else the head sees:
+      group     groups are independent sequences of length g (prev_0 = BOS): the history before
+                the group reaches the head only through h; each group has its own g-step KV cache.
+      sequence  DrVoice's head: causal over the whole 25 Hz sequence (prev of a group's first token is
+                the last token of the group before); one KV cache runs across groups, and a voice
+                prompt's tokens are prefilled into it (`prefill`).
     """
 
-    def __init__(self, lm_dim, group_size, n_tokens, conf=None):
+    def __init__(self, lm_dim, group_size, n_tokens, conf=None, context="group"):
         """`conf`: the TransformerConf of the head's own decoder (default 256 wide, 2 layers, 4 heads)."""
         super().__init__()
+        if context not in CONTEXTS:
+            raise UserError(f"ulm: grouping.srh_context must be one of {', '.join(CONTEXTS)}, got '{context}'")
         conf = conf or TransformerConf(dim=256, n_layers=2, n_heads=4)
         self.g, self.n_tokens, self.dim = int(group_size), int(n_tokens), int(conf.dim)
+        self.context = context
         self.eos, self.bos = self.n_tokens, self.n_tokens + 1
         self.ungroup = nn.Linear(lm_dim, self.g * self.dim)
         self.embed = nn.Embedding(self.n_tokens + 2, self.dim)
@@ -118,17 +128,31 @@ class SpeechRefinedHead(nn.Module):
     def _cond(self, h):
         return self.ungroup(h).view(*h.shape[:-1], self.g, self.dim)
 
-    def forward(self, h, targets):
-        """Teacher forcing. h [M, lm_dim], targets [M, g] (0..S, anything < 0 = ignored) ->
-        logits [M, g, S+1]."""
-        prev = torch.cat([targets.new_full((targets.shape[0], 1), self.bos), targets[:, :-1]], 1)
-        prev = prev.masked_fill(prev < 0, self.eos)  # after EOS / padding: ignored positions
-        x = self._cond(h) + self.embed(prev)
-        y = self.decoder(x, mask=causal_mask(self.g, device=x.device))
-        return self.head(y)
+    def _previous(self, flat, first):
+        """Teacher-forced inputs: each token's predecessor in `flat` [M, L] (`first` before the first);
+        ignored targets (< 0: after EOS, padding) enter as EOS."""
+        prev = torch.cat([flat.new_full((flat.shape[0], 1), first), flat[:, :-1]], 1)
+        return prev.masked_fill(prev < 0, self.eos)
 
-    def loss(self, h, targets):
-        """(mean CE over non-ignored targets, accuracy) for h [M, lm_dim], targets [M, g]."""
+    def forward(self, h, targets):
+        """Teacher forcing. group: h [M, lm_dim], targets [M, g]; sequence: h [B, N, lm_dim] (the hidden
+        that predicts group n), targets [B, N, g]; targets 0..S, anything < 0 = ignored.
+        -> logits [..., g, S+1] shaped like targets."""
+        if self.context == "group":
+            x = self._cond(h) + self.embed(self._previous(targets, self.bos))
+            return self.head(self.decoder(x, mask=causal_mask(self.g, device=x.device)))
+        B, N, g = targets.shape
+        x = self._cond(h).reshape(B, N * g, self.dim) + self.embed(self._previous(targets.reshape(B, N * g), self.bos))
+        y = self.decoder(x, mask=causal_mask(N * g, device=x.device))
+        return self.head(y).view(B, N, g, -1)
+
+    def loss(self, h, targets, keep):
+        """(mean CE over non-ignored targets, accuracy). h [B, N, lm_dim] predicts targets [B, N, g];
+        keep [B, N] marks the real groups."""
+        if self.context == "group":
+            h, targets = h[keep], targets[keep]
+        else:
+            targets = targets.masked_fill(~keep[..., None], -1)
         logits = self(h, targets)
         tgt = targets.masked_fill(targets < 0, IGNORE)
         ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tgt.reshape(-1), ignore_index=IGNORE)
@@ -136,24 +160,69 @@ class SpeechRefinedHead(nn.Module):
         acc = (logits.argmax(-1) == tgt)[valid].float().mean() if valid.any() else logits.new_zeros(())
         return ce, acc
 
+    # ---- generation -----------------------------------------------------------------------------
+    def start(self, batch_size, max_tokens, device, dtype=torch.float32):
+        """The generation state of a sequence-context head (None for group context): a KV cache for
+        `max_tokens` tokens, which keys are real, each row's next position and last token."""
+        if self.context == "group":
+            return None
+        return {"cache": self.decoder.new_cache(batch_size, max_len=max_tokens, device=device, dtype=dtype),
+                "keys": torch.zeros(batch_size, 0, dtype=torch.bool, device=device),
+                "pos": torch.zeros(batch_size, dtype=torch.long, device=device),
+                "prev": torch.full((batch_size,), self.bos, dtype=torch.long, device=device)}
+
     @torch.no_grad()
-    def generate(self, h, sampler, return_logits=False):
+    def prefill(self, state, h, tokens):
+        """Feed known groups (a voice prompt) into a sequence state. h [B, P, lm_dim] predicts tokens
+        [B, P, g]; a row with fewer groups has -1 in its leading slots (left padding)."""
+        B, P, g = tokens.shape
+        if P == 0:
+            return state
+        flat = tokens.reshape(B, P * g).long()
+        real = flat >= 0
+        prev = torch.cat([state["prev"][:, None], flat[:, :-1]], 1)
+        prev = torch.where(prev < 0, torch.full_like(prev, self.bos), prev)
+        x = self._cond(h).reshape(B, P * g, self.dim) + self.embed(prev)
+        n_old = state["keys"].shape[1]
+        keys = torch.cat([state["keys"], real], 1)
+        causal = torch.ones(P * g, n_old + P * g, dtype=torch.bool, device=x.device).tril(n_old)
+        pos = state["pos"][:, None] + torch.cumsum(real.long(), 1) - 1
+        self.decoder(x, mask=causal[None, None] & keys[:, None, None, :], positions=pos.clamp_min(0),
+                     cache=state["cache"])
+        state["keys"], state["pos"] = keys, state["pos"] + real.sum(1)
+        state["prev"] = torch.where(real[:, -1], flat[:, -1], state["prev"])
+        return state
+
+    @torch.no_grad()
+    def generate(self, h, sampler, state=None, return_logits=False):
         """One group per row, autoregressively with a KV cache. h [B, lm_dim] -> tokens [B, g]
-        in 0..S; every position after a row's first EOS is EOS."""
+        in 0..S; every position after a row's first EOS is EOS. `state` (sequence context, from
+        `start`) carries the tokens before this group and is updated."""
         B = h.shape[0]
         cond = self._cond(h)
-        cache = self.decoder.new_cache(B, max_len=self.g, device=h.device, dtype=cond.dtype)
-        prev = torch.full((B,), self.bos, dtype=torch.long, device=h.device)
+        if state is None:
+            cache = self.decoder.new_cache(B, max_len=self.g, device=h.device, dtype=cond.dtype)
+            prev = torch.full((B,), self.bos, dtype=torch.long, device=h.device)
+        else:
+            cache, prev = state["cache"], state["prev"]
         done = torch.zeros(B, dtype=torch.bool, device=h.device)
         out, logits_all = [], []
         for j in range(self.g):
             x = cond[:, j : j + 1] + self.embed(prev)[:, None]
-            logits = self.head(self.decoder(x, cache=cache))[:, 0]
+            if state is None:
+                y = self.decoder(x, cache=cache)
+            else:
+                state["keys"] = torch.cat([state["keys"], torch.ones(B, 1, dtype=torch.bool, device=h.device)], 1)
+                y = self.decoder(x, mask=state["keys"][:, None, None, :], positions=state["pos"][:, None], cache=cache)
+                state["pos"] = state["pos"] + 1
+            logits = self.head(y)[:, 0]
             tok = sampler(logits)
             tok = torch.where(done, torch.full_like(tok, self.eos), tok)
             done = done | (tok == self.eos)
             out.append(tok)
             logits_all.append(logits)
             prev = tok
+        if state is not None:
+            state["prev"] = prev
         tokens = torch.stack(out, 1)
         return (tokens, torch.stack(logits_all, 1)) if return_logits else tokens

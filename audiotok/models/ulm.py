@@ -199,7 +199,7 @@ class UnifiedLM(nn.Module):
         self.group_embed = GroupEmbed(self.dim, self.g, grouping.mode)
         self.lm = lm.build()
         self.text_head = nn.Linear(self.dim, self.n_text_out, bias=False)
-        self.srh = SpeechRefinedHead(self.dim, self.g, self.S, srh)
+        self.srh = SpeechRefinedHead(self.dim, self.g, self.S, srh, grouping.srh_context)
         self.end_head = nn.Linear(self.dim, 1)
         self.acoustic_heads = nn.ModuleList(nn.Linear(self.dim, self.A, bias=False) for _ in range(self.K))
         for m in (self.embed, self.text_head, *self.acoustic_heads):
@@ -339,7 +339,7 @@ class UnifiedLM(nn.Module):
         h, _ = self._run("tts", x, start, total)
         h_sp = _gather_rows(h, offsets[2], N)  # hidden that predicts group i, i = 0..N-1
         keep = torch.arange(N, device=dev)[None] < ng[:, None]
-        srh_loss, srh_acc = self.srh.loss(h_sp[keep], tgt[keep])
+        srh_loss, srh_acc = self.srh.loss(h_sp, tgt, keep)
         is_last = (torch.arange(N, device=dev)[None] == (ng - 1)[:, None])[keep].float()
         end_logit = self.end_head(h_sp[keep]).float()[:, 0]
         end_loss = F.binary_cross_entropy_with_logits(end_logit, is_last)
@@ -428,7 +428,7 @@ class UnifiedLM(nn.Module):
         layout = Layout(x.shape[1], start, total)
         cache = self.lm.new_cache(x.shape[0], max_len=x.shape[1] + max_new, device=x.device, dtype=x.dtype)
         h = self.lm(x, mask=task_attention_mask(task, layout), positions=layout.positions, cache=cache)
-        state = {"cache": cache, "keys": layout.valid, "pos": total.clone()}
+        state = {"cache": cache, "keys": layout.valid, "pos": total.clone(), "hidden": h}
         return h[:, -1], state
 
     def _step(self, x, state):
@@ -511,6 +511,22 @@ class UnifiedLM(nn.Module):
             segs.append((self.embed_groups(pg), pg_len // self.g))
         return segs
 
+    def _srh_prompt(self, hidden, prompt_groups, max_groups):
+        """A sequence-context head's state with the prompt's tokens prefilled (None for group context).
+        The prefix is left-packed, so every row's prompt groups end at the last position: the hidden
+        before prompt group i (<sos_speech> for i = 0) is the one that predicts it."""
+        P = max(int(p.numel()) // self.g for p in prompt_groups)
+        state = self.srh.start(hidden.shape[0], (P + max_groups) * self.g, hidden.device, hidden.dtype)
+        if state is None or P == 0:
+            return state
+        L = hidden.shape[1]
+        tokens = torch.full((hidden.shape[0], P, self.g), -1, dtype=torch.long, device=hidden.device)
+        for b, p in enumerate(prompt_groups):
+            n = int(p.numel()) // self.g
+            if n:
+                tokens[b, P - n :] = p.to(hidden.device).long().view(n, self.g)
+        return self.srh.prefill(state, hidden[:, L - 1 - P : L - 1], tokens)
+
     @torch.no_grad()
     def tts(self, text, prompt=None, max_frames=None, greedy=False, temperature=1.0, top_k=0, top_p=1.0,
             end_threshold=0.5, generator=None):
@@ -546,11 +562,12 @@ class UnifiedLM(nn.Module):
         sampler = Sampler(greedy, temperature, top_k, top_p, generator)
         h, state = self._prefill("tts", self._tts_prefix(text_rows, prompt_groups), max_groups)
         B = h.shape[0]
+        srh_state = self._srh_prompt(state.pop("hidden"), prompt_groups, max_groups)
         done = torch.zeros(B, dtype=torch.bool, device=h.device)
         out = [[] for _ in range(B)]
         for p in range(max_groups):
             end_prob = torch.sigmoid(self.end_head(h).float()[:, 0])
-            group = self.srh.generate(h, sampler)  # [B,g], EOS-filled after an EOS
+            group = self.srh.generate(h, sampler, srh_state)  # [B,g], EOS-filled after an EOS
             has_eos = (group == self.S).any(1)
             for b in range(B):
                 if not done[b]:
