@@ -32,6 +32,7 @@ COMMANDS = {
     "lm-report": "lm_report",
     "asr": "asr",
     "tts": "tts",
+    "spk-sim": "spk_sim",
     "demo": "demo",
 }
 

@@ -28,4 +28,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e ".[$EXTRAS]"
+# Resemblyzer (speaker similarity; its wheel carries the encoder's weights) wants webrtcvad, which
+# PyPI has only as source: the binary webrtcvad-wheels provides the same module
+.venv/bin/python -m pip install -q webrtcvad-wheels
+.venv/bin/python -m pip install -q --no-deps Resemblyzer==0.1.4
 echo "setup: done ($(.venv/bin/python -c 'import torch, audiotok; print("torch", torch.__version__, "audiotok", audiotok.__version__)'))"

@@ -86,6 +86,9 @@ def test_lm_recipe_all_stages_on_a_tiny_data_dir(tmp_path):
                     "### TTS intelligibility",
                     "### LM positions per second of speech and throughput", "lm.sh --codec-exp-dir"):
         assert heading in results
+    assert "<!-- section: lm_tiny on all: speaker similarity to the voice prompt -->" in results
+    sim = json.loads((exp / "score_all" / "spk_sim_lm_tiny" / "summary.json").read_text())
+    assert sim["utts"] == 4 and sim["prompt_speakers"] >= 2
     numbers = json.loads((exp / "score_all" / "results.json").read_text())
     assert set(numbers["intelligibility"]) == {"original", "codec", "tts_lm_tiny"}
     rates = numbers["rates"]["lm_tiny"]

@@ -192,6 +192,10 @@ if run_stage 8 "score: ASR WER, TTS intelligibility, rates and throughput" "exp/
       --judge-model "${tag}" --pocketsphinx ${sdir}/pocketsphinx --train-steps ${timing_steps} \
       --results-md ${exp}/RESULTS.md --results-md RESULTS.md --section "${tag} on ${dset} (codec ${codec_tag})" \
       --codec ${codec_dir} --command "cd ${PWD#"${AUDIOTOK_ROOT}"/} && ${run_args}" --json ${sdir}/results.json
+    for t in "${tags[@]}"; do  # voice cloning: does the output sound like its prompt's speaker?
+      audiotok spk-sim --data-dir exp/${t}/tts_${dset} --prompt-data-dir dump/raw/${dset} --out ${sdir}/spk_sim_${t} \
+        --results-md ${exp}/RESULTS.md --results-md RESULTS.md --section "${t} on ${dset}: speaker similarity to the voice prompt"
+    done
   done
 fi
 
