@@ -8,7 +8,9 @@ without the KV cache, and the cost of speech generation with grouping g=5 vs g=1
   * Speech generation (the TTS path): text prompt, then 10 s of speech at 25 Hz. With g=5 the LM
     runs 5 positions per second of speech and the Speech Refined Head emits 5 tokens per
     position; with g=1 it runs 25 positions per second. End-of-speech is ignored so every run
-    makes the same amount of speech.
+    makes the same amount of speech. g=5 runs twice: with the Speech Refined Head restarting at every
+    group (srh_context group) and with it causal over the whole 25 Hz sequence (sequence, DrVoice's
+    head: one KV cache across groups, attention over every token so far).
 
     python -m bench.bench_lm [--quick] [--device cuda]
 """
@@ -25,7 +27,7 @@ TITLE = "Unified speech LM: KV cache and grouping"
 FRAME_RATE = 25.0
 
 
-def build(g, quick, device):
+def build(g, quick, device, srh_context="group"):
     from audiotok.models.ulm import UnifiedLM
     from audiotok.models.ulm_vocab import JointVocab
 
@@ -36,7 +38,8 @@ def build(g, quick, device):
         vocab = JointVocab(text_size=50, semantic_size=64, acoustic_size=16, n_acoustic=2)
         conf = dict(lm={"dim": 32, "n_layers": 2, "n_heads": 4}, srh={"dim": 16, "n_layers": 1, "n_heads": 2})
     torch.manual_seed(0)
-    model = UnifiedLM(vocab, grouping={"size": g}, frame_rate=FRAME_RATE, **conf).eval().to(device)
+    model = UnifiedLM(vocab, grouping={"size": g, "srh_context": srh_context}, frame_rate=FRAME_RATE,
+                      **conf).eval().to(device)
     return model, conf
 
 
@@ -83,9 +86,10 @@ def speech_generate(model, text_ids, frames, device):
         t0 = time.perf_counter()
         prefix = model._tts_prefix([text_ids], [torch.zeros(0, dtype=torch.long)])
         h, state = model._prefill("tts", prefix, n_groups)
+        srh_state = model.srh.start(1, n_groups * g, device)
         made = 0
         for i in range(n_groups):
-            group = model.srh.generate(h, sampler)
+            group = model.srh.generate(h, sampler, srh_state)
             made += group.shape[1]
             if i < n_groups - 1:
                 h = model._step(model.embed_groups(group[:, None])[:, 0], state)
@@ -120,10 +124,13 @@ def main(argv=None):
                     same_tokens=ids[cache] == ids[True],
                     speech_s=speech_s, tokens=n_text, prefill_s=prefill, decode_s=decode,
                     tokens_per_s=(n_text - 1) / decode, ms_per_token=1000 * decode / (n_text - 1))
-        wall, steps, made = speech_generate(model, text_ids, frames, device)
-        res.add(kind="speech", g=g, cache=True, model=size, speech_s=speech_s, lm_positions=steps,
-                lm_positions_per_speech_s=FRAME_RATE / g, semantic_tokens=made, wall_s=wall,
-                xrt=speech_s / wall, tokens_per_s=made / wall)
+        for context in ("group", "sequence") if g > 1 else ("group",):
+            if context != "group":
+                model, _ = build(g, args.quick, device, context)
+            wall, steps, made = speech_generate(model, text_ids, frames, device)
+            res.add(kind="speech", g=g, srh_context=context, cache=True, model=size, speech_s=speech_s,
+                    lm_positions=steps, lm_positions_per_speech_s=FRAME_RATE / g, semantic_tokens=made, wall_s=wall,
+                    xrt=speech_s / wall, tokens_per_s=made / wall)
         del model
     if args.quick:
         res.note("--quick: toy model and 1 s of speech; the figures mean nothing")
@@ -158,11 +165,11 @@ def render(data):
     if sp:
         out += ["", f"Speech generation (TTS path, KV cache, sampling), {sp[0]['speech_s']:g} s of speech:", ""]
         out.append(common.md_table(
-            ["grouping g", "LM positions per second of speech", "LM positions", "semantic tokens", "wall (s)",
-             "x real time", "semantic tokens/s"],
-            [[r["g"], r["lm_positions_per_speech_s"], r["lm_positions"], r["semantic_tokens"], r["wall_s"], r["xrt"],
-              r["tokens_per_s"]] for r in sp]))
-        g = {r["g"]: r for r in sp}
+            ["grouping g", "refined head context", "LM positions per second of speech", "LM positions",
+             "semantic tokens", "wall (s)", "x real time", "semantic tokens/s"],
+            [[r["g"], r.get("srh_context", "group"), r["lm_positions_per_speech_s"], r["lm_positions"],
+              r["semantic_tokens"], r["wall_s"], r["xrt"], r["tokens_per_s"]] for r in sp]))
+        g = {r["g"]: r for r in sp if r.get("srh_context", "group") == "group"}
         if 1 in g and 5 in g:
             out += ["", f"g=5 generates speech {g[1]['wall_s'] / g[5]['wall_s']:.1f}x faster than g=1 "
                     f"({g[5]['lm_positions']} vs {g[1]['lm_positions']} LM positions; "
