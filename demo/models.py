@@ -137,9 +137,11 @@ class ModelStore:
         with `shipped`, the models that ship inside the package come first (a fresh install has
         those only). A model dir named directly must be of a kind the demo shows; dirs found by a
         search that hold other kinds (e.g. the SSL encoder) are skipped and listed in `skipped`."""
-        from audiotok.pretrained import shipped_dir, shipped_names
+        from audiotok.pretrained import ALIASES, shipped_dir, shipped_names
 
-        first = [(shipped_dir(n), False, f"{n} (shipped)") for n in shipped_names()] if shipped else []
+        # the default speech codec first: it is what the codec and live tabs open with
+        names = sorted(shipped_names(), key=lambda n: n != ALIASES["speech"]) if shipped else []
+        first = [(shipped_dir(n), False, f"{n} (shipped)") for n in names]
         paths = []  # (dir, named directly on the command line, display name or None)
         for d in (dirs or []):
             paths += [(p, _model_dir(d) is not None, None) for p in _candidates(d)]

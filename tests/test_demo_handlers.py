@@ -370,6 +370,7 @@ def test_the_shipped_codec_comes_first_and_codes_a_clip(tmp_path):
 
     store = ModelStore.from_dirs([], root=tmp_path, shipped=True)
     assert store.codecs[0] == "speech-12hz-v1 (shipped)"
+    assert store.music == ["music-v1 (shipped)"]  # the music tab opens with the shipped tokenizer
     clip = tmp_path / "slt.wav"
     subprocess.run(["flite", "-voice", "slt", "-o", str(clip), "-t", "Good morning."], check=True)
     out = handlers.ui_codec(store, tmp_path / "out", str(clip), store.codecs[0], 6, False)
