@@ -95,6 +95,9 @@ def test_lm_recipe_all_stages_on_a_tiny_data_dir(tmp_path):
     assert rates["group_size"] == 5 and rates["lm_rate_hz"] == 5.0
     assert 4.0 < rates["asr_speech_positions_per_s"] < 7.0  # ceil(T/5) per utterance of ~1 s at 25 Hz
     assert numbers["intelligibility"]["original"]["wer_pocketsphinx"] is not None
+    # TTS judged by Whisper, a recogniser independent of our LM, next to pocketsphinx
+    assert numbers["intelligibility"]["tts_lm_tiny"]["wer_whisper"] is not None
+    assert "| WER % (whisper tiny.en) |" in results and "whisper tiny.en (reference recogniser)" in results
     assert numbers["asr_seen"]["lm_tiny"]["snt"] == 4
     # the release: LM + its codec, usable on its own
     release = recipe / "exp" / "packed" / "lm_tiny"

@@ -8,8 +8,10 @@ reads what the earlier stages wrote, times a few training steps, and writes a RE
     --tts NAME=DIR     an `audiotok tts --data-dir` output (DIR/stats.json): TTS throughput
     --judge NAME=TEXT  our ASR's transcripts of one audio set (ground truth, codec resynthesis,
                        each TTS output): the intelligibility table
-    --pocketsphinx DIR an `audiotok score --metrics wer` output whose systems carry the --judge names:
-                       pocketsphinx's WER next to ours (its `original` system is the ground truth)
+    --recognisers DIR  an `audiotok score --metrics wer` output whose systems carry the --judge names:
+                       the WER of each of its recognisers (Whisper, pocketsphinx) next to ours; its
+                       `original` system is the ground truth. TTS is judged by these, never by our own
+                       ASR alone. (--pocketsphinx is its older name.)
     --train NAME=EXP   a trained LM exp dir: `--train-steps` optimizer steps on batches of its own
                        training data are timed, the same batches for every model
 
@@ -36,7 +38,7 @@ def add_arguments(p):
     p.add_argument("--tts", action="append", default=[], metavar="NAME=DIR")
     p.add_argument("--judge", action="append", default=[], metavar="NAME=TEXT")
     p.add_argument("--judge-model", default=None, help="which LM made the --judge transcripts (for the notes)")
-    p.add_argument("--pocketsphinx", default=None, metavar="SCORE_DIR")
+    p.add_argument("--recognisers", "--pocketsphinx", dest="recognisers", default=None, metavar="SCORE_DIR")
     p.add_argument("--codec", default=None, help="the codec model dir (described under Models)")
     p.add_argument("--train", action="append", default=[], metavar="NAME=EXP")
     p.add_argument("--train-steps", type=int, default=8, help="timed optimizer steps per --train model")
@@ -149,7 +151,8 @@ def time_training(exp, steps, seed=0):
 
 
 # ---------------------------------------------------------------- tables
-def asr_table(ref, asr, ps_original):
+def asr_table(ref, asr, originals):
+    """`originals`: {recogniser label: its sclite counts on the reference audio} (reference rows)."""
     from audiotok.metrics.wer import SCLITE_HEADER, sclite_row, wer_table
 
     rows, res = [SCLITE_HEADER], {}
@@ -157,17 +160,25 @@ def asr_table(ref, asr, ps_original):
         t = wer_table(ref, _read_text(Path(d) / "text"))
         res[name] = {k: v for k, v in t.items() if k != "missing"}
         rows.append(sclite_row(name, t))
-    if ps_original is not None:
-        rows.append(sclite_row("pocketsphinx (reference recogniser)", ps_original))
-        res["pocketsphinx"] = ps_original
+    for label, counts in originals.items():
+        rows.append(sclite_row(f"{label} (reference recogniser)", counts))
+        res[_short(label)] = counts
     return "\n".join(rows), res
 
 
-def intelligibility_table(ref, judges, ps):
+def _short(label):
+    """'whisper tiny.en' -> 'whisper' (JSON keys), 'pocketsphinx' -> 'pocketsphinx'."""
+    return label.split()[0]
+
+
+def intelligibility_table(ref, judges, recognisers):
+    """`recognisers`: {label: {audio set name: {wer, cer, ...}}} from an `audiotok score` run."""
     from audiotok.metrics.wer import wer_table
 
-    lines = ["| audio | utts | WER % (our ASR) | CER % (our ASR) | WER % (pocketsphinx) | CER % (pocketsphinx) |",
-             "|---|---|---|---|---|---|"]
+    head = ["audio", "utts", "WER % (our ASR)", "CER % (our ASR)"]
+    for label in recognisers:
+        head += [f"WER % ({label})", f"CER % ({label})"]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     res = {}
     for name, path in judges.items():
         hyp = _read_text(path)
@@ -175,11 +186,13 @@ def intelligibility_table(ref, judges, ps):
         if not refs:
             raise UserError(f"{path}: none of its utterances are in the reference text")
         ours = wer_table(refs, hyp)
-        p = ps.get(name, {})
-        res[name] = {"utts": len(refs), "wer_ours": ours["wer"], "cer_ours": ours["cer"],
-                     "wer_pocketsphinx": p.get("wer"), "cer_pocketsphinx": p.get("cer")}
-        lines.append(f"| {name} | {len(refs)} | {_fmt(ours['wer'])} | {_fmt(ours['cer'])} | {_fmt(p.get('wer'))} "
-                     f"| {_fmt(p.get('cer'))} |")
+        res[name] = {"utts": len(refs), "wer_ours": ours["wer"], "cer_ours": ours["cer"]}
+        cells = [name, str(len(refs)), _fmt(ours["wer"]), _fmt(ours["cer"])]
+        for label, by_set in recognisers.items():
+            p = by_set.get(name, {})
+            res[name].update({f"wer_{_short(label)}": p.get("wer"), f"cer_{_short(label)}": p.get("cer")})
+            cells += [_fmt(p.get("wer")), _fmt(p.get("cer"))]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines), res
 
 
@@ -241,15 +254,20 @@ def setup_table(asr, trained_exps):
     return "\n".join(lines)
 
 
-def _pocketsphinx(score_dir, names):
+def _recognisers(score_dir, names):
+    """{recogniser label: {system: {wer, cer, sclite counts}}} of an `audiotok score` output (every
+    recogniser it ran, in its order: Whisper first when it ran)."""
     out = {}
     if score_dir is None:
         return out
     for name in names:
         f = Path(score_dir) / name / "avg_result.json"
-        if f.is_file():
-            avg = _read_json(f)
-            out[name] = {"wer": avg.get("wer"), "cer": avg.get("cer"), **(avg.get("sclite") or {})}
+        if not f.is_file():
+            continue
+        avg = _read_json(f)
+        by = avg.get("by_asr") or {avg.get("asr") or "pocketsphinx": avg}
+        for label, v in by.items():
+            out.setdefault(label, {})[name] = {"wer": v.get("wer"), "cer": v.get("cer"), **(v.get("sclite") or {})}
     return out
 
 
@@ -265,25 +283,25 @@ def run(args):
     judges, train = _pairs(args.judge, "--judge"), _pairs(args.train, "--train")
     if args.train_steps < 1:
         raise UserError(f"--train-steps must be >= 1, got {args.train_steps}")
-    ps = _pocketsphinx(args.pocketsphinx, set(judges) | {"original"})
-    ps_orig = ps.get("original")
-    ps_orig = ps_orig if ps_orig and "wrd" in ps_orig else None
+    recognisers = _recognisers(args.recognisers, set(judges) | {"original"})
+    originals = {label: by["original"] for label, by in recognisers.items()
+                 if "wrd" in by.get("original", {})}
     trained = {n: time_training(e, args.train_steps) for n, e in train.items()}
 
     parts, numbers = [], {}
     parts.append(("Models", setup_table(asr, train)))
     if asr:
-        text, numbers["asr"] = asr_table(ref, asr, ps_orig)
+        text, numbers["asr"] = asr_table(ref, asr, originals)
         parts.append(("ASR on the test set (WER %, sclite layout)", text))
     seen = _pairs(args.seen, "--seen")
     if seen:
         if not args.seen_data:
             raise UserError("--seen needs --seen-data (the data dir of those utterances)")
         seen_ref = load_data_dir(args.seen_data).text or {}
-        text, numbers["asr_seen"] = asr_table(seen_ref, seen, None)
+        text, numbers["asr_seen"] = asr_table(seen_ref, seen, {})
         parts.append((f"ASR on {len(seen_ref)} training utterances (seen in training: did the LM learn?)", text))
     if judges:
-        text, numbers["intelligibility"] = intelligibility_table(ref, judges, ps)
+        text, numbers["intelligibility"] = intelligibility_table(ref, judges, recognisers)
         parts.append(("TTS intelligibility", text))
     text, numbers["rates"] = rate_table(asr, tts, trained)
     parts.append(("LM positions per second of speech and throughput", text))
@@ -293,7 +311,9 @@ def run(args):
     if judges:
         notes.append(f"'our ASR' is {args.judge_model or 'the first LM'} transcribing each audio set; TTS texts are "
                      "the test transcripts, each spoken in the voice of a test utterance of another speaker")
-    if ps:
+    if any(label.startswith("whisper") for label in recognisers):
+        notes.append("TTS is judged by Whisper (faster-whisper, int8, beam 5), a recogniser independent of our LM")
+    if "pocketsphinx" in recognisers:
         notes.append("pocketsphinx: its bundled en-us model (a weak recogniser: compare rows, not absolute values)")
     if trained:
         notes.append("train columns: the same batches of the training data timed for every LM "

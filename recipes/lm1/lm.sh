@@ -186,10 +186,11 @@ if run_stage 8 "score: ASR WER, TTS intelligibility, rates and throughput" "exp/
                --tts "${t}=exp/${t}/tts_${dset}" --train "${t}=exp/${t}")
       [ "${seen_utts}" -eq 0 ] || report+=(--seen "${t}=exp/${t}/decode_asr_${seen}" --seen-data dump/raw/${seen})
     done
-    audiotok score --ref-data dump/raw/${dset} "${hyps[@]}" --include-original --metrics wer --asr pocketsphinx --nj ${nj} \
-      --out ${sdir}/pocketsphinx
+    # TTS is judged by recognisers independent of our LM: Whisper tiny.en (when installed) and pocketsphinx
+    audiotok score --ref-data dump/raw/${dset} "${hyps[@]}" --include-original --metrics wer --nj ${nj} \
+      --out ${sdir}/recognisers
     OMP_NUM_THREADS=${train_threads} audiotok lm-report --ref-data dump/raw/${dset} "${report[@]}" \
-      --judge-model "${tag}" --pocketsphinx ${sdir}/pocketsphinx --train-steps ${timing_steps} \
+      --judge-model "${tag}" --recognisers ${sdir}/recognisers --train-steps ${timing_steps} \
       --results-md ${exp}/RESULTS.md --results-md RESULTS.md --section "${tag} on ${dset} (codec ${codec_tag})" \
       --codec ${codec_dir} --command "cd ${PWD#"${AUDIOTOK_ROOT}"/} && ${run_args}" --json ${sdir}/results.json
     for t in "${tags[@]}"; do  # voice cloning: does the output sound like its prompt's speaker?
