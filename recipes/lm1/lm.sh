@@ -30,6 +30,7 @@ asr_args=              # options for `audiotok asr` (e.g. "--batch-size 16")
 tts_args="--seed 0"    # options for `audiotok tts` (e.g. "--greedy", "--temperature 0.7")
 seen_utts=20           # also decode this many training utterances: did the LM learn what it saw? (0: no)
 timing_steps=8         # optimizer steps timed per LM in the score stage
+exp_root=exp           # where exp dirs go; long runs: a folder outside the work tree (e.g. ~/.cache/audiotok/exp/...)
 
 help_message="Usage: $0 --codec-exp-dir DIR --lm-config FILE [options]
   --stage N / --stop-stage N   run stages N..M (1 data, 2 tokenize, 3 BPE, 4 vocab, 5 train, 6 ASR, 7 TTS,
@@ -68,7 +69,7 @@ for cfg in ${compare_configs}; do
   tags+=("lm_$(basename "${cfg%.*}")")
   configs+=("$cfg")
 done
-exp=exp/${tag}                          # the main LM: its ASR judges every audio set in the score stage
+exp=${exp_root}/${tag}                          # the main LM: its ASR judges every audio set in the score stage
 tokdir=dump/${codec_tag}                # codec tokens per set (+ text) for the LM
 bpedir=data/lang_${bpe_type}${bpe_size}
 lang=data/lang_${codec_tag}_${bpe_type}${bpe_size}
@@ -123,53 +124,53 @@ if run_stage 4 "joint text + speech vocabulary" "${bpedir}/bpe.model + ${codec_d
 fi
 
 if run_stage 5 "train the LM(s): ${tags[*]}" "${tokdir}/{${train_set},${valid_set}} + ${lang}" \
-    "exp/{${tags[*]// /,}}"; then
+    "${exp_root}/{${tags[*]// /,}}"; then
   frame_rate=$(cat ${lang}/frame_rate)
   for i in "${!tags[@]}"; do
     t=${tags[$i]}
     args=${lm_args}
     [ "$i" -eq 0 ] || args=${compare_args}
-    write_run_sh exp/${t} 5
+    write_run_sh ${exp_root}/${t} 5
     # shellcheck disable=SC2086
-    OMP_NUM_THREADS=${train_threads} ${cuda_cmd} exp/${t}/log/train.log \
+    OMP_NUM_THREADS=${train_threads} ${cuda_cmd} ${exp_root}/${t}/log/train.log \
       audiotok train --config ${configs[$i]} --train-data ${tokdir}/${train_set} --valid-data ${tokdir}/${valid_set} \
-        --exp-dir exp/${t} --ngpu ${ngpu} --resume model_conf.vocab=${lang}/vocab.json \
+        --exp-dir ${exp_root}/${t} --ngpu ${ngpu} --resume model_conf.vocab=${lang}/vocab.json \
         dataset_conf.vocab=${lang}/vocab.json model_conf.frame_rate=${frame_rate} ${args}
-    ln -sfn "${codec_dir}" exp/${t}/codec  # the LM finds the codec it was trained with
+    ln -sfn "${codec_dir}" ${exp_root}/${t}/codec  # the LM finds the codec it was trained with
   done
 fi
 
 seen=${train_set}_first${seen_utts}
 decode_sets=${test_sets}
 [ "${seen_utts}" -eq 0 ] || decode_sets="${test_sets} ${seen}"
-if run_stage 6 "ASR decode of {${decode_sets// /,}}" "dump/raw/* + exp/{${tags[*]// /,}}" "exp/*/decode_asr_*"; then
+if run_stage 6 "ASR decode of {${decode_sets// /,}}" "dump/raw/* + ${exp_root}/{${tags[*]// /,}}" "${exp_root}/*/decode_asr_*"; then
   if [ "${seen_utts}" -gt 0 ]; then
     audiotok subset-data-dir dump/raw/${train_set} dump/raw/${seen} --first ${seen_utts}
   fi
   for t in "${tags[@]}"; do
     for dset in ${decode_sets}; do
-      write_run_sh exp/${t}/decode_asr_${dset} 6
+      write_run_sh ${exp_root}/${t}/decode_asr_${dset} 6
       # shellcheck disable=SC2086
-      OMP_NUM_THREADS=${train_threads} audiotok asr --data-dir dump/raw/${dset} -o exp/${t}/decode_asr_${dset} \
-        --model exp/${t} ${asr_args}
+      OMP_NUM_THREADS=${train_threads} audiotok asr --data-dir dump/raw/${dset} -o ${exp_root}/${t}/decode_asr_${dset} \
+        --model ${exp_root}/${t} ${asr_args}
     done
   done
 fi
 
 if run_stage 7 "TTS of the {${test_sets}} texts in other speakers' voices + codec resynthesis" \
-    "dump/raw/* + exp/{${tags[*]// /,}}" "exp/*/tts_*, ${tokdir}/*_resynth"; then
+    "dump/raw/* + ${exp_root}/{${tags[*]// /,}}" "${exp_root}/*/tts_*, ${tokdir}/*_resynth"; then
   for dset in ${test_sets}; do
     audiotok decode --scp ${tokdir}/${dset}/tokens.scp -o ${tokdir}/${dset}_resynth --nj ${nj}
     for t in "${tags[@]}"; do
-      write_run_sh exp/${t}/tts_${dset} 7
+      write_run_sh ${exp_root}/${t}/tts_${dset} 7
       # shellcheck disable=SC2086
-      OMP_NUM_THREADS=${train_threads} audiotok tts --data-dir dump/raw/${dset} -o exp/${t}/tts_${dset} \
-        --model exp/${t} ${tts_args}
+      OMP_NUM_THREADS=${train_threads} audiotok tts --data-dir dump/raw/${dset} -o ${exp_root}/${t}/tts_${dset} \
+        --model ${exp_root}/${t} ${tts_args}
     done
   done
 fi
 
-if run_stage 8 "score: ASR WER, TTS intelligibility, rates and throughput" "exp/*/{decode_asr,tts}_*" \
+if run_stage 8 "score: ASR WER, TTS intelligibility, rates and throughput" "${exp_root}/*/{decode_asr,tts}_*" \
     "${exp}/score_*, {${exp}/,}RESULTS.md"; then
   for dset in ${test_sets}; do
     sdir=${exp}/score_${dset}
@@ -179,12 +180,12 @@ if run_stage 8 "score: ASR WER, TTS intelligibility, rates and throughput" "exp/
     hyps=(--hyp "codec=${tokdir}/${dset}_resynth")
     report=(--judge "original=${exp}/decode_asr_${dset}/text" --judge "codec=${sdir}/asr_codec.txt")
     for t in "${tags[@]}"; do
-      OMP_NUM_THREADS=${train_threads} audiotok asr --data-dir exp/${t}/tts_${dset} -o ${sdir}/asr_tts_${t} \
+      OMP_NUM_THREADS=${train_threads} audiotok asr --data-dir ${exp_root}/${t}/tts_${dset} -o ${sdir}/asr_tts_${t} \
         --model ${exp}
-      hyps+=(--hyp "tts_${t}=exp/${t}/tts_${dset}")
-      report+=(--judge "tts_${t}=${sdir}/asr_tts_${t}/text" --asr "${t}=exp/${t}/decode_asr_${dset}"
-               --tts "${t}=exp/${t}/tts_${dset}" --train "${t}=exp/${t}")
-      [ "${seen_utts}" -eq 0 ] || report+=(--seen "${t}=exp/${t}/decode_asr_${seen}" --seen-data dump/raw/${seen})
+      hyps+=(--hyp "tts_${t}=${exp_root}/${t}/tts_${dset}")
+      report+=(--judge "tts_${t}=${sdir}/asr_tts_${t}/text" --asr "${t}=${exp_root}/${t}/decode_asr_${dset}"
+               --tts "${t}=${exp_root}/${t}/tts_${dset}" --train "${t}=${exp_root}/${t}")
+      [ "${seen_utts}" -eq 0 ] || report+=(--seen "${t}=${exp_root}/${t}/decode_asr_${seen}" --seen-data dump/raw/${seen})
     done
     # TTS is judged by recognisers independent of our LM: Whisper tiny.en (when installed) and pocketsphinx
     audiotok score --ref-data dump/raw/${dset} "${hyps[@]}" --include-original --metrics wer --nj ${nj} \
@@ -194,18 +195,18 @@ if run_stage 8 "score: ASR WER, TTS intelligibility, rates and throughput" "exp/
       --results-md ${exp}/RESULTS.md --results-md RESULTS.md --section "${tag} on ${dset} (codec ${codec_tag})" \
       --codec ${codec_dir} --command "cd ${PWD#"${AUDIOTOK_ROOT}"/} && ${run_args}" --json ${sdir}/results.json
     for t in "${tags[@]}"; do  # voice cloning: does the output sound like its prompt's speaker?
-      audiotok spk-sim --data-dir exp/${t}/tts_${dset} --prompt-data-dir dump/raw/${dset} --out ${sdir}/spk_sim_${t} \
+      audiotok spk-sim --data-dir ${exp_root}/${t}/tts_${dset} --prompt-data-dir dump/raw/${dset} --out ${sdir}/spk_sim_${t} \
         --results-md ${exp}/RESULTS.md --results-md RESULTS.md --section "${t} on ${dset}: speaker similarity to the voice prompt"
     done
   done
 fi
 
-if run_stage 9 "pack the LM with its codec" "${exp}/model + ${codec_dir}" "exp/packed/${tag}{,/codec}"; then
-  audiotok pack --exp-dir ${exp} --out exp/packed/${tag}
-  audiotok pack --exp-dir ${codec_dir} --out exp/packed/${tag}/codec
+if run_stage 9 "pack the LM with its codec" "${exp}/model + ${codec_dir}" "${exp_root}/packed/${tag}{,/codec}"; then
+  audiotok pack --exp-dir ${exp} --out ${exp_root}/packed/${tag}
+  audiotok pack --exp-dir ${codec_dir} --out ${exp_root}/packed/${tag}/codec
   first=$(head -n 1 dump/raw/${test_sets%% *}/wav.scp | cut -d' ' -f2-)
   log "check: the release transcribes ${first} on its own"
-  audiotok asr "${first}" --model exp/packed/${tag}
+  audiotok asr "${first}" --model ${exp_root}/packed/${tag}
 fi
 
 log "Finished stages ${stage}..${stop_stage}: ${exp}"
