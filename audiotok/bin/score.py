@@ -18,6 +18,7 @@ from pathlib import Path
 
 from audiotok.bin import entry
 from audiotok.errors import UserError
+from audiotok.metrics.report import json_safe
 
 DESCRIPTION = ("Score decoded audio against a reference data dir (PESQ-WB, STOI, mel distance, SI-SDR, "
                "WER by Whisper and pocketsphinx), with Opus/Codec2 baselines, and write JSON results and a "
@@ -262,17 +263,6 @@ def _map(fn, jobs, nj, desc):
 
 
 # ---------------------------------------------------------------- aggregation and output
-def _clean(v):
-    """JSON has no NaN/inf: write null for them."""
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_clean(x) for x in v]
-    return v
-
-
 def _mean(values):
     ok = [v for v in values if v is not None and not math.isnan(v)]
     return sum(ok) / len(ok) if ok else math.nan
@@ -336,8 +326,8 @@ def _write_json(out_dir, results, avg):
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_open(out_dir / "utt_result.jsonl") as f:
         for u in sorted(results):
-            f.write(json.dumps(_clean(results[u]), ensure_ascii=False) + "\n")
-    atomic_write_text(out_dir / "avg_result.json", json.dumps(_clean(avg), indent=2, ensure_ascii=False) + "\n")
+            f.write(json.dumps(json_safe(results[u]), ensure_ascii=False) + "\n")
+    atomic_write_text(out_dir / "avg_result.json", json.dumps(json_safe(avg), indent=2, ensure_ascii=False) + "\n")
 
 
 def _read_meta(name, path):
@@ -497,7 +487,7 @@ def run(args):
             from audiotok.data.kaldi_table import write_scp
 
             write_scp(out / "baselines" / b / "wav.scp", sources[b])
-            atomic_write_text(out / "baselines" / b / "meta.json", json.dumps(_clean(info[b]), indent=2) + "\n")
+            atomic_write_text(out / "baselines" / b / "meta.json", json.dumps(json_safe(info[b]), indent=2) + "\n")
 
     for name, spec in hyps.items():
         files = _hyp_files(name, spec)

@@ -10,7 +10,6 @@ other-speaker floor of the prompt set.
 """
 
 import json
-import math
 import shlex
 import sys
 from pathlib import Path
@@ -30,8 +29,10 @@ def add_arguments(p):
 
 
 def _table(s):
+    from audiotok.metrics.report import _cell
+
     def f(x):
-        return "—" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.3f}"
+        return _cell(x, "{:.3f}")
 
     n = s["utts"]
     return "\n".join([
@@ -51,6 +52,7 @@ def run(args):
     from audiotok.data.kaldi_table import read_scp
     from audiotok.fileio import atomic_open, atomic_write_text
     from audiotok.metrics import speaker
+    from audiotok.metrics.report import json_safe
 
     out_dir = Path(args.data_dir)
     data = load_data_dir(out_dir)
@@ -71,14 +73,10 @@ def run(args):
     rows, summary = speaker.voice_cloning(outputs, utt2prompt, pdata.utt2spk, prompts)
     res = Path(args.out)
     res.mkdir(parents=True, exist_ok=True)
-
-    def clean(v):
-        return None if isinstance(v, float) and not math.isfinite(v) else v
-
     with atomic_open(res / "utt_result.jsonl") as f:
         for u in sorted(rows):
-            f.write(json.dumps({"key": u, **{k: clean(v) for k, v in rows[u].items()}}) + "\n")
-    atomic_write_text(res / "summary.json", json.dumps({k: clean(v) for k, v in summary.items()}, indent=2) + "\n")
+            f.write(json.dumps(json_safe({"key": u, **rows[u]})) + "\n")
+    atomic_write_text(res / "summary.json", json.dumps(json_safe(summary), indent=2) + "\n")
     table = _table(summary)
     print(table)
     if args.results_md:

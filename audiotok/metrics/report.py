@@ -97,6 +97,17 @@ def _cell(value, fmt):
     return fmt.format(value).replace("|", "\\|")
 
 
+def json_safe(v):
+    """JSON has no NaN/inf: null for them, in nested dicts and lists too."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: json_safe(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [json_safe(x) for x in v]
+    return v
+
+
 def table_columns(rows):
     """COLUMNS plus the OPTIONAL_COLUMNS that some row fills, each after SI-SDR."""
     extra = [c for key, c in OPTIONAL_COLUMNS.items()

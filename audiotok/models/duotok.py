@@ -408,8 +408,8 @@ class DuoTok(TokenModel):
         given is silent (with hard routing only its own tokens could have told what it holds)."""
         wanted = list(STEMS) if track == "mix" else [track]
         wavs = self.stem_decoder(embeddings, wanted)
-        b, _, t = next(iter(embeddings.values())).shape
-        silence = torch.zeros(b, 1, t * self.hop_length, device=next(iter(embeddings.values())).device)
+        some = next(iter(embeddings.values()))
+        silence = some.new_zeros(some.shape[0], 1, some.shape[-1] * self.hop_length)
         return sum(wavs.get(stem, silence) for stem in wanted)
 
     # ---- training -----------------------------------------------------------------------------------
@@ -444,15 +444,14 @@ class DuoTok(TokenModel):
         return out
 
     def _forward_decoder(self, stems, feats, t):
+        with torch.no_grad():  # the encode-time tokens' embeddings: the decoders' input
+            emb = {n: self.branches[n].embed(self.branches[n].encode(feats[n])) for n in self.in_tracks}
         if self.stem_decoder is not None:  # both stems of every item, against the true stems
-            with torch.no_grad():
-                emb = {n: self.branches[n].embed(self.branches[n].encode(feats[n])) for n in self.in_tracks}
             wavs = self.stem_decoder(emb)
             n = t * self.hop_length
             return {"voc": torch.cat([wavs[s][..., :n] for s in STEMS]),
                     "voc_ref": torch.cat([stems[s][..., :n] for s in STEMS])}
-        with torch.no_grad():
-            cond = torch.stack([self.branches[n].embed(self.branches[n].encode(feats[n])) for n in self.in_tracks], 1)
+        cond = torch.stack([emb[n] for n in self.in_tracks], 1)
         n = t * self.upsample
         x1 = torch.cat([self._norm_mel(stems[s], n) for s in STEMS], 1)
         flow = self.flow.loss(x1, cond)

@@ -138,9 +138,12 @@ class SpeechRefinedHead(nn.Module):
         """Teacher forcing. group: h [M, lm_dim], targets [M, g]; sequence: h [B, N, lm_dim] (the hidden
         that predicts group n), targets [B, N, g]; targets 0..S, anything < 0 = ignored.
         -> logits [..., g, S+1] shaped like targets."""
-        if self.context == "group":
-            x = self._cond(h) + self.embed(self._previous(targets, self.bos))
-            return self.head(self.decoder(x, mask=causal_mask(self.g, device=x.device)))
+        if self.context == "group":  # every group is a sequence of its own
+            return self._teacher_forced(h[:, None], targets[:, None])[:, 0]
+        return self._teacher_forced(h, targets)
+
+    def _teacher_forced(self, h, targets):
+        """h [B, N, lm_dim], targets [B, N, g] -> logits [B, N, g, S+1], causal over the N*g tokens."""
         B, N, g = targets.shape
         x = self._cond(h).reshape(B, N * g, self.dim) + self.embed(self._previous(targets.reshape(B, N * g), self.bos))
         y = self.decoder(x, mask=causal_mask(N * g, device=x.device))
@@ -162,10 +165,12 @@ class SpeechRefinedHead(nn.Module):
 
     # ---- generation -----------------------------------------------------------------------------
     def start(self, batch_size, max_tokens, device, dtype=torch.float32):
-        """The generation state of a sequence-context head (None for group context): a KV cache for
-        `max_tokens` tokens, which keys are real, each row's next position and last token."""
-        if self.context == "group":
-            return None
+        """The generation state of a sequence-context head (None for group context: `generate` starts
+        each group afresh)."""
+        return None if self.context == "group" else self._new_state(batch_size, max_tokens, device, dtype)
+
+    def _new_state(self, batch_size, max_tokens, device, dtype):
+        """A KV cache for `max_tokens` tokens, which keys are real, each row's next position and last token."""
         return {"cache": self.decoder.new_cache(batch_size, max_len=max_tokens, device=device, dtype=dtype),
                 "keys": torch.zeros(batch_size, 0, dtype=torch.bool, device=device),
                 "pos": torch.zeros(batch_size, dtype=torch.long, device=device),
@@ -200,21 +205,17 @@ class SpeechRefinedHead(nn.Module):
         `start`) carries the tokens before this group and is updated."""
         B = h.shape[0]
         cond = self._cond(h)
-        if state is None:
-            cache = self.decoder.new_cache(B, max_len=self.g, device=h.device, dtype=cond.dtype)
-            prev = torch.full((B,), self.bos, dtype=torch.long, device=h.device)
-        else:
-            cache, prev = state["cache"], state["prev"]
+        if state is None:  # group context: this group alone
+            state = self._new_state(B, self.g, h.device, cond.dtype)
+        prev = state["prev"]
         done = torch.zeros(B, dtype=torch.bool, device=h.device)
         out, logits_all = [], []
         for j in range(self.g):
             x = cond[:, j : j + 1] + self.embed(prev)[:, None]
-            if state is None:
-                y = self.decoder(x, cache=cache)
-            else:
-                state["keys"] = torch.cat([state["keys"], torch.ones(B, 1, dtype=torch.bool, device=h.device)], 1)
-                y = self.decoder(x, mask=state["keys"][:, None, None, :], positions=state["pos"][:, None], cache=cache)
-                state["pos"] = state["pos"] + 1
+            state["keys"] = torch.cat([state["keys"], torch.ones(B, 1, dtype=torch.bool, device=h.device)], 1)
+            y = self.decoder(x, mask=state["keys"][:, None, None, :], positions=state["pos"][:, None],
+                             cache=state["cache"])
+            state["pos"] = state["pos"] + 1
             logits = self.head(y)[:, 0]
             tok = sampler(logits)
             tok = torch.where(done, torch.full_like(tok, self.eos), tok)
@@ -222,7 +223,6 @@ class SpeechRefinedHead(nn.Module):
             out.append(tok)
             logits_all.append(logits)
             prev = tok
-        if state is not None:
-            state["prev"] = prev
+        state["prev"] = prev
         tokens = torch.stack(out, 1)
         return (tokens, torch.stack(logits_all, 1)) if return_logits else tokens
