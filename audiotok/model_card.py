@@ -44,7 +44,8 @@ USE = {
                "audiotok decode song.atok -o vocals.wav --track vocals",
                "audiotok decode song.atok -o band.wav --track accompaniment"],
 }
-SPEECH_USE = ["audiotok encode speech.wav -o speech.atok --model {name}", "audiotok decode speech.atok -o speech_rec.wav"]
+SPEECH_USE = ["audiotok encode speech.wav -o speech.atok --model {name}",
+              "audiotok decode speech.atok -o speech_rec.wav"]
 
 
 def model_card(model, exp, out, results=None):

@@ -17,7 +17,8 @@ from pathlib import Path
 from audiotok.bin import entry
 from audiotok.errors import UserError
 
-DESCRIPTION = "Speaker similarity (Resemblyzer) of TTS output to its voice prompts, next to same- and other-speaker baselines."
+DESCRIPTION = ("Speaker similarity (Resemblyzer) of TTS output to its voice prompts, next to same- and "
+               "other-speaker baselines.")
 
 
 def add_arguments(p):
@@ -41,8 +42,11 @@ def _table(s):
         f"| TTS output to other speakers' utterances | {f(s['to_other_speakers'])} |",
         f"| prompt set: two utterances of one speaker (ceiling) | {f(s['same_speaker_ceiling'])} |",
         f"| prompt set: utterances of two speakers (floor) | {f(s['other_speaker_floor'])} |",
-        "", f"- outputs nearer their prompt than the mean of other speakers: {s['nearer_prompt_than_others_mean']} of {n}",
-        f"- outputs nearer their prompt than every other speaker's utterance: {s['nearer_prompt_than_every_other']} of {n}",
+        "",
+        f"- outputs nearer their prompt than the mean of other speakers: "
+        f"{s['nearer_prompt_than_others_mean']} of {n}",
+        f"- outputs nearer their prompt than every other speaker's utterance: "
+        f"{s['nearer_prompt_than_every_other']} of {n}",
         f"- prompt set: {s['prompt_speakers']} speakers",
     ])
 

@@ -72,7 +72,8 @@ def voice_cloning(outputs, utt2prompt, prompt_spk, embeddings):
         to_others = [cosine(emb, embeddings[u]) for u in others]
         rows[utt] = {"prompt": p, "to_prompt": cosine(emb, embeddings[p]), "to_other_speakers": _mean(to_others),
                      "nearest_other_speaker": max(to_others) if to_others else float("nan")}
-    same = [cosine(embeddings[a], embeddings[b]) for utts in spk_utts.values() for a, b in itertools.combinations(utts, 2)]
+    same = [cosine(embeddings[a], embeddings[b])
+            for utts in spk_utts.values() for a, b in itertools.combinations(utts, 2)]
     diff = [cosine(embeddings[a], embeddings[b]) for a, b in itertools.combinations(sorted(prompt_spk), 2)
             if prompt_spk[a] != prompt_spk[b]]
     ok = [r for r in rows.values() if np.isfinite(r["to_prompt"])]
