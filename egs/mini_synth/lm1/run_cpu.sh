@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The unified LM's long run (ASR + TTS with voice cloning) on the 2-core CPU, over the tokens of the
-# 25 Hz CPU codec that ../codec1 trains (codec_dualcodec_25hz_cpu_causal, its exp dir in the same
-# exp root), on that recipe's 10-hour corpus. Exp dirs go outside the work tree and every stage
+# 25 Hz CPU codec that ../codec1 trains, on that recipe's 10-hour corpus. The LM reads a frozen
+# snapshot of that codec, packed as speech-25hz-v1 (step 15,500, 2.1 CPU hours), so the codec's own
+# long run can go on without changing the tokens the LM learned:
+#   (cd ../codec1 && audiotok pack --exp-dir EXP_ROOT/mini_synth_codec1/codec_dualcodec_25hz_cpu_causal \
+#      --out EXP_ROOT/mini_synth_codec1/packed/speech-25hz-v1 --name speech-25hz-v1 --version 1 --dtype float16) Exp dirs go outside the work tree and every stage
 # resumes: run it again (in a later session too) to continue where it stopped.
 #   ./run_cpu.sh                                   all stages, g = 5 until trainer.max_cpu_hours (10)
 #   ./run_cpu.sh --stage 5 --stop-stage 5          continue the training
@@ -13,7 +16,7 @@ set -euo pipefail
 
 root="${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}"
 ./lm.sh \
-  --codec-exp-dir "${root}/mini_synth_codec1/codec_dualcodec_25hz_cpu_causal" \
+  --codec-exp-dir "${root}/mini_synth_codec1/packed/speech-25hz-v1" \
   --data-root ../codec1/dump/raw \
   --exp-root "${root}/mini_synth_lm1" \
   --train-set train --valid-set dev --test-sets test_9perspk \
