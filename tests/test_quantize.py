@@ -185,3 +185,41 @@ def test_usage_helpers():
     codes = torch.tensor([0, 0, 1, 1])
     assert codebook_usage(codes, 4) == 0.5
     assert abs(code_perplexity(codes, 4) - 2.0) < 1e-5
+
+
+def test_entropy_loss_is_frame_entropy_minus_codebook_entropy():
+    q = VectorQuantizer(6, 16, 3, entropy_temperature=0.5)
+    x = torch.randn(2, 6, 7)
+    z = q.project(x).transpose(1, 2).reshape(-1, 3)
+    p = torch.softmax(-((z[:, None] - q.codebook[None]) ** 2).sum(-1) / 0.5, dim=-1)
+    frame = -(p * p.log()).sum(-1).mean()
+    avg = p.mean(0)
+    assert torch.allclose(q.entropy_loss(x), frame + (avg * avg.log()).sum(), atol=1e-5)
+    # masked frames do not count: only the first sample's frames
+    keep = torch.zeros(2, 7, dtype=torch.bool)
+    keep[0] = True
+    assert torch.allclose(q.entropy_loss(x, keep), q.entropy_loss(x[:1]), atol=1e-5)
+
+
+def test_entropy_loss_spreads_clustered_latents_over_the_codebook():
+    """Minimised alone, the usage loss moves SimVQ's shared map and the projection until frames that
+    all chose a few codes use many more of them."""
+    q = SimVQ(8, 64, 4, entropy_temperature=1.0).train()
+    x = torch.randn(4, 8, 50) * 0.3 + 1.0  # one cluster of latents
+    before = q.encode(x).unique().numel()
+    opt = torch.optim.Adam(q.parameters(), lr=1e-2)
+    for _ in range(200):
+        loss = q.entropy_loss(x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert q.encode(x).unique().numel() >= 2 * before + 5
+
+
+def test_rvq_adds_the_entropy_loss_only_when_asked():
+    x = torch.randn(2, 8, 10)
+    assert float(ResidualVQ(2, 8, 32, 4).train()(x)["entropy"]) == 0.0
+    rvq = ResidualVQ(2, 8, 32, 4, entropy_temperature=1.0).train()
+    out = rvq(x)
+    assert out["entropy"].requires_grad and float(out["entropy"]) < 0  # sharp frames, spread codebook
+    assert float(rvq.eval()(x)["entropy"]) == 0.0  # a training loss only

@@ -71,7 +71,7 @@ ROUTINGS = ("hard", "none")
 STAGES = ("quantizer", "decoder")
 TOKENIZER_KEYS = ("sample_rate", "layer", "routing", "codebooks", "branch")
 DECODER_PREFIXES = ("flow.", "vocoder.", "stem_decoder.", "discriminator.")
-LOSS_WEIGHTS = {"feat": 1.0, "commit": 0.25, "codebook": 1.0, "aux_mel": 1.0, "aux_chroma": 1.0, "flow": 1.0,
+LOSS_WEIGHTS = {"feat": 1.0, "commit": 0.25, "codebook": 1.0, "entropy": 0.1, "aux_mel": 1.0, "aux_chroma": 1.0, "flow": 1.0,
                 "vocoder_mel": 1.0, "adv": 1.0, "fm": 2.0}
 
 
@@ -185,7 +185,8 @@ class DuoTok(TokenModel):
         # ---- branches and codebooks ----------------------------------------------------------
         self.in_tracks = list(STEMS) if routing == "hard" else ["mix"]
         cb = codebooks
-        vq_opts = {"usage_decay": cb.usage_decay, "dead_threshold": cb.dead_threshold, "restarts": cb.restarts}
+        vq_opts = {"usage_decay": cb.usage_decay, "dead_threshold": cb.dead_threshold, "restarts": cb.restarts,
+                   "entropy_temperature": cb.entropy_temperature}
         self.branches = nn.ModuleDict({
             t: Branch(enc.hidden_size, branch.dim, branch.layers, branch.intermediate_dim, cb.n_codebooks, cb.size,
                       cb.dim, cb.kind, enc.stack * enc.n_mels, **vq_opts)
@@ -439,6 +440,7 @@ class DuoTok(TokenModel):
                 chroma = enc.chroma(audio)
             h, q = self.branches[name](feats[name])
             out[name] = {"h": h, "feats": feats[name], "commit": q["commitment"], "codebook": q["codebook"],
+                         "entropy": q["entropy"],
                          "codes": q["codes"], "mel": mel_target[:, :t].transpose(1, 2),
                          "chroma": chroma[:, :t].transpose(1, 2)}
         return out
@@ -496,11 +498,13 @@ class DuoTok(TokenModel):
             aux_mel = (br.mel_out(o["h"]) - o["mel"]).abs().mean()
             aux_chroma = F.mse_loss(torch.sigmoid(br.chroma_out(o["h"])), o["chroma"])
             total = total + (w["feat"] * feat + w["commit"] * o["commit"] + w["codebook"] * o["codebook"]
-                             + w["aux_mel"] * aux_mel + w["aux_chroma"] * aux_chroma)
+                             + w["aux_mel"] * aux_mel + w["aux_chroma"] * aux_chroma + w["entropy"] * o["entropy"])
             for k, v in (("feat", feat), ("aux_mel", aux_mel), ("aux_chroma", aux_chroma)):
                 sums[k] += float(v.detach()) / len(self.in_tracks)
             logs[f"feat_{name}"] = float(feat.detach())
             logs[f"usage_{name}"] = br.rvq.usage_fraction()
+            if br.rvq.quantizers[0].entropy_temperature > 0:
+                logs[f"entropy_{name}"] = float(o["entropy"].detach())
             logs[f"codes_used_{name}"] = float(torch.unique(o["codes"]).numel())
         logs.update(sums)
         logs["loss"] = float(total.detach())

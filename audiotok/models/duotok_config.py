@@ -37,6 +37,7 @@ class TrackCodebooks:
     usage_decay: float = 0.99
     dead_threshold: float = 0.01
     restarts: bool = None  # dead-code restarts (None: vq yes, simvq no, as the SimVQ paper)
+    entropy_temperature: float = 0.0  # > 0: train with the soft-assignment usage loss (loss_weights.entropy)
 
 
 @dataclass

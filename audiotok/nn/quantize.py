@@ -47,6 +47,7 @@ class VectorQuantizer(nn.Module):
         dead_threshold=0.01,
         restart_noise=0.01,
         restarts=None,
+        entropy_temperature=0.0,
     ):
         super().__init__()
         if distance not in DISTANCES:
@@ -60,6 +61,8 @@ class VectorQuantizer(nn.Module):
         self.dead_threshold = float(dead_threshold)
         self.restart_noise = float(restart_noise)
         self.restarts = self.default_restarts if restarts is None else bool(restarts)
+        # > 0: ResidualVQ adds the soft-assignment usage loss (`entropy_loss`) at this temperature
+        self.entropy_temperature = float(entropy_temperature)
         self.in_proj = WNConv1d(self.input_dim, self.codebook_dim, 1)
         self.out_proj = WNConv1d(self.codebook_dim, self.input_dim, 1)
         self._init_codebook()
@@ -141,6 +144,31 @@ class VectorQuantizer(nn.Module):
     def decode(self, codes):
         with torch.autocast(device_type=codes.device.type, enabled=False):
             return self.out_proj(self.lookup(codes))
+
+    # ---- usage loss ---------------------------------------------------------------------
+    def entropy_loss(self, x, keep=None):
+        """Soft-assignment usage loss on latents x [B,D,T] (MAGVIT-v2's entropy penalty): the mean
+        entropy of each frame's softmax over negative code distances / `entropy_temperature`, minus
+        the entropy of their average. Minimising it keeps each frame's choice sharp and spreads the
+        frames over the whole codebook; the gradient reaches the codes (through SimVQ's map) and
+        the encoder. `keep` [B,T] bool: the frames to count (None = all)."""
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            z = self.project(at_least_fp32(x)).transpose(1, 2)
+            if keep is not None:
+                z = z[keep]
+            z = z.reshape(-1, self.codebook_dim)
+            if z.shape[0] == 0:
+                return x.new_zeros((), dtype=torch.float32)
+            cb = self.code_vectors()
+            if self.distance == "cosine":
+                logits = F.normalize(z, dim=-1) @ F.normalize(cb, dim=-1).t()
+            else:  # -squared distance; the |z|^2 term is constant per frame and drops out of the softmax
+                logits = 2 * z @ cb.t() - cb.pow(2).sum(-1)[None]
+            log_p = F.log_softmax(logits / self.entropy_temperature, dim=-1)
+            per_frame = -(log_p.exp() * log_p).sum(-1).mean()
+            avg = log_p.exp().mean(0)
+            codebook = -(avg * torch.log(avg.clamp_min(1e-12))).sum()
+            return per_frame - codebook
 
     # ---- usage tracking and dead-code restart ------------------------------------------
     @torch.no_grad()
@@ -255,25 +283,31 @@ class ResidualVQ(nn.Module):
         return n
 
     def forward(self, z, n_q=None, frame_mask=None):
-        """z [B,D,T] -> dict(z_q, codes [B,K,T], commitment, codebook (scalars), n_q [B]).
+        """z [B,D,T] -> dict(z_q, codes [B,K,T], commitment, codebook, entropy (scalars), n_q [B]).
 
-        `frame_mask` [B,T] marks real frames: padding neither trains nor counts as usage."""
+        `frame_mask` [B,T] marks real frames: padding neither trains nor counts as usage. `entropy`
+        sums the usage losses of the codebooks built with an `entropy_temperature` (0 when none is)."""
         n_per = self._n_per_sample(z.shape[0], n_q, z.device)
         # Training runs every codebook (masked) so all parameters are in the graph (DDP-safe).
         n_run = self.n_codebooks if self.training else int(n_per.max())
         z_q = torch.zeros_like(z)
         residual = z
-        codes, commit, cb_loss = [], z.new_zeros(()), z.new_zeros(())
+        codes, commit, cb_loss, entropy = [], z.new_zeros(()), z.new_zeros(()), z.new_zeros(())
         for i in range(n_run):
             keep = i < n_per
-            out, c, cm, cb = self.quantizers[i](residual, track_mask=keep, frame_mask=frame_mask)
+            q = self.quantizers[i]
+            if self.training and q.entropy_temperature > 0:
+                frames = keep[:, None].expand(-1, z.shape[-1])
+                entropy = entropy + q.entropy_loss(residual, frames if frame_mask is None else frames & frame_mask.bool())
+            out, c, cm, cb = q(residual, track_mask=keep, frame_mask=frame_mask)
             keep_f = keep.to(z.dtype)
             z_q = z_q + out * keep_f[:, None, None]
             residual = residual - out
             commit = commit + (cm * keep_f).mean()
             cb_loss = cb_loss + (cb * keep_f).mean()
             codes.append(c)
-        return {"z_q": z_q, "codes": torch.stack(codes, 1), "commitment": commit, "codebook": cb_loss, "n_q": n_per}
+        return {"z_q": z_q, "codes": torch.stack(codes, 1), "commitment": commit, "codebook": cb_loss,
+                "entropy": entropy, "n_q": n_per}
 
     @torch.no_grad()
     def encode(self, z, n_q=None):
