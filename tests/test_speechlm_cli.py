@@ -162,6 +162,25 @@ def test_asr_cli_files_atok_and_data_dir(pair, tmp_path, capsys):
     assert (tmp_path / "hyp.txt").read_text() == (d / "text").read_text()
 
 
+def test_asr_and_tts_default_to_the_shipped_lm(pair, tmp_path, monkeypatch, capsys):
+    """No --model: the LM shipped under the `lm` alias (with its codec/) is used; without one, a
+    one-line error says none ships."""
+    import audiotok.pretrained as pretrained
+    from audiotok.cli import main
+
+    root, lm_dir, codec, wavs, sem = pair
+    monkeypatch.setattr(pretrained, "HERE", tmp_path / "pretrained")
+    (tmp_path / "pretrained").mkdir()
+    assert main(["asr", str(wavs["spka-001"])]) == 1
+    assert "no lm model ships with this install" in capsys.readouterr().err
+    shutil.copytree(lm_dir, tmp_path / "pretrained" / pretrained.ALIASES["lm"])
+    assert main(["asr", str(wavs["spka-001"])]) == 0
+    assert capsys.readouterr().out.strip() == f"spka-001 {UTTS['spka-001'][1]}"
+    assert main(["tts", "THE CAT SAT", "--prompt", str(wavs["spkb-001"]), "-o", str(tmp_path / "t.wav"),
+                 "--seed", "0"]) == 0
+    assert (tmp_path / "t.wav").stat().st_size > 1000
+
+
 def lm_vocab(lm_dir):
     return JointVocab.load(Path(lm_dir) / "vocab.json")
 
@@ -314,7 +333,7 @@ def test_bad_inputs_are_one_line_errors(pair, tmp_path, capsys):
     assert "holds no codec/" in one_line_error(audiotok("asr", wav, "--model", bare), "asr")
     assert "empty text" in one_line_error(audiotok("tts", " ", "-o", tmp_path / "x.wav", "--model", lm_dir), "tts")
     cases = [
-        (("asr", wav, "--model", tmp_path / "nope"), "model dir not found"),
+        (("asr", wav, "--model", tmp_path / "nope"), "no such model dir"),
         (("asr", wav, "--model", lm_dir, "--codec", other), "not the codec"),
         (("asr", wav, "--model", trained, "--codec", tmp_path / "same_shape"), "training tokens were made by"),
         (("asr", wav, "--model", root / "codec"), "not 'ulm'"),

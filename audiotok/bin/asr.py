@@ -1,8 +1,8 @@
 """audiotok asr: speech -> text with the unified speech LM (its codec turns audio into semantic tokens).
 
-    audiotok asr a.wav b.flac folder/ --model LM_DIR [--codec CODEC_DIR] [-o hyp.txt]
+    audiotok asr a.wav b.flac folder/ [--model LM_DIR] [--codec CODEC_DIR] [-o hyp.txt]
         prints (or writes to -o) one `uttid transcript` line per input (uttid = file name stem)
-    audiotok asr --data-dir data/test -o exp/decode_test --model LM_DIR
+    audiotok asr --data-dir data/test -o exp/decode_test [--model LM_DIR]
         reads wav.scp (or tokens.scp), writes OUT/text (a Kaldi text file) and OUT/stats.json
         (audio seconds, encode and LM seconds, LM positions: the throughput the recipe reports)
 Inputs may be .atok token files of the LM's codec as well as audio. Decoding is batched with a
@@ -21,7 +21,8 @@ DESCRIPTION = "Transcribe speech with the unified speech LM (ASR)."
 
 def add_decoding_arguments(p, sample_default):
     """Model, device and sampling options shared by asr and tts."""
-    p.add_argument("--model", required=True, help="LM model dir (packed release or recipe exp dir)")
+    p.add_argument("--model", default=None,
+                   help="LM model dir (packed release or recipe exp dir) or shipped name (default: the shipped LM, 'lm')")
     p.add_argument("--codec", default=None, help="codec model dir (default: the LM dir's codec/)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--batch-size", type=int, default=8, help="utterances decoded together")
@@ -47,6 +48,15 @@ def check_decoding_arguments(args):
         raise UserError(f"--top-k must be >= 0, got {args.top_k}")
     if not 0 < args.top_p <= 1:
         raise UserError(f"--top-p must be in (0, 1], got {args.top_p}")
+
+
+def load_speech_lm(args):
+    """The SpeechLM of --model (a dir or shipped name; none: the shipped LM) and --codec."""
+    from audiotok.pretrained import resolve_model
+    from audiotok.speechlm import SpeechLM
+
+    args.model = str(resolve_model(args.model, kind="lm"))
+    return SpeechLM.from_pretrained(args.model, codec=args.codec, device=args.device)
 
 
 def sampling(args):
@@ -107,7 +117,6 @@ def _check_outputs(args, items):
 def run(args):
     from audiotok.data.kaldi_table import write_scp
     from audiotok.fileio import atomic_write_text
-    from audiotok.speechlm import SpeechLM
 
     if bool(args.inputs) == bool(args.data_dir):
         raise UserError("give either input files/folders or --data-dir")
@@ -116,7 +125,7 @@ def run(args):
     check_decoding_arguments(args)
     items = _data_dir_inputs(args.data_dir) if args.data_dir else _file_inputs(args.inputs)
     _check_outputs(args, items)
-    slm = SpeechLM.from_pretrained(args.model, codec=args.codec, device=args.device)
+    slm = load_speech_lm(args)
     utts = sorted(items)
     texts = slm.asr([items[u] for u in utts], batch_size=args.batch_size, max_len=args.max_len, **sampling(args))
     hyps = dict(zip(utts, texts))

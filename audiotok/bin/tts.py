@@ -1,9 +1,9 @@
 """audiotok tts: text -> speech with the unified speech LM, in the voice of a prompt.
 
-    audiotok tts "HELLO WORLD" --prompt voice.wav -o out.wav --model LM_DIR
+    audiotok tts "HELLO WORLD" --prompt voice.wav -o out.wav [--model LM_DIR]
         the voice of the prompt conditions the acoustic stage; with --prompt-mode continue the LM also
         continues the prompt (its transcript: --prompt-text, else recognised by the LM itself)
-    audiotok tts --data-dir data/test -o exp/tts_test --model LM_DIR [--prompt-data-dir data/test]
+    audiotok tts --data-dir data/test -o exp/tts_test [--model LM_DIR] [--prompt-data-dir data/test]
         synthesizes every transcript of data/test/text; each utterance's voice prompt is an utterance
         of ANOTHER speaker from --prompt-data-dir (default: the same dir), picked in turn. Writes
         OUT/wav/<utt>.wav and the data dir OUT/{wav.scp,text,utt2spk,spk2utt}, OUT/utt2prompt and
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from audiotok.bin import entry
-from audiotok.bin.asr import add_decoding_arguments, check_decoding_arguments, sampling
+from audiotok.bin.asr import add_decoding_arguments, check_decoding_arguments, load_speech_lm, sampling
 from audiotok.errors import UserError
 
 DESCRIPTION = "Synthesize speech from text with the unified speech LM, cloning the voice of a prompt (TTS)."
@@ -124,7 +124,6 @@ def _run_data_dir(args, slm, plan):
 
 def run(args):
     from audiotok.audio import write_audio
-    from audiotok.speechlm import SpeechLM
 
     if bool(args.text) == bool(args.data_dir):
         raise UserError("give either a text or --data-dir")
@@ -147,7 +146,7 @@ def run(args):
     check_decoding_arguments(args)
     plan = _plan_data_dir(args) if args.data_dir else None
     _check_outputs(args, plan)
-    slm = SpeechLM.from_pretrained(args.model, codec=args.codec, device=args.device)
+    slm = load_speech_lm(args)
     if args.data_dir:
         n, stats, where = _run_data_dir(args, slm, plan)
     else:

@@ -7,6 +7,8 @@ current version of each kind, so `--model speech` keeps working when v2 replaces
     speech  -> speech-12hz-v1     the 12.5 Hz DualCodec (16 kHz speech), default of encode/decode
     music   -> music-v1           the Duo-Tok dual-track music tokenizer (24 kHz songs: vocals and
                                   accompaniment streams), default of the demo's music tab
+    lm      -> speech-lm-v1       the unified speech LM (ASR + TTS) with its 25 Hz codec in codec/,
+                                  default of asr, tts and the demo's ASR and TTS tabs (when shipped)
 
 `resolve_model(x)` turns what a user typed into a model dir: an existing path is used as is, a
 shipped name or alias gives its folder here, None gives the default of the kind. Nothing is
@@ -18,8 +20,8 @@ from pathlib import Path
 from audiotok.errors import UserError
 
 HERE = Path(__file__).resolve().parent
-ALIASES = {"speech": "speech-12hz-v1", "music": "music-v1"}
-DEFAULTS = {"speech": "speech"}  # kind -> alias used when no --model is given
+ALIASES = {"speech": "speech-12hz-v1", "music": "music-v1", "lm": "speech-lm-v1"}
+DEFAULTS = {"speech": "speech", "lm": "lm"}  # kind -> alias used when no --model is given
 
 
 def shipped_names():
@@ -49,7 +51,7 @@ def resolve_model(model=None, kind="speech"):
     d = shipped_dir(model)
     if d is not None:
         return d
-    known = sorted(set(ALIASES) | set(shipped_names()))
+    known = sorted({a for a in ALIASES if shipped_dir(a)} | set(shipped_names()))
     raise UserError(f"{model}: no such model dir, and not a shipped model name (shipped: {', '.join(known) or 'none'})")
 
 
