@@ -13,6 +13,7 @@ from audiotok import __version__
 COMMANDS = {
     "info": "info",
     "synth-corpus": "synth_corpus",
+    "synth-eval-voices": "synth_eval_voices",
     "validate-data-dir": "validate_data_dir",
     "fix-data-dir": "fix_data_dir",
     "split-data-dir": "split_data_dir",

@@ -8,7 +8,8 @@
 #   ./run_cpu.sh --stage 5                         decode, score and pack the best checkpoint
 # When the exp dir is gone (a fresh machine), continue from the shipped weights instead of step 0:
 #   ./run_cpu.sh --stop-stage 3 && ./run_cpu.sh --stage 4 --stop-stage 4 --train-init speech
-# The test set is 9 utterances of each of the 36 held-out voices (324; the full test split has 1,803).
+# The test set is 9 utterances of each of the 36 held-out voices (324; the full test split has 1,803);
+# data/test_unseen_engines reads 120 test sentences with flite kal, kal16 and slt, voices no split uses.
 # Stage 7 packs EXP/packed/codec_dualcodec_12hz_cpu_causal as speech-12hz-v1, weights release 3 (version 1: the
 # first 0.8 CPU hours, 2: 2.4; token files record the version they need), float16 with MODEL_CARD.md;
 # shipping it is copying that dir to audiotok/pretrained/speech-12hz-v1.
@@ -21,7 +22,7 @@ set -euo pipefail
   --exp-root "${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}/mini_synth_codec1" \
   --train-set train --valid-set dev --test-sets test_9perspk \
   --decode-nq "1 6 7" \
-  --local-data-opts "--minutes 600 --seed 1 --sample-rate 16000 --test-per-spk 9" \
+  --local-data-opts "--minutes 600 --seed 1 --sample-rate 16000 --test-per-spk 9 --eval-voices-utts 120" \
   --train-args "model_conf.content_ctc.phones_file=data/phones.txt" \
   --max-train-seconds 8 \
   --pack-opts "--name speech-12hz-v1 --version 3 --dtype float16 --card" \

@@ -19,7 +19,7 @@ root="${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}"
   --codec-exp-dir "${root}/mini_synth_codec1/packed/speech-25hz-v1" \
   --data-root ../codec1/dump/raw \
   --exp-root "${root}/mini_synth_lm1" \
-  --train-set train --valid-set dev --test-sets test_9perspk \
+  --train-set train --valid-set dev --test-sets "test_9perspk test_unseen_engines" \
   --bpe-size 2000 \
   --lm-config conf/ulm_g5_cpu.yaml \
   --compare-configs "" \

@@ -10,7 +10,8 @@ nj=2
 sample_rate=24000
 test_utts=     # least number of test utterances (empty: 300 from 60 minutes up, else 4)
 test_per_spk=  # also write data/test_<N>perspk: the first N test utterances of every test voice
-help_message="Usage: $0 [--minutes M] [--seed S] [--nj N] [--sample-rate HZ] [--test-utts N] [--test-per-spk N]"
+eval_voices_utts=  # also write data/test_unseen_engines: N test sentences read by flite kal, kal16, slt
+help_message="Usage: $0 [--minutes M] [--seed S] [--nj N] [--sample-rate HZ] [--test-utts N] [--test-per-spk N] [--eval-voices-utts N]"
 
 . ./path.sh
 . utils/parse_options.sh
@@ -29,6 +30,13 @@ if [ -n "${test_per_spk}" ]; then
   rm -rf data/test_${test_per_spk}perspk
   utils/subset_data_dir.sh --per-spk data/test ${test_per_spk} data/test_${test_per_spk}perspk
   dsets="${dsets} test_${test_per_spk}perspk"
+fi
+if [ -n "${eval_voices_utts}" ]; then
+  # voices no training split uses (the unseen-engine condition of the scores)
+  rm -rf data/test_unseen_engines
+  audiotok synth-eval-voices --text data/test/text --out data/test_unseen_engines --utts "${eval_voices_utts}" \
+    --sample-rate "${sample_rate}" --nj "${nj}"
+  dsets="${dsets} test_unseen_engines"
 fi
 for dset in ${dsets}; do
   utils/validate_data_dir.sh data/${dset}
