@@ -12,8 +12,16 @@ import yaml
 from audiotok.errors import UserError
 
 
+# A config that names another component than its base starts that component's settings afresh:
+# a base's warmup_cosine `min_lr_ratio` means nothing to an exponential scheduler.
+COMPONENT_KEYS = ("model", "dataset", "optim", "scheduler", "optim_d", "scheduler_d")
+
+
 def _merge(base, over):
     out = copy.deepcopy(base)
+    for key in COMPONENT_KEYS:
+        if key in over and key in out and over[key] != out[key]:
+            out.pop(f"{key}_conf", None)
     for k, v in over.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = _merge(out[k], v)

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Train a shipped config on a lent GPU (the `device` tool) and bring the weights and curves back.
+#
+# The device machine is offline and bare: its Python has torch, sentencepiece, safetensors and
+# PyYAML but not our audio stack, and only 64 MiB of files travel there. The unified LM trains on
+# token files, which are small, so it is the model trained there: the codec tokens of its recipe
+# travel in .gpu/ (git-ignored), and the weights come back in parts under 16 MiB.
+#
+#   scripts/gpu_train.sh prepare [LM_RECIPE_DIR] [CONFIG]      here: .gpu/{tok.tar,lang,config.yaml}
+#   scripts/gpu_train.sh train MINUTES [OUT]                   on the device (run: carry [".gpu"]):
+#                                                              trains MINUTES of GPU time, writes OUT
+#                                                              (default $OUT): model parts, curves, log
+#   scripts/gpu_train.sh fetch FILES_DIR EXP_DIR               here: rebuilds EXP_DIR/model + curves
+#
+# Defaults: egs/mini_synth/lm1 and its conf/ulm_g5_cpu.yaml (the shipped LM's config) over the
+# speech-25hz-v1 tokens. A CPU dry run: `scripts/gpu_train.sh train 0.5 /tmp/gpu_out cpu`.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+stage=${1:?usage: $0 prepare|train|fetch ...}
+shift
+gpu=${repo}/.gpu
+py=${PYTHON:-python3}
+[ -x "${repo}/.venv/bin/python" ] && [ -z "${PYTHON:-}" ] && py=${repo}/.venv/bin/python
+
+case "${stage}" in
+prepare)
+  recipe=$(cd "${1:-${repo}/egs/mini_synth/lm1}" && pwd)
+  config=${2:-conf/ulm_g5_cpu.yaml}
+  tokdir=${recipe}/dump/speech-25hz-v1
+  lang=$(ls -d "${recipe}"/data/lang_speech-25hz-v1_* | head -1)
+  for f in "${tokdir}/train/tokens.scp" "${tokdir}/dev/tokens.scp" "${lang}/vocab.json"; do
+    [ -f "$f" ] || { echo "$0: $f missing (run the recipe's stages 1-4 first)" >&2; exit 1; }
+  done
+  rm -rf "${gpu}"
+  mkdir -p "${gpu}/tok"
+  grep -qx '/.gpu/' "${repo}/.git/info/exclude" 2>/dev/null || echo '/.gpu/' >> "${repo}/.git/info/exclude"
+  for d in train dev; do
+    mkdir -p "${gpu}/tok/${d}"
+    # token paths relative to the repo root, which is where the device runs
+    awk '{n = split($2, p, "/"); print $1, ".gpu/tok/" d "/" p[n]}' d="${d}" "${tokdir}/${d}/tokens.scp" \
+      > "${gpu}/tok/${d}/tokens.scp"
+    for f in text utt2spk; do cp "${tokdir}/${d}/${f}" "${gpu}/tok/${d}/"; done
+  done
+  (cd "${tokdir}" && tar -cf "${gpu}/tok.tar" --transform 's#^#.gpu/tok/#' train/*.atok dev/*.atok)
+  cp -r "${lang}" "${gpu}/lang"
+  (cd "${recipe}" && "${py}" -m audiotok.cli train --config "${config}" --train-data "${tokdir}/train" \
+     --valid-data "${tokdir}/dev" --exp-dir /tmp/unused --print-config \
+     model_conf.vocab=.gpu/lang/vocab.json dataset_conf.vocab=.gpu/lang/vocab.json \
+     model_conf.frame_rate="$(cat "${lang}/frame_rate")") > "${gpu}/config.yaml"
+  sed -i 's#\(bpe_model\|text_model\): .*/\([^/]*\)$#\1: .gpu/lang/\2#' "${gpu}/config.yaml"
+  echo "${config} @ $(git -C "${repo}" rev-parse --short HEAD)" > "${gpu}/SOURCE"
+  du -sh "${gpu}"
+  ;;
+train)
+  minutes=${1:?minutes of training}
+  out=${2:-${OUT:?no OUT: give the output dir}}
+  ngpu=1
+  [ "${3:-}" = cpu ] && ngpu=0
+  cd "${repo}"
+  tar -xf .gpu/tok.tar
+  exp=/tmp/gpu_exp
+  rm -rf "${exp}"
+  hours=$(awk -v m="${minutes}" 'BEGIN { printf "%.4f", m / 60 }')
+  # the trainer stops on process CPU time; a GPU run keeps one core busy, so that is about wall time
+  PYTHONUNBUFFERED=1 "${py}" -m audiotok.cli train --config .gpu/config.yaml --train-data .gpu/tok/train \
+    --valid-data .gpu/tok/dev --exp-dir "${exp}" --ngpu "${ngpu}" trainer.max_cpu_hours="${hours}" \
+    trainer.max_steps=10000000 2>&1 | tee "${exp}.log" | grep -E "valid step|spent|packed|Error" || true
+  mkdir -p "${out}"
+  [ -f "${exp}/model/model.safetensors" ] || { echo "$0: training wrote no model (see the log)" >&2; tail -20 "${exp}.log" >&2; exit 1; }
+  split -b 15M -d "${exp}/model/model.safetensors" "${out}/model.safetensors.part"
+  tar -cf "${out}/model_meta.tar" -C "${exp}/model" --exclude model.safetensors .
+  cp "${exp}/valid_history.jsonl" "${out}/"
+  cp "${exp}.log" "${out}/train.log"
+  cp .gpu/SOURCE "${out}/SOURCE"
+  ls -la "${out}"
+  ;;
+fetch)
+  files=${1:?the folder the device's files came back to}
+  exp=${2:?exp dir to write}
+  mkdir -p "${exp}/model"
+  cat "${files}"/model.safetensors.part* > "${exp}/model/model.safetensors.tmp"
+  mv "${exp}/model/model.safetensors.tmp" "${exp}/model/model.safetensors"
+  tar -xf "${files}/model_meta.tar" -C "${exp}/model"
+  for f in valid_history.jsonl train.log SOURCE; do cp "${files}/${f}" "${exp}/"; done
+  echo "${exp}/model: $(du -h "${exp}/model/model.safetensors" | cut -f1), trained from $(cat "${exp}/SOURCE")"
+  ;;
+*)
+  echo "usage: $0 prepare|train|fetch ..." >&2
+  exit 1
+  ;;
+esac
