@@ -13,8 +13,10 @@ update moves all codes, so a codebook does not split into used and dead codes); 
 adds dead-code restarts through that map, which small data and short runs need (egs/mini_music).
 At encode time only the mix exists, so the split above (the stage-2 separation head) does the routing;
 `encode_stems()` routes known stems (e.g. from a separator) directly. `train_routing` picks the
-features the quantizers and decoder are trained on: "mask" (default: exactly the encode-time path)
-or "stems" (the true stems, as Duo-Tok does with pre-separated stems).
+features the quantizers and decoder are trained on: "mask" (default: exactly the encode-time path),
+"stems" (the true stems, as Duo-Tok does with pre-separated stems) or "mixed" (each training batch
+takes one of the two at random; validation takes the encode-time path), so that the codes are
+placed where the encode-time latents fall too and held-out songs reach all of them.
 
 `routing: none` is the single-track control: the mix's features go through one branch and a plain
 residual VQ (`codebooks: {kind: vq, n_codebooks: 2}`: the same bitrate as two 1-codebook tracks),
@@ -69,6 +71,7 @@ STEMS = ("vocals", "accompaniment")
 TRACKS = ("vocals", "accompaniment", "mix")
 ROUTINGS = ("hard", "none")
 STAGES = ("quantizer", "decoder")
+TRAIN_ROUTINGS = ("mask", "stems", "mixed")
 TOKENIZER_KEYS = ("sample_rate", "layer", "routing", "codebooks", "branch")
 DECODER_PREFIXES = ("flow.", "vocoder.", "stem_decoder.", "discriminator.")
 LOSS_WEIGHTS = {"feat": 1.0, "commit": 0.25, "codebook": 1.0, "entropy": 0.1, "aux_mel": 1.0, "aux_chroma": 1.0, "flow": 1.0,
@@ -159,7 +162,7 @@ class DuoTok(TokenModel):
         vocoder = config_group(Vocoder, vocoder, "duotok: vocoder")
         self.config = plain_config(locals())
         for name, value, allowed in (("routing", routing, ROUTINGS), ("train_stage", train_stage, STAGES),
-                                     ("train_routing", train_routing, ("mask", "stems")),
+                                     ("train_routing", train_routing, TRAIN_ROUTINGS),
                                      ("codebooks.kind", codebooks.kind, QUANTIZERS),
                                      ("decoder.kind", decoder.kind, DECODER_KINDS)):
             if value not in allowed:
@@ -424,7 +427,9 @@ class DuoTok(TokenModel):
         stems = {k: self._pad(batch[k])[0] for k in STEMS if k in batch}
         if len(stems) != len(STEMS) and (self.routing == "hard" or self.train_stage == "decoder"):
             raise UserError("duotok: training needs the 'vocals' and 'accompaniment' stems (dataset: music_stems)")
-        use_stems = stems if self.train_routing == "stems" and self.routing == "hard" else None
+        by_stems = self.train_routing == "stems" or (
+            self.train_routing == "mixed" and self.training and bool(torch.rand(()) < 0.5))
+        use_stems = stems if by_stems and self.routing == "hard" else None
         feats = self.track_features(self.track_mels(wav, use_stems), t)
         if self.train_stage == "quantizer":
             return self._forward_quantizer(wav, stems, feats, t)
