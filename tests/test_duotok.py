@@ -530,3 +530,27 @@ def test_remixed_crops_pair_vocals_with_another_songs_band(data):
         assert all(torch.equal(b[k], remix[i][k]) for k in ("wav", "vocals", "accompaniment"))  # seeded
         assert all(torch.equal(valid[i][k], MusicStemDataset(data, SR, 0.8, train=False)[i][k]) for k in b
                    if k != "length")
+
+
+def test_mixed_train_routing_takes_either_route_in_training_and_the_encode_route_in_validation(data):
+    enc = tiny_encoder().eval()
+    m = tiny_duotok(enc, train_routing="mixed")
+    batch = stem_batch(data)
+    wav, t = m._pad(batch["wav"])
+    v, a = m._pad(batch["vocals"])[0], m._pad(batch["accompaniment"])[0]
+    by_stems = m.track_features(m.track_mels(wav, {"vocals": v, "accompaniment": a}), t)["vocals"]
+    by_mask = m.track_features(m.track_mels(wav), t)["vocals"]
+    assert not torch.allclose(by_stems, by_mask)
+
+    def routes(n):
+        seen = []
+        for _ in range(n):
+            f = m.forward_train(batch)["vocals"]["feats"]
+            seen.append("stems" if torch.allclose(f, by_stems) else "mask" if torch.allclose(f, by_mask) else "?")
+        return set(seen)
+
+    assert routes(12) == {"stems", "mask"}
+    m.eval()
+    assert routes(4) == {"mask"}
+    with pytest.raises(UserError, match="train_routing"):
+        tiny_duotok(enc, train_routing="both")
