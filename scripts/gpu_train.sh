@@ -9,7 +9,9 @@
 #   scripts/gpu_train.sh prepare [LM_RECIPE_DIR] [CONFIG]      here: .gpu/{tok.tar,lang,config.yaml}
 #   scripts/gpu_train.sh train MINUTES [OUT]                   on the device (run: carry [".gpu"]):
 #                                                              trains MINUTES of GPU time, writes OUT
-#                                                              (default $OUT): model parts, curves, log
+#                                                              (default $OUT): the model packed as
+#                                                              float16 in 15 MiB parts + run.tar
+#                                                              (config, meta, curves, log)
 #   scripts/gpu_train.sh fetch FILES_DIR EXP_DIR               here: rebuilds EXP_DIR/model + curves
 #
 # Defaults: egs/mini_synth/lm1 and its conf/ulm_g5_cpu.yaml (the shipped LM's config) over the
@@ -48,7 +50,6 @@ prepare)
      --valid-data "${tokdir}/dev" --exp-dir /tmp/unused --print-config \
      model_conf.vocab=.gpu/lang/vocab.json dataset_conf.vocab=.gpu/lang/vocab.json \
      model_conf.frame_rate="$(cat "${lang}/frame_rate")") > "${gpu}/config.yaml"
-  sed -i 's#\(bpe_model\|text_model\): .*/\([^/]*\)$#\1: .gpu/lang/\2#' "${gpu}/config.yaml"
   echo "${config} @ $(git -C "${repo}" rev-parse --short HEAD)" > "${gpu}/SOURCE"
   du -sh "${gpu}"
   ;;
@@ -68,22 +69,23 @@ train)
     trainer.max_steps=10000000 2>&1 | tee "${exp}.log" | grep -E "valid step|spent|packed|Error" || true
   mkdir -p "${out}"
   [ -f "${exp}/model/model.safetensors" ] || { echo "$0: training wrote no model (see the log)" >&2; tail -20 "${exp}.log" >&2; exit 1; }
-  split -b 15M -d "${exp}/model/model.safetensors" "${out}/model.safetensors.part"
-  tar -cf "${out}/model_meta.tar" -C "${exp}/model" --exclude model.safetensors .
-  cp "${exp}/valid_history.jsonl" "${out}/"
-  cp "${exp}.log" "${out}/train.log"
-  cp .gpu/SOURCE "${out}/SOURCE"
+  # at most 8 files and 64 MiB come back: float16 weights in parts + one tar of the rest
+  "${py}" -m audiotok.cli pack --exp-dir "${exp}" --out "${exp}/packed" --dtype float16
+  split -b 15M -d "${exp}/packed/model.safetensors" "${out}/model.safetensors.part"
+  cp "${exp}.log" "${exp}/packed/gpu_train.log"
+  cp .gpu/SOURCE "${exp}/valid_history.jsonl" "${exp}/packed/"
+  tar -cf "${out}/run.tar" -C "${exp}/packed" --exclude model.safetensors .
   ls -la "${out}"
   ;;
 fetch)
-  files=${1:?the folder the device's files came back to}
+  files=${1:?the folder that holds the files the device sent back}
   exp=${2:?exp dir to write}
   mkdir -p "${exp}/model"
   cat "${files}"/model.safetensors.part* > "${exp}/model/model.safetensors.tmp"
   mv "${exp}/model/model.safetensors.tmp" "${exp}/model/model.safetensors"
-  tar -xf "${files}/model_meta.tar" -C "${exp}/model"
-  for f in valid_history.jsonl train.log SOURCE; do cp "${files}/${f}" "${exp}/"; done
-  echo "${exp}/model: $(du -h "${exp}/model/model.safetensors" | cut -f1), trained from $(cat "${exp}/SOURCE")"
+  tar -xf "${files}/run.tar" -C "${exp}/model"
+  for f in valid_history.jsonl gpu_train.log SOURCE; do mv "${exp}/model/${f}" "${exp}/"; done
+  echo "${exp}/model: $(du -h "${exp}/model/model.safetensors" | cut -f1) (float16), trained from $(cat "${exp}/SOURCE")"
   ;;
 *)
   echo "usage: $0 prepare|train|fetch ..." >&2

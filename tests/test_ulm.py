@@ -522,6 +522,11 @@ def test_save_and_load_round_trip(vocab, tmp_path):
     # a plain save_model_dir (what the trainer's packing does) is enough to get text back
     save_model_dir(model, tmp_path / "plain")
     assert load_model(tmp_path / "plain").vocab.encode_text("the dog") == vocab.encode_text("the dog")
+    # float16 storage (what ships) halves the file and loads back as float32 within half precision
+    half = model.save_pretrained(tmp_path / "half", dtype=torch.float16)
+    assert (half / "model.safetensors").stat().st_size < 0.6 * (out / "model.safetensors").stat().st_size
+    sd3 = load_model(half).state_dict()
+    assert all(sd3[k].dtype == sd[k].dtype and torch.allclose(sd3[k], sd[k], rtol=1e-3, atol=1e-4) for k in sd)
 
 
 def test_trainer_end_to_end_packs_a_loadable_model(vocab, tmp_path):

@@ -256,14 +256,15 @@ class UnifiedLM(nn.Module):
             "parameters": sum(p.numel() for p in self.parameters()),
         }
 
-    def save_pretrained(self, directory, meta=None):
+    def save_pretrained(self, directory, meta=None, dtype=None):
         """Packed model dir (model.safetensors + config.yaml + meta.json) plus vocab.json and the
-        sentencepiece model next to it (the weights already carry the tokenizer)."""
+        sentencepiece model next to it (the weights already carry the tokenizer). `dtype`
+        float16 halves the file; loading casts back to float32."""
         from pathlib import Path
 
         from audiotok.models.loading import save_model_dir
 
-        out = save_model_dir(self, directory, meta=meta)
+        out = save_model_dir(self, directory, meta=meta, dtype=dtype)
         self.vocab.save(Path(out) / "vocab.json", "text.model")
         return out
 
