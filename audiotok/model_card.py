@@ -35,6 +35,10 @@ SCOPE = {
                "fluidsynth with the FluidR3 GM soundfont, sung by espeak-ng voices; no human recordings): "
                "expect it to code such songs best; real recordings, other instruments and real singers are "
                "outside what it saw."),
+    "ulm": ("A unified speech LM trained by an audiotok recipe on **synthetic speech only** (espeak-ng and flite "
+            "voices reading generated sentences; no human recordings): it transcribes (ASR) and speaks (TTS, "
+            "in the voice of a prompt) through the codec in `codec/`. Expect it to work best on such voices and "
+            "on the corpus's vocabulary; real voices, other words and noise are outside what it saw."),
 }
 SPEECH_SCOPE = ("Trained by an audiotok recipe on **synthetic speech only** (espeak-ng and flite voices, no human "
                 "recordings): expect it to code synthetic and clean speech best; real voices, noise and music are "
@@ -43,6 +47,8 @@ USE = {
     "duotok": ["audiotok encode song.wav -o song.atok --model {name}",
                "audiotok decode song.atok -o vocals.wav --track vocals",
                "audiotok decode song.atok -o band.wav --track accompaniment"],
+    "ulm": ["audiotok asr utt.wav --model {name}",
+            "audiotok tts \"a short sentence\" --prompt voice.wav -o out.wav --model {name}"],
 }
 SPEECH_USE = ["audiotok encode speech.wav -o speech.atok --model {name}",
               "audiotok decode speech.atok -o speech_rec.wav"]
@@ -59,12 +65,13 @@ def model_card(model, exp, out, results=None):
     lines += [
         SCOPE.get(d["model_type"], SPEECH_SCOPE), "",
         "## Model", "",
-        f"- type: {d['model_type']}; {d.get('sample_rate')} Hz audio, {d.get('frame_rate')} Hz frames",
+        f"- type: {d['model_type']}; " + (f"{d['sample_rate']} Hz audio, " if d.get("sample_rate") else "")
+        + f"{d.get('frame_rate')} Hz frames",
     ]
     if streams:
         lines.append(f"- streams: {streams}; code rate {model.bitrate() / 1000:.3f} kbps with every codebook")
     n_params = sum(p.numel() for p in model.parameters())
-    lines.append(f"- parameters: {n_params / 1e6:.2f} M (SSL encoder included)")
+    lines.append(f"- parameters: {n_params / 1e6:.2f} M" + (" (SSL encoder included)" if streams else ""))
     lines += ["", "## Training", ""]
     if meta.get("training_data"):
         lines.append(f"- data: `{meta['training_data']}` (validation `{meta.get('valid_data')}`)")
