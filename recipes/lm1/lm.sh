@@ -30,6 +30,8 @@ asr_args=              # options for `audiotok asr` (e.g. "--batch-size 16")
 tts_args="--seed 0"    # options for `audiotok tts` (e.g. "--greedy", "--temperature 0.7")
 seen_utts=20           # also decode this many training utterances: did the LM learn what it saw? (0: no)
 timing_steps=8         # optimizer steps timed per LM in the score stage
+pack_opts=             # stage 9: options for packing the LM (e.g. "--name speech-lm-v1 --version 1 --dtype float16 --card")
+codec_pack_opts=       # stage 9: options for packing its codec/ (e.g. "--dtype float16")
 exp_root=exp           # where exp dirs go; long runs: a folder outside the work tree (e.g. ~/.cache/audiotok/exp/...)
 
 help_message="Usage: $0 --codec-exp-dir DIR --lm-config FILE [options]
@@ -40,6 +42,7 @@ help_message="Usage: $0 --codec-exp-dir DIR --lm-config FILE [options]
   --lm-config FILE --tag NAME  LM config and exp dir name
   --compare-configs \"F ...\"    extra LM configs for the g comparison; --compare-args their overrides
   --bpe-size N                 text tokenizer size
+  --pack-opts \"...\"           stage 9's options for the LM (--name, --version, --dtype, --card); --codec-pack-opts
   --ngpu N --nj N"
 
 . ./path.sh
@@ -202,8 +205,11 @@ if run_stage 8 "score: ASR WER, TTS intelligibility, rates and throughput" "${ex
 fi
 
 if run_stage 9 "pack the LM with its codec" "${exp}/model + ${codec_dir}" "${exp_root}/packed/${tag}{,/codec}"; then
-  audiotok pack --exp-dir ${exp} --out ${exp_root}/packed/${tag}
-  audiotok pack --exp-dir ${codec_dir} --out ${exp_root}/packed/${tag}/codec
+  # shellcheck disable=SC2086
+  audiotok pack --exp-dir ${exp} --out ${exp_root}/packed/${tag} ${pack_opts} \
+    $( [ -s ${exp}/RESULTS.md ] && echo "--results ${exp}/RESULTS.md" )
+  # shellcheck disable=SC2086
+  audiotok pack --exp-dir ${codec_dir} --out ${exp_root}/packed/${tag}/codec ${codec_pack_opts}
   first=$(head -n 1 dump/raw/${test_sets%% *}/wav.scp | cut -d' ' -f2-)
   log "check: the release transcribes ${first} on its own"
   audiotok asr "${first}" --model ${exp_root}/packed/${tag}
