@@ -30,7 +30,7 @@ def test_a_fresh_install_splits_a_song_with_the_shipped_music_tokenizer(tmp_path
     song = tmp_path / "c" / "songs" / "song00002"
     cli("encode", song / "mix.wav", "-o", tmp_path / "s.atok", "--model", "music")
     header = read_header(tmp_path / "s.atok")
-    assert header["model_id"] == "music-v1" and header["model_version"] == "1"
+    assert header["model_id"] == "music-v1" and header["model_version"] == "2"
     assert sorted(s["name"] for s in header["streams"]) == ["accompaniment", "vocals"]
     ref = {k: sf.read(song / f"{k}.wav")[0] for k in ("mix", "vocals", "accompaniment")}
     out = {}
@@ -41,7 +41,8 @@ def test_a_fresh_install_splits_a_song_with_the_shipped_music_tokenizer(tmp_path
     n = len(ref["mix"])
     assert np.allclose(out["mix"], out["vocals"] + out["accompaniment"], atol=2e-3)
     # each decoded stem holds its own part: less of the other stem than the unseparated mix has
-    # (measured on this song with release 1: vocals 6.0 dB, accompaniment 8.6 dB below the mix's leakage)
+    # (measured on this song: release 1 vocals 6.0 dB, accompaniment 8.6 dB below the mix's leakage;
+    # release 2: 6.2 and 9.0 dB)
     for own, other, margin in (("vocals", "accompaniment", 3), ("accompaniment", "vocals", 5)):
         mix_leak = stem_leakage(ref[own][:n], ref[other][:n], ref["mix"][:n])
         ours = stem_leakage(ref[own][:n], ref[other][:n], out[own])
