@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from audiotok.errors import UserError
+from audiotok.tokfile import model_identity
 from audiotok.tts_text import speakable
 
 SEMANTIC, ACOUSTIC = "semantic", "acoustic"
@@ -62,8 +63,10 @@ def check_pair(lm, codec, lm_dir="model", codec_dir="codec"):
     if not math.isclose(float(codec.frame_rate), float(lm.frame_rate), rel_tol=1e-6):
         problems.append(f"frame rate {float(codec.frame_rate):g} Hz vs the LM's {float(lm.frame_rate):g} Hz")
     trained = trained_codec_id(lm)  # same shapes, other weights: the tokens would mean nothing
-    if not problems and trained and getattr(codec, "model_id", None) and trained != codec.model_id:
-        problems.append(f"it is {codec.model_id}, the LM's training tokens were made by {trained}")
+    # token files record a packed codec's name (e.g. speech-25hz-v1), else its weights' model_id
+    known = {getattr(codec, "model_id", None), model_identity(codec)[0]} - {None}
+    if not problems and trained and getattr(codec, "model_id", None) and trained not in known:
+        problems.append(f"it is {model_identity(codec)[0]}, the LM's training tokens were made by {trained}")
     if problems:
         raise UserError(f"{codec_dir}: not the codec {lm_dir} was trained with ({'; '.join(problems)})")
 

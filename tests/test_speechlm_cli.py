@@ -330,6 +330,18 @@ def test_bad_inputs_are_one_line_errors(pair, tmp_path, capsys):
     (trained / "meta.json").write_text(json.dumps({**meta, "training_data": str(tok)}))
     make_codec(tmp_path / "same_shape", seed=1)
     assert SpeechLM.from_pretrained(trained).codec.model_id == load_model(root / "codec").model_id
+    # a packed codec's token files record its name, not its weights' id: that is the same codec
+    from audiotok.tokfile import read_header
+
+    named = tmp_path / "named_codec"
+    save_model_dir(load_model(root / "codec"), named, meta={"name": "toy-codec", "version": "1"})
+    encode_file(load_model(named), wav, tmp_path / "ntok" / "u.atok")
+    assert read_header(tmp_path / "ntok" / "u.atok")["model_id"] == "toy-codec"
+    (tmp_path / "ntok" / "tokens.scp").write_text(f"u {tmp_path / 'ntok' / 'u.atok'}\n")
+    named_lm = tmp_path / "named_lm"
+    shutil.copytree(lm_dir, named_lm, ignore=shutil.ignore_patterns("codec"))
+    (named_lm / "meta.json").write_text(json.dumps({**meta, "training_data": str(tmp_path / "ntok")}))
+    assert SpeechLM.from_pretrained(named_lm, codec=named).codec.meta["name"] == "toy-codec"
     assert "holds no codec/" in one_line_error(audiotok("asr", wav, "--model", bare), "asr")
     assert "empty text" in one_line_error(audiotok("tts", " ", "-o", tmp_path / "x.wav", "--model", lm_dir), "tts")
     cases = [
