@@ -471,6 +471,31 @@ def test_tts_learns_a_toy_utterance(vocab, context):
     assert torch.equal(model.tts("the cat sat", greedy=True, max_frames=30), sem[0])
 
 
+def test_validation_logs_the_greedy_asr_word_error_rate(vocab):
+    """In eval mode generator_loss also transcribes the ASR rows: WER 1 before training on two
+    utterances, 0 once they are learnt; training steps never decode."""
+    model = tiny(vocab, g=2, seed=3)
+    texts = [vocab.encode_text(t) for t in ("the cat sat", "a dog ran")]
+    L = max(map(len, texts))
+    batch = {"task": torch.tensor([TASK_IDS["asr"]] * 2),
+             "semantic": torch.tensor([[3, 1, 4, 1, 5, 9], [2, 7, 1, 8, 2, 8]]), "semantic_len": torch.tensor([6, 6]),
+             "acoustic": torch.zeros(2, K, 6, dtype=torch.long),
+             "text": torch.tensor([t + [0] * (L - len(t)) for t in texts]),
+             "text_len": torch.tensor(list(map(len, texts)))}
+    model.eval()
+    assert model.generator_loss(batch, model.forward_train(batch))[1]["wer_asr"] >= 0.5
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for step in range(100):
+        loss, logs = model.generator_loss(batch, model.forward_train(batch, step), step)
+        assert "wer_asr" not in logs
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    assert model.generator_loss(batch, model.forward_train(batch))[1]["wer_asr"] == 0.0
+
+
 # ---------------------------------------------------------------------------------------------
 # Hugging Face init and packing
 
@@ -550,7 +575,7 @@ def test_trainer_end_to_end_packs_a_loadable_model(vocab, tmp_path):
     summary = train(cfg, train_dir, valid_dir, tmp_path / "exp")
     assert summary["step"] == 4
     valid = summary["last_valid"]
-    assert {"loss_asr", "loss_srh", "loss_end", "loss_acoustic"} <= set(valid)
+    assert {"loss_asr", "loss_srh", "loss_end", "loss_acoustic", "wer_asr"} <= set(valid)
     assert all(math.isfinite(x) for x in valid.values())
     model = load_model(tmp_path / "exp")
     assert isinstance(model, UnifiedLM) and model.vocab.has_text_model

@@ -9,10 +9,13 @@ DESCRIPTION = ("Write a Kaldi data dir of held-out sentences read by voices neve
 
 
 def add_arguments(parser):
-    parser.add_argument("--text", required=True, help="Kaldi text file whose sentences are read (e.g. data/test/text)")
+    parser.add_argument("--text", required=True,
+                        help="Kaldi text file whose sentences are read (e.g. data/test/text)")
     parser.add_argument("--out", required=True, help="output data dir (audio in OUT/wav); must not exist yet")
-    parser.add_argument("--utts", type=int, default=120, help="number of sentences, the first distinct ones (default: 120)")
-    parser.add_argument("--voices", default="kal,kal16,slt", help="flite voices, comma-separated (default: kal,kal16,slt)")
+    parser.add_argument("--utts", type=int, default=120,
+                        help="number of sentences, the first distinct ones (default: 120)")
+    parser.add_argument("--voices", default="kal,kal16,slt",
+                        help="flite voices, comma-separated (default: kal,kal16,slt)")
     parser.add_argument("--sample-rate", type=int, default=16000, help="sample rate of the wav files (default: 16000)")
     parser.add_argument("--nj", type=int, default=1, help="parallel synthesis jobs")
 

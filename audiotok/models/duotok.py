@@ -74,8 +74,8 @@ STAGES = ("quantizer", "decoder")
 TRAIN_ROUTINGS = ("mask", "stems", "mixed")
 TOKENIZER_KEYS = ("sample_rate", "layer", "routing", "codebooks", "branch")
 DECODER_PREFIXES = ("flow.", "vocoder.", "stem_decoder.", "discriminator.")
-LOSS_WEIGHTS = {"feat": 1.0, "commit": 0.25, "codebook": 1.0, "entropy": 0.1, "aux_mel": 1.0, "aux_chroma": 1.0, "flow": 1.0,
-                "vocoder_mel": 1.0, "adv": 1.0, "fm": 2.0}
+LOSS_WEIGHTS = {"feat": 1.0, "commit": 0.25, "codebook": 1.0, "entropy": 0.1, "aux_mel": 1.0, "aux_chroma": 1.0,
+                "flow": 1.0, "vocoder_mel": 1.0, "adv": 1.0, "fm": 2.0}
 
 
 class PaperSimVQ(SimVQ):

@@ -177,9 +177,10 @@ class UnifiedLM(nn.Module):
     upgrade_conf = staticmethod(upgrade_conf)  # older flat configs -> the groups (registry.build_model)
 
     def __init__(self, vocab, frame_rate=25.0, lm=None, grouping=None, srh=None, loss_weights=None, prompt_frames=75,
-                 init_from_hf=None):
+                 init_from_hf=None, valid_wer=True):
         """`lm` and `srh`: TransformerConf (or its mapping); `grouping`: Grouping; `loss_weights`:
-        TaskWeights (audiotok.models.ulm_config)."""
+        TaskWeights (audiotok.models.ulm_config). `valid_wer`: validation also transcribes its ASR
+        rows greedily and logs their word error rate (`wer_asr`: recognition against compute)."""
         super().__init__()
         lm = config_group(TransformerConf, lm, "ulm: lm", LM_DEFAULTS)
         srh = config_group(TransformerConf, srh, "ulm: srh", SRH_DEFAULTS)
@@ -191,6 +192,7 @@ class UnifiedLM(nn.Module):
         self.dim, self.g, self.frame_rate = int(lm.dim), int(grouping.size), float(frame_rate)
         self.weights = {k: float(w) for k, w in asdict(loss_weights).items()}
         self.prompt_frames = int(prompt_frames)
+        self.valid_wer = bool(valid_wer)
         v = self.vocab
         self.S, self.K, self.A = v.semantic_size, v.n_acoustic, v.acoustic_size
         self.n_text_out = v.token_bias["text"] + v.text_size  # specials + text: the text head's classes
@@ -419,7 +421,26 @@ class UnifiedLM(nn.Module):
         loss = torch.stack(terms).sum()
         logs = {k: float(v.detach()) for k, v in out.items()}
         logs["loss"] = float(loss.detach())
+        if not self.training and self.valid_wer and "loss_asr" in out:
+            wer = self.greedy_asr_wer(batch)
+            if wer is not None:
+                logs["wer_asr"] = wer
         return loss, logs
+
+    @torch.no_grad()
+    def greedy_asr_wer(self, batch):
+        """Word error rate of greedy ASR on the ASR rows of a training batch (None: no such row)."""
+        import jiwer
+
+        rows = (batch["task"] == TASK_IDS["asr"]).nonzero()[:, 0].tolist()
+        refs = [self.vocab.decode_text(batch["text"][r, : int(batch["text_len"][r])].tolist()) for r in rows]
+        keep = [(r, ref) for r, ref in zip(rows, refs) if ref.strip()]
+        if not keep:
+            return None
+        semantic = [batch["semantic"][r, : int(batch["semantic_len"][r])] for r, _ in keep]
+        max_len = int(max(batch["text_len"][r] for r, _ in keep)) + 8
+        hyps = [self.vocab.decode_text(x) for x in self.asr_ids(semantic, max_len=max_len)]
+        return float(jiwer.wer([ref for _, ref in keep], [h if h.strip() else "<empty>" for h in hyps]))
 
     # ---- inference: shared AR pieces ---------------------------------------------------------
     def _prefill(self, task, segments, max_new):

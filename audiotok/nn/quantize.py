@@ -298,7 +298,9 @@ class ResidualVQ(nn.Module):
             q = self.quantizers[i]
             if self.training and q.entropy_temperature > 0:
                 frames = keep[:, None].expand(-1, z.shape[-1])
-                entropy = entropy + q.entropy_loss(residual, frames if frame_mask is None else frames & frame_mask.bool())
+                if frame_mask is not None:
+                    frames = frames & frame_mask.bool()
+                entropy = entropy + q.entropy_loss(residual, frames)
             out, c, cm, cb = q(residual, track_mask=keep, frame_mask=frame_mask)
             keep_f = keep.to(z.dtype)
             z_q = z_q + out * keep_f[:, None, None]
