@@ -576,6 +576,15 @@ def test_cpu_budget_stops_training_and_history_records_cpu_hours(data, tmp_path)
     assert out.returncode == 1 and "valid_history.jsonl: missing" in out.stderr
 
 
+def test_curves_tables_show_the_metrics_their_exps_logged():
+    from audiotok.bin.curves import table
+
+    lm = table([("", {"step": 1000, "cpu_hours": 0.3, "wer_asr": 0.42, "acc_asr": 0.5, "loss": 4.0})], "")
+    assert lm.splitlines()[0] == "|  | CPU h | step | ASR WER % | ASR token acc |" and "| 42.0% | 0.500 |" in lm
+    codec = table([("A", {"step": 5, "cpu_hours": 0.1, "mel": 3.0, "per": 0.5}), ("B", {"step": 5, "cpu_hours": 0.1})])
+    assert codec.splitlines()[0] == "| exp | CPU h | step | mel | PER % |" and "| B | 0.100 | 5 | — | — |" in codec
+
+
 def test_cli_resume_refuses_a_changed_config(data, tmp_path):
     cfg = make_config(model="bestrq", model_conf=BESTRQ_CONF, max_steps=2, valid_interval=2, log_interval=1)
     conf = _write_yaml(tmp_path / "c.yaml", cfg)

@@ -15,9 +15,12 @@ from audiotok.bin import entry
 from audiotok.errors import UserError
 
 DESCRIPTION = "Tabulate (and plot) validation quality against CPU hours from training exp dirs."
-COLUMNS = (("cpu_hours", "CPU h", "{:.3f}"), ("step", "step", "{:d}"), ("mel", "mel", "{:.3f}"),
-           ("pesq", "PESQ-WB", "{:.3f}"), ("stoi", "STOI", "{:.3f}"), ("per", "PER %", "{:.1%}"),
-           ("usage_semantic", "use sem", "{:.2f}"), ("usage_acoustic", "use ac", "{:.2f}"))
+AXES = (("cpu_hours", "CPU h", "{:.3f}"), ("step", "step", "{:d}"))
+# a table shows the metrics its exps logged: a codec's, an LM's, or both
+METRICS = (("mel", "mel", "{:.3f}"), ("pesq", "PESQ-WB", "{:.3f}"), ("stoi", "STOI", "{:.3f}"),
+           ("per", "PER %", "{:.1%}"), ("usage_semantic", "use sem", "{:.2f}"),
+           ("usage_acoustic", "use ac", "{:.2f}"), ("wer_asr", "ASR WER %", "{:.1%}"),
+           ("acc_asr", "ASR token acc", "{:.3f}"), ("loss_asr", "ASR loss", "{:.3f}"))
 
 
 def add_arguments(p):
@@ -48,19 +51,27 @@ def read_history(exp):
     return [by_step[s] for s in sorted(by_step)]
 
 
-def _cells(row):
+def columns(rows):
+    """The axes and every known metric that at least one row has (the codec's columns when none has any)."""
+    have = {k for r in rows for k in r}
+    metrics = [c for c in METRICS if c[0] in have] or list(METRICS[:6])
+    return list(AXES) + metrics
+
+
+def _cells(row, cols):
     out = []
-    for key, _, fmt in COLUMNS:
+    for key, _, fmt in cols:
         v = row.get(key)
         out.append("—" if v is None else fmt.format(int(v) if fmt == "{:d}" else v))
     return out
 
 
-def table(named_rows, first="exp"):
-    head = [first] + [title for _, title, _ in COLUMNS]
+def table(named_rows, first="exp", cols=None):
+    cols = cols or columns([r for _, r in named_rows])
+    head = [first] + [title for _, title, _ in cols]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, row in named_rows:
-        lines.append("| " + " | ".join([name] + _cells(row)) + " |")
+        lines.append("| " + " | ".join([name] + _cells(row, cols)) + " |")
     return "\n".join(lines)
 
 
