@@ -496,6 +496,56 @@ def test_validation_logs_the_greedy_asr_word_error_rate(vocab):
     assert model.generator_loss(batch, model.forward_train(batch))[1]["wer_asr"] == 0.0
 
 
+def test_auxiliary_ctc_learns_to_read_the_speech_positions_and_is_left_out_of_packs(vocab, tmp_path):
+    """loss_weights.ctc adds a CTC head on the ASR rows' speech positions (fed by block ctc_layer):
+    trained alone it transcribes two utterances (wer_ctc 1 -> 0 in validation), the blocks above
+    its layer get no gradient from it, and a packed model leaves the head out and loads without it."""
+    texts = [vocab.encode_text(t) for t in ("the cat sat", "a dog ran")]
+    L = max(map(len, texts))
+    T = 4 * L  # 2 LM positions per piece at g = 2: room for CTC's blanks
+    batch = {"task": torch.tensor([TASK_IDS["asr"]] * 2),
+             "semantic": torch.randint(0, S, (2, T), generator=torch.Generator().manual_seed(0)),
+             "semantic_len": torch.tensor([T, T]), "acoustic": torch.zeros(2, K, T, dtype=torch.long),
+             "text": torch.tensor([t + [0] * (L - len(t)) for t in texts]),
+             "text_len": torch.tensor(list(map(len, texts)))}
+    model = tiny(vocab, g=2, seed=4, loss_weights={"asr": 0.0, "ctc": 1.0}, ctc_layer=1)
+    model.eval()
+    assert model.generator_loss(batch, model.forward_train(batch))[1]["wer_ctc"] >= 0.5
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for step in range(150):
+        out = model.forward_train(batch, step)
+        loss, logs = model.generator_loss(batch, out, step)
+        assert "wer_ctc" not in logs and logs["loss_ctc"] > 0
+        opt.zero_grad()
+        loss.backward()
+        if step == 0:  # block 2 sits above the head's layer and the ASR loss weighs 0
+            assert all(p.grad is None or not p.grad.any() for p in model.lm.layers[1].parameters())
+            assert model.lm.layers[0].attn.wq.weight.grad.abs().sum() > 0
+        opt.step()
+    model.eval()
+    logs = model.generator_loss(batch, model.forward_train(batch))[1]
+    assert logs["wer_ctc"] == 0.0 and logs["loss_ctc"] < 0.5
+    packed = model.save_pretrained(tmp_path / "m")
+    from safetensors.torch import load_file
+
+    assert not any(k.startswith("ctc_head.") for k in load_file(str(packed / "model.safetensors")))
+    assert load_model(packed).ctc_head is not None  # rebuilt from the config, fresh weights
+    with pytest.raises(UserError, match="ctc_layer 5 is not an LM block"):
+        tiny(vocab, loss_weights={"ctc": 0.3}, ctc_layer=5)
+
+
+def test_init_from_a_run_without_ctc(vocab, tmp_path):
+    """A run that adds the CTC head can start from the packed weights of one without it."""
+    from audiotok.bin.train import init_weights
+
+    plain = tiny(vocab, g=2, seed=5).save_pretrained(tmp_path / "plain")
+    with_ctc = tiny(vocab, g=2, seed=6, loss_weights={"ctc": 0.3})
+    init_weights(with_ctc, plain)
+    ref = load_model(plain).state_dict()
+    assert all(torch.equal(v, ref[k]) for k, v in with_ctc.state_dict().items() if not k.startswith("ctc_head."))
+
+
 # ---------------------------------------------------------------------------------------------
 # Hugging Face init and packing
 

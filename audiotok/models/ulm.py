@@ -39,6 +39,7 @@ from audiotok.models.sampling import Sampler
 from audiotok.models.srh import IGNORE, GroupEmbed, SpeechRefinedHead, group_tokens, speech_targets
 from audiotok.models.ulm_config import LM_DEFAULTS, SRH_DEFAULTS, Grouping, TaskWeights, upgrade_conf
 from audiotok.models.ulm_vocab import JointVocab
+from audiotok.nn.ctc import CTCHead
 from audiotok.nn.transformer import TransformerConf, bidirectional_span_mask, causal_mask
 
 TASKS = ("asr", "tts", "acoustic")
@@ -173,14 +174,19 @@ class UnifiedLM(nn.Module):
     """
 
     model_type = "ulm"
+    training_only_prefixes = ("ctc_head.",)
 
     upgrade_conf = staticmethod(upgrade_conf)  # older flat configs -> the groups (registry.build_model)
 
     def __init__(self, vocab, frame_rate=25.0, lm=None, grouping=None, srh=None, loss_weights=None, prompt_frames=75,
-                 init_from_hf=None, valid_wer=True):
+                 init_from_hf=None, valid_wer=True, ctc_layer=-1):
         """`lm` and `srh`: TransformerConf (or its mapping); `grouping`: Grouping; `loss_weights`:
         TaskWeights (audiotok.models.ulm_config). `valid_wer`: validation also transcribes its ASR
-        rows greedily and logs their word error rate (`wer_asr`: recognition against compute)."""
+        rows greedily and logs their word error rate (`wer_asr`: recognition against compute).
+        `loss_weights.ctc` > 0 adds an auxiliary CTC head on the ASR rows' speech positions, fed by
+        the output of LM block `ctc_layer` (-1: the last, normed): it pushes what was said into the
+        hidden states the text positions attend to, so the LM learns to read speech sooner. It only
+        trains (packed models leave it out)."""
         super().__init__()
         lm = config_group(TransformerConf, lm, "ulm: lm", LM_DEFAULTS)
         srh = config_group(TransformerConf, srh, "ulm: srh", SRH_DEFAULTS)
@@ -204,6 +210,11 @@ class UnifiedLM(nn.Module):
         self.srh = SpeechRefinedHead(self.dim, self.g, self.S, srh, grouping.srh_context)
         self.end_head = nn.Linear(self.dim, 1)
         self.acoustic_heads = nn.ModuleList(nn.Linear(self.dim, self.A, bias=False) for _ in range(self.K))
+        self.ctc_layer = int(ctc_layer)
+        if not -1 <= self.ctc_layer <= lm.n_layers or self.ctc_layer == 0:
+            raise UserError(f"ulm: ctc_layer {ctc_layer} is not an LM block (1 .. {lm.n_layers}, or -1 for the last)")
+        # blank + the text pieces; each 5 Hz position emits g slots (one per codec frame)
+        self.ctc_head = CTCHead(self.dim, v.text_size + 1, self.g, norm=True) if self.weights["ctc"] > 0 else None
         for m in (self.embed, self.text_head, *self.acoustic_heads):
             nn.init.normal_(m.weight, std=0.02)
         nn.init.normal_(self.end_head.weight, std=0.02)
@@ -307,9 +318,12 @@ class UnifiedLM(nn.Module):
         mask_e = self.embed.weight[self.vocab.special("<mask>")]
         return x + torch.where(masked[..., None], mask_e.to(ac.dtype), ac)
 
-    def _run(self, task, x, start, total, span=None):
+    def _run(self, task, x, start, total, span=None, hidden=False):
+        """-> (last hidden [B,T,D], layout), or with `hidden` (last, layout, every block's raw output)."""
         layout = Layout(x.shape[1], start, total, span)
-        return self.lm(x, mask=task_attention_mask(task, layout), positions=layout.positions), layout
+        out = self.lm(x, mask=task_attention_mask(task, layout), positions=layout.positions,
+                      return_hidden_states=hidden)
+        return (out[0], layout, out[1]) if hidden else (out, layout)
 
     # ---- training ----------------------------------------------------------------------------
     def _asr_train(self, semantic, sem_len, text, text_len):
@@ -321,7 +335,10 @@ class UnifiedLM(nn.Module):
         one = torch.ones(B, dtype=torch.long, device=dev)
         segs = [(self._sp("<asr>", B, dev), one), (self.embed_groups(groups), ng), (self.embed(ids_in), text_len + 1)]
         x, offsets, start, total = pack_segments(segs)
-        h, _ = self._run("asr", x, start, total)
+        if self.ctc_head is None:
+            h, _ = self._run("asr", x, start, total)
+        else:
+            h, _, blocks = self._run("asr", x, start, total, hidden=True)
         L = labels.shape[1]
         h_text = _gather_rows(h, offsets[2], L)
         keep = labels != IGNORE
@@ -329,7 +346,28 @@ class UnifiedLM(nn.Module):
         target = labels[keep]
         loss = F.cross_entropy(logits, target)
         acc = (logits.argmax(-1) == target).float().mean()
-        return {"loss_asr": loss, "acc_asr": acc.detach()}
+        out = {"loss_asr": loss, "acc_asr": acc.detach()}
+        if self.ctc_head is not None:
+            out.update(self._asr_ctc(h if self.ctc_layer == -1 else blocks[self.ctc_layer], offsets[1], ng,
+                                     text, text_len))
+        return out
+
+    def _asr_ctc(self, h, speech_at, ng, text, text_len):
+        """The auxiliary CTC of the ASR rows: the speech positions' hidden states -> the text pieces.
+        Validation also logs the greedy CTC transcript's word error rate (`wer_ctc`)."""
+        h_sp = _gather_rows(h, speech_at, int(ng.max()))
+        targets = [text[b, : int(n)] + 1 for b, n in enumerate(text_len)]  # 0 is the blank
+        loss, _ = self.ctc_head.loss(h_sp, ng, targets)
+        out = {"loss_ctc": loss}
+        if not self.training and self.valid_wer:
+            import jiwer
+
+            refs = [self.vocab.decode_text((t - 1).tolist()) for t in targets]
+            hyps = [self.vocab.decode_text([i - 1 for i in ids]) for ids in self.ctc_head.greedy(h_sp, ng)]
+            pairs = [(r, hy if hy.strip() else "<empty>") for r, hy in zip(refs, hyps) if r.strip()]
+            if pairs:
+                out["wer_ctc"] = torch.tensor(jiwer.wer([r for r, _ in pairs], [hy for _, hy in pairs]))
+        return out
 
     def _tts_train(self, semantic, sem_len, text, text_len):
         B, dev = semantic.shape[0], semantic.device
@@ -414,6 +452,8 @@ class UnifiedLM(nn.Module):
         terms = []
         if "loss_asr" in out:
             terms.append(w["asr"] * out["loss_asr"])
+        if "loss_ctc" in out:
+            terms.append(w["ctc"] * out["loss_ctc"])
         if "loss_srh" in out:
             terms.append(w["tts"] * (out["loss_srh"] + w["end"] * out["loss_end"]))
         if "loss_acoustic" in out:

@@ -6,7 +6,8 @@
       lm: {dim: 768, n_layers: 12, n_heads: 12, n_kv_heads: 4}   # TransformerConf
       grouping: {size: 5, mode: mean, srh_context: group}   # Grouping: 25 Hz frames per LM position
       srh: {dim: 512, n_layers: 4, n_heads: 8}                   # TransformerConf of the refined head
-      loss_weights: {end: 0.5}              # TaskWeights
+      loss_weights: {end: 0.5}              # TaskWeights (ctc > 0: the auxiliary CTC head)
+      ctc_layer: -1                         # which LM block feeds that head (-1: the last)
       prompt_frames: 75
       init_from_hf: null
 
@@ -36,11 +37,12 @@ class Grouping:
 @dataclass
 class TaskWeights:
     """Loss weight of each task head: text (ASR), speech (TTS, the refined head), the end-of-speech
-    head and the acoustic (MaskGIT) stage."""
+    head, the acoustic (MaskGIT) stage, and the ASR rows' auxiliary CTC (0: no CTC head)."""
     asr: float = 1.0
     tts: float = 1.0
     end: float = 0.1
     acoustic: float = 1.0
+    ctc: float = 0.0
 
 
 FLAT_KEYS = {

@@ -11,10 +11,9 @@ read once from `phones_file` (one symbol per line) when given, so a packed model
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from audiotok.errors import UserError
+from audiotok.nn.ctc import CTCHead
 
 BLANK = "<blank>"
 
@@ -29,24 +28,23 @@ def read_phone_inventory(path):
     return symbols
 
 
-class ContentCTC(nn.Module):
+class ContentCTC(CTCHead):
+    """Phone CTC on a channels-first latent [B,C,T]; the inventory rides in the config."""
+
     def __init__(self, input_dim, phones=None, phones_file=None, upsample=2):
-        super().__init__()
         if phones_file:
             phones = read_phone_inventory(phones_file)
         if not phones:
             raise UserError("content_ctc: needs `phones` (a list) or `phones_file`")
-        self.phones = [BLANK] + [str(p) for p in phones]
+        phones = [BLANK] + [str(p) for p in phones]
+        super().__init__(input_dim, len(phones), upsample)
+        self.phones = phones
         self.index = {p: i for i, p in enumerate(self.phones)}
-        self.upsample = int(upsample)
         self.config = {"phones": list(self.phones[1:]), "upsample": self.upsample}
-        self.proj = nn.Linear(int(input_dim), self.upsample * len(self.phones))
 
     def log_probs(self, h):
         """h [B,C,T] -> log-probabilities [B, T*upsample, V]."""
-        b, _, t = h.shape
-        logits = self.proj(h.transpose(1, 2)).float().view(b, t * self.upsample, len(self.phones))
-        return logits.log_softmax(-1)
+        return super().log_probs(h.transpose(1, 2))
 
     def ids(self, symbols):
         try:
@@ -58,31 +56,15 @@ class ContentCTC(nn.Module):
         """Mean CTC loss (per phone) over items whose phones are known (None = unknown, skipped).
 
         Returns (loss, n_items); loss is 0 when no item has phones."""
-        keep = [i for i, p in enumerate(phones) if p]
-        if not keep:
+        targets = [torch.tensor(self.ids(p), dtype=torch.long) if p else None for p in phones]
+        if not any(t is not None for t in targets):
             return h.new_zeros(()), 0
-        lp = self.log_probs(h[keep]).transpose(0, 1)  # [T', B', V]
-        targets = [torch.tensor(self.ids(phones[i]), dtype=torch.long) for i in keep]
-        target_lengths = torch.tensor([len(x) for x in targets], dtype=torch.long)
-        input_lengths = (frame_lengths[keep].long() * self.upsample).cpu()
-        with torch.autocast(device_type=h.device.type, enabled=False):
-            loss = F.ctc_loss(lp.float(), torch.cat(targets).to(h.device), input_lengths, target_lengths,
-                              blank=0, reduction="mean", zero_infinity=True)
-        return loss, len(keep)
+        return super().loss(h.transpose(1, 2), frame_lengths, targets)
 
     @torch.no_grad()
     def greedy(self, h, frame_lengths):
         """Best-path phone strings per item: collapse repeats, drop blanks."""
-        best = self.log_probs(h).argmax(-1).cpu()
-        out = []
-        for row, n in zip(best, (frame_lengths.long() * self.upsample).tolist()):
-            seq, prev = [], 0
-            for i in row[:n].tolist():
-                if i != prev and i != 0:
-                    seq.append(self.phones[i])
-                prev = i
-            out.append(seq)
-        return out
+        return [[self.phones[i] for i in seq] for seq in super().greedy(h.transpose(1, 2), frame_lengths)]
 
 
 def phone_error_rate(hyps, refs):
