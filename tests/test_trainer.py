@@ -669,3 +669,33 @@ def test_kill_9_at_hooked_points_resumes_exactly(data, tmp_path):
         exact += all(torch.equal(got[k], want[k]) for k in want) and set(got) == set(want)
         assert not [p for p in (exp / "checkpoints").iterdir() if p.name.endswith(".tmp")], fault
     assert exact == len(trials), f"{exact} of {len(trials)} killed runs resumed exactly"
+
+
+def test_train_only_the_decoder_keeps_the_codec_tokens(data, tmp_path):
+    """trainer.train_only [decoder]: the decoder learns; everything else (encoders, quantizer codebooks
+    and their usage statistics) stays bit-identical and in eval mode, so the tokens do not change."""
+    from test_spectral_codec import tiny
+
+    seed_everything(0)
+    model = tiny(acoustic={"n_codebooks": 3, "codebook_size": 32, "dropout": 0.5},
+                 training={"semantic_only_prob": 0.0, "passthrough_prob": 0.0, "quantize_warmup_steps": 0})
+    cfg = make_config(model="dualcodec", max_steps=4, valid_interval=4, log_interval=2, train_only=["decoder"])
+    cfg["dataset_conf"]["segment_seconds"] = 0.5
+    wav = torch.from_numpy(_tone(np.random.default_rng(1), 1.0, SR))[None, None]
+    model.eval()
+    tokens = model.encode(wav)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer = make_trainer(cfg, model, data, tmp_path / "exp")
+    assert {id(p) for g in trainer.opt.param_groups for p in g["params"]} == {id(p) for p in model.decoder.parameters()}
+    seen = []
+    model.rvq.register_forward_pre_hook(lambda m, _: seen.append(m.training))
+    trainer.train()
+    assert seen and not any(seen)  # the frozen RVQ never ran in training mode (no quantizer dropout)
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("decoder.") for k in changed), sorted(k for k in changed if not k.startswith("decoder."))
+    model.eval()
+    new = model.encode(wav)
+    assert all(torch.equal(tokens[k], new[k]) for k in tokens)
+    with pytest.raises(Exception, match="train_only: encoder_x names no parameters"):
+        Trainer({**cfg, "trainer": {**cfg["trainer"], "train_only": ["encoder_x"]}}, model, None, None, tmp_path / "e2")

@@ -378,7 +378,9 @@ class DualCodec(TokenModel):
         padded, t = self._pad(wav)
         lengths = batch.get("lengths")
         frames = self.frame_mask(lengths, t, wav.device)  # None = every frame real
-        s = masked(self.ssl_features(padded, t, update_stats=self.training, lengths=lengths), frames)
+        # the semantic path frozen (trainer.train_only) freezes the statistics that feed it too
+        update = self.training and self.sem_in.training
+        s = masked(self.ssl_features(padded, t, update_stats=update, lengths=lengths), frames)
         x_q, sem_codes, sem_commit, sem_cb = self.sem_vq(
             run_masked(self.sem_enc, self.sem_in(s), frames), frame_mask=frames)
         h_sem = run_masked(self.sem_dec, x_q, frames)

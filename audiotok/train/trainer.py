@@ -32,6 +32,7 @@ from audiotok.train import distributed as D
 from audiotok.train.checkpoint import CheckpointManager, get_rng_state, seed_everything, set_rng_state
 from audiotok.train.faults import fault_point
 from audiotok.train.optim import build_optimizer, build_scheduler
+from audiotok.train.partial import freeze_outside
 from audiotok.train.progress import Progress
 
 log = logging.getLogger("audiotok.train")
@@ -52,6 +53,7 @@ TRAINER_DEFAULTS = {
     "keep_nbest": 3,
     "seed": 0,
     "max_nonfinite": 20,
+    "train_only": None,  # list of module names (e.g. [decoder]): train those, freeze the rest (train/partial.py)
 }
 
 
@@ -141,6 +143,8 @@ class Trainer:
         self.num_workers = int(config.get("num_workers", 0))
         self.model = model.to(self.device)
         self.train_set, self.valid_set = train_set, valid_set
+        only = self.t["train_only"]
+        self.frozen_modules = freeze_outside(self.model, [only] if isinstance(only, str) else only) if only else []
 
         self._build_optimizers()
         self._setup_amp()
@@ -171,6 +175,11 @@ class Trainer:
         self.writer = None
 
     # ---- construction ----------------------------------------------------------------------
+    def _train_mode(self):
+        self.model.train()
+        for m in self.frozen_modules:  # trainer.train_only: the frozen parts stay in eval mode
+            m.eval()
+
     def _build_optimizers(self):
         c, model = self.config, self.model
         disc = getattr(model, "discriminator", None)
@@ -321,7 +330,7 @@ class Trainer:
 
     def train_step(self, batch):
         model, step = self.model, self.step
-        model.train()
+        self._train_mode()
         uses_d = self.opt_d is not None and bool(
             model.uses_discriminator(step) if hasattr(model, "uses_discriminator") else True)
         logs = {}
@@ -398,7 +407,7 @@ class Trainer:
                 for k, v in logs.items():
                     sums[k] = sums.get(k, 0.0) + v * n
                     counts[k] = counts.get(k, 0) + n
-        self.model.train()
+        self._train_mode()
         merged_s, merged_c = {}, {}
         for s, c in D.gather_objects((sums, counts), self.info):
             for k in s:
