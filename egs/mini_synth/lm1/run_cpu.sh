@@ -12,6 +12,9 @@
 # g = 5 against g = 1 at one short, equal budget (same data, 1 CPU hour each), in one table:
 #   ./run_cpu.sh --tag lm_g5_1h --lm-args "trainer.max_cpu_hours=1" \
 #     --compare-configs conf/ulm_g1_cpu.yaml --compare-args "trainer.max_cpu_hours=1"
+# The auxiliary CTC on the ASR rows (conf/ulm_g5_ctc_cpu.yaml), started from the long run's weights:
+#   ./run_cpu.sh --stage 5 --stop-stage 5 --lm-config conf/ulm_g5_ctc_cpu.yaml \
+#     --lm-args "--init-from EXP_ROOT/mini_synth_lm1/init_g5_step6000"
 set -euo pipefail
 
 root="${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}"
