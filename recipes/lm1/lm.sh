@@ -42,7 +42,7 @@ help_message="Usage: $0 --codec-exp-dir DIR --lm-config FILE [options]
   --lm-config FILE --tag NAME  LM config and exp dir name
   --compare-configs \"F ...\"    extra LM configs for the g comparison; --compare-args their overrides
   --bpe-size N                 text tokenizer size
-  --pack-opts \"...\"           stage 9's options for the LM (--name, --version, --dtype, --card); --codec-pack-opts
+  --pack-opts \"...\"            stage 9's options for the LM (--name, --version, --dtype, --card); --codec-pack-opts
   --ngpu N --nj N"
 
 . ./path.sh
@@ -134,12 +134,13 @@ if run_stage 5 "train the LM(s): ${tags[*]}" "${tokdir}/{${train_set},${valid_se
     args=${lm_args}
     [ "$i" -eq 0 ] || args=${compare_args}
     write_run_sh ${exp_root}/${t} 5
+    # the LM finds the codec it was trained with; linked first, so a run stopped by a signal has it too
+    ln -sfn "${codec_dir}" ${exp_root}/${t}/codec
     # shellcheck disable=SC2086
     OMP_NUM_THREADS=${train_threads} ${cuda_cmd} ${exp_root}/${t}/log/train.log \
       audiotok train --config ${configs[$i]} --train-data ${tokdir}/${train_set} --valid-data ${tokdir}/${valid_set} \
         --exp-dir ${exp_root}/${t} --ngpu ${ngpu} --resume model_conf.vocab=${lang}/vocab.json \
         dataset_conf.vocab=${lang}/vocab.json model_conf.frame_rate=${frame_rate} ${args}
-    ln -sfn "${codec_dir}" ${exp_root}/${t}/codec  # the LM finds the codec it was trained with
   done
 fi
 
