@@ -137,6 +137,17 @@ def _gather_rows(x, offsets, n):
     return x.gather(1, idx[..., None].expand(-1, -1, x.shape[-1]))
 
 
+def _word_error_rate(refs, hyps):
+    """jiwer's WER over the pairs with a non-empty reference (an empty hypothesis counts as all deleted);
+    None when no reference has words."""
+    import jiwer
+
+    pairs = [(r, h if h.strip() else "<empty>") for r, h in zip(refs, hyps) if r.strip()]
+    if not pairs:
+        return None
+    return float(jiwer.wer([r for r, _ in pairs], [h for _, h in pairs]))
+
+
 def _ragged(x, lengths=None, name="tokens"):
     """A 1-D tensor, a list of 1-D (or [K,T]) tensors, or a padded tensor [B,T] (+ lengths) ->
     (list of tensors, whether the input was a single item)."""
@@ -360,13 +371,11 @@ class UnifiedLM(nn.Module):
         loss, _ = self.ctc_head.loss(h_sp, ng, targets)
         out = {"loss_ctc": loss}
         if not self.training and self.valid_wer:
-            import jiwer
-
             refs = [self.vocab.decode_text((t - 1).tolist()) for t in targets]
             hyps = [self.vocab.decode_text([i - 1 for i in ids]) for ids in self.ctc_head.greedy(h_sp, ng)]
-            pairs = [(r, hy if hy.strip() else "<empty>") for r, hy in zip(refs, hyps) if r.strip()]
-            if pairs:
-                out["wer_ctc"] = torch.tensor(jiwer.wer([r for r, _ in pairs], [hy for _, hy in pairs]))
+            wer = _word_error_rate(refs, hyps)
+            if wer is not None:
+                out["wer_ctc"] = torch.tensor(wer)
         return out
 
     def _tts_train(self, semantic, sem_len, text, text_len):
@@ -470,8 +479,6 @@ class UnifiedLM(nn.Module):
     @torch.no_grad()
     def greedy_asr_wer(self, batch):
         """Word error rate of greedy ASR on the ASR rows of a training batch (None: no such row)."""
-        import jiwer
-
         rows = (batch["task"] == TASK_IDS["asr"]).nonzero()[:, 0].tolist()
         refs = [self.vocab.decode_text(batch["text"][r, : int(batch["text_len"][r])].tolist()) for r in rows]
         keep = [(r, ref) for r, ref in zip(rows, refs) if ref.strip()]
@@ -480,7 +487,7 @@ class UnifiedLM(nn.Module):
         semantic = [batch["semantic"][r, : int(batch["semantic_len"][r])] for r, _ in keep]
         max_len = int(max(batch["text_len"][r] for r, _ in keep)) + 8
         hyps = [self.vocab.decode_text(x) for x in self.asr_ids(semantic, max_len=max_len)]
-        return float(jiwer.wer([ref for _, ref in keep], [h if h.strip() else "<empty>" for h in hyps]))
+        return _word_error_rate([ref for _, ref in keep], hyps)
 
     # ---- inference: shared AR pieces ---------------------------------------------------------
     def _prefill(self, task, segments, max_new):

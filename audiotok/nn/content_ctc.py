@@ -57,8 +57,6 @@ class ContentCTC(CTCHead):
 
         Returns (loss, n_items); loss is 0 when no item has phones."""
         targets = [torch.tensor(self.ids(p), dtype=torch.long) if p else None for p in phones]
-        if not any(t is not None for t in targets):
-            return h.new_zeros(()), 0
         return super().loss(h.transpose(1, 2), frame_lengths, targets)
 
     @torch.no_grad()
