@@ -29,6 +29,7 @@ COMMANDS = {
     "synth-music": "synth_music",
     "token-ppl": "token_ppl",
     "token-lm": "token_ppl",  # the old name of token-ppl (quoted in committed RESULTS.md files)
+    "content-probe": "content_probe",
     "lm-vocab": "lm_vocab",
     "lm-report": "lm_report",
     "asr": "asr",

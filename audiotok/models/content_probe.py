@@ -1,0 +1,88 @@
+"""ContentProbe: how much spoken content do a tokenizer's codes carry, and how fast can a small model
+read it? A measuring tool (the `content-probe` command), never shipped.
+
+A small bidirectional transformer learns character CTC from token frames. What goes in front of it is
+the question being asked:
+  input     `embed`: a learned embedding per codebook (summed over the codebooks read), from scratch,
+            as the unified LM starts; `codec`: the codec's own semantic decoder features of the codes
+            (frozen; DualCodec.semantic_features), projected to the probe's width
+  grouping  g frames per position, joined by the unified LM's own GroupEmbed (mean or concat), each
+            position emitting g CTC slots: the 5 Hz view the LM reads (g = 1: one frame per position)
+Its character error rate on held-out speakers after a fixed number of steps compares tokenizers, and
+ways of reading them, in minutes instead of LM hours.
+"""
+
+import torch
+from torch import nn
+
+from audiotok.models.srh import GroupEmbed
+from audiotok.nn.ctc import CTCHead
+from audiotok.nn.transformer import Transformer, padding_mask
+
+
+class CodecFeatures(nn.Module):
+    """Frozen codec semantic features of the semantic codes -> [B,T,dim]. The codec stays out of
+    the probe's parameters (no gradient, eval mode); only the projection trains."""
+
+    def __init__(self, codec, dim):
+        super().__init__()
+        self._codec = [codec.eval().requires_grad_(False)]  # a list: not a registered submodule
+        with torch.no_grad():
+            width = codec.semantic_features(torch.zeros(1, 1, dtype=torch.long)).shape[1]
+        self.proj = nn.Linear(width, dim)
+
+    def forward(self, codes):
+        with torch.no_grad():
+            feats = self._codec[0].semantic_features(codes[:, 0].clamp(min=0))
+        return self.proj(feats.transpose(1, 2))
+
+
+class ContentProbe(nn.Module):
+    def __init__(self, codebook_sizes, n_chars, dim=256, layers=4, heads=4, group=1, group_mode="mean",
+                 codec=None):
+        """`codebook_sizes`: one per codebook read; `n_chars` counts the characters (the blank is
+        added); `codec`: read the first codebook through that codec's semantic features instead of
+        learned embeddings."""
+        super().__init__()
+        self.codebook_sizes = [int(k) for k in codebook_sizes]
+        self.g = int(group)
+        if codec is None:
+            self.codec_features = None
+            self.embeds = nn.ModuleList(nn.Embedding(k, dim) for k in self.codebook_sizes)
+        else:
+            self.codec_features = CodecFeatures(codec, dim)
+            self.embeds = nn.ModuleList()
+        self.group_embed = GroupEmbed(dim, self.g, group_mode)
+        self.net = Transformer(dim, layers, heads)
+        self.head = CTCHead(dim, n_chars + 1, upsample=self.g)
+
+    def positions(self, lengths):
+        """Frame lengths -> LM-position lengths (whole groups, the last one padded)."""
+        return (lengths + self.g - 1) // self.g
+
+    def hidden(self, codes, lengths):
+        """codes [B,C,T] (padding anywhere past `lengths`) -> (hidden [B,N,dim], positions [B])."""
+        if self.codec_features is not None:
+            x = self.codec_features(codes)
+        else:
+            x = sum(emb(codes[:, i].clamp(min=0)) for i, emb in enumerate(self.embeds))
+        b, t, d = x.shape
+        n = (t + self.g - 1) // self.g
+        x = nn.functional.pad(x, (0, 0, 0, n * self.g - t)).view(b, n, self.g, d)
+        pos = self.positions(lengths)
+        h = self.net(self.group_embed(x), mask=padding_mask(pos, n))
+        return h, pos
+
+    def loss(self, codes, lengths, targets):
+        """Mean CTC loss per character; targets: list of 1-D char-id tensors (ids from 1)."""
+        h, pos = self.hidden(codes, lengths)
+        return self.head.loss(h, pos, targets)[0]
+
+    @torch.no_grad()
+    def transcribe(self, codes, lengths):
+        """Greedy CTC char-id lists per item."""
+        h, pos = self.hidden(codes, lengths)
+        return self.head.greedy(h, pos)
+
+
+__all__ = ["ContentProbe", "CodecFeatures"]
