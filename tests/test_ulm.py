@@ -674,3 +674,73 @@ def test_a_flat_lm_config_upgrades_to_the_groups_and_builds_the_same_model(vocab
     assert all(torch.equal(a, b) for a, b in zip(old.state_dict().values(), new.state_dict().values()))
     with pytest.raises(UserError, match=r"ulm: srh: unknown key\(s\) layers \(known: dim, n_layers"):
         UnifiedLM(vocab, srh={"layers": 2})
+
+
+# ---------------------------------------------------------------------------------------------
+# codec front end: the tokens read through the codec's frozen semantic decoder
+
+
+@pytest.fixture(scope="module")
+def causal_codec(tmp_path_factory):
+    from tiny_models import packed_tiny_dualcodec
+
+    return packed_tiny_dualcodec(tmp_path_factory.mktemp("codec") / "c", semantic={"codebook_size": S, "layers": 2})
+
+
+def test_codec_front_end_is_the_frozen_codec_decoder_and_generates_exactly_as_it_trains(vocab, causal_codec, tmp_path):
+    codec = load_model(causal_codec)
+    model = tiny(vocab, g=2, grouping={"frontend": "codec", "srh_context": "sequence"}, codec_dir=str(causal_codec))
+    front = model.frontend
+    assert front.context == 12 and model.describe()["frontend"] == "codec"
+    assert all(torch.equal(a, b) for a, b in zip(front.dec.state_dict().values(), codec.sem_dec.state_dict().values()))
+    assert torch.equal(front.vq.codebook, codec.sem_vq.codebook)
+    assert not any(p.requires_grad for p in [*front.vq.parameters(), *front.dec.parameters()])
+
+    # a training step moves the projection and never the copied decoder
+    before = {k: v.clone() for k, v in front.state_dict().items()}
+    groups = torch.randint(0, S, (2, 6, 2))
+    model.train()
+    assert not front.dec.training  # frozen parts stay in eval mode
+    model.embed_groups(groups).square().sum().backward()
+    torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1).step()
+    after = front.state_dict()
+    assert not torch.equal(after["proj.weight"], before["proj.weight"])
+    assert all(torch.equal(after[k], before[k]) for k in before if not k.startswith("proj."))
+
+    # group-by-group inputs (generation) equal the whole-sequence ones (training), history included
+    model.eval()
+    seq = torch.randint(0, S, (20,))
+    whole = model.embed_groups(seq.view(1, 10, 2))[0]
+    for i in range(10):
+        prefix = seq[: 2 * (i + 1)]
+        step = model._embed_next_group([prefix[-(2 + model.frontend_context):]], prefix[-2:][None])[0]
+        assert torch.allclose(step, whole[i], atol=1e-5)
+    # EOS and padding keep their learned embeddings
+    eos = torch.tensor([[[3, S]]])
+    assert torch.allclose(model._speech_frames(eos.view(1, 2))[0, 1], model.embed.weight[vocab.special("<eos_speech>")])
+
+    # prompted, batched TTS equals one by one; the packed LM rebuilds without the codec
+    texts = ["the cat sat", "hello world"]
+    prompts = [{"semantic": torch.randint(0, S, (9,)), "text": "a dog"}, {"semantic": torch.randint(0, S, (4,))}]
+    both = model.tts(texts, prompt=prompts, max_frames=10, greedy=True, end_threshold=None)
+    for t, p, got in zip(texts, prompts, both):
+        assert torch.equal(got, model.tts(t, prompt=p, max_frames=10, greedy=True, end_threshold=None))
+    out = model.save_pretrained(tmp_path / "m")
+    loaded = load_model(out)
+    assert loaded.config["codec_dir"] is None and loaded.config["speech_frontend"]["codebook_size"] == S
+    sd, sd2 = model.state_dict(), loaded.state_dict()
+    assert sd.keys() == sd2.keys() and all(torch.equal(sd[k], sd2[k]) for k in sd)
+    rows = [torch.randint(0, S, (12,))]
+    assert loaded.asr(rows, max_len=4) == model.asr(rows, max_len=4)
+
+
+def test_codec_front_end_needs_a_causal_codec(vocab, tmp_path):
+    from tiny_models import packed_tiny_dualcodec
+
+    centred = packed_tiny_dualcodec(tmp_path / "c", semantic={"codebook_size": S, "causal": False})
+    with pytest.raises(UserError, match="needs a causal codec"):
+        tiny(vocab, grouping={"frontend": "codec"}, codec_dir=str(centred))
+    with pytest.raises(UserError, match="model_conf.codec_dir"):
+        tiny(vocab, grouping={"frontend": "codec"})
+    with pytest.raises(UserError, match="'embed' or 'codec'"):
+        tiny(vocab, grouping={"frontend": "mel"})

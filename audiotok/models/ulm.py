@@ -38,6 +38,7 @@ from audiotok.models.maskgit import maskgit_decode, sample_train_mask
 from audiotok.models.sampling import Sampler
 from audiotok.models.srh import IGNORE, GroupEmbed, SpeechRefinedHead, group_tokens, speech_targets
 from audiotok.models.ulm_config import LM_DEFAULTS, SRH_DEFAULTS, Grouping, TaskWeights, upgrade_conf
+from audiotok.models.ulm_frontend import build_codec_frontend
 from audiotok.models.ulm_vocab import JointVocab
 from audiotok.nn.ctc import CTCHead
 from audiotok.nn.transformer import TransformerConf, bidirectional_span_mask, causal_mask
@@ -137,6 +138,14 @@ def _gather_rows(x, offsets, n):
     return x.gather(1, idx[..., None].expand(-1, -1, x.shape[-1]))
 
 
+def _tail(prefix, tokens, n):
+    """The last n of prefix [P] followed by the list `tokens`, as a LongTensor."""
+    tail = torch.tensor(tokens[-n:], dtype=torch.long)
+    if tail.numel() < n:
+        tail = torch.cat([prefix.reshape(-1).long().cpu()[max(0, prefix.numel() - (n - tail.numel())):], tail])
+    return tail
+
+
 def _word_error_rate(refs, hyps):
     """jiwer's WER over the pairs with a non-empty reference (an empty hypothesis counts as all deleted);
     None when no reference has words."""
@@ -190,14 +199,16 @@ class UnifiedLM(nn.Module):
     upgrade_conf = staticmethod(upgrade_conf)  # older flat configs -> the groups (registry.build_model)
 
     def __init__(self, vocab, frame_rate=25.0, lm=None, grouping=None, srh=None, loss_weights=None, prompt_frames=75,
-                 init_from_hf=None, valid_wer=True, ctc_layer=-1):
+                 init_from_hf=None, valid_wer=True, ctc_layer=-1, speech_frontend=None, codec_dir=None):
         """`lm` and `srh`: TransformerConf (or its mapping); `grouping`: Grouping; `loss_weights`:
         TaskWeights (audiotok.models.ulm_config). `valid_wer`: validation also transcribes its ASR
         rows greedily and logs their word error rate (`wer_asr`: recognition against compute).
         `loss_weights.ctc` > 0 adds an auxiliary CTC head on the ASR rows' speech positions, fed by
         the output of LM block `ctc_layer` (-1: the last, normed): it pushes what was said into the
         hidden states the text positions attend to, so the LM learns to read speech sooner. It only
-        trains (packed models leave it out)."""
+        trains (packed models leave it out). `grouping.frontend: codec` reads the speech tokens through the
+        codec's frozen semantic decoder, copied from `codec_dir` when training starts and stored with
+        the LM (`speech_frontend` is its architecture, which config.yaml keeps)."""
         super().__init__()
         lm = config_group(TransformerConf, lm, "ulm: lm", LM_DEFAULTS)
         srh = config_group(TransformerConf, srh, "ulm: srh", SRH_DEFAULTS)
@@ -215,6 +226,13 @@ class UnifiedLM(nn.Module):
         self.n_text_out = v.token_bias["text"] + v.text_size  # specials + text: the text head's classes
 
         self.embed = nn.Embedding(v.size, self.dim)
+        self.frontend = None
+        if grouping.frontend == "codec":
+            self.frontend, self.config["speech_frontend"] = build_codec_frontend(self.dim, speech_frontend, codec_dir)
+        elif grouping.frontend != "embed":
+            raise UserError(f"ulm: grouping.frontend must be 'embed' or 'codec', got '{grouping.frontend}'")
+        self.config["codec_dir"] = None  # the weights now carry the front end; a packed dir must not need the codec
+        self.frontend_context = 0 if self.frontend is None else self.frontend.context
         self.group_embed = GroupEmbed(self.dim, self.g, grouping.mode)
         self.lm = lm.build()
         self.text_head = nn.Linear(self.dim, self.n_text_out, bias=False)
@@ -275,6 +293,7 @@ class UnifiedLM(nn.Module):
             "group_size": self.g,
             "lm_rate": self.frame_rate / self.g,
             "grouping": self.group_embed.mode,
+            "frontend": "embed" if self.frontend is None else "codec",
             "tasks": self.tasks,
             "vocab": self.vocab.to_dict(),
             "parameters": sum(p.numel() for p in self.parameters()),
@@ -314,9 +333,28 @@ class UnifiedLM(nn.Module):
         out = torch.where(local == self.S, torch.full_like(local, v.special("<eos_speech>")), out)
         return torch.where(local < 0, torch.full_like(local, v.special("<pad>")), out)
 
+    def _speech_frames(self, local):
+        """[B,T] semantic-local ids of whole sequences -> per-frame vectors [B,T,D]: the learned embedding,
+        or the codec front end's features (specials, i.e. EOS and padding, keep their embeddings)."""
+        e = self.embed(self._speech_ids(local))
+        if self.frontend is None:
+            return e
+        f = self.frontend(local.clamp(0, self.S - 1)).to(e.dtype)
+        return torch.where(((local < 0) | (local == self.S))[..., None], e, f)
+
     def embed_groups(self, groups):
-        """[B,N,g] semantic-local ids -> LM inputs [B,N,D]."""
-        return self.group_embed(self.embed(self._speech_ids(groups)))
+        """[B,N,g] semantic-local ids (each row a sequence from its start) -> LM inputs [B,N,D]."""
+        B, N, g = groups.shape
+        return self.group_embed(self._speech_frames(groups.reshape(B, N * g)).view(B, N, g, -1))
+
+    def _embed_next_group(self, seqs, group):
+        """The LM input of each row's newest group [B,g], whose sequence so far (prompt and generated tokens,
+        that group last) is seqs[b]: the codec front end's features need the frames before the group."""
+        if self.frontend is None:
+            return self.embed_groups(group[:, None])[:, 0]
+        e = self.embed(self._speech_ids(group))
+        f = self.frontend.last_features([s.clamp(0, self.S - 1) for s in seqs], self.g).to(e.dtype)
+        return self.group_embed(torch.where(((group < 0) | (group == self.S))[..., None], e, f))
 
     def _text_ids(self, text):
         return text + self.vocab.token_bias["text"]
@@ -646,7 +684,10 @@ class UnifiedLM(nn.Module):
                 done = done | (end_prob > end_threshold)
             if bool(done.all()) or p == max_groups - 1:
                 break
-            h = self._step(self.embed_groups(group[:, None])[:, 0], state)
+            # a finished row's input no longer matters: its group alone stands in for its sequence
+            seqs = [group[b] if done[b] else _tail(prompt_groups[b], out[b], self.g + self.frontend_context)
+                    for b in range(B)]
+            h = self._step(self._embed_next_group(seqs, group), state)
         res = [torch.tensor(o[:max_frames], dtype=torch.long) for o in out]
         return res[0] if single else res
 

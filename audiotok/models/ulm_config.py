@@ -4,7 +4,7 @@
       vocab: data/lang_bpe/vocab.json
       frame_rate: 25.0                      # the codec's token rate
       lm: {dim: 768, n_layers: 12, n_heads: 12, n_kv_heads: 4}   # TransformerConf
-      grouping: {size: 5, mode: mean, srh_context: group}   # Grouping: 25 Hz frames per LM position
+      grouping: {size: 5, mode: mean, srh_context: group, frontend: embed}   # Grouping: 25 Hz frames per LM position
       srh: {dim: 512, n_layers: 4, n_heads: 8}                   # TransformerConf of the refined head
       loss_weights: {end: 0.5}              # TaskWeights (ctc > 0: the auxiliary CTC head)
       ctc_layer: -1                         # which LM block feeds that head (-1: the last)
@@ -26,12 +26,15 @@ SRH_DEFAULTS = {"dim": 256, "n_layers": 2, "n_heads": 4}
 @dataclass
 class Grouping:
     """How the LM reads speech: `size` codec frames per LM position (DrVoice's g: 5 turns 25 Hz tokens
-    into 5 Hz positions), their embeddings joined by `mode` (mean, or concat and project); the refined
+    into 5 Hz positions), their embeddings joined by `mode` (mean, or concat and project); `frontend`
+    says where a frame's vector comes from (`embed`: a learned embedding of its code; `codec`: the
+    codec's own semantic decoder, frozen, then a learned projection: audiotok.models.ulm_frontend); the refined
     head that writes them sees one group (`srh_context: group`) or the whole 25 Hz sequence so far
     (`sequence`, as DrVoice)."""
     size: int = 5
     mode: str = "mean"
     srh_context: str = "group"
+    frontend: str = "embed"  # `codec`: tokens read through the codec's frozen semantic decoder (ulm_frontend)
 
 
 @dataclass

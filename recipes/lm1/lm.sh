@@ -140,7 +140,7 @@ if run_stage 5 "train the LM(s): ${tags[*]}" "${tokdir}/{${train_set},${valid_se
     OMP_NUM_THREADS=${train_threads} ${cuda_cmd} ${exp_root}/${t}/log/train.log \
       audiotok train --config ${configs[$i]} --train-data ${tokdir}/${train_set} --valid-data ${tokdir}/${valid_set} \
         --exp-dir ${exp_root}/${t} --ngpu ${ngpu} --resume model_conf.vocab=${lang}/vocab.json \
-        dataset_conf.vocab=${lang}/vocab.json model_conf.frame_rate=${frame_rate} ${args}
+        dataset_conf.vocab=${lang}/vocab.json model_conf.frame_rate=${frame_rate} model_conf.codec_dir=${codec_dir} ${args}
   done
 fi
 
