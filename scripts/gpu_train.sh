@@ -6,7 +6,10 @@
 # token files, which are small, so it is the model trained there: the codec tokens of its recipe
 # travel in .gpu/ (git-ignored), and the weights come back in parts under 16 MiB.
 #
-#   scripts/gpu_train.sh prepare [LM_RECIPE_DIR] [CONFIG]      here: .gpu/{tok.tar,lang,config.yaml}
+#   scripts/gpu_train.sh prepare [LM_RECIPE_DIR] [CONFIG] [CODEC_DIR]
+#                                                              here: .gpu/{tok.tar,lang,config.yaml} and, for
+#                                                              an LM that reads through the codec's semantic
+#                                                              decoder (grouping.frontend: codec), .gpu/codec
 #   scripts/gpu_train.sh train MINUTES [OUT]                   on the device (run: carry [".gpu"]):
 #                                                              trains MINUTES of GPU time, writes OUT
 #                                                              (default $OUT): the model packed as
@@ -29,6 +32,7 @@ case "${stage}" in
 prepare)
   recipe=$(cd "${1:-${repo}/egs/mini_synth/lm1}" && pwd)
   config=${2:-conf/ulm_g5_cpu.yaml}
+  codec=${3:-${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}/mini_synth_codec1/packed/speech-25hz-v1}
   tokdir=${recipe}/dump/speech-25hz-v1
   lang=$(ls -d "${recipe}"/data/lang_speech-25hz-v1_* | head -1)
   for f in "${tokdir}/train/tokens.scp" "${tokdir}/dev/tokens.scp" "${lang}/vocab.json"; do
@@ -36,7 +40,9 @@ prepare)
   done
   rm -rf "${gpu}"
   mkdir -p "${gpu}/tok"
-  grep -qx '/.gpu/' "${repo}/.git/info/exclude" 2>/dev/null || echo '/.gpu/' >> "${repo}/.git/info/exclude"
+  exclude=$(cd "${repo}" && realpath -m "$(git rev-parse --git-path info/exclude)")  # a worktree's .git is a file
+  mkdir -p "$(dirname "${exclude}")"
+  grep -qx '/.gpu/' "${exclude}" 2>/dev/null || echo '/.gpu/' >> "${exclude}"
   for d in train dev; do
     mkdir -p "${gpu}/tok/${d}"
     # token paths relative to the repo root, which is where the device runs
@@ -49,7 +55,12 @@ prepare)
   (cd "${recipe}" && "${py}" -m audiotok.cli train --config "${config}" --train-data "${tokdir}/train" \
      --valid-data "${tokdir}/dev" --exp-dir /tmp/unused --print-config \
      model_conf.vocab=.gpu/lang/vocab.json dataset_conf.vocab=.gpu/lang/vocab.json \
-     model_conf.frame_rate="$(cat "${lang}/frame_rate")") > "${gpu}/config.yaml"
+     model_conf.frame_rate="$(cat "${lang}/frame_rate")" model_conf.codec_dir=.gpu/codec) > "${gpu}/config.yaml"
+  if grep -q "frontend: codec" "${gpu}/config.yaml"; then  # the LM copies the codec's semantic decoder at step 0
+    [ -f "${codec}/model.safetensors" ] || { echo "$0: codec ${codec} not found (give CODEC_DIR)" >&2; exit 1; }
+    mkdir -p "${gpu}/codec"
+    cp "${codec}/config.yaml" "${codec}/model.safetensors" "${gpu}/codec/"
+  fi
   echo "${config} @ $(git -C "${repo}" rev-parse --short HEAD)" > "${gpu}/SOURCE"
   du -sh "${gpu}"
   ;;

@@ -742,5 +742,16 @@ def test_codec_front_end_needs_a_causal_codec(vocab, tmp_path):
         tiny(vocab, grouping={"frontend": "codec"}, codec_dir=str(centred))
     with pytest.raises(UserError, match="model_conf.codec_dir"):
         tiny(vocab, grouping={"frontend": "codec"})
+    with pytest.raises(UserError, match="not a codec model dir"):
+        tiny(vocab, grouping={"frontend": "codec"}, codec_dir=str(tmp_path))
+    # only config.yaml and the semantic decoder's tensors are read: a dir holding just those is enough
+    from safetensors.torch import load_file, save_file
+
+    trimmed = tmp_path / "trimmed"
+    trimmed.mkdir()
+    (trimmed / "config.yaml").write_text((centred / "config.yaml").read_text().replace("causal: false", "causal: true"))
+    save_file({k: v for k, v in load_file(str(centred / "model.safetensors")).items()
+               if k.startswith(("sem_vq.", "sem_dec."))}, str(trimmed / "model.safetensors"))
+    assert tiny(vocab, grouping={"frontend": "codec"}, codec_dir=str(trimmed)).frontend.context == 6
     with pytest.raises(UserError, match="'embed' or 'codec'"):
         tiny(vocab, grouping={"frontend": "mel"})

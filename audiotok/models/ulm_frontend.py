@@ -5,13 +5,14 @@ the codec's semantic decoder (codebook lookup, then a causal ConvNeXt stack at t
 maps codes to features that its phone CTC head reads. The content probe on the 25 Hz tokens of
 mini_synth measured the difference (egs/mini_synth/lm1/RESULTS.md, "content probe"): read through
 these features, 5 Hz groups reach a lower character error rate in one CPU minute than learned
-embeddings do in five. The decoder is copied from the codec once (`from_codec`), stays frozen and
+embeddings do in five. The decoder is copied from the codec's files once (`read_codec_semantic_decoder`:
+config.yaml and the semantic tensors, without building the codec), stays frozen and
 rides in the LM's weights, so a packed LM needs no codec to build; only a projection to the LM width
 trains.
 
 The stack is causal, so frame t depends on the `context` frames before it and none after: generating
 speech group by group, the LM recomputes a new group's features from that many frames of history
-(`features(seq, last)`), which gives exactly the features training saw.
+(`last_features`), which gives exactly the features training saw.
 """
 
 from dataclasses import asdict, dataclass
@@ -55,18 +56,10 @@ class CodecFrontend(nn.Module):
         for m in (self.vq, self.dec):
             m.requires_grad_(False)
 
-    @staticmethod
-    def architecture(codec):
-        """The CodecSemanticDecoder mapping of a DualCodec."""
-        sem = dict(codec.config.get("semantic") or {})
-        if not hasattr(codec, "sem_vq") or not sem:
-            raise UserError(f"ulm: the codec front end needs a DualCodec (got '{getattr(codec, 'model_type', '?')}')")
-        keys = CodecSemanticDecoder.__dataclass_fields__
-        return {**{k: v for k, v in sem.items() if k in keys}, "kernel_size": codec.sem_dec[0].dwconv.kernel_size[0]}
-
-    def copy_from(self, codec):
-        self.vq.load_state_dict(codec.sem_vq.state_dict())
-        self.dec.load_state_dict(codec.sem_dec.state_dict())
+    def load_codec_weights(self, tensors):
+        """The codec's `sem_vq.*` and `sem_dec.*` tensors (a DualCodec state dict) -> the frozen parts."""
+        for part, prefix in ((self.vq, "sem_vq."), (self.dec, "sem_dec.")):
+            part.load_state_dict({k[len(prefix):]: v.float() for k, v in tensors.items() if k.startswith(prefix)})
 
     def train(self, mode=True):
         super().train(mode)
@@ -87,6 +80,38 @@ class CodecFrontend(nn.Module):
         return torch.stack(rows)
 
 
+def read_codec_semantic_decoder(codec_dir):
+    """-> (CodecSemanticDecoder mapping, {name: tensor} of its weights) of the DualCodec in `codec_dir` (a
+    packed model dir, or an exp dir holding model/). Only config.yaml and the semantic decoder's tensors
+    of model.safetensors are read: the codec itself is never built (nor its audio stack imported)."""
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    from audiotok.config import load_config
+
+    path = Path(codec_dir)
+    if not (path / "model.safetensors").is_file() and (path / "model" / "model.safetensors").is_file():
+        path = path / "model"
+    for name in ("config.yaml", "model.safetensors"):
+        if not (path / name).is_file():
+            raise UserError(f"{path}: not a codec model dir (missing {name})")
+    config = load_config(path / "config.yaml")
+    if config.get("model") != "dualcodec":
+        raise UserError(f"{path}: the codec front end reads a DualCodec, this is '{config.get('model')}'")
+    keys = CodecSemanticDecoder.__dataclass_fields__
+    arch = {k: v for k, v in ((config.get("model_conf") or {}).get("semantic") or {}).items() if k in keys}
+    try:
+        with safe_open(str(path / "model.safetensors"), "pt") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys() if k.startswith(("sem_vq.", "sem_dec."))}
+    except Exception as e:  # safetensors raises its own error types for damaged files
+        raise UserError(f"{path / 'model.safetensors'}: cannot read weights ({e})") from None
+    if "sem_dec.0.dwconv.weight" not in tensors:
+        raise UserError(f"{path / 'model.safetensors'}: has no semantic decoder (sem_dec.*)")
+    arch["kernel_size"] = int(tensors["sem_dec.0.dwconv.weight"].shape[-1])
+    return arch, tensors
+
+
 def build_codec_frontend(dim, speech_frontend=None, codec_dir=None):
     """-> (CodecFrontend, its architecture mapping for config.yaml). From `speech_frontend` (a packed
     LM's stored architecture; weights come with the LM) or, at the start of training, from the codec
@@ -97,12 +122,10 @@ def build_codec_frontend(dim, speech_frontend=None, codec_dir=None):
     if not codec_dir:
         raise UserError("ulm: grouping.frontend 'codec' needs the codec: model_conf.codec_dir (the LM recipe "
                         "passes its codec)")
-    from audiotok.models.loading import load_model
-
-    codec = load_model(codec_dir)
-    front = CodecFrontend(dim, CodecFrontend.architecture(codec))
-    front.copy_from(codec)
+    arch, tensors = read_codec_semantic_decoder(codec_dir)
+    front = CodecFrontend(dim, arch)
+    front.load_codec_weights(tensors)
     return front, front.arch
 
 
-__all__ = ["CodecFrontend", "CodecSemanticDecoder", "build_codec_frontend"]
+__all__ = ["CodecFrontend", "CodecSemanticDecoder", "build_codec_frontend", "read_codec_semantic_decoder"]
