@@ -237,8 +237,9 @@ def test_sequence_srh_sees_earlier_groups_and_its_cache_matches_teacher_forcing(
 # AR decoding with the KV cache
 
 
-def test_asr_kv_cache_equals_full_recompute(vocab):
-    model = tiny(vocab, g=2).eval()
+@pytest.mark.parametrize("asr_attention", ["causal", "bidirectional"])
+def test_asr_kv_cache_equals_full_recompute(vocab, asr_attention):
+    model = tiny(vocab, g=2, asr_attention=asr_attention).eval()
     rows = [torch.randint(0, S, (9,)), torch.randint(0, S, (4,))]
     ids, logits = model.asr_ids(rows, max_len=6, return_logits=True)
     steps = logits.shape[1]
@@ -250,10 +251,12 @@ def test_asr_kv_cache_equals_full_recompute(vocab):
     for t in range(fed.shape[1]):  # rows that finished keep being fed <eos>
         fed[:, t] = torch.where(done, torch.full_like(fed[:, t], eos), fed[:, t])
         done |= fed[:, t] == eos
-    x, _, start, total = pack_segments(model._asr_prefix(rows), left=True)
+    prefix = model._asr_prefix(rows)
+    x, offsets, start, total = pack_segments(prefix, left=True)
     P = x.shape[1]
     full = torch.cat([x, model.embed(fed)], 1)
-    layout = Layout(P + fed.shape[1], start, total + fed.shape[1])
+    span = torch.stack([offsets[1], offsets[1] + prefix[1][1]], 1) if asr_attention == "bidirectional" else None
+    layout = Layout(P + fed.shape[1], start, total + fed.shape[1], span)
     with torch.no_grad():
         h = model.lm(full, mask=task_attention_mask("asr", layout), positions=layout.positions)
         ref = model.text_head(h[:, P - 1:])
@@ -755,3 +758,38 @@ def test_codec_front_end_needs_a_causal_codec(vocab, tmp_path):
     assert tiny(vocab, grouping={"frontend": "codec"}, codec_dir=str(trimmed)).frontend.context == 6
     with pytest.raises(UserError, match="'embed' or 'codec'"):
         tiny(vocab, grouping={"frontend": "mel"})
+
+
+def test_bidirectional_asr_speech_sees_the_whole_utterance_and_text_stays_causal(vocab, tmp_path):
+    """asr_attention: bidirectional turns the ASR rows into a prefix LM over the speech."""
+    speech = torch.randint(0, S, (1, 8))
+    later = speech.clone()
+    later[0, -2:] = (later[0, -2:] + 1) % S  # only the last group differs
+    text, text_len = torch.tensor([[3, 4, 5]]), torch.tensor([3])
+    for attention, first_changes in (("causal", False), ("bidirectional", True)):
+        model = tiny(vocab, g=2, asr_attention=attention, loss_weights={"ctc": 0.5}).eval()
+        hidden = []
+        for sem in (speech, later):
+            segs = model._asr_prefix([sem[0]])
+            x, offsets, start, total = pack_segments(segs)
+            span = torch.stack([offsets[1], offsets[1] + segs[1][1]], 1) if model.asr_bidirectional else None
+            with torch.no_grad():
+                hidden.append(model._run("asr", x, start, total, span)[0])
+        first_speech = int(offsets[1])
+        assert (not torch.allclose(hidden[0][0, first_speech], hidden[1][0, first_speech])) == first_changes
+        assert model.describe()["asr_attention"] == attention
+        out = model._asr_train(speech, torch.tensor([8]), text, text_len)
+        assert torch.isfinite(out["loss_asr"]) and torch.isfinite(out["loss_ctc"])
+    # text after the speech stays causal: a later text token never changes an earlier position
+    model = tiny(vocab, g=2, asr_attention="bidirectional").eval()
+    segs = model._asr_prefix([speech[0]])
+    a = torch.cat([pack_segments(segs)[0], model.embed(torch.tensor([[7, 8]]))], 1)
+    b = torch.cat([pack_segments(segs)[0], model.embed(torch.tensor([[7, 9]]))], 1)
+    x, offsets, start, total = pack_segments(segs)
+    span = torch.stack([offsets[1], offsets[1] + segs[1][1]], 1)
+    with torch.no_grad():
+        ha = model._run("asr", a, start, total + 2, span)[0]
+        hb = model._run("asr", b, start, total + 2, span)[0]
+    assert torch.allclose(ha[:, :-1], hb[:, :-1]) and not torch.allclose(ha[:, -1], hb[:, -1])
+    with pytest.raises(UserError, match="'causal' or 'bidirectional'"):
+        tiny(vocab, asr_attention="both")

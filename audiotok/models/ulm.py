@@ -78,13 +78,14 @@ class Layout:
 
 
 def task_attention_mask(task, layout):
-    """The bool attention mask [B,1,T,T] of a task (True = may attend). asr and tts are causal;
-    acoustic is causal outside and bidirectional inside `layout.span`. Keys outside a row's
-    real tokens are masked."""
+    """The bool attention mask [B,1,T,T] of a task (True = may attend). tts is causal; acoustic is
+    causal outside and bidirectional inside `layout.span`; asr is causal, or with a span (the speech
+    of a prefix LM, `asr_attention: bidirectional`) like acoustic. Keys outside a row's real tokens
+    are masked."""
     T, dev = layout.T, layout.start.device
-    if task in ("asr", "tts"):
+    if task == "tts" or (task == "asr" and layout.span is None):
         mask = causal_mask(T, device=dev)
-    elif task == "acoustic":
+    elif task in ("asr", "acoustic"):
         if layout.span is None:
             raise ValueError("the acoustic mask needs layout.span")
         mask = bidirectional_span_mask(T, [[(int(s), int(e))] for s, e in layout.span.tolist()], device=dev)
@@ -199,7 +200,8 @@ class UnifiedLM(nn.Module):
     upgrade_conf = staticmethod(upgrade_conf)  # older flat configs -> the groups (registry.build_model)
 
     def __init__(self, vocab, frame_rate=25.0, lm=None, grouping=None, srh=None, loss_weights=None, prompt_frames=75,
-                 init_from_hf=None, valid_wer=True, ctc_layer=-1, speech_frontend=None, codec_dir=None):
+                 init_from_hf=None, valid_wer=True, ctc_layer=-1, speech_frontend=None, codec_dir=None,
+                 asr_attention="causal"):
         """`lm` and `srh`: TransformerConf (or its mapping); `grouping`: Grouping; `loss_weights`:
         TaskWeights (audiotok.models.ulm_config). `valid_wer`: validation also transcribes its ASR
         rows greedily and logs their word error rate (`wer_asr`: recognition against compute).
@@ -208,7 +210,9 @@ class UnifiedLM(nn.Module):
         hidden states the text positions attend to, so the LM learns to read speech sooner. It only
         trains (packed models leave it out). `grouping.frontend: codec` reads the speech tokens through the
         codec's frozen semantic decoder, copied from `codec_dir` when training starts and stored with
-        the LM (`speech_frontend` is its architecture, which config.yaml keeps)."""
+        the LM (`speech_frontend` is its architecture, which config.yaml keeps). `asr_attention:
+        bidirectional` lets the ASR rows' speech positions see the whole utterance (a prefix LM over
+        the speech, as an encoder would; the text after it stays causal); TTS is causal either way."""
         super().__init__()
         lm = config_group(TransformerConf, lm, "ulm: lm", LM_DEFAULTS)
         srh = config_group(TransformerConf, srh, "ulm: srh", SRH_DEFAULTS)
@@ -240,6 +244,9 @@ class UnifiedLM(nn.Module):
         self.end_head = nn.Linear(self.dim, 1)
         self.acoustic_heads = nn.ModuleList(nn.Linear(self.dim, self.A, bias=False) for _ in range(self.K))
         self.ctc_layer = int(ctc_layer)
+        if asr_attention not in ("causal", "bidirectional"):
+            raise UserError(f"ulm: asr_attention must be 'causal' or 'bidirectional', got '{asr_attention}'")
+        self.asr_bidirectional = asr_attention == "bidirectional"
         if not -1 <= self.ctc_layer <= lm.n_layers or self.ctc_layer == 0:
             raise UserError(f"ulm: ctc_layer {ctc_layer} is not an LM block (1 .. {lm.n_layers}, or -1 for the last)")
         # blank + the text pieces; each 5 Hz position emits g slots (one per codec frame)
@@ -294,6 +301,7 @@ class UnifiedLM(nn.Module):
             "lm_rate": self.frame_rate / self.g,
             "grouping": self.group_embed.mode,
             "frontend": "embed" if self.frontend is None else "codec",
+            "asr_attention": "bidirectional" if self.asr_bidirectional else "causal",
             "tasks": self.tasks,
             "vocab": self.vocab.to_dict(),
             "parameters": sum(p.numel() for p in self.parameters()),
@@ -384,10 +392,11 @@ class UnifiedLM(nn.Module):
         one = torch.ones(B, dtype=torch.long, device=dev)
         segs = [(self._sp("<asr>", B, dev), one), (self.embed_groups(groups), ng), (self.embed(ids_in), text_len + 1)]
         x, offsets, start, total = pack_segments(segs)
+        span = torch.stack([offsets[1], offsets[1] + ng], 1) if self.asr_bidirectional else None
         if self.ctc_head is None:
-            h, _ = self._run("asr", x, start, total)
+            h, _ = self._run("asr", x, start, total, span)
         else:
-            h, _, blocks = self._run("asr", x, start, total, hidden=True)
+            h, _, blocks = self._run("asr", x, start, total, span, hidden=True)
         L = labels.shape[1]
         h_text = _gather_rows(h, offsets[2], L)
         keep = labels != IGNORE
@@ -528,11 +537,14 @@ class UnifiedLM(nn.Module):
         return _word_error_rate([ref for _, ref in keep], hyps)
 
     # ---- inference: shared AR pieces ---------------------------------------------------------
-    def _prefill(self, task, segments, max_new):
-        """Left-pack the prompt segments, run them through the LM with a fresh KV cache.
-        Returns (last hidden [B,D], state) for `_step`."""
-        x, _, start, total = pack_segments(segments, left=True)
-        layout = Layout(x.shape[1], start, total)
+    def _prefill(self, task, segments, max_new, span_segment=None):
+        """Left-pack the prompt segments, run them through the LM with a fresh KV cache; segment
+        `span_segment` (an index) is the bidirectional span. Returns (last hidden [B,D], state) for `_step`."""
+        x, offsets, start, total = pack_segments(segments, left=True)
+        span = None
+        if span_segment is not None:
+            span = torch.stack([offsets[span_segment], offsets[span_segment] + segments[span_segment][1]], 1)
+        layout = Layout(x.shape[1], start, total, span)
         cache = self.lm.new_cache(x.shape[0], max_len=x.shape[1] + max_new, device=x.device, dtype=x.dtype)
         h = self.lm(x, mask=task_attention_mask(task, layout), positions=layout.positions, cache=cache)
         state = {"cache": cache, "keys": layout.valid, "pos": total.clone(), "hidden": h}
@@ -574,7 +586,7 @@ class UnifiedLM(nn.Module):
         if any(r.numel() == 0 for r in rows):
             raise UserError("ulm.asr: an utterance has no semantic tokens")
         sampler = Sampler(greedy, temperature, top_k, top_p, generator)
-        h, state = self._prefill("asr", self._asr_prefix(rows), max_len)
+        h, state = self._prefill("asr", self._asr_prefix(rows), max_len, 1 if self.asr_bidirectional else None)
         allowed = self._text_allowed(h.device)
         eos = self.vocab.special("<eos>")
         B = h.shape[0]
