@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 import soundfile as sf
+import torch
 from test_real_corpus_prep import REPO, bash, make_librispeech  # noqa: E402  (tests/ is on sys.path)
 from test_speechlm_cli import espeak, make_codec, write_data_dir  # noqa: E402
 
@@ -24,8 +25,9 @@ TEXTS = {
     "spkb-002": ("en-us+f3", "A CAT RAN HOME"),
 }
 TINY_LM = """model: ulm
-model_conf: {vocab: null, frame_rate: 25.0, lm: {dim: 32, n_layers: 1, n_heads: 4}, grouping: {size: 5},
-             srh: {dim: 16, n_layers: 1, n_heads: 2}, prompt_frames: 10}
+model_conf: {vocab: null, frame_rate: 25.0, lm: {dim: 32, n_layers: 1, n_heads: 4}, prompt_frames: 10,
+             grouping: {size: 5, mode: concat, frontend: codec, srh_context: sequence}, asr_attention: bidirectional,
+             srh: {dim: 16, n_layers: 1, n_heads: 2}}
 dataset: lm_tokens
 dataset_conf: {vocab: null, tasks: [asr, tts, acoustic], max_frames: 200}
 batch_size: 4
@@ -104,6 +106,9 @@ def test_lm_recipe_all_stages_on_a_tiny_data_dir(tmp_path):
     assert load_model(release / "codec").model_id == load_model(tmp_path / "codec1" / "exp" / "codec_tiny").model_id
     slm = SpeechLM.from_pretrained(release)
     assert isinstance(slm.asr(wavs["spka-001"], max_len=3), str)
+    # the LM read its speech through the codec's semantic decoder, copied into its own weights
+    assert slm.lm.frontend is not None and slm.lm.config["codec_dir"] is None
+    assert torch.equal(slm.lm.frontend.vq.codebook, slm.codec.sem_vq.codebook)
 
 
 def test_librispeech_lm1_prepares_data_without_a_codec_recipe(tmp_path):
