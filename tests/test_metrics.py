@@ -311,3 +311,29 @@ def test_stem_leakage_ranks_clean_leaky_and_swapped_stems(tmp_path, capsys):
     avg = json.loads((tmp_path / "o" / "mix" / "avg_result.json").read_text())
     assert avg["leak"] == pytest.approx(mix, abs=0.05)
     assert "leak dB" not in report.results_table([{"system": "x", "mel": 1.0}])
+
+
+def test_git_state_ignores_results_files_only(tmp_path):
+    """A run's provenance: RESULTS.md files being written do not mark the tree dirty; any other change does."""
+    import subprocess
+
+    from audiotok.provenance import git_state
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    assert git_state(tmp_path) == (None, False)  # not a checkout
+    git("init", "-q")
+    (tmp_path / "egs").mkdir()
+    for name in ("a.py", "RESULTS.md", "egs/RESULTS.md"):
+        (tmp_path / name).write_text("x\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    rev, dirty = git_state(tmp_path)
+    assert len(rev) == 7 and not dirty
+    (tmp_path / "RESULTS.md").write_text("y\n")
+    (tmp_path / "egs" / "RESULTS.md").write_text("y\n")
+    (tmp_path / "new.py").write_text("untracked\n")
+    assert git_state(tmp_path) == (rev, False)
+    (tmp_path / "a.py").write_text("changed\n")
+    assert git_state(tmp_path) == (rev, True)

@@ -11,7 +11,6 @@ import math
 import os
 import platform
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -39,20 +38,12 @@ EMPTY = "—"
 
 
 def _git_hash():
-    root = Path(__file__).resolve().parents[2]
-    try:
-        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=10)
-        if rev.returncode != 0:
-            return "unknown (not a git checkout)"
-        # the RESULTS.md files being written are the one change that does not make a result unreproducible
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--",
-                                ".", ":(exclude,glob)**/RESULTS.md", ":(exclude)RESULTS.md"],
-                               capture_output=True, text=True, timeout=30)
-        return rev.stdout.strip() + (" **(UNCOMMITTED CHANGES: these results cannot be reproduced from this hash)**"
-                                     if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (git not available)"
+    from audiotok.provenance import git_state
+
+    rev, dirty = git_state()
+    if rev is None:
+        return "unknown (not a git checkout)"
+    return rev + (" **(UNCOMMITTED CHANGES: these results cannot be reproduced from this hash)**" if dirty else "")
 
 
 def _cpu_name():

@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import subprocess
 from pathlib import Path
 
 import torch
@@ -12,20 +11,15 @@ from audiotok import __version__
 from audiotok.config import load_config, save_config
 from audiotok.errors import UserError
 from audiotok.fileio import atomic_open, atomic_path
+from audiotok.provenance import git_state
 from audiotok.registry import build_model
 
 
 def git_hash():
-    """Short hash of the checkout's HEAD, with "-dirty" when tracked files have uncommitted changes
-    (results and models made from such a tree cannot be reproduced from the hash alone)."""
-    try:
-        out = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--abbrev=7"], capture_output=True, text=True,
-            cwd=Path(__file__).parent, timeout=5
-        )
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    """Short hash of the checkout's HEAD, with "-dirty" when tracked files other than RESULTS.md have
+    uncommitted changes (models made from such a tree cannot be reproduced from the hash alone)."""
+    rev, dirty = git_state()
+    return "unknown" if rev is None else rev + ("-dirty" if dirty else "")
 
 
 def _file_digest(path, n=12):
