@@ -67,7 +67,8 @@ def main(argv=None):
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
-    return run_command(args._run, args, prog=f"audiotok {args.command}")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return run_command(args._run, args, prog=f"audiotok {args.command}", argv=argv[argv.index(args.command) + 1:])
 
 
 if __name__ == "__main__":

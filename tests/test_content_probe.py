@@ -66,6 +66,7 @@ def test_spelled_tokens_are_read_and_random_ones_are_not(tmp_path):
     assert (tmp_path / "out/spelled/curve.tsv").read_text().startswith("step\tcpu_minutes")
     text = md.read_text()
     assert "## content probe" in text and "| spelled | 1 | embed | 1 | 240 |" in text and "### Environment" in text
+    assert f"audiotok content-probe --out {tmp_path / 'out'} --steps 240" in text  # the command as typed
 
     # the LM's 5 Hz view: groups of 2 frames, concatenated, 2 CTC slots per position
     grouped = common + ["--group", "2", "--group-mode", "concat", "--section", "grouped",

@@ -5,6 +5,7 @@ Importing this package (every entry point does, before torch) makes OpenMP threa
 
 import argparse
 import os
+import shlex
 import sys
 
 from audiotok.errors import UserError
@@ -20,8 +21,10 @@ def use_passive_omp_wait(environ=os.environ):
 use_passive_omp_wait()
 
 
-def run_command(fn, args, prog="audiotok"):
-    """Run a subcommand; a UserError becomes one line on stderr and exit 1, Ctrl-C exit 130."""
+def run_command(fn, args, prog="audiotok", argv=()):
+    """Run a subcommand; a UserError becomes one line on stderr and exit 1, Ctrl-C exit 130.
+    `argv`: its arguments as given (after the subcommand), kept for `command_line`."""
+    args._command_line = " ".join([prog] + [shlex.quote(str(a)) for a in argv])
     try:
         rc = fn(args)
     except UserError as e:
@@ -45,4 +48,24 @@ def entry(module_name):
     prog = "python -m " + (module.__spec__.name if module.__spec__ else module_name)
     parser = argparse.ArgumentParser(prog=prog, description=module.DESCRIPTION)
     module.add_arguments(parser)
-    return run_command(module.run, parser.parse_args(), prog=prog)
+    return run_command(module.run, parser.parse_args(), prog=prog, argv=sys.argv[1:])
+
+
+def command_line(args):
+    """The command as it was typed (`audiotok content-probe ...` or `python -m audiotok.bin...`), for the
+    environment block of a RESULTS.md section."""
+    return getattr(args, "_command_line", None) or "audiotok"
+
+
+def parse_systems(specs, usage="NAME=TRAIN,TEST"):
+    """Repeated `--system NAME=A,B` options -> {name: (A, B)}, in the order given."""
+    systems = {}
+    for spec in specs:
+        name, sep, rest = spec.partition("=")
+        first, comma, second = rest.partition(",")
+        if not sep or not name or not comma or not first or not second:
+            raise UserError(f"--system {spec!r}: expected {usage}")
+        if name in systems:
+            raise UserError(f"--system: '{name}' given twice")
+        systems[name] = (first, second)
+    return systems

@@ -19,12 +19,11 @@ command, final table, curves).
 
 import json
 import random
-import shlex
 import sys
 import time
 from pathlib import Path
 
-from audiotok.bin import entry
+from audiotok.bin import command_line, entry, parse_systems
 from audiotok.errors import DataDirError, UserError
 
 DESCRIPTION = ("Train the same small character-CTC reader on each system's training tokens and report the "
@@ -214,23 +213,10 @@ def render(results, args, command):
     return "\n".join(body)
 
 
-def _systems(specs):
-    systems = {}
-    for spec in specs:
-        name, sep, rest = spec.partition("=")
-        train_dir, comma, test_dir = rest.partition(",")
-        if not sep or not name or not comma or not train_dir or not test_dir:
-            raise UserError(f"--system {spec!r}: expected NAME=TRAIN_DIR,TEST_DIR")
-        if name in systems:
-            raise UserError(f"--system: '{name}' given twice")
-        systems[name] = (train_dir, test_dir)
-    return systems
-
-
 def run(args):
     from audiotok.fileio import atomic_write_text
 
-    systems = _systems(args.system)
+    systems = parse_systems(args.system, "NAME=TRAIN_DIR,TEST_DIR")
     if min(args.steps, args.batch_size, args.group, args.max_frames) < 1 or args.eval_every < 0:
         raise UserError("--steps, --batch-size, --group and --max-frames must be >= 1")
     streams = [s for s in args.streams.split(",") if s]
@@ -268,11 +254,7 @@ def run(args):
             f"{c['step']}\t{c['cpu_minutes']:.3f}\t{c['train_loss']:.4f}\t{c['cer']:.2f}\t{c['wer']:.2f}\n"
             for c in r["curve"]))
         results[name] = r
-    if len(sys.argv) > 1 and sys.argv[1] == "content-probe":  # as `audiotok content-probe`
-        command = " ".join(["audiotok content-probe"] + [shlex.quote(a) for a in sys.argv[2:]])
-    else:
-        command = " ".join(shlex.quote(a) for a in sys.argv)
-    text = render(results, args, command)
+    text = render(results, args, command_line(args))
     print(text)
     if args.results_md:
         from audiotok.metrics import report

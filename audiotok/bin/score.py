@@ -12,11 +12,10 @@ import json
 import math
 import multiprocessing as mp
 import re
-import shlex
 import sys
 from pathlib import Path
 
-from audiotok.bin import entry
+from audiotok.bin import command_line, entry
 from audiotok.errors import UserError
 from audiotok.metrics.report import json_safe
 
@@ -379,12 +378,6 @@ def _results_table(rows, labels):
     return "\n".join(out)
 
 
-def _command_line():
-    argv0 = Path(sys.argv[0]).name
-    prog = "python -m audiotok.bin.score" if argv0 == "score.py" else "audiotok"
-    return " ".join([prog] + [shlex.quote(a) for a in sys.argv[1:]])
-
-
 # ---------------------------------------------------------------- the command
 def run(args):
     from audiotok.data.kaldi_dir import load_data_dir
@@ -577,7 +570,7 @@ def run(args):
         title = args.section or f"score {args.ref_data}"
         extra = [(f"WER ({label}, sclite layout, %)", SCLITE_HEADER + "\n" + "\n".join(lines))
                  for label, lines in sclite.items()]
-        body = report.render_section(title, rows, env=report.environment(_command_line()), codebooks=codebooks,
+        body = report.render_section(title, rows, env=report.environment(command_line(args)), codebooks=codebooks,
                                      notes=notes, extra=extra)
         # report's table has one WER/CER pair; put in the one with a pair per recogniser
         body = body.replace(report.results_table(rows), table, 1)

@@ -10,11 +10,10 @@ other-speaker floor of the prompt set.
 """
 
 import json
-import shlex
 import sys
 from pathlib import Path
 
-from audiotok.bin import entry
+from audiotok.bin import command_line, entry
 from audiotok.errors import UserError
 
 DESCRIPTION = ("Speaker similarity (Resemblyzer) of TTS output to its voice prompts, next to same- and "
@@ -87,8 +86,7 @@ def run(args):
         from audiotok.metrics import report
 
         title = args.section or f"speaker similarity of {args.data_dir}"
-        cmd = " ".join(["audiotok"] + [shlex.quote(a) for a in sys.argv[1:]])
-        body = "\n".join([f"## {title}", "", report.environment_block(report.environment(cmd)), "",
+        body = "\n".join([f"## {title}", "", report.environment_block(report.environment(command_line(args))), "",
                           "### Results", "", table])
         for path in args.results_md:
             report.write_section(path, title, body)

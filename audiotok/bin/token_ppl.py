@@ -17,12 +17,11 @@ Outputs: OUT/<system>/lm_result.json and, with --results-md, a section (environm
 
 import json
 import math
-import shlex
 import sys
 import time
 from pathlib import Path
 
-from audiotok.bin import entry
+from audiotok.bin import command_line, entry, parse_systems
 from audiotok.errors import UserError
 
 DESCRIPTION = ("Train the same small causal LM on each system's training tokens and report test perplexity "
@@ -208,15 +207,7 @@ def render(results, args, command):
 def run(args):
     from audiotok.fileio import atomic_write_text
 
-    systems = {}
-    for spec in args.system:
-        name, sep, rest = spec.partition("=")
-        train_spec, comma, test_spec = rest.partition(",")
-        if not sep or not name or not comma or not train_spec or not test_spec:
-            raise UserError(f"--system {spec!r}: expected NAME=TRAIN_TOKENS,TEST_TOKENS")
-        if name in systems:
-            raise UserError(f"--system: '{name}' given twice")
-        systems[name] = (train_spec, test_spec)
+    systems = parse_systems(args.system, "NAME=TRAIN_TOKENS,TEST_TOKENS")
     if args.steps < 1 or args.context < 2 or args.batch_size < 1:
         raise UserError("--steps and --batch-size must be >= 1 and --context >= 2")
     results = {}
@@ -235,11 +226,7 @@ def run(args):
         print(f"{name}: PPL@1024 {_mean(r['ppl_at_1024']):.1f} (per codebook "
               f"{', '.join(f'{c} {v:.1f}' for c, v in zip(codebooks, r['ppl_at_1024']))}), "
               f"unigram {_mean(r['unigram_ppl_at_1024']):.1f}", file=sys.stderr)
-    if len(sys.argv) > 1 and sys.argv[1] in ("token-ppl", "token-lm"):  # as `audiotok <command>`
-        command = " ".join([f"audiotok {sys.argv[1]}"] + [shlex.quote(a) for a in sys.argv[2:]])
-    else:
-        command = " ".join(shlex.quote(a) for a in sys.argv)
-    text = render(results, args, command)
+    text = render(results, args, command_line(args))
     print(text)
     if args.results_md:
         from audiotok.metrics import report
