@@ -22,20 +22,15 @@ from torch import nn
 
 from audiotok.config import config_group
 from audiotok.errors import UserError
+from audiotok.models.dualcodec_config import SemanticBranch
 from audiotok.nn.convnext import ConvNeXtBlock
 from audiotok.nn.quantize import VectorQuantizer
 
 
 @dataclass
-class CodecSemanticDecoder:
-    """The architecture of a DualCodec's semantic decoder (its `semantic` config group)."""
-    dim: int = 768
-    intermediate_dim: int = 2048
-    layers: int = 4
-    causal: bool = True
-    codebook_size: int = 16384
-    codebook_dim: int = 8
-    distance: str = "euclidean"
+class CodecSemanticDecoder(SemanticBranch):
+    """The architecture of a DualCodec's semantic decoder: its `semantic` config group and the
+    ConvNeXt kernel width (read off the weights)."""
     kernel_size: int = 7
 
 
