@@ -147,10 +147,12 @@ class SpeechLM:
         return tokens, wav.shape[-1] / self.codec.sample_rate
 
     def _read_atok(self, path):
-        from audiotok.tokfile import check_model_matches, read_tokens
+        from audiotok.tokfile import check_model_matches, model_identity, read_tokens
 
         tokens, header = read_tokens(path)
-        check_model_matches(header, {**self.codec.describe(), "model_id": getattr(self.codec, "model_id", None)}, path)
+        # a packed codec's files record its name and version (model_identity), as `audiotok encode` writes them
+        model_id, version = model_identity(self.codec)
+        check_model_matches(header, {**self.codec.describe(), "model_id": model_id, "model_version": version}, path)
         if SEMANTIC not in tokens:
             raise UserError(f"{path}: holds no '{SEMANTIC}' stream")
         n = header.get("original_length")

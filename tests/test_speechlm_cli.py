@@ -341,7 +341,9 @@ def test_bad_inputs_are_one_line_errors(pair, tmp_path, capsys):
     named_lm = tmp_path / "named_lm"
     shutil.copytree(lm_dir, named_lm, ignore=shutil.ignore_patterns("codec"))
     (named_lm / "meta.json").write_text(json.dumps({**meta, "training_data": str(tmp_path / "ntok")}))
-    assert SpeechLM.from_pretrained(named_lm, codec=named).codec.meta["name"] == "toy-codec"
+    named_slm = SpeechLM.from_pretrained(named_lm, codec=named)
+    assert named_slm.codec.meta["name"] == "toy-codec"
+    assert isinstance(named_slm.asr(tmp_path / "ntok" / "u.atok", max_len=2), str)  # its token files read too
     assert "holds no codec/" in one_line_error(audiotok("asr", wav, "--model", bare), "asr")
     assert "empty text" in one_line_error(audiotok("tts", " ", "-o", tmp_path / "x.wav", "--model", lm_dir), "tts")
     cases = [
