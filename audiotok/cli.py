@@ -50,7 +50,8 @@ def build_parser():
         prog="audiotok", description="Speech and music tokenizers, codecs and a unified speech LM."
     )
     parser.add_argument("--version", action="version", version=f"audiotok {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # dest "_subcommand": a subcommand may have its own --command option (lm-report does)
+    sub = parser.add_subparsers(dest="_subcommand", metavar="COMMAND")
     for name, mod in _available():
         module = importlib.import_module(f"audiotok.bin.{mod}")
         p = sub.add_parser(name, help=module.DESCRIPTION, description=module.DESCRIPTION)
@@ -64,11 +65,12 @@ def main(argv=None):
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
+    name = getattr(args, "_subcommand", None)
+    if not name:
         parser.print_help()
         return 2
     argv = list(sys.argv[1:] if argv is None else argv)
-    return run_command(args._run, args, prog=f"audiotok {args.command}", argv=argv[argv.index(args.command) + 1:])
+    return run_command(args._run, args, prog=f"audiotok {name}", argv=argv[argv.index(name) + 1:])
 
 
 if __name__ == "__main__":

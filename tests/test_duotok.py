@@ -408,6 +408,12 @@ def test_lm_recipe_helpers_are_audiotok_commands():
     assert args._run.__module__ == "audiotok.bin.lm_vocab" and args.what == "bpe"
     args = parser.parse_args(["lm-report", "--ref-data", "d", "--results-md", "R.md", "--section", "s"])
     assert args._run.__module__ == "audiotok.bin.lm_report"
+    # lm-report has a --command option of its own: it must not hide which subcommand runs
+    from audiotok.cli import main
+
+    assert main(["lm-report", "--ref-data", "no_such_dir", "--results-md", "R.md", "--section", "s"]) == 1
+    assert parser.parse_args(["lm-report", "--ref-data", "d", "--results-md", "R.md", "--section", "s",
+                              "--command", "x"]).command == "x"
 
 
 def test_recipe_pairs_quantizer_and_decoder_configs(tmp_path):

@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from audiotok.bin import entry
+from audiotok.bin import command_line, entry
 from audiotok.errors import UserError
 
 DESCRIPTION = "Tables of the LM recipe: ASR WER, TTS intelligibility, LM rates and throughput (RESULTS.md)."
@@ -320,7 +320,7 @@ def run(args):
                      f"({args.train_steps} AdamW steps after one warm-up step, this machine, one process)")
     notes.append("LM Hz = codec frame rate / g: the positions the LM spends per second of speech; the acoustic "
                  "(MaskGIT) stage always works at the codec rate")
-    env = report.environment(args.command or " ".join(sys.argv))
+    env = report.environment(args.command or command_line(args))
     body = [f"## {args.section}", "", report.environment_block(env)]
     for heading, text in parts:
         body += ["", f"### {heading}", "", text]
