@@ -17,7 +17,7 @@
 #                                                              (config, meta, curves, log)
 #   scripts/gpu_train.sh fetch FILES_DIR EXP_DIR               here: rebuilds EXP_DIR/model + curves
 #
-# Defaults: egs/mini_synth/lm1 and its conf/ulm_g5_cpu.yaml (the shipped LM's config) over the
+# Defaults: egs/mini_synth/lm1 and its conf/ulm_g5_codecfront_cpu.yaml (the long run run_cpu.sh trains) over the
 # speech-25hz-v1 tokens. A CPU dry run: `scripts/gpu_train.sh train 0.5 /tmp/gpu_out cpu`.
 set -euo pipefail
 
@@ -31,7 +31,7 @@ py=${PYTHON:-python3}
 case "${stage}" in
 prepare)
   recipe=$(cd "${1:-${repo}/egs/mini_synth/lm1}" && pwd)
-  config=${2:-conf/ulm_g5_cpu.yaml}
+  config=${2:-conf/ulm_g5_codecfront_cpu.yaml}
   codec=${3:-${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}/mini_synth_codec1/packed/speech-25hz-v1}
   tokdir=${recipe}/dump/speech-25hz-v1
   lang=$(ls -d "${recipe}"/data/lang_speech-25hz-v1_* | head -1)

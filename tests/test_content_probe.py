@@ -80,20 +80,25 @@ def test_spelled_tokens_are_read_and_random_ones_are_not(tmp_path):
 def test_codec_frontend_reads_codes_through_the_frozen_semantic_decoder(tmp_path):
     from audiotok.models.content_probe import ContentProbe
     from audiotok.models.loading import load_model
+    from audiotok.models.ulm_frontend import read_codec_semantic_decoder
 
     codec_dir = packed_tiny_dualcodec(tmp_path / "codec")
     codec = load_model(codec_dir)
-    before = {k: v.clone() for k, v in codec.state_dict().items()}
-    probe = ContentProbe([64], n_chars=5, dim=16, layers=1, heads=2, group=2, codec=codec)
-    names = [n for n, _ in probe.named_parameters()]
-    assert names and all(not n.startswith("codec") or n.startswith("codec_features.proj") for n in names)
+    probe = ContentProbe([64], n_chars=5, dim=16, layers=1, heads=2, group=2,
+                         codec_decoder=read_codec_semantic_decoder(codec_dir))
+    assert torch.equal(probe.frontend.vq.codebook, codec.sem_vq.codebook)
+    frozen = {k: v.clone() for k, v in probe.frontend.state_dict().items() if not k.startswith("proj.")}
+    trained = [n for n, p in probe.named_parameters() if p.requires_grad]
+    assert "frontend.proj.weight" in trained and not any(n.startswith(("frontend.vq", "frontend.dec")) for n in trained)
     codes = torch.randint(0, 64, (2, 1, 9))
     codes[1, :, 7:] = -1  # padding
+    probe.train()
     loss = probe.loss(codes, torch.tensor([9, 7]), [torch.tensor([1, 2, 3]), torch.tensor([4])])
     loss.backward()
-    torch.optim.SGD(probe.parameters(), lr=1.0).step()
-    assert probe.codec_features.proj.weight.grad is not None
-    assert all(torch.equal(before[k], v) for k, v in codec.state_dict().items())  # the codec stays frozen
+    torch.optim.SGD([p for p in probe.parameters() if p.requires_grad], lr=1.0).step()
+    assert probe.frontend.proj.weight.grad is not None
+    after = probe.frontend.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in frozen.items())  # the codec's decoder stays frozen
     assert len(probe.transcribe(codes, torch.tensor([9, 7]))) == 2
 
     from audiotok.cli import main

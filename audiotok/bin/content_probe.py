@@ -143,6 +143,7 @@ def evaluate(model, chars, test, args, device):
 
 
 def train_and_score(train, test, sizes, args, codec=None, log=print):
+    """`codec`: (architecture, tensors) of the codec's semantic decoder for --frontend codec."""
     import torch
 
     from audiotok.models.content_probe import ContentProbe
@@ -157,7 +158,7 @@ def train_and_score(train, test, sizes, args, codec=None, log=print):
     if not items:
         raise UserError(f"no training utterance has at most --max-frames {args.max_frames} frames")
     model = ContentProbe(sizes, len(chars.chars), args.dim, args.layers, args.heads, args.group, args.group_mode,
-                         codec=codec).to(device)
+                         codec_decoder=codec).to(device)
     trained = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trained, lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
     warmup = max(1, args.steps // 20)
@@ -226,11 +227,9 @@ def run(args):
             raise UserError("--frontend codec needs --codec DIR (the codec that wrote the tokens)")
         if streams != ["semantic"]:
             raise UserError("--frontend codec reads the semantic stream only: leave --streams at 'semantic'")
-        from audiotok.models.loading import load_model
+        from audiotok.models.ulm_frontend import read_codec_semantic_decoder
 
-        codec = load_model(args.codec)
-        if not hasattr(codec, "semantic_features"):
-            raise UserError(f"{args.codec}: has no semantic decoder to read the codes with (a DualCodec has)")
+        codec = read_codec_semantic_decoder(args.codec)  # read once, shared by every system's reader
     results = {}
     for name, (train_dir, test_dir) in systems.items():
         ids, codes, texts, sizes = load_dir(train_dir, streams)

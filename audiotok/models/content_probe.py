@@ -4,8 +4,8 @@ read it? A measuring tool (the `content-probe` command), never shipped.
 A small bidirectional transformer learns character CTC from token frames. What goes in front of it is
 the question being asked:
   input     `embed`: a learned embedding per codebook (summed over the codebooks read), from scratch,
-            as the unified LM starts; `codec`: the codec's own semantic decoder features of the codes
-            (frozen; DualCodec.semantic_features), projected to the probe's width
+            as the unified LM starts; `codec`: the unified LM's codec front end (the codec's own
+            semantic decoder, frozen, then a learned projection: audiotok.models.ulm_frontend)
   grouping  g frames per position, joined by the unified LM's own GroupEmbed (mean or concat), each
             position emitting g CTC slots: the 5 Hz view the LM reads (g = 1: one frame per position)
 Its character error rate on held-out speakers after a fixed number of steps compares tokenizers, and
@@ -16,42 +16,29 @@ import torch
 from torch import nn
 
 from audiotok.models.srh import GroupEmbed
+from audiotok.models.ulm_frontend import CodecFrontend
 from audiotok.nn.ctc import CTCHead
 from audiotok.nn.transformer import Transformer, padding_mask
 
 
-class CodecFeatures(nn.Module):
-    """Frozen codec semantic features of the semantic codes -> [B,T,dim]. The codec stays out of
-    the probe's parameters (no gradient, eval mode); only the projection trains."""
-
-    def __init__(self, codec, dim):
-        super().__init__()
-        self._codec = [codec.eval().requires_grad_(False)]  # a list: not a registered submodule
-        with torch.no_grad():
-            width = codec.semantic_features(torch.zeros(1, 1, dtype=torch.long)).shape[1]
-        self.proj = nn.Linear(width, dim)
-
-    def forward(self, codes):
-        with torch.no_grad():
-            feats = self._codec[0].semantic_features(codes[:, 0].clamp(min=0))
-        return self.proj(feats.transpose(1, 2))
-
-
 class ContentProbe(nn.Module):
     def __init__(self, codebook_sizes, n_chars, dim=256, layers=4, heads=4, group=1, group_mode="mean",
-                 codec=None):
+                 codec_decoder=None):
         """`codebook_sizes`: one per codebook read; `n_chars` counts the characters (the blank is
-        added); `codec`: read the first codebook through that codec's semantic features instead of
-        learned embeddings."""
+        added); `codec_decoder`: (architecture, tensors) of a codec's semantic decoder, as
+        ulm_frontend.read_codec_semantic_decoder returns them: read the first codebook through it (the
+        LM's codec front end) instead of learned embeddings."""
         super().__init__()
         self.codebook_sizes = [int(k) for k in codebook_sizes]
         self.g = int(group)
-        if codec is None:
-            self.codec_features = None
-            self.embeds = nn.ModuleList(nn.Embedding(k, dim) for k in self.codebook_sizes)
+        self.frontend = None
+        self.embeds = nn.ModuleList()
+        if codec_decoder is None:
+            self.embeds.extend(nn.Embedding(k, dim) for k in self.codebook_sizes)
         else:
-            self.codec_features = CodecFeatures(codec, dim)
-            self.embeds = nn.ModuleList()
+            arch, tensors = codec_decoder
+            self.frontend = CodecFrontend(dim, arch)
+            self.frontend.load_codec_weights(tensors)
         self.group_embed = GroupEmbed(dim, self.g, group_mode)
         self.net = Transformer(dim, layers, heads)
         self.head = CTCHead(dim, n_chars + 1, upsample=self.g)
@@ -62,8 +49,8 @@ class ContentProbe(nn.Module):
 
     def hidden(self, codes, lengths):
         """codes [B,C,T] (padding anywhere past `lengths`) -> (hidden [B,N,dim], positions [B])."""
-        if self.codec_features is not None:
-            x = self.codec_features(codes)
+        if self.frontend is not None:
+            x = self.frontend(codes[:, 0].clamp(min=0))
         else:
             x = sum(emb(codes[:, i].clamp(min=0)) for i, emb in enumerate(self.embeds))
         b, t, d = x.shape
@@ -85,4 +72,4 @@ class ContentProbe(nn.Module):
         return self.head.greedy(h, pos)
 
 
-__all__ = ["ContentProbe", "CodecFeatures"]
+__all__ = ["ContentProbe"]

@@ -292,14 +292,9 @@ class DualCodec(TokenModel):
         self.ssl_batches.add_(1)
 
     # ---- semantic branch ----------------------------------------------------------------------
-    def semantic_features(self, codes):
-        """Semantic codes [B,T] -> the semantic decoder's features [B,semantic.dim,T] (what the phone
-        CTC head reads: a phonetic view of the codes, used by the content probe)."""
-        return self.sem_dec(self.sem_vq.decode(codes))
-
     def semantic_latent(self, codes):
         """Semantic codes [B,T] -> s_hat [B,latent_dim,T]."""
-        return self.sem_out(self.semantic_features(codes))
+        return self.sem_out(self.sem_dec(self.sem_vq.decode(codes)))
 
     # ---- TokenModel API -----------------------------------------------------------------------
     @torch.no_grad()

@@ -233,6 +233,9 @@ class UnifiedLM(nn.Module):
         self.frontend = None
         if grouping.frontend == "codec":
             self.frontend, self.config["speech_frontend"] = build_codec_frontend(self.dim, speech_frontend, codec_dir)
+            if not self.frontend.arch["causal"]:
+                raise UserError("ulm: the codec front end needs a causal codec (a centred semantic decoder looks "
+                                "ahead, which speech generated group by group cannot give it)")
         elif grouping.frontend != "embed":
             raise UserError(f"ulm: grouping.frontend must be 'embed' or 'codec', got '{grouping.frontend}'")
         self.config["codec_dir"] = None  # the weights now carry the front end; a packed dir must not need the codec
@@ -341,14 +344,15 @@ class UnifiedLM(nn.Module):
         out = torch.where(local == self.S, torch.full_like(local, v.special("<eos_speech>")), out)
         return torch.where(local < 0, torch.full_like(local, v.special("<pad>")), out)
 
-    def _speech_frames(self, local):
+    def _speech_frames(self, local, features=None):
         """[B,T] semantic-local ids of whole sequences -> per-frame vectors [B,T,D]: the learned embedding,
-        or the codec front end's features (specials, i.e. EOS and padding, keep their embeddings)."""
+        or the codec front end's features (`features` when the caller has them already); specials, i.e.
+        EOS and padding, keep their embeddings."""
         e = self.embed(self._speech_ids(local))
         if self.frontend is None:
             return e
-        f = self.frontend(local.clamp(0, self.S - 1)).to(e.dtype)
-        return torch.where(((local < 0) | (local == self.S))[..., None], e, f)
+        f = self.frontend(local.clamp(0, self.S - 1)) if features is None else features
+        return torch.where(((local < 0) | (local == self.S))[..., None], e, f.to(e.dtype))
 
     def embed_groups(self, groups):
         """[B,N,g] semantic-local ids (each row a sequence from its start) -> LM inputs [B,N,D]."""
@@ -360,9 +364,8 @@ class UnifiedLM(nn.Module):
         that group last) is seqs[b]: the codec front end's features need the frames before the group."""
         if self.frontend is None:
             return self.embed_groups(group[:, None])[:, 0]
-        e = self.embed(self._speech_ids(group))
-        f = self.frontend.last_features([s.clamp(0, self.S - 1) for s in seqs], self.g).to(e.dtype)
-        return self.group_embed(torch.where(((group < 0) | (group == self.S))[..., None], e, f))
+        features = self.frontend.last_features([s.clamp(0, self.S - 1) for s in seqs], self.g)
+        return self.group_embed(self._speech_frames(group, features))
 
     def _text_ids(self, text):
         return text + self.vocab.token_bias["text"]

@@ -10,7 +10,8 @@ config.yaml and the semantic tensors, without building the codec), stays frozen 
 rides in the LM's weights, so a packed LM needs no codec to build; only a projection to the LM width
 trains.
 
-The stack is causal, so frame t depends on the `context` frames before it and none after: generating
+The content probe reads tokens through the same module. For the LM the stack must be causal (the LM
+refuses another), so frame t depends on the `context` frames before it and none after: generating
 speech group by group, the LM recomputes a new group's features from that many frames of history
 (`last_features`), which gives exactly the features training saw.
 """
@@ -39,15 +40,13 @@ class CodecFrontend(nn.Module):
         """`dim`: the LM width; `decoder`: CodecSemanticDecoder (or its mapping)."""
         super().__init__()
         arch = config_group(CodecSemanticDecoder, decoder, "ulm: speech_frontend")
-        if not arch.causal:
-            raise UserError("ulm: the codec front end needs a causal codec (a centred semantic decoder looks ahead, "
-                            "which speech generated group by group cannot give it)")
         self.arch = asdict(arch)
         self.vq = VectorQuantizer(arch.dim, arch.codebook_size, arch.codebook_dim, arch.distance)
-        self.dec = nn.Sequential(*[ConvNeXtBlock(arch.dim, arch.intermediate_dim, arch.kernel_size, causal=True)
+        self.dec = nn.Sequential(*[ConvNeXtBlock(arch.dim, arch.intermediate_dim, arch.kernel_size, causal=arch.causal)
                                    for _ in range(arch.layers)])
         self.proj = nn.Linear(arch.dim, int(dim))
-        self.context = arch.layers * (arch.kernel_size - 1)  # frames of history a frame's features depend on
+        # frames of history a frame's features depend on (causal stacks: `last_features` is exact)
+        self.context = arch.layers * (arch.kernel_size - 1)
         for m in (self.vq, self.dec):
             m.requires_grad_(False)
 
