@@ -793,3 +793,38 @@ def test_bidirectional_asr_speech_sees_the_whole_utterance_and_text_stays_causal
     assert torch.allclose(ha[:, :-1], hb[:, :-1]) and not torch.allclose(ha[:, -1], hb[:, -1])
     with pytest.raises(UserError, match="'causal' or 'bidirectional'"):
         tiny(vocab, asr_attention="both")
+
+
+def test_speech_augment_masks_spans_swaps_codes_and_only_in_training(vocab):
+    """SpeechAugment: about the configured share of real frames masked in whole spans, some codes
+    replaced, padding untouched; eval mode (validation, decoding) sees the clean speech."""
+    model = tiny(vocab, g=5, speech_augment={"mask_prob": 0.05, "mask_span": 4, "substitute": 0.1})
+    torch.manual_seed(0)
+    groups, ng = group_tokens(torch.randint(0, S, (64, 200)), torch.tensor([200] * 32 + [120] * 32), 5)
+    ids, masked = model._augment_speech(groups)
+    real = groups >= 0
+    assert not masked[~real].any() and torch.equal(ids[~real], groups[~real])
+    share = masked[real].float().mean().item()
+    assert 0.12 < share < 0.22  # 1 - (1 - 0.05)^4 = 0.185
+    flat = masked.reshape(64, -1)[:32].int()
+    runs = (flat[:, 1:] - flat[:, :-1] == 1).sum().item()  # span starts (a span may merge with the next)
+    assert flat.sum().item() / max(runs, 1) >= 4
+    swapped = (ids != groups) & real & ~masked
+    assert 0.05 < swapped.sum().item() / (real & ~masked).sum().item() < 0.1  # 0.1, less codes drawn equal
+    assert not (ids[real] < 0).any() and (ids[real] < S).all()
+
+    batch = {"semantic": torch.randint(0, S, (4, 30)), "semantic_len": torch.tensor([30, 25, 20, 12]),
+             "text": torch.randint(0, vocab.text_size, (4, 6)), "text_len": torch.tensor([6, 5, 4, 3])}
+    plain = tiny(vocab, g=5)
+    plain.load_state_dict(model.state_dict())
+    args = (batch["semantic"], batch["semantic_len"], batch["text"], batch["text_len"])
+    model.eval(), plain.eval()
+    with torch.no_grad():
+        assert torch.equal(model._asr_train(*args)["loss_asr"], plain._asr_train(*args)["loss_asr"])
+    model.train(), plain.train()
+    with torch.no_grad():
+        assert not torch.equal(model._asr_train(*args)["loss_asr"], plain._asr_train(*args)["loss_asr"])
+    with pytest.raises(UserError, match="speech_augment mask_prob"):
+        tiny(vocab, speech_augment={"mask_prob": 1.5})
+    with pytest.raises(UserError, match="unknown key"):
+        tiny(vocab, speech_augment={"mask": 0.1})

@@ -37,7 +37,7 @@ from audiotok.errors import UserError
 from audiotok.models.maskgit import maskgit_decode, sample_train_mask
 from audiotok.models.sampling import Sampler
 from audiotok.models.srh import IGNORE, GroupEmbed, SpeechRefinedHead, group_tokens, speech_targets
-from audiotok.models.ulm_config import LM_DEFAULTS, SRH_DEFAULTS, Grouping, TaskWeights, upgrade_conf
+from audiotok.models.ulm_config import LM_DEFAULTS, SRH_DEFAULTS, Grouping, SpeechAugment, TaskWeights, upgrade_conf
 from audiotok.models.ulm_frontend import build_codec_frontend
 from audiotok.models.ulm_vocab import JointVocab
 from audiotok.nn.ctc import CTCHead
@@ -201,7 +201,7 @@ class UnifiedLM(nn.Module):
 
     def __init__(self, vocab, frame_rate=25.0, lm=None, grouping=None, srh=None, loss_weights=None, prompt_frames=75,
                  init_from_hf=None, valid_wer=True, ctc_layer=-1, speech_frontend=None, codec_dir=None,
-                 asr_attention="causal"):
+                 asr_attention="causal", speech_augment=None):
         """`lm` and `srh`: TransformerConf (or its mapping); `grouping`: Grouping; `loss_weights`:
         TaskWeights (audiotok.models.ulm_config). `valid_wer`: validation also transcribes its ASR
         rows greedily and logs their word error rate (`wer_asr`: recognition against compute).
@@ -212,12 +212,15 @@ class UnifiedLM(nn.Module):
         codec's frozen semantic decoder, copied from `codec_dir` when training starts and stored with
         the LM (`speech_frontend` is its architecture, which config.yaml keeps). `asr_attention:
         bidirectional` lets the ASR rows' speech positions see the whole utterance (a prefix LM over
-        the speech, as an encoder would; the text after it stays causal); TTS is causal either way."""
+        the speech, as an encoder would; the text after it stays causal); TTS is causal either way.
+        `speech_augment` (SpeechAugment): time masks and random codes on the ASR rows' speech while
+        training."""
         super().__init__()
         lm = config_group(TransformerConf, lm, "ulm: lm", LM_DEFAULTS)
         srh = config_group(TransformerConf, srh, "ulm: srh", SRH_DEFAULTS)
         grouping = config_group(Grouping, grouping, "ulm: grouping")
         loss_weights = config_group(TaskWeights, loss_weights, "ulm: loss_weights")
+        speech_augment = config_group(SpeechAugment, speech_augment, "ulm: speech_augment")
         config = plain_config(locals(), skip=("vocab",))
         self.vocab, proto = self._make_vocab(vocab)
         self.config = {"vocab": {**self.vocab.to_dict(), "text_model_bytes": len(proto)}, **config}
@@ -225,6 +228,7 @@ class UnifiedLM(nn.Module):
         self.weights = {k: float(w) for k, w in asdict(loss_weights).items()}
         self.prompt_frames = int(prompt_frames)
         self.valid_wer = bool(valid_wer)
+        self.augment = speech_augment
         v = self.vocab
         self.S, self.K, self.A = v.semantic_size, v.n_acoustic, v.acoustic_size
         self.n_text_out = v.token_bias["text"] + v.text_size  # specials + text: the text head's classes
@@ -354,10 +358,30 @@ class UnifiedLM(nn.Module):
         f = self.frontend(local.clamp(0, self.S - 1)) if features is None else features
         return torch.where(((local < 0) | (local == self.S))[..., None], e, f.to(e.dtype))
 
-    def embed_groups(self, groups):
-        """[B,N,g] semantic-local ids (each row a sequence from its start) -> LM inputs [B,N,D]."""
+    def embed_groups(self, groups, masked=None):
+        """[B,N,g] semantic-local ids (each row a sequence from its start) -> LM inputs [B,N,D]. Frames
+        where `masked` [B,N,g] is true read the <mask> embedding instead (training augmentation)."""
         B, N, g = groups.shape
-        return self.group_embed(self._speech_frames(groups.reshape(B, N * g)).view(B, N, g, -1))
+        frames = self._speech_frames(groups.reshape(B, N * g)).view(B, N, g, -1)
+        if masked is not None:
+            mask_e = self.embed.weight[self.vocab.special("<mask>")].to(frames.dtype)
+            frames = torch.where(masked[..., None], mask_e, frames)
+        return self.group_embed(frames)
+
+    def _augment_speech(self, groups):
+        """Training noise on ASR speech (SpeechAugment): [B,N,g] ids -> (ids with random codes, time-mask
+        [B,N,g]). Padding (< 0) is left alone."""
+        a, (B, N, g) = self.augment, groups.shape
+        real = groups >= 0
+        flat = real.reshape(B, N * g)
+        starts = (torch.rand(flat.shape, device=groups.device) < a.mask_prob) & flat
+        # a frame is masked when a span started within the a.mask_span frames up to it
+        covered = F.max_pool1d(F.pad(starts[:, None].float(), (a.mask_span - 1, 0)), a.mask_span, stride=1)[:, 0]
+        masked = (covered > 0) & flat
+        swap = (torch.rand(flat.shape, device=groups.device) < a.substitute) & flat & ~masked
+        codes = torch.randint(0, self.S, flat.shape, device=groups.device)
+        ids = torch.where(swap, codes, groups.reshape(B, N * g))
+        return ids.view(B, N, g), masked.view(B, N, g)
 
     def _embed_next_group(self, seqs, group):
         """The LM input of each row's newest group [B,g], whose sequence so far (prompt and generated tokens,
@@ -393,7 +417,11 @@ class UnifiedLM(nn.Module):
                             self._text_ids(text)], 1)
         labels = _append_at(self._text_ids(text), text_len, self.vocab.special("<eos>"))
         one = torch.ones(B, dtype=torch.long, device=dev)
-        segs = [(self._sp("<asr>", B, dev), one), (self.embed_groups(groups), ng), (self.embed(ids_in), text_len + 1)]
+        masked = None
+        if self.training and self.augment.active:
+            groups, masked = self._augment_speech(groups)
+        segs = [(self._sp("<asr>", B, dev), one), (self.embed_groups(groups, masked), ng),
+                (self.embed(ids_in), text_len + 1)]
         x, offsets, start, total = pack_segments(segs)
         span = torch.stack([offsets[1], offsets[1] + ng], 1) if self.asr_bidirectional else None
         if self.ctc_head is None:

@@ -8,6 +8,7 @@
       srh: {dim: 512, n_layers: 4, n_heads: 8}                   # TransformerConf of the refined head
       loss_weights: {end: 0.5}              # TaskWeights (ctc > 0: the auxiliary CTC head)
       ctc_layer: -1                         # which LM block feeds that head (-1: the last)
+      speech_augment: {mask_prob: 0.0, mask_span: 5, substitute: 0.0}   # SpeechAugment of ASR rows (training)
       prompt_frames: 75
       init_from_hf: null
 
@@ -18,6 +19,7 @@ rewritten by `upgrade_conf` when a model is built, so older packed LMs and exp d
 from dataclasses import dataclass
 
 from audiotok.config import group_flat_keys
+from audiotok.errors import UserError
 
 LM_DEFAULTS = {"dim": 512, "n_layers": 8, "n_heads": 8}
 SRH_DEFAULTS = {"dim": 256, "n_layers": 2, "n_heads": 4}
@@ -48,6 +50,29 @@ class TaskWeights:
     ctc: float = 0.0
 
 
+@dataclass
+class SpeechAugment:
+    """Noise on the speech tokens of ASR rows while training, against memorising the training voices
+    (SpecAugment's time masks, on tokens): each 25 Hz frame starts a masked span of `mask_span` frames
+    with probability `mask_prob` (masked frames read the <mask> embedding), and each remaining frame's
+    code is replaced by a random one with probability `substitute` (the token errors an unfamiliar voice
+    causes). Zero everywhere (the default): no augmentation. Never applied in eval mode."""
+    mask_prob: float = 0.0
+    mask_span: int = 5
+    substitute: float = 0.0
+
+    def __post_init__(self):
+        if not (0 <= self.mask_prob < 1 and 0 <= self.substitute < 1):
+            raise UserError(f"ulm: speech_augment mask_prob and substitute must be in [0, 1), got "
+                            f"{self.mask_prob} and {self.substitute}")
+        if self.mask_span < 1:
+            raise UserError(f"ulm: speech_augment mask_span must be >= 1, got {self.mask_span}")
+
+    @property
+    def active(self):
+        return self.mask_prob > 0 or self.substitute > 0
+
+
 FLAT_KEYS = {
     **{k: ("lm", k) for k in ("dim", "n_layers", "n_heads", "n_kv_heads", "ffn_dim", "dropout", "rope_base",
                               "norm_eps", "qkv_bias", "grad_checkpoint")},
@@ -70,4 +95,4 @@ def upgrade_conf(conf):
     return group_flat_keys(conf, FLAT_KEYS, "ulm")
 
 
-__all__ = ["Grouping", "TaskWeights", "LM_DEFAULTS", "SRH_DEFAULTS", "upgrade_conf"]
+__all__ = ["Grouping", "SpeechAugment", "TaskWeights", "LM_DEFAULTS", "SRH_DEFAULTS", "upgrade_conf"]
