@@ -414,6 +414,20 @@ def test_lm_dataset_items_crops_and_collate(vocab, tmp_path):
         LMTokenDataset(d, vocab, tasks=["mt"])
 
 
+def test_lm_dataset_task_repeat_weights_training_items_only(vocab, tmp_path):
+    d = _make_token_dir(tmp_path / "tok", vocab)
+    ds = LMTokenDataset(d, vocab, tasks=["asr", "tts"], task_repeat={"asr": 3})
+    tasks = [t for _, t in ds.items]
+    assert tasks.count("asr") == 15 and tasks.count("tts") == 5
+    assert sorted({u for u, t in ds.items if t == "asr"}) == sorted(ds.utts)
+    valid = LMTokenDataset(d, vocab, tasks=["asr", "tts"], train=False, task_repeat={"asr": 3})
+    assert len(valid) == 10
+    with pytest.raises(UserError, match="task_repeat names 'acoustic'"):
+        LMTokenDataset(d, vocab, tasks=["asr", "tts"], task_repeat={"acoustic": 2})
+    with pytest.raises(UserError, match="integer >= 1"):
+        LMTokenDataset(d, vocab, tasks=["asr"], task_repeat={"asr": 0})
+
+
 TASK_PARAMS = {"asr": "text_head.weight", "tts": "srh.head.weight", "acoustic": "acoustic_heads.0.weight"}
 
 

@@ -9,6 +9,9 @@ UnifiedLM documents (task, semantic, semantic_len, acoustic, text, text_len, utt
 Utterances longer than `max_frames` are skipped for ASR/TTS (their text must stay whole) and
 cropped for the acoustic task (a random window per epoch in training, the start otherwise,
 drawn from a generator seeded by (seed, epoch, index): independent of workers and resumes).
+
+`task_repeat` ({task: n}) lists a task's items n times per training epoch, to give it a larger share of
+the batches (e.g. {asr: 3} in a joint phase after ASR alone); validation lists every item once.
 """
 
 import os
@@ -45,7 +48,7 @@ class LMTokenDataset(torch.utils.data.Dataset):
     """(utterance, task) items over a tokens data dir; see the module docstring."""
 
     def __init__(self, data_dir, vocab, tasks=TASKS, train=True, seed=0, max_frames=None, min_frames=1,
-                 max_text_tokens=None):
+                 max_text_tokens=None, task_repeat=None):
         self.data_dir = str(data_dir)
         self.vocab = _load_vocab(vocab)
         tasks = [tasks] if isinstance(tasks, str) else list(tasks)
@@ -55,6 +58,7 @@ class LMTokenDataset(torch.utils.data.Dataset):
         if "acoustic" in tasks and self.vocab.n_acoustic == 0:
             raise UserError("lm_tokens: task 'acoustic' needs a vocabulary with acoustic codebooks")
         self.tasks = tasks
+        self.repeat = self._check_repeat(task_repeat or {}) if train else {}
         self.train, self.seed = bool(train), int(seed)
         self.max_frames = None if max_frames is None else int(max_frames)
         self.min_frames = int(min_frames)
@@ -97,10 +101,21 @@ class LMTokenDataset(torch.utils.data.Dataset):
                 if why:
                     self.skipped[why] = self.skipped.get(why, 0) + 1
                 else:
-                    self.items.append((utt, task))
+                    self.items.extend([(utt, task)] * self.repeat.get(task, 1))
         if not self.items:
             raise DataDirError(f"{d}: no usable items for tasks {', '.join(self.tasks)} "
                                f"(skipped: {self.skipped or 'none'})")
+
+    def _check_repeat(self, repeat):
+        if not isinstance(repeat, dict):
+            raise UserError(f"lm_tokens: task_repeat must map tasks to counts, got {repeat!r}")
+        for task, n in repeat.items():
+            if task not in self.tasks:
+                raise UserError(f"lm_tokens: task_repeat names '{task}', which is not among the tasks "
+                                f"({', '.join(self.tasks)})")
+            if not isinstance(n, int) or n < 1:
+                raise UserError(f"lm_tokens: task_repeat of '{task}' must be an integer >= 1, got {n!r}")
+        return dict(repeat)
 
     def _check_streams(self, path, streams):
         v = self.vocab
