@@ -170,7 +170,7 @@ class SpeechLM:
     # ---- ASR -------------------------------------------------------------------------------
     @torch.no_grad()
     def asr(self, audio, sr=None, batch_size=8, max_len=None, greedy=True, temperature=1.0, top_k=0, top_p=1.0,
-            seed=None):
+            seed=None, beam_size=1, length_penalty=1.0):
         """Transcribe one input or a list (paths, .atok paths, or waveforms at `sr`) -> str / list."""
         single = not isinstance(audio, (list, tuple))
         items = [audio] if single else list(audio)
@@ -181,14 +181,16 @@ class SpeechLM:
             semantic.append(tok[SEMANTIC][0])
             seconds.append(sec)
         t_enc = time.perf_counter() - t0
-        texts = self.asr_tokens(semantic, batch_size, max_len, greedy, temperature, top_k, top_p, seed)
+        texts = self.asr_tokens(semantic, batch_size, max_len, greedy, temperature, top_k, top_p, seed, beam_size,
+                                length_penalty)
         self.last_stats.update(audio_seconds=sum(seconds), encode_seconds=t_enc)
         return texts[0] if single else texts
 
     @torch.no_grad()
     def asr_tokens(self, semantic, batch_size=8, max_len=None, greedy=True, temperature=1.0, top_k=0, top_p=1.0,
-                   seed=None):
-        """Semantic token rows (LongTensor [T] each) -> transcripts, batched by length."""
+                   seed=None, beam_size=1, length_penalty=1.0):
+        """Semantic token rows (LongTensor [T] each) -> transcripts, batched by length; `beam_size` > 1
+        decodes with beam search (hypotheses ranked by log-probability / length ** length_penalty)."""
         gen = torch.Generator(device=self.device).manual_seed(int(seed)) if seed is not None else None
         order = sorted(range(len(semantic)), key=lambda i: -int(semantic[i].numel()))
         out = [None] * len(semantic)
@@ -199,7 +201,7 @@ class SpeechLM:
             rows = [semantic[i].reshape(-1).to(self.device) for i in idx]
             limit = max_len or int(20 + 10 * max(r.numel() for r in rows) / self.lm.frame_rate)
             ids = self.lm.asr_ids(rows, max_len=limit, greedy=greedy, temperature=temperature, top_k=top_k,
-                                  top_p=top_p, generator=gen)
+                                  top_p=top_p, generator=gen, beam_size=beam_size, length_penalty=length_penalty)
             for i, r, t in zip(idx, rows, ids):
                 out[i] = self.lm.vocab.decode_text(t)
                 groups = math.ceil(r.numel() / self.g)

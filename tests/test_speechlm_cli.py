@@ -160,6 +160,11 @@ def test_asr_cli_files_atok_and_data_dir(pair, tmp_path, capsys):
     assert main(["asr", str(wavs["spkb-001"]), str(wavs["spka-001"]), "--model", str(lm_dir), "--batch-size", "1",
                  "-o", str(tmp_path / "hyp.txt")]) == 0
     assert (tmp_path / "hyp.txt").read_text() == (d / "text").read_text()
+    # beam search reads them as well
+    assert main(["asr", "--data-dir", str(d), "-o", str(tmp_path / "beam"), "--model", str(lm_dir),
+                 "--beam-size", "3"]) == 0
+    assert (tmp_path / "beam" / "text").read_text() == (d / "text").read_text()
+    assert json.loads((tmp_path / "beam" / "stats.json").read_text())["beam_size"] == 3
 
 
 def test_asr_and_tts_default_to_the_shipped_lm(pair, tmp_path, monkeypatch, capsys):
@@ -353,6 +358,8 @@ def test_bad_inputs_are_one_line_errors(pair, tmp_path, capsys):
         (("asr", wav, "--model", root / "codec"), "not 'ulm'"),
         (("asr", tmp_path / "missing.wav", "--model", lm_dir), "missing.wav"),
         (("asr", wav, "--model", lm_dir, "--top-p", "0"), "--top-p"),
+        (("asr", wav, "--model", lm_dir, "--beam-size", "0"), "--beam-size must be >= 1"),
+        (("asr", wav, "--model", lm_dir, "--beam-size", "2", "--sample"), "exclude each other"),
         (("asr", "--data-dir", tmp_path / "empty", "-o", tmp_path / "o", "--model", lm_dir), "not a data dir"),
         (("asr", "--data-dir", tmp_path / "empty", "--model", lm_dir), "needs -o"),
         (("asr", "--model", lm_dir), "give either"),

@@ -6,7 +6,8 @@
         reads wav.scp (or tokens.scp), writes OUT/text (a Kaldi text file) and OUT/stats.json
         (audio seconds, encode and LM seconds, LM positions: the throughput the recipe reports)
 Inputs may be .atok token files of the LM's codec as well as audio. Decoding is batched with a
-KV cache; greedy by default, `--sample` draws with --temperature / --top-k / --top-p.
+KV cache; greedy by default, `--beam-size N` searches N hypotheses per utterance, `--sample` draws with
+--temperature / --top-k / --top-p.
 """
 
 import json
@@ -69,6 +70,10 @@ def add_arguments(p):
     p.add_argument("--data-dir", help="Kaldi data dir: transcribe its wav.scp (or tokens.scp); needs -o")
     p.add_argument("-o", "--out", help="output text file (inputs) or folder (--data-dir); default: stdout")
     p.add_argument("--max-len", type=int, default=None, help="most text tokens per utterance (default: by length)")
+    p.add_argument("--beam-size", type=int, default=1,
+                   help="beam search with this many hypotheses (1: greedy, or --sample)")
+    p.add_argument("--length-penalty", type=float, default=1.0,
+                   help="beam search ranks finished hypotheses by log-probability / length ** this")
     add_decoding_arguments(p, sample_default=False)
 
 
@@ -123,17 +128,22 @@ def run(args):
     if args.data_dir and not args.out:
         raise UserError("--data-dir needs -o OUT (the folder for text and stats.json)")
     check_decoding_arguments(args)
+    if args.beam_size < 1:
+        raise UserError(f"--beam-size must be >= 1, got {args.beam_size}")
+    if args.beam_size > 1 and args.sample:
+        raise UserError("--beam-size and --sample exclude each other (beam search is deterministic)")
     items = _data_dir_inputs(args.data_dir) if args.data_dir else _file_inputs(args.inputs)
     _check_outputs(args, items)
     slm = load_speech_lm(args)
     utts = sorted(items)
-    texts = slm.asr([items[u] for u in utts], batch_size=args.batch_size, max_len=args.max_len, **sampling(args))
+    texts = slm.asr([items[u] for u in utts], batch_size=args.batch_size, max_len=args.max_len,
+                    beam_size=args.beam_size, length_penalty=args.length_penalty, **sampling(args))
     hyps = dict(zip(utts, texts))
     stats = dict(slm.last_stats)
     if args.data_dir:
         out = Path(args.out)
         write_scp(out / "text", hyps)
-        stats.update(lm_rate_hz=slm.lm.frame_rate / slm.g, frame_rate=slm.lm.frame_rate, model=str(args.model),
+        stats.update(beam_size=args.beam_size, lm_rate_hz=slm.lm.frame_rate / slm.g, frame_rate=slm.lm.frame_rate, model=str(args.model),
                      model_id=getattr(slm.lm, "model_id", None), codec_id=getattr(slm.codec, "model_id", None))
         atomic_write_text(out / "stats.json", json.dumps(stats, indent=2) + "\n")
         where = f"{out}/text"

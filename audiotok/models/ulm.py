@@ -34,6 +34,7 @@ from torch import nn
 
 from audiotok.config import config_group, plain_config
 from audiotok.errors import UserError
+from audiotok.models.beam_search import beam_search
 from audiotok.models.maskgit import maskgit_decode, sample_train_mask
 from audiotok.models.sampling import Sampler
 from audiotok.models.srh import IGNORE, GroupEmbed, SpeechRefinedHead, group_tokens, speech_targets
@@ -609,17 +610,35 @@ class UnifiedLM(nn.Module):
 
     @torch.no_grad()
     def asr_ids(self, semantic, semantic_len=None, max_len=200, greedy=True, temperature=1.0, top_k=0, top_p=1.0,
-                generator=None, return_logits=False):
+                generator=None, return_logits=False, beam_size=1, length_penalty=1.0):
         """Batched ASR with a KV cache -> list of text-local id lists (and the raw per-step
-        text-head logits [B, steps, classes] with return_logits)."""
+        text-head logits [B, steps, classes] with return_logits). `beam_size` > 1: beam search
+        (audiotok.models.beam_search) instead of greedy decoding or sampling."""
         rows, _ = _ragged(semantic, semantic_len, "semantic")
         rows = [r.to(self.embed.weight.device).long().reshape(-1) for r in rows]
         if any(r.numel() == 0 for r in rows):
             raise UserError("ulm.asr: an utterance has no semantic tokens")
-        sampler = Sampler(greedy, temperature, top_k, top_p, generator)
+        if int(beam_size) < 1:
+            raise UserError(f"ulm.asr: beam_size must be >= 1, got {beam_size}")
         h, state = self._prefill("asr", self._asr_prefix(rows), max_len, 1 if self.asr_bidirectional else None)
         allowed = self._text_allowed(h.device)
         eos = self.vocab.special("<eos>")
+        bias = self.vocab.token_bias["text"]
+        if int(beam_size) > 1:
+            if return_logits:
+                raise UserError("ulm.asr: return_logits needs greedy decoding or sampling (beam_size 1)")
+
+            def log_probs(hidden):
+                return F.log_softmax(self.text_head(hidden).float().masked_fill(~allowed, float("-inf")), -1)
+
+            def reorder(index):
+                state["cache"].reorder(index)
+                state["keys"], state["pos"] = state["keys"][index], state["pos"][index]
+
+            ids = beam_search(log_probs(h), lambda tok: log_probs(self._step(self.embed(tok), state)), reorder,
+                              beam_size, max_len, eos, length_penalty)
+            return [[t - bias for t in row if t >= bias] for row in ids]
+        sampler = Sampler(greedy, temperature, top_k, top_p, generator)
         B = h.shape[0]
         done = torch.zeros(B, dtype=torch.bool, device=h.device)
         out, all_logits = [], []
@@ -634,16 +653,16 @@ class UnifiedLM(nn.Module):
                 break
             h = self._step(self.embed(tok), state)
         ids = torch.stack(out, 1).tolist()
-        bias = self.vocab.token_bias["text"]
         texts = [[t - bias for t in row[: row.index(eos)] if t >= bias] if eos in row else [t - bias for t in row]
                  for row in ids]
         return (texts, torch.stack(all_logits, 1)) if return_logits else texts
 
     def asr(self, semantic, semantic_len=None, max_len=200, greedy=True, temperature=1.0, top_k=0, top_p=1.0,
-            generator=None):
+            generator=None, beam_size=1, length_penalty=1.0):
         """Semantic tokens ([T], list of [T_b], or [B,T] + lengths) -> transcript(s)."""
         rows, single = _ragged(semantic, semantic_len, "semantic")
-        ids = self.asr_ids(rows, None, max_len, greedy, temperature, top_k, top_p, generator)
+        ids = self.asr_ids(rows, None, max_len, greedy, temperature, top_k, top_p, generator,
+                           beam_size=beam_size, length_penalty=length_penalty)
         texts = [self.vocab.decode_text(x) for x in ids]
         return texts[0] if single else texts
 

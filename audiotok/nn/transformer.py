@@ -172,6 +172,7 @@ class KVCache:
         else:
             self.k = self.k.index_select(1, index)
             self.v = self.v.index_select(1, index)
+        self.conv = [None if c is None else c.index_select(0, index) for c in self.conv]
 
 
 class Attention(nn.Module):
