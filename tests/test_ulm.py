@@ -513,19 +513,24 @@ def test_validation_logs_the_greedy_asr_word_error_rate(vocab):
     assert model.generator_loss(batch, model.forward_train(batch))[1]["wer_asr"] == 0.0
 
 
-def test_auxiliary_ctc_learns_to_read_the_speech_positions_and_is_left_out_of_packs(vocab, tmp_path):
-    """loss_weights.ctc adds a CTC head on the ASR rows' speech positions (fed by block ctc_layer):
-    trained alone it transcribes two utterances (wer_ctc 1 -> 0 in validation), the blocks above
-    its layer get no gradient from it, and a packed model leaves the head out and loads without it."""
+@pytest.mark.parametrize("units", ["pieces", "chars"])
+def test_auxiliary_ctc_learns_to_read_the_speech_positions_and_is_left_out_of_packs(vocab, tmp_path, units):
+    """loss_weights.ctc adds a CTC head on the ASR rows' speech positions (fed by block ctc_layer), spelling
+    text pieces or characters: trained alone it transcribes two utterances (wer_ctc 1 -> 0 in validation),
+    the blocks above its layer get no gradient from it, and a packed model leaves the head out and loads
+    without it."""
     texts = [vocab.encode_text(t) for t in ("the cat sat", "a dog ran")]
     L = max(map(len, texts))
-    T = 4 * L  # 2 LM positions per piece at g = 2: room for CTC's blanks
+    T = 4 * L if units == "pieces" else 24  # 2 slots per piece / character at g = 2: room for CTC's blanks
     batch = {"task": torch.tensor([TASK_IDS["asr"]] * 2),
              "semantic": torch.randint(0, S, (2, T), generator=torch.Generator().manual_seed(0)),
              "semantic_len": torch.tensor([T, T]), "acoustic": torch.zeros(2, K, T, dtype=torch.long),
              "text": torch.tensor([t + [0] * (L - len(t)) for t in texts]),
              "text_len": torch.tensor(list(map(len, texts)))}
-    model = tiny(vocab, g=2, seed=4, loss_weights={"asr": 0.0, "ctc": 1.0}, ctc_layer=1)
+    model = tiny(vocab, g=2, seed=4, loss_weights={"asr": 0.0, "ctc": 1.0}, ctc_layer=1, ctc_units=units)
+    if units == "chars":
+        assert set("the cat sat a dog ran") <= set(model.ctc_chars) and len(model.ctc_chars) < 40
+        assert model.ctc_head.n_classes == len(model.ctc_chars) + 1
     model.eval()
     assert model.generator_loss(batch, model.forward_train(batch))[1]["wer_ctc"] >= 0.5
     model.train()
@@ -550,6 +555,8 @@ def test_auxiliary_ctc_learns_to_read_the_speech_positions_and_is_left_out_of_pa
     assert load_model(packed).ctc_head is not None  # rebuilt from the config, fresh weights
     with pytest.raises(UserError, match="ctc_layer 5 is not an LM block"):
         tiny(vocab, loss_weights={"ctc": 0.3}, ctc_layer=5)
+    with pytest.raises(UserError, match="ctc_units must be"):
+        tiny(vocab, loss_weights={"ctc": 0.3}, ctc_units="phones")
 
 
 def test_init_from_a_run_without_ctc(vocab, tmp_path):

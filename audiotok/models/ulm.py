@@ -202,7 +202,7 @@ class UnifiedLM(nn.Module):
 
     def __init__(self, vocab, frame_rate=25.0, lm=None, grouping=None, srh=None, loss_weights=None, prompt_frames=75,
                  init_from_hf=None, valid_wer=True, ctc_layer=-1, speech_frontend=None, codec_dir=None,
-                 asr_attention="causal", speech_augment=None):
+                 asr_attention="causal", speech_augment=None, ctc_units="pieces", ctc_chars=None):
         """`lm` and `srh`: TransformerConf (or its mapping); `grouping`: Grouping; `loss_weights`:
         TaskWeights (audiotok.models.ulm_config). `valid_wer`: validation also transcribes its ASR
         rows greedily and logs their word error rate (`wer_asr`: recognition against compute).
@@ -215,7 +215,9 @@ class UnifiedLM(nn.Module):
         bidirectional` lets the ASR rows' speech positions see the whole utterance (a prefix LM over
         the speech, as an encoder would; the text after it stays causal); TTS is causal either way.
         `speech_augment` (SpeechAugment): time masks and random codes on the ASR rows' speech while
-        training."""
+        training. `ctc_units`: what the auxiliary CTC spells, the text pieces or the characters
+        (`chars`: the characters of the text vocabulary, kept in the config as `ctc_chars`); a few dozen
+        dense character classes learn far sooner than thousands of sparse pieces (the content probe)."""
         super().__init__()
         lm = config_group(TransformerConf, lm, "ulm: lm", LM_DEFAULTS)
         srh = config_group(TransformerConf, srh, "ulm: srh", SRH_DEFAULTS)
@@ -257,8 +259,15 @@ class UnifiedLM(nn.Module):
         self.asr_bidirectional = asr_attention == "bidirectional"
         if not -1 <= self.ctc_layer <= lm.n_layers or self.ctc_layer == 0:
             raise UserError(f"ulm: ctc_layer {ctc_layer} is not an LM block (1 .. {lm.n_layers}, or -1 for the last)")
-        # blank + the text pieces; each 5 Hz position emits g slots (one per codec frame)
-        self.ctc_head = CTCHead(self.dim, v.text_size + 1, self.g, norm=True) if self.weights["ctc"] > 0 else None
+        if ctc_units not in ("pieces", "chars"):
+            raise UserError(f"ulm: ctc_units must be 'pieces' or 'chars', got '{ctc_units}'")
+        self.ctc_chars = None
+        if ctc_units == "chars":
+            self.ctc_chars = ctc_chars or "".join(sorted({c for i in range(v.text_size) for c in v.decode_text([i])}))
+            self.config["ctc_chars"] = self.ctc_chars
+        # blank + the text pieces (or characters); each 5 Hz position emits g slots (one per codec frame)
+        n_ctc = v.text_size if self.ctc_chars is None else len(self.ctc_chars)
+        self.ctc_head = CTCHead(self.dim, n_ctc + 1, self.g, norm=True) if self.weights["ctc"] > 0 else None
         for m in (self.embed, self.text_head, *self.acoustic_heads):
             nn.init.normal_(m.weight, std=0.02)
         nn.init.normal_(self.end_head.weight, std=0.02)
@@ -443,15 +452,23 @@ class UnifiedLM(nn.Module):
         return out
 
     def _asr_ctc(self, h, speech_at, ng, text, text_len):
-        """The auxiliary CTC of the ASR rows: the speech positions' hidden states -> the text pieces.
-        Validation also logs the greedy CTC transcript's word error rate (`wer_ctc`)."""
+        """The auxiliary CTC of the ASR rows: the speech positions' hidden states -> the text pieces (or
+        characters). Validation also logs the greedy CTC transcript's word error rate (`wer_ctc`)."""
         h_sp = _gather_rows(h, speech_at, int(ng.max()))
-        targets = [text[b, : int(n)] + 1 for b, n in enumerate(text_len)]  # 0 is the blank
+        refs = [self.vocab.decode_text(text[b, : int(n)].tolist()) for b, n in enumerate(text_len)]
+        if self.ctc_chars is None:
+            targets = [text[b, : int(n)] + 1 for b, n in enumerate(text_len)]  # 0 is the blank
+        else:
+            index = {c: i + 1 for i, c in enumerate(self.ctc_chars)}
+            targets = [torch.tensor([index[c] for c in r if c in index], dtype=torch.long) for r in refs]
         loss, _ = self.ctc_head.loss(h_sp, ng, targets)
         out = {"loss_ctc": loss}
         if not self.training and self.valid_wer:
-            refs = [self.vocab.decode_text((t - 1).tolist()) for t in targets]
-            hyps = [self.vocab.decode_text([i - 1 for i in ids]) for ids in self.ctc_head.greedy(h_sp, ng)]
+            best = self.ctc_head.greedy(h_sp, ng)
+            if self.ctc_chars is None:
+                hyps = [self.vocab.decode_text([i - 1 for i in ids]) for ids in best]
+            else:
+                hyps = ["".join(self.ctc_chars[i - 1] for i in ids) for ids in best]
             wer = _word_error_rate(refs, hyps)
             if wer is not None:
                 out["wer_ctc"] = torch.tensor(wer)
