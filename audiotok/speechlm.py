@@ -232,7 +232,7 @@ class SpeechLM:
     @torch.no_grad()
     def tts(self, text, prompt=None, prompt_text=None, sr=None, greedy=False, temperature=0.8, top_k=0, top_p=0.9,
             seed=None, acoustic_steps=8, max_seconds=None, end_threshold=0.5, batch_size=8, prompt_mode="acoustic",
-            raw_text=False):
+            raw_text=False, semantic=None):
         """Synthesize a text (or a list of texts) -> (wav Tensor [T], sample_rate) (or a list of them).
 
         Texts (and prompt texts) are first written as the LM's corpus writes them (tts_text.speakable:
@@ -243,6 +243,9 @@ class SpeechLM:
         with prompt_mode="continue" (None: recognised by the LM). max_seconds: cap per text (default:
         default_max_seconds). end_threshold: stop a text once the end head is this sure (>= 1: only
         the Speech Refined Head's end token stops it). prompt_mode: see the module docstring.
+        semantic: given semantic tokens (LongTensor [T] per text, e.g. the codec's tokens of a recording of
+        it) instead of the LM's: only the acoustic stage and the codec run, which measures what they
+        alone cost in intelligibility and voice (the acoustic-stage ceiling of TTS).
         """
         if prompt_mode not in ("acoustic", "continue"):
             raise UserError(f"tts: prompt_mode must be 'acoustic' or 'continue', got '{prompt_mode}'")
@@ -262,6 +265,11 @@ class SpeechLM:
         ptexts = list(prompt_text) if isinstance(prompt_text, (list, tuple)) else [prompt_text] * len(texts)
         if len(prompts) != len(texts) or len(ptexts) != len(texts):
             raise UserError(f"tts: {len(prompts)} prompts / {len(ptexts)} prompt texts for {len(texts)} texts")
+        if semantic is not None:
+            semantic = [semantic] if torch.is_tensor(semantic) and single else list(semantic)
+            if len(semantic) != len(texts) or any(s.numel() == 0 for s in semantic):
+                raise UserError(f"tts: {len(semantic)} given semantic token rows for {len(texts)} texts "
+                                "(one non-empty row per text)")
         cache = {}
         resolved = []
         for p, pt in zip(prompts, ptexts):
@@ -279,7 +287,7 @@ class SpeechLM:
         gen = torch.Generator(device=self.device).manual_seed(int(seed)) if seed is not None else None
         stats = {"task": "tts", "utts": len(texts), "lm_seconds": 0.0, "acoustic_seconds": 0.0,
                  "decode_seconds": 0.0, "lm_steps": 0, "speech_frames": 0, "empty": 0, "group_size": self.g,
-                 "prompt_mode": prompt_mode}
+                 "prompt_mode": prompt_mode, "semantic_given": semantic is not None}
         caps = [max_seconds or default_max_seconds(t) for t in texts]
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = [None] * len(texts)
@@ -288,12 +296,15 @@ class SpeechLM:
             idx = order[b: b + bs]
             frames_cap = [max(self.g, int(caps[i] * self.lm.frame_rate)) for i in idx]
             t0 = time.perf_counter()
-            lm_prompts = [_lm_prompt(resolved[i]) if continuing else None for i in idx]
-            sem = self.lm.tts([texts[i] for i in idx], prompt=lm_prompts,
-                              max_frames=max(frames_cap), greedy=greedy, temperature=temperature, top_k=top_k,
-                              top_p=top_p, end_threshold=end_threshold, generator=gen)
+            if semantic is None:
+                lm_prompts = [_lm_prompt(resolved[i]) if continuing else None for i in idx]
+                sem = self.lm.tts([texts[i] for i in idx], prompt=lm_prompts,
+                                  max_frames=max(frames_cap), greedy=greedy, temperature=temperature, top_k=top_k,
+                                  top_p=top_p, end_threshold=end_threshold, generator=gen)
+                sem = [s[:c] for s, c in zip(sem, frames_cap)]
+            else:
+                sem = [semantic[i].reshape(-1).long().to(self.device) for i in idx]
             stats["lm_seconds"] += time.perf_counter() - t0
-            sem = [s[:c] for s, c in zip(sem, frames_cap)]
             for s in sem:
                 if s.numel() == 0:  # stopped at once: one group of the most common token is no worse than nothing
                     stats["empty"] += 1

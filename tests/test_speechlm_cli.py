@@ -268,7 +268,36 @@ def test_tts_cli_data_dir_prompts_of_other_speakers(pair, tmp_path):
         assert Path(path).is_file() and read_audio(path)[0].shape[-1] > 0
     stats = json.loads((out / "stats.json").read_text())
     assert stats["utts"] == 2 and stats["lm_steps"] >= 2 and stats["sampling"]["seed"] == 0
-    assert stats["prompt_mode"] == "acoustic"
+    assert stats["prompt_mode"] == "acoustic" and stats["semantic_given"] is False
+
+
+def test_tts_cli_semantic_from_a_tokens_dir_runs_the_acoustic_stage_alone(pair, tmp_path):
+    """--semantic-from: each utterance keeps its own semantic tokens (so its length) and only the acoustic
+    stage and the codec run: the acoustic-stage ceiling of TTS."""
+    from audiotok.cli import main
+    from audiotok.compress import encode_file
+
+    _, lm_dir, codec, wavs, sem = pair
+    d = write_data_dir(tmp_path / "data", wavs, {u: t for u, (_, t) in UTTS.items()})
+    toks = tmp_path / "toks"
+    toks.mkdir()
+    for u in UTTS:
+        encode_file(codec, wavs[u], toks / f"{u}.atok")
+    (toks / "tokens.scp").write_text("".join(f"{u} {u}.atok\n" for u in sorted(UTTS)))  # relative to the dir
+    out = tmp_path / "oracle"
+    assert main(["tts", "--data-dir", str(d), "--semantic-from", str(toks), "-o", str(out), "--model", str(lm_dir),
+                 "--seed", "0"]) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["semantic_given"] is True and stats["speech_frames"] == sum(s.numel() for s in sem.values())
+    for line in (out / "wav.scp").read_text().splitlines():
+        utt, path = line.split()
+        assert read_audio(path)[0].shape[-1] == sem[utt].numel() * 960  # 25 Hz frames at 24 kHz
+    (toks / "tokens.scp").write_text(f"spka-001 spka-001.atok\n")
+    err = one_line_error(audiotok("tts", "--data-dir", d, "--semantic-from", toks, "-o", tmp_path / "o2",
+                                  "--model", lm_dir), "tts")
+    assert "no tokens for 1 of the 2 utterances (first: spkb-001)" in err
+    assert "needs --data-dir" in one_line_error(audiotok("tts", "HI", "--semantic-from", toks, "-o", tmp_path / "x.wav",
+                                                         "--model", lm_dir), "tts")
 
 
 def test_12hz_codec_with_g2(pair, tmp_path):

@@ -8,6 +8,9 @@
         of ANOTHER speaker from --prompt-data-dir (default: the same dir), picked in turn. Writes
         OUT/wav/<utt>.wav and the data dir OUT/{wav.scp,text,utt2spk,spk2utt}, OUT/utt2prompt and
         OUT/stats.json (LM, acoustic-stage and codec seconds, LM steps)
+    audiotok tts --data-dir data/test --semantic-from dump/tokens/test -o exp/tts_oracle
+        the same, but with each utterance's own semantic tokens (the tokens data dir's tokens.scp) in
+        place of the LM's: the acoustic stage and the codec alone (TTS's acoustic-stage ceiling)
 Sampling by default (temperature 0.8, top-p 0.9, as Fun-Audio-Chat's speech generation); --greedy.
 """
 
@@ -29,6 +32,9 @@ def add_arguments(p):
                                          "recognised by the LM)")
     p.add_argument("--data-dir", help="Kaldi data dir: synthesize its text file (needs -o, a folder)")
     p.add_argument("--prompt-data-dir", help="with --data-dir: where voice prompts come from (default: --data-dir)")
+    p.add_argument("--semantic-from", metavar="TOKENS_DIR",
+                   help="with --data-dir: take each utterance's semantic tokens from this tokens data dir "
+                        "(tokens.scp of the LM's codec) instead of the LM: the acoustic stage's ceiling")
     p.add_argument("-o", "--out", required=True, help="output .wav (one text) or folder (--data-dir)")
     p.add_argument("--acoustic-steps", type=int, default=8, help="MaskGIT steps of the acoustic stage")
     p.add_argument("--raw-text", action="store_true",
@@ -75,6 +81,25 @@ def _plan_data_dir(args):
     return data, pdata, utts, prompts
 
 
+def _given_semantic(tokens_dir, utts, slm):
+    """Each utterance's semantic tokens from a tokens data dir (checked to be of the LM's codec)."""
+    from audiotok.data.kaldi_table import read_scp
+    from audiotok.speechlm import SEMANTIC
+
+    scp_path = Path(tokens_dir) / "tokens.scp"
+    if not scp_path.is_file():
+        raise UserError(f"{scp_path}: missing (--semantic-from needs a tokens data dir)")
+    scp = read_scp(scp_path)
+    missing = [u for u in utts if u not in scp]
+    if missing:
+        raise UserError(f"{scp_path}: no tokens for {len(missing)} of the {len(utts)} utterances (first: {missing[0]})")
+    out = []
+    for u in utts:
+        path = Path(scp[u]) if Path(scp[u]).is_absolute() else Path(tokens_dir) / scp[u]
+        out.append(slm.tokens(str(path))[0][SEMANTIC][0])
+    return out
+
+
 _DATA_DIR_OUTPUTS = ("wav.scp", "text", "utt2spk", "spk2utt", "utt2prompt", "stats.json")
 
 
@@ -103,10 +128,11 @@ def _run_data_dir(args, slm, plan):
 
     data, pdata, utts, prompts = plan
     ptext = pdata.text or {}
+    semantic = _given_semantic(args.semantic_from, utts, slm) if args.semantic_from else None
     results = slm.tts([data.text[u] for u in utts], prompt=[pdata.wav[prompts[u]] for u in utts],
                       prompt_text=[ptext.get(prompts[u]) for u in utts], acoustic_steps=args.acoustic_steps,
                       max_seconds=args.max_seconds, batch_size=args.batch_size, end_threshold=args.end_threshold,
-                      prompt_mode=args.prompt_mode, raw_text=args.raw_text, **sampling(args))
+                      prompt_mode=args.prompt_mode, raw_text=args.raw_text, semantic=semantic, **sampling(args))
     out = Path(args.out)
     wavs = {}
     for u, (wav, sr) in zip(utts, results):
@@ -131,6 +157,8 @@ def run(args):
         raise UserError("--prompt/--prompt-text are for one text; with --data-dir prompts come from --prompt-data-dir")
     if args.prompt_data_dir and not args.data_dir:
         raise UserError("--prompt-data-dir needs --data-dir")
+    if args.semantic_from and not args.data_dir:
+        raise UserError("--semantic-from needs --data-dir")
     if args.prompt_text and not args.prompt:
         raise UserError("--prompt-text needs --prompt")
     if args.text is not None and not args.text.strip():
