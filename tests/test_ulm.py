@@ -849,3 +849,31 @@ def test_speech_augment_masks_spans_swaps_codes_and_only_in_training(vocab):
         tiny(vocab, speech_augment={"mask_prob": 1.5})
     with pytest.raises(UserError, match="unknown key"):
         tiny(vocab, speech_augment={"mask": 0.1})
+
+
+def test_acoustic_stage_can_read_semantic_tokens_through_the_codec_front_end(vocab, causal_codec):
+    """acoustic_frontend: the acoustic stage's frame inputs carry the front end's features of each semantic
+    token (the semantic embeddings play no part), training reaches the front end's projection, and the
+    stage decodes; without a front end it is a one-line error."""
+    model = tiny(vocab, g=2, grouping={"frontend": "codec"}, codec_dir=str(causal_codec), acoustic_frontend=True)
+    sem = torch.randint(0, S, (2, 12))
+    ac = torch.randint(0, A, (2, K, 12))
+    masked = torch.rand(2, 12) < 0.5
+    before = model.embed_frames(sem, ac, masked)
+    with torch.no_grad():
+        model.embed.weight[vocab.token_bias["semantic"]: vocab.token_bias["semantic"] + S] += 1.0
+    assert torch.equal(model.embed_frames(sem, ac, masked), before)
+    expected = model.frontend(sem) + torch.where(
+        masked[..., None], model.embed.weight[vocab.special("<mask>")],
+        model.embed(ac + torch.tensor(vocab.token_bias["acoustic"])[None, :, None]).sum(1))
+    assert torch.allclose(before, expected, atol=1e-6)
+    out = model.forward_train({"task": torch.tensor([TASK_IDS["acoustic"]] * 2), "semantic": sem,
+                               "semantic_len": torch.tensor([12, 9]), "acoustic": ac,
+                               "text": torch.zeros(2, 1, dtype=torch.long), "text_len": torch.zeros(2, dtype=torch.long)})
+    out["loss_acoustic"].backward()
+    assert model.frontend.proj.weight.grad.abs().sum() > 0
+    model.eval()
+    got = model.acoustic(torch.randint(0, S, (7,)), torch.randint(0, S, (4,)), torch.randint(0, A, (K, 4)), steps=2)
+    assert got.shape == (K, 7)
+    with pytest.raises(UserError, match="acoustic_frontend needs the codec front end"):
+        tiny(vocab, acoustic_frontend=True)

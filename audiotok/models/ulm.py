@@ -202,7 +202,8 @@ class UnifiedLM(nn.Module):
 
     def __init__(self, vocab, frame_rate=25.0, lm=None, grouping=None, srh=None, loss_weights=None, prompt_frames=75,
                  init_from_hf=None, valid_wer=True, ctc_layer=-1, speech_frontend=None, codec_dir=None,
-                 asr_attention="causal", speech_augment=None, ctc_units="pieces", ctc_chars=None):
+                 asr_attention="causal", speech_augment=None, ctc_units="pieces", ctc_chars=None,
+                 acoustic_frontend=False):
         """`lm` and `srh`: TransformerConf (or its mapping); `grouping`: Grouping; `loss_weights`:
         TaskWeights (audiotok.models.ulm_config). `valid_wer`: validation also transcribes its ASR
         rows greedily and logs their word error rate (`wer_asr`: recognition against compute).
@@ -217,7 +218,9 @@ class UnifiedLM(nn.Module):
         `speech_augment` (SpeechAugment): time masks and random codes on the ASR rows' speech while
         training. `ctc_units`: what the auxiliary CTC spells, the text pieces or the characters
         (`chars`: the characters of the text vocabulary, kept in the config as `ctc_chars`); a few dozen
-        dense character classes learn far sooner than thousands of sparse pieces (the content probe)."""
+        dense character classes learn far sooner than thousands of sparse pieces (the content probe).
+        `acoustic_frontend`: the acoustic stage reads each frame's semantic token through the codec front end
+        too (the codec's own features of it, which its acoustic codes refine) instead of a learned embedding."""
         super().__init__()
         lm = config_group(TransformerConf, lm, "ulm: lm", LM_DEFAULTS)
         srh = config_group(TransformerConf, srh, "ulm: srh", SRH_DEFAULTS)
@@ -247,6 +250,9 @@ class UnifiedLM(nn.Module):
             raise UserError(f"ulm: grouping.frontend must be 'embed' or 'codec', got '{grouping.frontend}'")
         self.config["codec_dir"] = None  # the weights now carry the front end; a packed dir must not need the codec
         self.frontend_context = 0 if self.frontend is None else self.frontend.context
+        self.acoustic_frontend = bool(acoustic_frontend)
+        if self.acoustic_frontend and self.frontend is None:
+            raise UserError("ulm: acoustic_frontend needs the codec front end (grouping.frontend: codec)")
         self.group_embed = GroupEmbed(self.dim, self.g, grouping.mode)
         self.lm = lm.build()
         self.text_head = nn.Linear(self.dim, self.n_text_out, bias=False)
@@ -405,8 +411,12 @@ class UnifiedLM(nn.Module):
         return text + self.vocab.token_bias["text"]
 
     def embed_frames(self, semantic, acoustic, masked):
-        """Acoustic-stage frame inputs [B,T,D]: E(semantic) + (sum_k E(acoustic_k) or E(<mask>))."""
-        x = self.embed(semantic + self.vocab.token_bias["semantic"])
+        """Acoustic-stage frame inputs [B,T,D]: E(semantic) (or its front-end features, with
+        acoustic_frontend) + (sum_k E(acoustic_k) or E(<mask>))."""
+        if self.acoustic_frontend:
+            x = self.frontend(semantic.clamp(0, self.S - 1))
+        else:
+            x = self.embed(semantic + self.vocab.token_bias["semantic"])
         bias = torch.tensor(self.vocab.token_bias["acoustic"], device=semantic.device)
         ac = self.embed(acoustic.clamp(0, self.A - 1) + bias[None, :, None]).sum(1)
         mask_e = self.embed.weight[self.vocab.special("<mask>")]
