@@ -324,7 +324,7 @@ def test_checkpoint_save_is_atomic(tmp_path, monkeypatch):
         load_checkpoint(tmp_path / "junk.pt")
 
 
-def test_best_checkpoint_selection_and_export(tmp_path):
+def test_best_checkpoint_selection_and_export(tmp_path, monkeypatch):
     mgr = CheckpointManager(tmp_path / "ck", metric="loss", keep_nbest=2)
     for step, value in [(1, 5.0), (2, 3.0), (3, 4.0), (4, 1.0), (5, 2.0), (6, float("nan"))]:
         mgr.update_best(step, value, {"w": torch.full((2,), float(step))})
@@ -334,6 +334,17 @@ def test_best_checkpoint_selection_and_export(tmp_path):
     assert json.loads((tmp_path / "ck" / "best.json").read_text())[0]["step"] == 4
     state, info = mgr.best_weights()
     assert info["step"] == 4 and torch.equal(state["w"], torch.full((2,), 4.0))
+    # the packed weights are step 4's: the meta says so, and keeps the run's last step apart
+    import audiotok.models.loading as loading
+
+    model, written = torch.nn.Module(), {}
+    model.w = torch.nn.Parameter(torch.zeros(2))
+    monkeypatch.setattr(loading, "save_model_dir",
+                        lambda m, out, meta=None: written.update(meta=meta, w=m.w.detach().clone()) or out)
+    ckpt_mod.export_model(mgr, model, tmp_path / "model", {"steps": 6, "training_data": "d"})
+    monkeypatch.undo()
+    assert written["meta"]["steps"] == 4 and written["meta"]["steps_run"] == 6
+    assert written["meta"]["best_metric"]["step"] == 4 and torch.equal(written["w"], torch.full((2,), 4.0))
     mgr.save_latest({"step": 5})
     mgr.update_best(6, 0.5, {"w": torch.zeros(2)})  # written after latest, then a crash
     reloaded = CheckpointManager(tmp_path / "ck", keep_nbest=2)

@@ -193,7 +193,9 @@ class CheckpointManager:
 
 def export_model(manager, model, out_dir, meta=None):
     """Pack the best validated weights (the current ones when no validation ran) into a model dir
-    loadable by audiotok.load_model. Returns (dir, info of the exported checkpoint or None)."""
+    loadable by audiotok.load_model. Returns (dir, info of the exported checkpoint or None). A `steps`
+    entry of meta (the run's last step) becomes `steps_run`, and `steps` the step of the weights packed,
+    so reports and model cards never credit best-step weights with the steps that came after them."""
     from audiotok.models.loading import save_model_dir
 
     state, info = manager.best_weights()
@@ -202,4 +204,6 @@ def export_model(manager, model, out_dir, meta=None):
     meta = dict(meta or {})
     if info is not None:
         meta["best_metric"] = {"name": info["metric"], "value": info["value"], "step": info["step"]}
+        if "steps" in meta:
+            meta["steps_run"], meta["steps"] = meta["steps"], int(info["step"])
     return save_model_dir(model, out_dir, meta=meta), info
