@@ -230,13 +230,20 @@ def rate_table(asr, tts, trained):
     return "\n".join(lines), res
 
 
+def weights_step(meta):
+    """The training step of a packed model's weights: its best validation step when it has one (packs
+    made before `steps_run` existed recorded the run's last step as `steps`)."""
+    best = meta.get("best_metric") or {}
+    return best.get("step", meta.get("steps"))
+
+
 def codec_line(codec_dir):
     m = _model_meta(codec_dir)
     if not m:
         raise UserError(f"{codec_dir}: not a codec model dir (no meta.json)")
     streams = " + ".join(f"{s['name']} {s['n_codebooks']}x{s['codebook_size']}" for s in m.get("streams", []))
     best = m.get("best_metric") or {}
-    trained = f", trained {m['steps']} steps" if m.get("steps") else ""
+    trained = f", trained {weights_step(m)} steps" if weights_step(m) else ""
     valid = f" (valid {best['name']} {best['value']:.3g})" if best.get("name") else ""
     return (f"codec: {m.get('model_id')} ({m.get('model_type')}, {m.get('frame_rate'):g} Hz, {streams}"
             f"{trained}{valid}); its tokens are what every LM here reads and writes")
@@ -249,7 +256,7 @@ def setup_table(asr, trained_exps):
         src = trained_exps.get(name) or _read_json(Path(asr[name]) / "stats.json").get("model")
         m = _model_meta(src) if src else {}
         lines.append(f"| {name} | {m.get('model_id', '—')} | {_fmt(m.get('parameters'), '{:,}')} "
-                     f"| {m.get('group_size', '—')} | {m.get('grouping', '—')} | {m.get('steps', '—')} "
+                     f"| {m.get('group_size', '—')} | {m.get('grouping', '—')} | {weights_step(m) or '—'} "
                      f"| {m.get('training_data', '—')} |")
     return "\n".join(lines)
 
