@@ -11,7 +11,8 @@
 # (RESULTS.md). Its long run, exp dir lm_ulm_g5_codecfront_cpu:
 #   ./run_cpu.sh                                   all stages, g = 5 until trainer.max_cpu_hours (10)
 #   ./run_cpu.sh --stage 5 --stop-stage 5          continue the training
-#   ./run_cpu.sh --stage 6                         decode, synthesize, score (RESULTS.md) and pack
+#   ./run_cpu.sh --stage 6                         decode (beam search, 4 hypotheses), synthesize, score
+#                                                  (RESULTS.md) and pack
 # The earlier long run with learned embeddings (lm_ulm_g5_cpu, 2.4 CPU hours, step 7,389):
 #   ./run_cpu.sh --stage 5 --stop-stage 5 --lm-config conf/ulm_g5_cpu.yaml
 # g = 5 against g = 1 at one short, equal budget (same data, 0.4 CPU hours each), in one table:
@@ -37,4 +38,5 @@ root="${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}"
   --lm-config conf/ulm_g5_codecfront_cpu.yaml \
   --compare-configs "" \
   --train-threads 2 \
+  --asr-args "--beam-size 4" \
   "$@"
