@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Where does TTS lose intelligibility? On one utterance per speaker of a test set, Whisper's WER of:
+#   the originals; the codec's resynthesis from all its codebooks, from the semantic one plus the first
+#   acoustic one, and from the semantic one alone; for each LM given, its acoustic (MaskGIT) stage on the
+#   true semantic tokens (`audiotok tts --semantic-from`: the ceiling of that LM's TTS), and its full TTS.
+# One RESULTS.md section. Every output is kept and reused when the script runs again.
+#   local/tts_ceiling.sh [--set test_9perspk] [--section TITLE] NAME=LM_EXP_DIR ...
+set -euo pipefail
+set_name=test_9perspk
+section=
+root="${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}"
+. ./path.sh
+. utils/parse_options.sh
+[ $# -ge 1 ] || { echo "usage: $0 [--set SET] [--section TITLE] NAME=LM_EXP_DIR ..." >&2; exit 1; }
+section=${section:-"Where TTS loses intelligibility (${set_name}, one utterance per speaker)"}
+
+tok=dump/speech-25hz-v1/${set_name}
+out=${root}/mini_synth_lm1/tts_ceiling/${set_name}
+mkdir -p ${out}
+[ -f ${out}/data/text ] || audiotok subset-data-dir --per-spk 1 dump/raw/${set_name} ${out}/data
+mkdir -p ${out}/tokens
+awk 'NR == FNR { keep[$1]; next } ($1 in keep)' ${out}/data/text ${tok}/tokens.scp > ${out}/tokens/tokens.scp
+[ "$(wc -l < ${out}/tokens/tokens.scp)" -eq "$(wc -l < ${out}/data/text)" ] \
+  || { echo "$0: ${tok}/tokens.scp lacks utterances of ${out}/data" >&2; exit 1; }
+
+hyps=()
+for way in "codec|" "codec_nq2|--n-q 2" "codec_semantic_only|--semantic-only"; do
+  name=${way%%|*}
+  # shellcheck disable=SC2086
+  n=$(find ${out}/${name} -name '*.wav' 2> /dev/null | wc -l)
+  [ "${n}" -eq "$(wc -l < ${out}/tokens/tokens.scp)" ] || audiotok decode --scp ${out}/tokens/tokens.scp -o ${out}/${name} ${way#*|} --nj 1
+  hyps+=(--hyp "${name}=${out}/${name}")
+done
+for spec in "$@"; do
+  name=${spec%%=*} exp=${spec#*=}
+  [ -f ${out}/acoustic_${name}/wav.scp ] || audiotok tts --data-dir ${out}/data --semantic-from ${out}/tokens \
+    -o ${out}/acoustic_${name} --model ${exp} --seed 1
+  [ -f ${out}/tts_${name}/wav.scp ] || audiotok tts --data-dir ${out}/data -o ${out}/tts_${name} --model ${exp} --seed 1
+  hyps+=(--hyp "acoustic_stage_${name}=${out}/acoustic_${name}" --hyp "tts_${name}=${out}/tts_${name}")
+done
+audiotok score --ref-data ${out}/data --include-original "${hyps[@]}" --metrics wer --asr whisper --nj 1 \
+  --out ${out}/score --results-md RESULTS.md --section "${section}"
