@@ -159,9 +159,12 @@ class SpeechLM:
         seconds = n / self.codec.sample_rate if n else tokens[SEMANTIC].shape[-1] / self.codec.frame_rate
         return tokens, seconds
 
-    def _decode(self, semantic, acoustic):
+    def _decode(self, semantic, acoustic, acoustic_probs=None):
         from audiotok.compress import decode_tokens
 
+        if acoustic_probs is not None:  # expected acoustic latents: one pass (TTS outputs are short)
+            return self.codec.decode({SEMANTIC: semantic.reshape(1, 1, -1).to(self.device)},
+                                     acoustic_probs=acoustic_probs[None].to(self.device))[0, 0].cpu()
         tokens = {SEMANTIC: semantic.reshape(1, -1).cpu()}
         if acoustic is not None and acoustic.shape[0]:
             tokens[ACOUSTIC] = acoustic.cpu()
@@ -232,7 +235,7 @@ class SpeechLM:
     @torch.no_grad()
     def tts(self, text, prompt=None, prompt_text=None, sr=None, greedy=False, temperature=0.8, top_k=0, top_p=0.9,
             seed=None, acoustic_steps=8, max_seconds=None, end_threshold=0.5, batch_size=8, prompt_mode="acoustic",
-            raw_text=False, semantic=None):
+            raw_text=False, semantic=None, acoustic_decode="codes"):
         """Synthesize a text (or a list of texts) -> (wav Tensor [T], sample_rate) (or a list of them).
 
         Texts (and prompt texts) are first written as the LM's corpus writes them (tts_text.speakable:
@@ -246,9 +249,18 @@ class SpeechLM:
         semantic: given semantic tokens (LongTensor [T] per text, e.g. the codec's tokens of a recording of
         it) instead of the LM's: only the acoustic stage and the codec run, which measures what they
         alone cost in intelligibility and voice (the acoustic-stage ceiling of TTS).
+        acoustic_decode: "codes" decodes the acoustic codes MaskGIT chose; "expected" decodes, per frame,
+        the expected acoustic latent under the distribution the acoustic stage predicted for it. Codes the
+        stage cannot predict then average out instead of adding a wrong residual.
         """
         if prompt_mode not in ("acoustic", "continue"):
             raise UserError(f"tts: prompt_mode must be 'acoustic' or 'continue', got '{prompt_mode}'")
+        if acoustic_decode not in ("codes", "expected"):
+            raise UserError(f"tts: acoustic_decode must be 'codes' or 'expected', got '{acoustic_decode}'")
+        expected = acoustic_decode == "expected"
+        if expected and not hasattr(self.codec, "rvq"):
+            raise UserError(f"tts: acoustic_decode 'expected' needs a codec with a residual VQ (DualCodec), "
+                            f"not {type(self.codec).__name__}")
         continuing = prompt_mode == "continue"
         single = isinstance(text, str)
         texts = [text] if single else list(text)
@@ -287,7 +299,7 @@ class SpeechLM:
         gen = torch.Generator(device=self.device).manual_seed(int(seed)) if seed is not None else None
         stats = {"task": "tts", "utts": len(texts), "lm_seconds": 0.0, "acoustic_seconds": 0.0,
                  "decode_seconds": 0.0, "lm_steps": 0, "speech_frames": 0, "empty": 0, "group_size": self.g,
-                 "prompt_mode": prompt_mode, "semantic_given": semantic is not None}
+                 "prompt_mode": prompt_mode, "semantic_given": semantic is not None, "acoustic_decode": acoustic_decode}
         caps = [max_seconds or default_max_seconds(t) for t in texts]
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = [None] * len(texts)
@@ -312,14 +324,14 @@ class SpeechLM:
             stats["lm_steps"] += sum(math.ceil(s.numel() / self.g) for s in sem)
             stats["speech_frames"] += sum(int(s.numel()) for s in sem)
             t0 = time.perf_counter()
-            acoustic = self._acoustic(sem, [resolved[i] for i in idx], acoustic_steps, gen)
+            acoustic = self._acoustic(sem, [resolved[i] for i in idx], acoustic_steps, gen, expected)
             stats["acoustic_seconds"] += time.perf_counter() - t0
             t0 = time.perf_counter()
             for i, s, ac in zip(idx, sem, acoustic):
                 p = resolved[i]
                 P = 0 if p is None else p["semantic"].numel()
                 full_sem = s if p is None else torch.cat([p["semantic"].to(s.device), s])
-                wav = self._decode(full_sem, ac)
+                wav = self._decode(full_sem, *ac) if expected and ac is not None else self._decode(full_sem, ac)
                 out[i] = wav[P * self.hop:].cpu()
             stats["decode_seconds"] += time.perf_counter() - t0
         stats["audio_seconds"] = sum(w.numel() for w in out) / self.codec.sample_rate
@@ -327,15 +339,16 @@ class SpeechLM:
         res = [(w, self.codec.sample_rate) for w in out]
         return res[0] if single else res
 
-    def _acoustic(self, sem, prompts, steps, gen):
-        """Acoustic codebooks [K, P+T] per row (prompt frames first), or None without acoustic stage."""
+    def _acoustic(self, sem, prompts, steps, gen, with_probs=False):
+        """Acoustic codebooks [K, P+T] per row (prompt frames first; with_probs: (codes, probs [K, P+T, A])),
+        or None without acoustic stage."""
         if self.lm.vocab.n_acoustic == 0:
             return [None] * len(sem)
         K = self.lm.vocab.n_acoustic
         p_sem = [torch.zeros(0, dtype=torch.long) if p is None else p["semantic"] for p in prompts]
         p_ac = [torch.zeros(K, 0, dtype=torch.long) if p is None else p["acoustic"] for p in prompts]
         return self.lm.acoustic([s.to(self.device) for s in sem], p_sem, p_ac, steps=steps, generator=gen,
-                                return_full=True)
+                                return_full=True, return_probs=with_probs)
 
 
 def _lm_prompt(p):

@@ -63,6 +63,20 @@ def test_rvq_prefix_property_and_shapes():
         rvq.decode(torch.zeros(1, 5, 2, dtype=torch.long))
 
 
+@pytest.mark.parametrize("kind", ["vq", "simvq"])
+def test_expected_decode_is_the_decode_of_codes_averaged_by_their_probabilities(kind):
+    rvq = ResidualVQ(3, 8, 16, 4, kind=kind).eval()
+    codes = torch.randint(0, 16, (2, 3, 5))
+    one_hot = torch.nn.functional.one_hot(codes, 16).float()
+    assert torch.allclose(rvq.decode_expected(one_hot), rvq.decode(codes), atol=1e-5)
+    other = torch.randint(0, 16, (2, 3, 5))
+    mix = 0.25 * one_hot + 0.75 * torch.nn.functional.one_hot(other, 16).float()
+    assert torch.allclose(rvq.decode_expected(mix), 0.25 * rvq.decode(codes) + 0.75 * rvq.decode(other), atol=1e-5)
+    assert torch.allclose(rvq.decode_expected(one_hot[:, :2]), rvq.decode(codes[:, :2]), atol=1e-5)  # a prefix
+    with pytest.raises(ValueError):
+        rvq.decode_expected(torch.zeros(1, 4, 2, 16))
+
+
 def test_rvq_more_codebooks_reconstruct_better_after_training():
     rvq = ResidualVQ(3, 8, 64, 4, quantizer_dropout=1.0)
     opt = torch.optim.Adam(rvq.parameters(), lr=3e-3)

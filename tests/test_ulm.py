@@ -346,6 +346,24 @@ def test_maskgit_decode_fills_every_mask_and_keeps_the_prompt(vocab):
     assert seen == expect
 
 
+def test_maskgit_probabilities_are_those_that_fixed_each_frame(vocab):
+    torch.manual_seed(0)
+    logits = torch.randn(2, K, 9, A)
+
+    def predict(tok, m):
+        return logits + 0.1 * tok[..., None].float()  # depends on what is filled so far
+
+    tokens = torch.randint(0, A, (2, K, 9))
+    masked = torch.zeros(2, 9, dtype=torch.bool)
+    masked[:, 3:] = True
+    filled, probs = maskgit_decode(predict, tokens, masked, steps=3, temperature=0.0, return_probs=True)
+    assert probs.shape == (2, K, 9, A) and torch.allclose(probs.sum(-1), torch.ones(2, K, 9))
+    assert torch.equal(probs[:, :, :3], torch.nn.functional.one_hot(tokens[:, :, :3], A).float())  # known frames
+    assert torch.equal(probs[:, :, 3:].argmax(-1), filled[:, :, 3:])  # greedy: each code is its frame's argmax
+    assert torch.equal(filled, maskgit_decode(predict, tokens, masked, steps=3, temperature=0.0))
+    assert maskgit_decode(predict, tokens, torch.zeros_like(masked), return_probs=True)[1] is None
+
+
 def test_acoustic_api_shapes_and_prompt(vocab):
     model = tiny(vocab, g=2).eval()
     sem = [torch.randint(0, S, (6,)), torch.randint(0, S, (3,))]

@@ -37,6 +37,9 @@ def add_arguments(p):
                         "(tokens.scp of the LM's codec) instead of the LM: the acoustic stage's ceiling")
     p.add_argument("-o", "--out", required=True, help="output .wav (one text) or folder (--data-dir)")
     p.add_argument("--acoustic-steps", type=int, default=8, help="MaskGIT steps of the acoustic stage")
+    p.add_argument("--acoustic-decode", choices=("codes", "expected"), default="codes",
+                   help="codes: decode the acoustic codes the acoustic stage chose (default); expected: decode "
+                        "each frame's expected acoustic latent under its predicted distribution")
     p.add_argument("--raw-text", action="store_true",
                    help="give the LM the text as it is (default: numbers, abbreviations and symbols spelled out, "
                         "upper case, no punctuation, as the LM's training transcripts are written)")
@@ -132,7 +135,8 @@ def _run_data_dir(args, slm, plan):
     results = slm.tts([data.text[u] for u in utts], prompt=[pdata.wav[prompts[u]] for u in utts],
                       prompt_text=[ptext.get(prompts[u]) for u in utts], acoustic_steps=args.acoustic_steps,
                       max_seconds=args.max_seconds, batch_size=args.batch_size, end_threshold=args.end_threshold,
-                      prompt_mode=args.prompt_mode, raw_text=args.raw_text, semantic=semantic, **sampling(args))
+                      prompt_mode=args.prompt_mode, raw_text=args.raw_text, semantic=semantic,
+                      acoustic_decode=args.acoustic_decode, **sampling(args))
     out = Path(args.out)
     wavs = {}
     for u, (wav, sr) in zip(utts, results):
@@ -181,7 +185,7 @@ def run(args):
         wav, sr = slm.tts(args.text, prompt=args.prompt, prompt_text=args.prompt_text,
                           acoustic_steps=args.acoustic_steps, max_seconds=args.max_seconds,
                           end_threshold=args.end_threshold, prompt_mode=args.prompt_mode, raw_text=args.raw_text,
-                          **sampling(args))
+                          acoustic_decode=args.acoustic_decode, **sampling(args))
         write_audio(args.out, wav, sr)
         n, stats, where = 1, slm.last_stats, args.out
     busy = stats["lm_seconds"] + stats["acoustic_seconds"] + stats["decode_seconds"]

@@ -319,8 +319,10 @@ class DualCodec(TokenModel):
         return tokens
 
     @torch.no_grad()
-    def decode(self, tokens, length=None):
-        """{"semantic": [B,1,T], optional "acoustic": [B,K,T]} -> wav [B,1,T*hop] (or `length`)."""
+    def decode(self, tokens, length=None, acoustic_probs=None):
+        """{"semantic": [B,1,T], optional "acoustic": [B,K,T]} -> wav [B,1,T*hop] (or `length`).
+        `acoustic_probs` [B,K,T,C] (instead of acoustic codes): a distribution over each acoustic code,
+        decoded as the expected latent (audiotok.nn.quantize: decode_expected)."""
         known = {s.name: s for s in self.streams}
         unknown = set(tokens) - set(known)
         if unknown or "semantic" not in tokens:
@@ -334,6 +336,12 @@ class DualCodec(TokenModel):
             if ac.shape[-1] != z.shape[-1]:
                 raise UserError(f"dualcodec: semantic has {z.shape[-1]} frames but acoustic {ac.shape[-1]}")
             z = z + self.rvq.decode(ac)
+        elif acoustic_probs is not None:
+            probs = acoustic_probs.to(dev)
+            if probs.shape[2] != z.shape[-1] or probs.shape[-1] != self.rvq.quantizers[0].codebook_size:
+                raise UserError(f"dualcodec: acoustic_probs {list(probs.shape)} do not fit {z.shape[-1]} frames of "
+                                f"{self.rvq.quantizers[0].codebook_size} codes")
+            z = z + self.rvq.decode_expected(probs)
         wav = self.decoder(z)
         return wav[..., :length] if length is not None else wav
 

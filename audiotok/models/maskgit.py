@@ -7,6 +7,7 @@ masked and never changed.
 import math
 
 import torch
+import torch.nn.functional as F
 
 
 def cosine_mask_ratio(u):
@@ -37,7 +38,8 @@ def _gumbel(shape, generator, device):
 
 
 @torch.no_grad()
-def maskgit_decode(predict, tokens, masked, steps=8, temperature=1.0, noise=1.0, generator=None):
+def maskgit_decode(predict, tokens, masked, steps=8, temperature=1.0, noise=1.0, generator=None,
+                   return_probs=False):
     """Iterative parallel decoding.
 
     predict(tokens [B,K,T], masked [B,T]) -> logits [B,K,T,A]; it must treat masked frames as
@@ -49,10 +51,13 @@ def maskgit_decode(predict, tokens, masked, steps=8, temperature=1.0, noise=1.0,
     annealed randomness). The least confident candidates are masked again so that
     floor(n * cos(pi/2 * (i+1)/steps)) frames stay masked (n = frames masked at the start);
     the others are fixed for good. Every masked frame is filled after the last step.
-    Returns the filled tokens [B,K,T] (known frames untouched).
+    Returns the filled tokens [B,K,T] (known frames untouched); with `return_probs` also [B,K,T,A]:
+    each generated frame's distribution (softmax of its logits) at the step that fixed it, one-hot at
+    the known frames (None when no frame was masked).
     """
     tokens = tokens.clone()
     masked = masked.clone()
+    probs_out = None
     steps = max(1, int(steps))
     n0 = masked.sum(1)
     for i in range(steps):
@@ -60,6 +65,8 @@ def maskgit_decode(predict, tokens, masked, steps=8, temperature=1.0, noise=1.0,
             break
         logits = predict(tokens, masked).float()
         logp = logits.log_softmax(-1)
+        if return_probs and probs_out is None:
+            probs_out = F.one_hot(tokens, logits.shape[-1]).float()
         if temperature <= 0:
             cand = logp.argmax(-1)
         else:
@@ -78,5 +85,7 @@ def maskgit_decode(predict, tokens, masked, steps=8, temperature=1.0, noise=1.0,
         still = masked & (rank < keep_masked[:, None])
         fill = masked & ~still
         tokens = torch.where(fill[:, None], cand, tokens)
+        if return_probs:
+            probs_out = torch.where(fill[:, None, :, None], logp.exp(), probs_out)
         masked = still
-    return tokens
+    return (tokens, probs_out) if return_probs else tokens

@@ -795,13 +795,14 @@ class UnifiedLM(nn.Module):
 
     @torch.no_grad()
     def acoustic(self, semantic, prompt_semantic=None, prompt_acoustic=None, steps=8, temperature=0.0, noise=1.0,
-                 generator=None, return_full=False):
+                 generator=None, return_full=False, return_probs=False):
         """Acoustic codebooks for semantic tokens, in the voice of a prompt (MaskGIT decoding).
 
         semantic: [T] or a list of [T_b]; prompt_semantic: [P] / list of [P_b] (or None);
         prompt_acoustic: [K', P] / list (the first K codebooks are used). Returns LongTensor
         [K, T] per item (a list for list input); with return_full the prompt frames are
-        included ([K, P+T]).
+        included ([K, P+T]). With return_probs each item is (codes, probs [K, T, A]): every generated
+        frame's distribution when MaskGIT fixed it, one-hot at the prompt's frames.
         """
         if self.K == 0:
             raise UserError("ulm.acoustic: the model has no acoustic codebooks")
@@ -838,9 +839,18 @@ class UnifiedLM(nn.Module):
         def predict(tokens, m):
             return self._acoustic_logits(sem, sem_len, tokens, m)
 
-        filled = maskgit_decode(predict, ac, masked, steps, temperature, noise, generator)
-        res = [filled[b, :, : int(sem_len[b])] if return_full else filled[b, :, int(plen[b]): int(sem_len[b])]
-               for b in range(B)]
+        filled = maskgit_decode(predict, ac, masked, steps, temperature, noise, generator, return_probs=return_probs)
+        if return_probs:
+            filled, probs = filled
+            probs = F.one_hot(filled, self.A).float() if probs is None else probs
+
+        def rows(x):  # [B,K,T,...] -> per item, prompt frames first with return_full
+            return [x[b, :, : int(sem_len[b])] if return_full else x[b, :, int(plen[b]): int(sem_len[b])]
+                    for b in range(B)]
+
+        res = rows(filled)
+        if return_probs:
+            res = list(zip(res, rows(probs)))
         return res[0] if single else res
 
 

@@ -145,6 +145,13 @@ class VectorQuantizer(nn.Module):
         with torch.autocast(device_type=codes.device.type, enabled=False):
             return self.out_proj(self.lookup(codes))
 
+    def decode_expected(self, probs):
+        """probs [B,T,K] (a distribution over the codes per frame) -> the expected decoded vector [B,D,T]:
+        the decode of a one-hot row is that code's. What a model unsure of the code should ask for (the
+        mean of what it might say) instead of a sample that may be far off."""
+        with torch.autocast(device_type=probs.device.type, enabled=False):
+            return self.out_proj((probs.float() @ self.code_vectors().float()).transpose(1, 2))
+
     # ---- usage loss ---------------------------------------------------------------------
     def entropy_loss(self, x, keep=None):
         """Soft-assignment usage loss on latents x [B,D,T] (MAGVIT-v2's entropy penalty): the mean
@@ -329,6 +336,12 @@ class ResidualVQ(nn.Module):
         for i in range(codes.shape[1]):
             out = out + self.quantizers[i].decode(codes[:, i])
         return out
+
+    def decode_expected(self, probs):
+        """probs [B,K,T,C] (per codebook, a distribution over its C codes) -> the expected latent [B,D,T]."""
+        if probs.shape[1] > self.n_codebooks:
+            raise ValueError(f"got {probs.shape[1]} codebooks, this quantizer has {self.n_codebooks}")
+        return sum(self.quantizers[i].decode_expected(probs[:, i]) for i in range(probs.shape[1]))
 
     @torch.no_grad()
     def restart_dead_codes(self):

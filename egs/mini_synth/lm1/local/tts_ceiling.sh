@@ -2,7 +2,8 @@
 # Where does TTS lose intelligibility? On one utterance per speaker of a test set, Whisper's WER of:
 #   the originals; the codec's resynthesis from all its codebooks, from the semantic one plus the first
 #   acoustic one, and from the semantic one alone; for each LM given, its acoustic (MaskGIT) stage on the
-#   true semantic tokens (`audiotok tts --semantic-from`: the ceiling of that LM's TTS), and its full TTS.
+#   true semantic tokens (`audiotok tts --semantic-from`: the ceiling of that LM's TTS), and its full TTS,
+#   each with the acoustic codes MaskGIT chose and with their expected latents (--acoustic-decode expected).
 # One RESULTS.md section. Every output is kept and reused when the script runs again.
 #   local/tts_ceiling.sh [--set test_9perspk] [--section TITLE] NAME=LM_EXP_DIR ...
 set -euo pipefail
@@ -33,10 +34,14 @@ for way in "codec|" "codec_nq2|--n-q 2" "codec_semantic_only|--semantic-only"; d
 done
 for spec in "$@"; do
   name=${spec%%=*} exp=${spec#*=}
-  [ -f ${out}/acoustic_${name}/wav.scp ] || audiotok tts --data-dir ${out}/data --semantic-from ${out}/tokens \
-    -o ${out}/acoustic_${name} --model ${exp} --seed 1
-  [ -f ${out}/tts_${name}/wav.scp ] || audiotok tts --data-dir ${out}/data -o ${out}/tts_${name} --model ${exp} --seed 1
-  hyps+=(--hyp "acoustic_stage_${name}=${out}/acoustic_${name}" --hyp "tts_${name}=${out}/tts_${name}")
+  for decode in codes expected; do
+    tag=${name}_${decode}
+    [ -f ${out}/acoustic_${tag}/wav.scp ] || audiotok tts --data-dir ${out}/data --semantic-from ${out}/tokens \
+      -o ${out}/acoustic_${tag} --model ${exp} --seed 1 --acoustic-decode ${decode}
+    [ -f ${out}/tts_${tag}/wav.scp ] || audiotok tts --data-dir ${out}/data -o ${out}/tts_${tag} --model ${exp} \
+      --seed 1 --acoustic-decode ${decode}
+    hyps+=(--hyp "acoustic_stage_${tag}=${out}/acoustic_${tag}" --hyp "tts_${tag}=${out}/tts_${tag}")
+  done
 done
 audiotok score --ref-data ${out}/data --include-original "${hyps[@]}" --metrics wer --asr whisper --nj 1 \
   --out ${out}/score --results-md RESULTS.md --section "${section}"
