@@ -28,7 +28,8 @@ hyps=()
 for way in "codec|" "codec_nq2|--n-q 2" "codec_semantic_only|--semantic-only"; do
   name=${way%%|*}
   # shellcheck disable=SC2086
-  n=$(find ${out}/${name} -name '*.wav' 2> /dev/null | wc -l)
+  n=0
+  [ ! -d ${out}/${name} ] || n=$(find ${out}/${name} -name '*.wav' | wc -l)
   [ "${n}" -eq "$(wc -l < ${out}/tokens/tokens.scp)" ] || audiotok decode --scp ${out}/tokens/tokens.scp -o ${out}/${name} ${way#*|} --nj 1
   hyps+=(--hyp "${name}=${out}/${name}")
 done
