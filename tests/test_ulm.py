@@ -588,6 +588,24 @@ def test_init_from_a_run_without_ctc(vocab, tmp_path):
     assert all(torch.equal(v, ref[k]) for k, v in with_ctc.state_dict().items() if not k.startswith("ctc_head."))
 
 
+def test_init_from_an_exp_dir_keeps_its_training_only_heads(vocab, tmp_path):
+    """From an exp dir, the CTC head a pack leaves out comes from the best checkpoint it packed."""
+    from audiotok.bin.train import init_weights
+    from audiotok.train.checkpoint import CheckpointManager
+
+    trained = tiny(vocab, g=2, seed=7, loss_weights={"ctc": 0.3})
+    exp = tmp_path / "exp"
+    trained.save_pretrained(exp / "model")
+    CheckpointManager(exp / "checkpoints", metric="loss").update_best(40, 1.0, trained.state_dict())
+    fresh = tiny(vocab, g=2, seed=8, loss_weights={"ctc": 0.3})
+    init_weights(fresh, exp)
+    ref = trained.state_dict()
+    assert all(torch.equal(v, ref[k]) for k, v in fresh.state_dict().items())
+    packed_only = tiny(vocab, g=2, seed=8, loss_weights={"ctc": 0.3})
+    init_weights(packed_only, trained.save_pretrained(tmp_path / "packed"))  # a pack alone: the head keeps its init
+    assert not torch.equal(packed_only.ctc_head.proj.weight, trained.ctc_head.proj.weight)
+
+
 # ---------------------------------------------------------------------------------------------
 # Hugging Face init and packing
 

@@ -170,7 +170,8 @@ def _write_config(cfg, exp_dir, changed):
 
 def init_weights(model, model_dir):
     """Copy the weights of a packed model (or exp dir) into `model`: every tensor must exist there with
-    the same shape, except the training-only parts a packed model leaves out (they keep their init)."""
+    the same shape, except the training-only parts a packed model leaves out. From an exp dir those
+    (e.g. an auxiliary CTC head) come from its best checkpoint, the one it packed; else they keep their init."""
     from safetensors.torch import load_file
 
     from audiotok.pretrained import resolve_model
@@ -189,7 +190,26 @@ def init_weights(model, model_dir):
         raise UserError(f"{d}: --init-from weights do not fit this config (missing {len(missing)}: {missing[:3]}, "
                         f"unexpected or reshaped {len(bad)}: {bad[:3]})")
     model.load_state_dict(state, strict=False)  # float16 storage is cast to the parameters' dtype
+    heads = _training_only_from_best(d.parent / "checkpoints", own, drop) if d.name == "model" else {}
+    if heads:
+        model.load_state_dict(heads, strict=False)
     return d
+
+
+def _training_only_from_best(ckpt_dir, own, prefixes):
+    """The training-only tensors (`prefixes`) of an exp dir's best checkpoint that fit `own` ({} if none)."""
+    import json
+
+    from audiotok.train.checkpoint import load_checkpoint
+
+    try:
+        best = json.loads((ckpt_dir / "best.json").read_text())[0]
+    except (OSError, ValueError, IndexError, KeyError):
+        return {}
+    if not (ckpt_dir / best["file"]).is_file():
+        return {}
+    state = load_checkpoint(ckpt_dir / best["file"])["model"]
+    return {k: v for k, v in state.items() if k.startswith(prefixes) and k in own and own[k].shape == v.shape}
 
 
 def train(cfg, train_data, valid_data, exp_dir, ngpu=0, resume=False, allow_config_change=False, init_from=None):
