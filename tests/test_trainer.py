@@ -594,6 +594,8 @@ def test_curves_tables_show_the_metrics_their_exps_logged():
     assert lm.splitlines()[0] == "|  | CPU h | step | ASR WER % | ASR token acc |" and "| 42.0% | 0.500 |" in lm
     codec = table([("A", {"step": 5, "cpu_hours": 0.1, "mel": 3.0, "per": 0.5}), ("B", {"step": 5, "cpu_hours": 0.1})])
     assert codec.splitlines()[0] == "| exp | CPU h | step | mel | PER % |" and "| B | 0.100 | 5 | — | — |" in codec
+    acoustic = table([("", {"step": 250, "cpu_hours": 0.1, "loss_acoustic": 6.383, "acc_acoustic": 0.0225})], "")
+    assert acoustic.splitlines()[0] == "|  | CPU h | step | acoustic loss | acoustic acc |" and "| 6.383 | 0.022 |" in acoustic
 
 
 def test_cli_resume_refuses_a_changed_config(data, tmp_path):

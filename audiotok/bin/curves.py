@@ -20,7 +20,9 @@ AXES = (("cpu_hours", "CPU h", "{:.3f}"), ("step", "step", "{:d}"))
 METRICS = (("mel", "mel", "{:.3f}"), ("pesq", "PESQ-WB", "{:.3f}"), ("stoi", "STOI", "{:.3f}"),
            ("per", "PER %", "{:.1%}"), ("usage_semantic", "use sem", "{:.2f}"),
            ("usage_acoustic", "use ac", "{:.2f}"), ("wer_asr", "ASR WER %", "{:.1%}"),
-           ("acc_asr", "ASR token acc", "{:.3f}"), ("loss_asr", "ASR loss", "{:.3f}"))
+           ("acc_asr", "ASR token acc", "{:.3f}"), ("loss_asr", "ASR loss", "{:.3f}"),
+           ("wer_ctc", "CTC WER %", "{:.1%}"), ("loss_acoustic", "acoustic loss", "{:.3f}"),
+           ("acc_acoustic", "acoustic acc", "{:.3f}"))
 
 
 def add_arguments(p):
