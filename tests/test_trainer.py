@@ -334,6 +334,8 @@ def test_best_checkpoint_selection_and_export(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "ck" / "best.json").read_text())[0]["step"] == 4
     state, info = mgr.best_weights()
     assert info["step"] == 4 and torch.equal(state["w"], torch.full((2,), 4.0))
+    assert CheckpointManager(tmp_path / "ck").read_index() == mgr.best  # what a reader of the exp dir sees
+    assert CheckpointManager(tmp_path / "none").read_index() == []
     # the packed weights are step 4's: the meta says so, and keeps the run's last step apart
     import audiotok.models.loading as loading
 

@@ -143,8 +143,8 @@ def run(args):
     if args.data_dir:
         out = Path(args.out)
         write_scp(out / "text", hyps)
-        stats.update(beam_size=args.beam_size, lm_rate_hz=slm.lm.frame_rate / slm.g, frame_rate=slm.lm.frame_rate, model=str(args.model),
-                     model_id=getattr(slm.lm, "model_id", None), codec_id=getattr(slm.codec, "model_id", None))
+        stats.update(beam_size=args.beam_size, lm_rate_hz=slm.lm.frame_rate / slm.g, frame_rate=slm.lm.frame_rate,
+                     model=str(args.model), model_id=getattr(slm.lm, "model_id", None), codec_id=getattr(slm.codec, "model_id", None))
         atomic_write_text(out / "stats.json", json.dumps(stats, indent=2) + "\n")
         where = f"{out}/text"
     elif args.out:

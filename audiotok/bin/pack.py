@@ -80,20 +80,18 @@ def _training_state(exp):
     """Steps, CPU/wall hours and the git hash of every training segment, from the exp's latest checkpoint."""
     import torch
 
+    from audiotok.train.checkpoint import CheckpointManager
+
     latest = Path(exp) / "checkpoints" / "latest.pt"
     if not latest.is_file():
         return None
     state = torch.load(latest, map_location="cpu", weights_only=False)
-    best = Path(exp) / "checkpoints" / "best.json"
     out = {"steps": int(state.get("step", 0)), "cpu_hours": round(float(state.get("cpu_seconds", 0.0)) / 3600, 3),
            "wall_hours": round(float(state.get("wall_seconds", 0.0)) / 3600, 3),
            "segments": state.get("segments") or []}
-    if best.is_file():
-        import json
-
-        entries = json.loads(best.read_text())
-        if entries:
-            out["best_step"] = int(entries[0]["step"])
+    best = CheckpointManager(Path(exp) / "checkpoints").read_index()
+    if best:
+        out["best_step"] = int(best[0]["step"])
     return out
 
 

@@ -198,17 +198,13 @@ def init_weights(model, model_dir):
 
 def _training_only_from_best(ckpt_dir, own, prefixes):
     """The training-only tensors (`prefixes`) of an exp dir's best checkpoint that fit `own` ({} if none)."""
-    import json
+    from audiotok.train.checkpoint import CheckpointManager
 
-    from audiotok.train.checkpoint import load_checkpoint
-
-    try:
-        best = json.loads((ckpt_dir / "best.json").read_text())[0]
-    except (OSError, ValueError, IndexError, KeyError):
+    manager = CheckpointManager(ckpt_dir)
+    best = manager.read_index()
+    if not best or not (ckpt_dir / best[0]["file"]).is_file():
         return {}
-    if not (ckpt_dir / best["file"]).is_file():
-        return {}
-    state = load_checkpoint(ckpt_dir / best["file"])["model"]
+    state, _ = manager.best_weights()
     return {k: v for k, v in state.items() if k.startswith(prefixes) and k in own and own[k].shape == v.shape}
 
 

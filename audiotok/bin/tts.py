@@ -87,6 +87,7 @@ def _plan_data_dir(args):
 def _given_semantic(tokens_dir, utts, slm):
     """Each utterance's semantic tokens from a tokens data dir (checked to be of the LM's codec)."""
     from audiotok.data.kaldi_table import read_scp
+    from audiotok.data.lm_dataset import resolve_scp_path
     from audiotok.speechlm import SEMANTIC
 
     scp_path = Path(tokens_dir) / "tokens.scp"
@@ -96,11 +97,7 @@ def _given_semantic(tokens_dir, utts, slm):
     missing = [u for u in utts if u not in scp]
     if missing:
         raise UserError(f"{scp_path}: no tokens for {len(missing)} of the {len(utts)} utterances (first: {missing[0]})")
-    out = []
-    for u in utts:
-        path = Path(scp[u]) if Path(scp[u]).is_absolute() else Path(tokens_dir) / scp[u]
-        out.append(slm.tokens(str(path))[0][SEMANTIC][0])
-    return out
+    return [slm.tokens(resolve_scp_path(scp[u], tokens_dir))[0][SEMANTIC][0] for u in utts]
 
 
 _DATA_DIR_OUTPUTS = ("wav.scp", "text", "utt2spk", "spk2utt", "utt2prompt", "stats.json")

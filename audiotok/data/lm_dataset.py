@@ -25,7 +25,7 @@ from audiotok.errors import DataDirError, TokenFileError, UserError
 TASKS = ("asr", "tts", "acoustic")  # same order as audiotok.models.ulm.TASKS
 
 
-def _resolve(path, data_dir):
+def resolve_scp_path(path, data_dir):
     """Kaldi paths are relative to the recipe dir (the cwd); fall back to the data dir."""
     p = Path(path)
     if p.is_absolute() or p.exists():
@@ -84,7 +84,7 @@ class LMTokenDataset(torch.utils.data.Dataset):
             texts = read_scp(d / "text")
         self.utts, self.paths, self.frames, self.text_ids, self.n_codebooks = [], {}, {}, {}, {}
         for utt in sorted(scp, key=c_order):
-            path = _resolve(scp[utt], d)
+            path = resolve_scp_path(scp[utt], d)
             header = read_header(path)
             streams = {s["name"]: s for s in header.get("streams", [])}
             self._check_streams(path, streams)

@@ -35,11 +35,10 @@ def beam_search(first_logp, step, reorder, beam_size, max_len, eos, length_penal
         new_seqs = [[[] for _ in range(W)] for _ in range(B)]
         for b in range(B):
             kept = 0
-            for s, i in zip(top_s[b].tolist(), top_i[b].tolist()):
+            candidates = [] if done[b] else zip(top_s[b].tolist(), top_i[b].tolist())  # decided: none
+            for s, i in candidates:
                 beam, tok = divmod(i, V)
                 if s == float("-inf") or kept == W:
-                    break
-                if done[b]:
                     break
                 if tok == eos:
                     finished[b].append((_normalised(s, t + 1, length_penalty), seqs[b][beam]))

@@ -267,10 +267,11 @@ class UnifiedLM(nn.Module):
             raise UserError(f"ulm: ctc_layer {ctc_layer} is not an LM block (1 .. {lm.n_layers}, or -1 for the last)")
         if ctc_units not in ("pieces", "chars"):
             raise UserError(f"ulm: ctc_units must be 'pieces' or 'chars', got '{ctc_units}'")
-        self.ctc_chars = None
+        self.ctc_chars = self.ctc_index = None
         if ctc_units == "chars":
             self.ctc_chars = ctc_chars or "".join(sorted({c for i in range(v.text_size) for c in v.decode_text([i])}))
             self.config["ctc_chars"] = self.ctc_chars
+            self.ctc_index = {c: i + 1 for i, c in enumerate(self.ctc_chars)}  # 0 is the blank
         # blank + the text pieces (or characters); each 5 Hz position emits g slots (one per codec frame)
         n_ctc = v.text_size if self.ctc_chars is None else len(self.ctc_chars)
         self.ctc_head = CTCHead(self.dim, n_ctc + 1, self.g, norm=True) if self.weights["ctc"] > 0 else None
@@ -465,15 +466,18 @@ class UnifiedLM(nn.Module):
         """The auxiliary CTC of the ASR rows: the speech positions' hidden states -> the text pieces (or
         characters). Validation also logs the greedy CTC transcript's word error rate (`wer_ctc`)."""
         h_sp = _gather_rows(h, speech_at, int(ng.max()))
-        refs = [self.vocab.decode_text(text[b, : int(n)].tolist()) for b, n in enumerate(text_len)]
+        scoring = not self.training and self.valid_wer
+        refs = None
+        if self.ctc_chars is not None or scoring:
+            refs = [self.vocab.decode_text(text[b, : int(n)].tolist()) for b, n in enumerate(text_len)]
         if self.ctc_chars is None:
             targets = [text[b, : int(n)] + 1 for b, n in enumerate(text_len)]  # 0 is the blank
         else:
-            index = {c: i + 1 for i, c in enumerate(self.ctc_chars)}
-            targets = [torch.tensor([index[c] for c in r if c in index], dtype=torch.long) for r in refs]
+            targets = [torch.tensor([self.ctc_index[c] for c in r if c in self.ctc_index], dtype=torch.long)
+                       for r in refs]
         loss, _ = self.ctc_head.loss(h_sp, ng, targets)
         out = {"loss_ctc": loss}
-        if not self.training and self.valid_wer:
+        if scoring:
             best = self.ctc_head.greedy(h_sp, ng)
             if self.ctc_chars is None:
                 hyps = [self.vocab.decode_text([i - 1 for i in ids]) for ids in best]

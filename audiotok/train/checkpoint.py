@@ -161,6 +161,15 @@ class CheckpointManager:
         self._write_index()
         return self.best[0]["step"] == step
 
+    def read_index(self):
+        """The n-best list as best.json has it ([] when none was written or it cannot be read): for
+        readers of a finished or stopped exp dir (packing, --init-from), not for resuming."""
+        try:
+            self.best = list(json.loads((self.dir / "best.json").read_text()))
+        except (OSError, ValueError):
+            self.best = []
+        return self.best
+
     def _write_index(self):
         with atomic_open(self.dir / "best.json") as f:
             json.dump(self.best, f, indent=2)
