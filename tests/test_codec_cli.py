@@ -226,6 +226,30 @@ def test_pack_float16_halves_the_weights_and_still_codes(tmp_path, model_dir, wa
     assert ya.shape == yb.shape and torch.isfinite(yb).all()
 
 
+def test_pack_inner_gives_the_codecs_ssl_encoder_as_a_model_a_new_codec_can_start_from(tmp_path, model_dir):
+    from safetensors.torch import load_file
+
+    from audiotok.config import plain_config
+    from audiotok.registry import build_model
+
+    cli("pack", "--exp-dir", model_dir, "--out", tmp_path / "ssl", "--inner", "ssl")
+    ssl = load_model(tmp_path / "ssl")
+    codec = load_model(model_dir)
+    assert ssl.model_type == "bestrq" and "its 'ssl'" in ssl.meta["packed_from"]
+    weights = load_file(str(tmp_path / "ssl" / "model.safetensors"))
+    # the codec holds its SSL encoder's weights, not that SSL model's training head
+    held = {k[len("ssl."):]: v for k, v in load_file(str(Path(model_dir) / "model.safetensors")).items()
+            if k.startswith("ssl.")}
+    assert held and all(torch.equal(weights[k], v) for k, v in held.items())
+    conf = plain_config(codec.config)
+    conf.pop("ssl")
+    fresh = build_model({"model": "dualcodec", "model_conf": {**conf, "ssl_init_dir": str(tmp_path / "ssl")}})
+    assert all(torch.equal(v, fresh.ssl.state_dict()[k]) for k, v in held.items())
+    r = cli("pack", "--exp-dir", model_dir, "--out", tmp_path / "rvq", "--inner", "rvq", check=False)
+    assert r.returncode == 1 and "holds no inner model under 'rvq'" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "rvq").exists()
+
+
 def test_shipped_names_resolve_and_unknown_names_say_what_ships(tmp_path, model_dir):
     from audiotok.errors import UserError
     from audiotok.pretrained import ALIASES, resolve_model, shipped_dir

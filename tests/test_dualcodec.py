@@ -176,6 +176,21 @@ def test_warmup_and_semantic_only_paths():
     assert torch.allclose(out["recon"], ref, atol=1e-5)
 
 
+def test_validation_scores_the_semantic_codebook_decoded_alone():
+    """valid_quality also logs stoi_semantic: the STOI of each item decoded from codebook 1 alone."""
+    from audiotok.metrics.quality import stoi
+
+    m = tiny(training={"valid_quality": True}).eval()
+    batch = {"wav": speechlike(2, 24000)}
+    with torch.no_grad():
+        _, logs = m.generator_loss(batch, m.forward_train(batch, 0), 0)
+        semantic = m.decode({"semantic": m.encode(batch["wav"])["semantic"]})
+    expected = [stoi(batch["wav"][i, 0].numpy(), semantic[i, 0, :24000].numpy(), 24000) for i in range(2)]
+    assert {"pesq", "stoi", "stoi_semantic"} <= set(logs)
+    assert logs["stoi_semantic"] == pytest.approx(sum(expected) / 2, abs=1e-4)
+    assert logs["stoi_semantic"] != pytest.approx(logs["stoi"], abs=1e-4)
+
+
 def test_running_ssl_stats_then_frozen():
     m = tiny(ssl_features={"layer": 1, "stats_batches": 2}).train()
     batch = {"wav": speechlike(2, 6000)}

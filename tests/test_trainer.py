@@ -650,6 +650,42 @@ def test_cli_init_from_starts_a_new_run_from_packed_weights(data, tmp_path):
     assert out.returncode == 1 and "do not fit this config" in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
+def test_init_partial_copies_what_fits_and_counts_the_rest(data, tmp_path):
+    """--init-partial: a deeper model takes the tensors of a shallower one that fit (names and shapes), its
+    extra layer keeps its fresh init; without the flag the same pair is refused; nothing fitting is an error."""
+    from audiotok.bin.train import init_weights
+    from audiotok.errors import UserError
+    from audiotok.registry import build_model
+
+    small = build_model(make_config(model="bestrq", model_conf=BESTRQ_CONF))
+    small.save_pretrained(tmp_path / "small")
+    deep_conf = {**BESTRQ_CONF, "encoder": {**BESTRQ_CONF["encoder"], "n_layers": 2}}
+    deep = build_model(make_config(model="bestrq", model_conf=deep_conf))
+    before = {k: v.clone() for k, v in deep.state_dict().items()}
+    with pytest.raises(UserError, match="--init-partial copies what fits"):
+        init_weights(deep, tmp_path / "small")
+    said = init_weights(deep, tmp_path / "small", partial=True)
+    after, src = deep.state_dict(), small.state_dict()
+    copied = [k for k in after if k in src and src[k].shape == after[k].shape]
+    fresh = [k for k in after if k not in copied]
+    assert copied and fresh and all(".layers.1." in k for k in fresh)
+    assert all(torch.equal(after[k], src[k]) for k in copied)
+    assert all(torch.equal(after[k], before[k]) for k in fresh)
+    assert f"{len(copied)} of {len(after)} tensors copied, {len(fresh)} fresh" in said
+    wide = build_model(make_config(model="bestrq", model_conf={**BESTRQ_CONF, "features": {
+        **BESTRQ_CONF["features"], "n_mels": 20, "n_fft": 512}, "encoder": {**BESTRQ_CONF["encoder"], "dim": 48},
+        "targets": {"codebook_size": 16, "codebook_dim": 4}}))
+    with pytest.raises(UserError, match="no tensor of it has a name and shape"):
+        init_weights(wide, tmp_path / "small", partial=True)
+    out = subprocess.run([sys.executable, "-m", "audiotok", "train", "--config",
+                          str(_write_yaml(tmp_path / "c.yaml", make_config(model="bestrq", model_conf=BESTRQ_CONF))),
+                          "--train-data", str(data[0]), "--valid-data", str(data[1]), "--exp-dir",
+                          str(tmp_path / "exp"), "--init-partial"],
+                         env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1 and "--init-partial needs --init-from" in out.stderr
+    assert not (tmp_path / "exp").exists()
+
+
 def test_kill_9_at_hooked_points_resumes_exactly(data, tmp_path):
     """`audiotok train` killed with SIGKILL mid-step and mid-checkpoint-write (AUDIOTOK_FAULT), then
     resumed with --resume: every trial ends with the weights of an uninterrupted run, and no temp

@@ -18,7 +18,7 @@ DESCRIPTION = "Tabulate (and plot) validation quality against CPU hours from tra
 AXES = (("cpu_hours", "CPU h", "{:.3f}"), ("step", "step", "{:d}"))
 # a table shows the metrics its exps logged: a codec's, an LM's, or both
 METRICS = (("mel", "mel", "{:.3f}"), ("pesq", "PESQ-WB", "{:.3f}"), ("stoi", "STOI", "{:.3f}"),
-           ("per", "PER %", "{:.1%}"), ("usage_semantic", "use sem", "{:.2f}"),
+           ("stoi_semantic", "STOI sem", "{:.3f}"), ("per", "PER %", "{:.1%}"), ("usage_semantic", "use sem", "{:.2f}"),
            ("usage_acoustic", "use ac", "{:.2f}"), ("wer_asr", "ASR WER %", "{:.1%}"),
            ("acc_asr", "ASR token acc", "{:.3f}"), ("loss_asr", "ASR loss", "{:.3f}"),
            ("wer_ctc", "CTC WER %", "{:.1%}"), ("loss_acoustic", "acoustic loss", "{:.3f}"),

@@ -20,6 +20,9 @@ def add_arguments(p):
     p.add_argument("--card", action="store_true",
                    help="write MODEL_CARD.md: commands, git hash of each training segment, data, steps, "
                         "CPU hours and the exp's RESULTS.md")
+    p.add_argument("--inner", default=None, metavar="KEY",
+                   help="pack the model held inside instead (e.g. ssl: a codec's SSL encoder, so a new codec "
+                        "can start from it with no SSL training); --exp-dir may then be a packed or shipped model")
     p.add_argument("--results", default=None, metavar="FILE",
                    help="the RESULTS.md to ship and quote in the card (default: EXP/RESULTS.md; a recipe that "
                         "scores several models in one file passes that file)")
@@ -43,7 +46,8 @@ def run(args):
     results = Path(args.results) if args.results else exp / "RESULTS.md"
     if args.results and not results.is_file():
         raise UserError(f"{results}: --results: no such file")
-    model = load_model(exp)
+    outer = load_model(exp)
+    model = _inner_model(outer, args.inner, exp) if args.inner else outer
     with atomic_dir(out, _is_packed, "a packed model dir") as tmp:
         meta = dict(getattr(model, "meta", {}))
         for key in ("model_id", "audiotok_version", "git_hash"):
@@ -52,7 +56,11 @@ def run(args):
             meta["name"] = args.name
         if args.version is not None:
             meta["version"] = str(args.version)
-        state = _training_state(exp)
+        state = None if args.inner else _training_state(exp)
+        if args.inner:
+            o = getattr(outer, "meta", {})
+            named = f"{o['name']} (version {o.get('version', '?')})" if o.get("name") else str(exp)
+            meta["packed_from"] = f"{named}, its '{args.inner}'"
         if state:
             meta["training"] = state
         model.save_pretrained(tmp, meta=meta, **({"dtype": torch.float16} if args.dtype == "float16" else {}))
@@ -74,6 +82,16 @@ def run(args):
             atomic_write_text(tmp / "MODEL_CARD.md", model_card(check, exp, out, results))
     print(f"packed {exp} -> {out} ({check.model_id})", file=sys.stderr)
     return 0
+
+
+def _inner_model(model, key, exp):
+    """The model `model` is built around under `key` (build_inner_model's), checked to be one."""
+    from audiotok.errors import UserError
+
+    inner = getattr(model, key, None) if key in (model.config or {}) else None
+    if not (hasattr(inner, "save_pretrained") and getattr(inner, "model_type", None)):
+        raise UserError(f"{exp}: --inner {key}: this {model.model_type} holds no inner model under '{key}'")
+    return inner
 
 
 def _training_state(exp):
@@ -103,10 +121,13 @@ def _readme(model, exp, out):
         "",
         f"Packed from `{exp}` by `audiotok pack`.",
         "",
-        f"- model: {d['model_type']}, sample rate {d.get('sample_rate')} Hz, frame rate {d.get('frame_rate')} Hz",
+        f"- model: {d['model_type']}, sample rate {d.get('sample_rate')} Hz, frame rate "
+        f"{d.get('frame_rate') or d.get('feature_rate')} Hz",
     ]
     if streams:
         lines.append(f"- streams: {streams}; full bitrate {model.bitrate() / 1000:.3f} kbps")
+    if not hasattr(model, "encode"):
+        return "\n".join(lines + [""])
     lines += [
         "",
         "```",

@@ -58,6 +58,9 @@ def add_arguments(p):
                    help="start a new run from the weights of a packed model or exp dir of the same architecture "
                         "(e.g. a shipped model, when the exp dir of its long run is gone); ignored when --resume "
                         "finds a checkpoint")
+    p.add_argument("--init-partial", "--init_partial", dest="init_partial", action="store_true",
+                   help="with --init-from: copy only the tensors whose name and shape match (e.g. a 25 Hz codec "
+                        "from a 12.5 Hz one); the rest keep their fresh init, and the log counts both")
     p.add_argument("--seed", type=int, default=None, help="overrides trainer.seed")
     p.add_argument("--print-config", "--print_config", dest="print_config", action="store_true",
                    help="print the resolved config and exit")
@@ -74,6 +77,8 @@ def _argv(args):
         out.append("--allow-config-change")
     if args.init_from:
         out += ["--init-from", args.init_from]
+    if args.init_partial:
+        out.append("--init-partial")
     if args.seed is not None:
         out += ["--seed", str(args.seed)]
     return out + list(args.overrides)
@@ -168,10 +173,12 @@ def _write_config(cfg, exp_dir, changed):
     save_config(cfg, path)
 
 
-def init_weights(model, model_dir):
+def init_weights(model, model_dir, partial=False):
     """Copy the weights of a packed model (or exp dir) into `model`: every tensor must exist there with
     the same shape, except the training-only parts a packed model leaves out. From an exp dir those
-    (e.g. an auxiliary CTC head) come from its best checkpoint, the one it packed; else they keep their init."""
+    (e.g. an auxiliary CTC head) come from its best checkpoint, the one it packed; else they keep their init.
+    `partial`: copy only the tensors whose name and shape match, and say how many did not.
+    Returns a description of what was copied, for the log."""
     from safetensors.torch import load_file
 
     from audiotok.pretrained import resolve_model
@@ -186,14 +193,22 @@ def init_weights(model, model_dir):
     drop = tuple(getattr(model, "training_only_prefixes", ("discriminator.",)))
     missing = [k for k in own if k not in state and not k.startswith(drop)]
     bad = [k for k in state if k not in own or own[k].shape != state[k].shape]
-    if missing or bad:
+    if partial:
+        state = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        if not state:
+            raise UserError(f"{d}: --init-partial: no tensor of it has a name and shape of this model")
+    elif missing or bad:
         raise UserError(f"{d}: --init-from weights do not fit this config (missing {len(missing)}: {missing[:3]}, "
-                        f"unexpected or reshaped {len(bad)}: {bad[:3]})")
+                        f"unexpected or reshaped {len(bad)}: {bad[:3]}); --init-partial copies what fits")
     model.load_state_dict(state, strict=False)  # float16 storage is cast to the parameters' dtype
     heads = _training_only_from_best(d.parent / "checkpoints", own, drop) if d.name == "model" else {}
     if heads:
         model.load_state_dict(heads, strict=False)
-    return d
+    if not partial:
+        return str(d)
+    fresh = len(own) - len(state) - len(heads)
+    return (f"{d}: {len(state) + len(heads)} of {len(own)} tensors copied, {fresh} fresh "
+            f"({len(bad)} of its tensors absent here or reshaped)")
 
 
 def _training_only_from_best(ckpt_dir, own, prefixes):
@@ -208,7 +223,8 @@ def _training_only_from_best(ckpt_dir, own, prefixes):
     return {k: v for k, v in state.items() if k.startswith(prefixes) and k in own and own[k].shape == v.shape}
 
 
-def train(cfg, train_data, valid_data, exp_dir, ngpu=0, resume=False, allow_config_change=False, init_from=None):
+def train(cfg, train_data, valid_data, exp_dir, ngpu=0, resume=False, allow_config_change=False, init_from=None,
+          init_partial=False):
     """Set up this process (distributed or not), train, and pack the best model into EXP/model/.
     Returns the trainer's summary dict."""
     from audiotok.registry import build_model, dataset_class
@@ -232,7 +248,7 @@ def train(cfg, train_data, valid_data, exp_dir, ngpu=0, resume=False, allow_conf
         seed_everything(seed)  # identical initial weights on every rank
         model = build_model(cfg)
         if init_from and not (resume and (exp_dir / "checkpoints" / "latest.pt").is_file()):
-            log.info("initial weights from %s", init_weights(model, init_from))
+            log.info("initial weights from %s", init_weights(model, init_from, init_partial))
         n_all = sum(p.numel() for p in model.parameters())
         disc = getattr(model, "discriminator", None)
         n_d = sum(p.numel() for p in disc.parameters()) if disc is not None else 0
@@ -269,6 +285,8 @@ def run(args):
 
         print(yaml.safe_dump(cfg, sort_keys=False), end="")
         return 0
+    if args.init_partial and not args.init_from:
+        raise UserError("--init-partial needs --init-from")
     if args.ngpu < 0 or args.ddp_cpu < 0:
         raise UserError("--ngpu and --ddp-cpu must be >= 0")
     if args.ngpu > 0 and args.ddp_cpu > 0:
@@ -279,7 +297,7 @@ def run(args):
     if nproc > 1 and not under_torchrun():
         return _relaunch(args, nproc)
     summary = train(cfg, args.train_data, args.valid_data, args.exp_dir, args.ngpu, args.resume,
-                    args.allow_config_change, args.init_from)
+                    args.allow_config_change, args.init_from, args.init_partial)
     if summary["stopped_by"] is not None:
         return 128 + int(summary["stopped_by"])
     return 0

@@ -448,16 +448,19 @@ class DualCodec(TokenModel):
 
     @torch.no_grad()
     def _quality(self, batch, out):
-        """Mean PESQ-WB and STOI of the batch's reconstructions (each item at its own length)."""
+        """Mean PESQ-WB and STOI of the batch's reconstructions (each item at its own length), and the STOI
+        of the semantic codebook decoded alone (`stoi_semantic`: what a TTS that predicts only it can reach)."""
         from audiotok.metrics.quality import pesq_wb, stoi
 
         lengths = batch.get("lengths")
-        scores = {"pesq": [], "stoi": []}
+        semantic = self._decode_latent(out["s_hat"], out["frames"])
+        scores = {"pesq": [], "stoi": [], "stoi_semantic": []}
         for i in range(out["wav"].shape[0]):
             n = int(lengths[i]) if lengths is not None else out["wav"].shape[-1]
-            ref, est = out["wav"][i, 0, :n].float().cpu().numpy(), out["recon"][i, 0, :n].float().cpu().numpy()
-            for name, fn in (("pesq", pesq_wb), ("stoi", stoi)):
-                v = fn(ref, est, self.sample_rate)
+            ref = out["wav"][i, 0, :n].float().cpu().numpy()
+            for name, fn, est in (("pesq", pesq_wb, out["recon"]), ("stoi", stoi, out["recon"]),
+                                  ("stoi_semantic", stoi, semantic)):
+                v = fn(ref, est[i, 0, :n].float().cpu().numpy(), self.sample_rate)
                 if v is not None and v == v:
                     scores[name].append(float(v))
         return {k: sum(v) / len(v) for k, v in scores.items() if v}

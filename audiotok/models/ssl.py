@@ -234,7 +234,7 @@ class BestRQ(nn.Module):
             "num_layers": self.num_layers,
         }
 
-    def save_pretrained(self, directory, meta=None):
+    def save_pretrained(self, directory, meta=None, dtype=None):
         from audiotok.models.loading import save_model_dir
 
-        return save_model_dir(self, directory, meta=meta)
+        return save_model_dir(self, directory, meta=meta, dtype=dtype)

@@ -24,6 +24,8 @@ score_opts=            # extra options for audiotok score (e.g. "--metrics pesq,
 local_data_opts=       # passed to local/data.sh
 train_args=            # extra key=value overrides for the codec training
 train_init=            # start a new codec run from these weights (packed/exp dir or shipped name, e.g. speech)
+train_init_partial=false  # true: take only the --train-init tensors whose name and shape fit (e.g. 25 Hz from 12.5 Hz)
+ssl_from=              # stage 3 takes the SSL encoder out of this codec (packed/exp dir or shipped name) instead of training one
 ssl_train_args=        # extra key=value overrides for the SSL training
 max_train_seconds=30
 min_train_seconds=0.3
@@ -40,6 +42,8 @@ help_message="Usage: $0 [options]
   --update-results true        stage 6 also adds its sections to ./RESULTS.md (the committed one; a deliberate step)
   --exp-root DIR               exp root (default exp; put long runs outside the work tree and --resume them)
   --decode-nq \"1 2 4\"          codebook counts for the test-set decode
+  --ssl-from MODEL             stage 3 takes the SSL encoder out of this codec (e.g. speech) instead of training one
+  --train-init MODEL           stage 4 starts from these weights (--train-init-partial true: those that fit)
   --local-data-opts \"...\"      options for local/data.sh"
 
 . ./path.sh
@@ -49,7 +53,7 @@ save_run_args "$0" "$@"
 
 [ -n "$ssl_config" ] || { echo "$0: --ssl-config is required" >&2; exit 1; }
 [ -n "$codec_config" ] || { echo "$0: --codec-config is required" >&2; exit 1; }
-[ -n "$ssl_tag" ] || ssl_tag="ssl_$(basename "${ssl_config%.*}")"
+[ -n "$ssl_tag" ] || ssl_tag="ssl_$(basename "${ssl_config%.*}")${ssl_from:+_from_$(basename "${ssl_from}")}"
 [ -n "$tag" ] || tag="codec_$(basename "${codec_config%.*}")"
 ssl_exp=${exp_root}/${ssl_tag}
 codec_exp=${exp_root}/${tag}
@@ -64,7 +68,10 @@ if run_stage 2 "format audio to ${fs} Hz mono" "data/*" "${dump}/*"; then
   format_sets ${dump} ${fs} ${nj} ${min_train_seconds} ${max_train_seconds} "${train_set} ${valid_set}" "${test_sets}"
 fi
 
-if run_stage 3 "train the BEST-RQ SSL encoder" "${dump}/${train_set}" "${ssl_exp}"; then
+if [ -n "${ssl_from}" ] && run_stage 3 "take the SSL encoder of ${ssl_from}" "${ssl_from}" "${ssl_exp}/model"; then
+  mkdir -p ${ssl_exp}
+  audiotok pack --exp-dir ${ssl_from} --inner ssl --out ${ssl_exp}/model
+elif run_stage 3 "train the BEST-RQ SSL encoder" "${dump}/${train_set}" "${ssl_exp}"; then
   write_run_sh ${ssl_exp} 3
   # shellcheck disable=SC2086
   OMP_NUM_THREADS=${train_threads} ${cuda_cmd} ${ssl_exp}/log/train.log \
@@ -78,6 +85,7 @@ if run_stage 4 "train the dual-stream codec" "${dump}/${train_set} + ${ssl_exp}/
   OMP_NUM_THREADS=${train_threads} ${cuda_cmd} ${codec_exp}/log/train.log \
     audiotok train --config ${codec_config} --train-data ${dump}/${train_set} --valid-data ${dump}/${valid_set} \
       --exp-dir ${codec_exp} --ngpu ${ngpu} --resume ${train_init:+--init-from ${train_init}} \
+      $([ "${train_init_partial}" = true ] && echo --init-partial) \
       model_conf.ssl_init_dir=${ssl_exp}/model ${train_args}
 fi
 
