@@ -29,8 +29,10 @@ mini: $(STAMP)
 mini-music: $(STAMP)
 	cd egs/mini_music/tok1 && ./run.sh --ngpu $(NGPU) --nj $(NJ)
 
+# Two worker processes, each test file kept in one (module fixtures are made once).
+TEST_JOBS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) --dist loadfile tests
 
 bench: $(STAMP)
 	$(PY) -m bench.run_all
