@@ -139,3 +139,17 @@ def test_lm_recipe_option_errors(tmp_path):
     r = bash(recipe, "lm.sh", "--codec-exp-dir", tmp_path, "--lm-config", "conf/nope.yaml")
     assert r.returncode == 1 and "config conf/nope.yaml not found" in r.stderr
     assert subprocess.run(["bash", "-n", str(recipe / "lm.sh")]).returncode == 0
+
+
+def test_lm_recipe_tokenizes_with_a_shipped_codec_named(tmp_path):
+    """--codec-exp-dir may name a shipped codec (a fresh machine has no codec exp dir)."""
+    recipe = lm_recipe(tmp_path / "lm1")
+    wavs = {u: espeak(tmp_path / "wav" / f"{u}.wav", text, voice) for u, (voice, text) in list(TEXTS.items())[:2]}
+    write_data_dir(tmp_path / "raw" / "all", wavs, {u: t for u, (_, t) in list(TEXTS.items())[:2]})
+    r = bash(recipe, "lm.sh", "--codec-exp-dir", "speech", "--data-root", tmp_path / "raw", "--train-set", "all",
+             "--valid-set", "all", "--test-sets", "all", "--lm-config", "conf/ulm_g5_debug.yaml", "--nj", "1",
+             "--fs", "16000", "--stage", "1", "--stop-stage", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    tokens = recipe / "dump" / "speech-12hz-v1" / "all" / "tokens.scp"  # the versioned name, not the alias
+    assert len(tokens.read_text().splitlines()) == 2
+    assert (tokens.parent / "run.sh").is_file()

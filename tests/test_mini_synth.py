@@ -125,6 +125,26 @@ def test_test_split_minimum_rule():
     assert M.n_speakers("train", 10 * 3600) == len(M.speakers_of("train"))
 
 
+def test_a_longer_corpus_of_the_same_seed_starts_with_the_shorter_one():
+    """Past minutes_using_every_speaker() a split's plan does not depend on the size: 10 and 30 hours
+    plan the same utterances first (so the test voices, sentences and test_9perspk stay), while below
+    it a bigger corpus brings in more speakers and reorders the plan."""
+    from itertools import islice
+
+    full = M.minutes_using_every_speaker()
+    assert 100 < full < 600  # the recipes' 10-hour corpus is past it
+
+    def plan(split, minutes, n=400):
+        target = minutes * 60 * M.SPLIT_SHARE[split]
+        n_spk = M.n_speakers(split, max(target, M.min_utts(split, minutes) * M.UTT_SECONDS_GUESS))
+        return [(u.utt_id, u.text, u.aug) for u in islice(M.plan_split(1, split, n_spk), n)]
+
+    for split in M.SPLITS:
+        assert M.n_speakers(split, full * 60 * M.SPLIT_SHARE[split]) == len(M.speakers_of(split))
+        assert plan(split, 600) == plan(split, 1800)
+    assert plan("train", 60) != plan("train", 600)
+
+
 def test_augmentation_is_seeded_and_mixed():
     augs = [A.choose(0, f"e-us-000-{i:05d}") for i in range(1000)]
     assert augs == [A.choose(0, f"e-us-000-{i:05d}") for i in range(1000)]

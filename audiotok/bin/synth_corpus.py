@@ -3,7 +3,7 @@
 import sys
 
 from audiotok.bin import entry
-from audiotok.data.corpora.mini_synth import SPLITS, build_corpus
+from audiotok.data.corpora.mini_synth import SPLITS, build_corpus, minutes_using_every_speaker
 
 DESCRIPTION = ("Generate the mini_synth speech corpus: seeded sentences read by hundreds of espeak-ng and flite "
                "speakers, split by voice into Kaldi data dirs OUT/{train,dev,test} (train augmented, utt2aug; "
@@ -13,7 +13,9 @@ DESCRIPTION = ("Generate the mini_synth speech corpus: seeded sentences read by 
 def add_arguments(parser):
     parser.add_argument("--out", required=True, help="output directory (must be empty unless --overwrite)")
     parser.add_argument("--minutes", type=float, default=6.0,
-                        help="total audio to generate, in minutes, over all splits (default: 6)")
+                        help="total audio to generate, in minutes, over all splits (default: 6). From about "
+                             f"{minutes_using_every_speaker():.0f} minutes on, every split uses all its voices and "
+                             "a longer corpus of the same seed holds the shorter one (the same utterances first)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sentences and speaker order (default: 0)")
     parser.add_argument("--nj", type=int, default=1, help="parallel synthesis jobs; the output does not depend on it")
     parser.add_argument("--sample-rate", type=int, default=24000,

@@ -14,7 +14,7 @@ fs=24000               # audio rate of dump/raw when stage 1 formats local/data.
 train_set=train
 valid_set=dev
 test_sets=test
-codec_exp_dir=         # the trained codec: a recipe exp dir holding model/ (or a packed codec dir)
+codec_exp_dir=         # the trained codec: a recipe exp dir holding model/, a packed codec dir or a shipped name
 data_root=             # folder holding ${train_set}/ ${valid_set}/ ${test_sets} data dirs at the codec's rate
                        # (e.g. ../codec1/dump/raw); empty or incomplete: local/data.sh + format here
 local_data_opts=       # passed to local/data.sh
@@ -59,11 +59,17 @@ codec_tag=$(basename "${codec_exp_dir%/}")
 [ "$codec_tag" != model ] || codec_tag=$(basename "$(dirname "${codec_exp_dir%/}")")
 codec_dir=
 if [ "$stop_stage" -ge 2 ]; then  # stage 1 (data) runs without a codec
-  if [ ! -e "$codec_exp_dir" ]; then
-    echo "$0: codec ${codec_exp_dir} not found (train it with the codec1 recipe)" >&2
+  if [ -e "$codec_exp_dir" ]; then
+    codec_dir=$(cd "$codec_exp_dir" && pwd)
+  else  # a shipped codec's name (e.g. speech-25hz-v1)
+    codec_dir=$(python -c 'import sys; from audiotok.pretrained import shipped_dir; print(shipped_dir(sys.argv[1]) or "")' \
+      "$codec_exp_dir")
+    [ -z "$codec_dir" ] || codec_tag=$(basename "$codec_dir")  # the versioned name, not the alias
+  fi
+  if [ -z "$codec_dir" ]; then
+    echo "$0: codec ${codec_exp_dir} not found: not a dir, nor a shipped model (train it with the codec1 recipe)" >&2
     exit 1
   fi
-  codec_dir=$(cd "$codec_exp_dir" && pwd)
 fi
 [ -n "$tag" ] || tag="lm_$(basename "${lm_config%.*}")"
 tags=("$tag")

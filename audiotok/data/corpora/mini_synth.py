@@ -189,6 +189,13 @@ def n_speakers(split, target_s):
     return max(min(MIN_SPEAKERS[split], pool), min(pool, round(target_s / SECONDS_PER_SPEAKER)))
 
 
+def minutes_using_every_speaker():
+    """The corpus size (minutes) from which every split uses all of its speakers. From there on a split's
+    plan no longer depends on the size, so a longer corpus of the same seed starts with the utterances of
+    a shorter one: more hours keep the same voices, the same held-out sentences and test_<N>perspk."""
+    return max(len(speakers_of(s)) * SECONDS_PER_SPEAKER / SPLIT_SHARE[s] / 60.0 for s in SPLITS)
+
+
 def min_utts(split, minutes, test_utts=None):
     """The least number of utterances of `split` (before the one-per-speaker rule)."""
     if split != "test":
