@@ -32,6 +32,7 @@ from audiotok.tokfile import model_identity
 from audiotok.tts_text import speakable
 
 SEMANTIC, ACOUSTIC = "semantic", "acoustic"
+ACOUSTIC_DECODES = ("codes", "expected", "none")  # what TTS decodes besides the semantic tokens
 
 
 def find_codec_dir(model_dir):
@@ -251,12 +252,13 @@ class SpeechLM:
         alone cost in intelligibility and voice (the acoustic-stage ceiling of TTS).
         acoustic_decode: "codes" decodes the acoustic codes MaskGIT chose; "expected" decodes, per frame,
         the expected acoustic latent under the distribution the acoustic stage predicted for it. Codes the
-        stage cannot predict then average out instead of adding a wrong residual.
+        stage cannot predict then average out instead of adding a wrong residual. "none" skips the acoustic
+        stage and decodes the semantic codebook alone: the codec's own voice, no cloning, the content's ceiling.
         """
         if prompt_mode not in ("acoustic", "continue"):
             raise UserError(f"tts: prompt_mode must be 'acoustic' or 'continue', got '{prompt_mode}'")
-        if acoustic_decode not in ("codes", "expected"):
-            raise UserError(f"tts: acoustic_decode must be 'codes' or 'expected', got '{acoustic_decode}'")
+        if acoustic_decode not in ACOUSTIC_DECODES:
+            raise UserError(f"tts: acoustic_decode must be one of {', '.join(ACOUSTIC_DECODES)}, got '{acoustic_decode}'")
         expected = acoustic_decode == "expected"
         if expected and not hasattr(self.codec, "rvq"):
             raise UserError(f"tts: acoustic_decode 'expected' needs a codec with a residual VQ (DualCodec), "
@@ -324,7 +326,8 @@ class SpeechLM:
             stats["lm_steps"] += sum(math.ceil(s.numel() / self.g) for s in sem)
             stats["speech_frames"] += sum(int(s.numel()) for s in sem)
             t0 = time.perf_counter()
-            acoustic = self._acoustic(sem, [resolved[i] for i in idx], acoustic_steps, gen, expected)
+            acoustic = ([None] * len(sem) if acoustic_decode == "none" else
+                        self._acoustic(sem, [resolved[i] for i in idx], acoustic_steps, gen, expected))
             stats["acoustic_seconds"] += time.perf_counter() - t0
             t0 = time.perf_counter()
             for i, s, ac in zip(idx, sem, acoustic):

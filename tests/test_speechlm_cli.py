@@ -253,6 +253,11 @@ def test_tts_expected_acoustic_latents(pair):
     ac = torch.randint(0, 32, (2, s.numel()))
     one_hot = torch.nn.functional.one_hot(ac, 32).float()
     assert torch.allclose(slm._decode(s, ac, one_hot), slm._decode(s, ac), atol=1e-4)
+    # none: no acoustic stage; given semantic tokens come out decoded alone, the prompt's frames cut off
+    wav, _ = slm.tts("A DOG", prompt=prompt, semantic=s, acoustic_decode="none")
+    assert slm.last_stats["acoustic_decode"] == "none"
+    P = prompt["semantic"].numel()
+    assert torch.equal(wav, slm._decode(torch.cat([prompt["semantic"], s]), None)[P * slm.hop:])
     with pytest.raises(UserError, match="acoustic_decode must be"):
         slm.tts("HI", acoustic_decode="soft")
 

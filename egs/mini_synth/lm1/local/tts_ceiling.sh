@@ -3,7 +3,8 @@
 #   the originals; the codec's resynthesis from all its codebooks, from the semantic one plus the first
 #   acoustic one, and from the semantic one alone; for each LM given, its acoustic (MaskGIT) stage on the
 #   true semantic tokens (`audiotok tts --semantic-from`: the ceiling of that LM's TTS), and its full TTS,
-#   each with the acoustic codes MaskGIT chose and with their expected latents (--acoustic-decode expected).
+#   each with the acoustic codes MaskGIT chose and with their expected latents (--acoustic-decode expected),
+#   and its full TTS's semantic tokens decoded alone (--acoustic-decode none: the LM's content ceiling).
 # One RESULTS.md section. Every output is kept and reused when the script runs again.
 #   local/tts_ceiling.sh [--set test_9perspk] [--section TITLE] NAME=LM_EXP_DIR ...
 set -euo pipefail
@@ -35,13 +36,16 @@ for way in "codec|" "codec_nq2|--n-q 2" "codec_semantic_only|--semantic-only"; d
 done
 for spec in "$@"; do
   name=${spec%%=*} exp=${spec#*=}
-  for decode in codes expected; do
+  for decode in codes expected none; do
     tag=${name}_${decode}
-    [ -f ${out}/acoustic_${tag}/wav.scp ] || audiotok tts --data-dir ${out}/data --semantic-from ${out}/tokens \
-      -o ${out}/acoustic_${tag} --model ${exp} --seed 1 --acoustic-decode ${decode}
+    if [ ${decode} != none ]; then  # on the true semantic tokens, none is the codec's semantic-only row
+      [ -f ${out}/acoustic_${tag}/wav.scp ] || audiotok tts --data-dir ${out}/data --semantic-from ${out}/tokens \
+        -o ${out}/acoustic_${tag} --model ${exp} --seed 1 --acoustic-decode ${decode}
+      hyps+=(--hyp "acoustic_stage_${tag}=${out}/acoustic_${tag}")
+    fi
     [ -f ${out}/tts_${tag}/wav.scp ] || audiotok tts --data-dir ${out}/data -o ${out}/tts_${tag} --model ${exp} \
       --seed 1 --acoustic-decode ${decode}
-    hyps+=(--hyp "acoustic_stage_${tag}=${out}/acoustic_${tag}" --hyp "tts_${tag}=${out}/tts_${tag}")
+    hyps+=(--hyp "tts_${tag}=${out}/tts_${tag}")
   done
 done
 audiotok score --ref-data ${out}/data --include-original "${hyps[@]}" --metrics wer --asr whisper --nj 1 \
