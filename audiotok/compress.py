@@ -52,16 +52,20 @@ def _chunks(n_frames, model, chunk_seconds, context_seconds):
 
 
 @torch.inference_mode()
-def _encode_chunks(model, n_frames, get_audio, n_q, chunk_seconds, context_seconds):
-    """get_audio(a0, a1) returns the audio [1,T] of frames [a0,a1) at model.sample_rate."""
+def _encode_chunks(model, n_frames, get_audio, n_q, chunk_seconds, context_seconds, stems=False):
+    """get_audio(a0, a1) returns the audio [1,T] of frames [a0,a1) at model.sample_rate (`stems`: [2,T], the
+    vocals and the accompaniment, which the model's encode_stems routes each to its own codebook)."""
     hop = hop_length(model)
     device = _device_of(model)
     pieces = {}
     for f0, f1, a0, a1 in _chunks(n_frames, model, chunk_seconds, context_seconds):
         seg = get_audio(a0, a1)
         need = (a1 - a0) * hop
-        seg = torch.nn.functional.pad(seg[..., :need], (0, max(0, need - seg.shape[-1])))
-        codes = model.encode(seg.reshape(1, 1, -1).to(device), n_q=n_q)
+        seg = torch.nn.functional.pad(seg[..., :need], (0, max(0, need - seg.shape[-1]))).to(device)
+        if stems:
+            codes = model.encode_stems(seg[0:1, None], seg[1:2, None], n_q=n_q)
+        else:
+            codes = model.encode(seg.reshape(1, 1, -1), n_q=n_q)
         for name, c in codes.items():
             pieces.setdefault(name, []).append(c[0, :, f0 - a0 : f1 - a0].cpu())
     return {name: torch.cat(p, dim=-1) for name, p in pieces.items()}
@@ -96,6 +100,29 @@ def encode_file(model, in_path, out_path, n_q=None, chunk_seconds=30.0, context_
             return resample(seg.mean(0, keepdim=True), sr, model.sample_rate)
 
         tokens = _encode_chunks(model, n_frames, get_audio, n_q, chunk_seconds, context_seconds)
+    return _write_token_file(model, out_path, tokens, n_q, length)
+
+
+def encode_stems_file(model, vocals_path, accompaniment_path, out_path, n_q=None, chunk_seconds=30.0,
+                      context_seconds=2.0):
+    """Encode a song given as its two stems (e.g. a separator's output) into a .atok: each stem goes to its
+    own track's codebook (Duo-Tok's hard routing by the stems, not by the model's separation head)."""
+    if not callable(getattr(model, "encode_stems", None)) or getattr(model, "routing", None) != "hard":
+        raise UserError(f"{getattr(model, 'model_id', 'this model')}: encoding stems needs a dual-track tokenizer "
+                        "(Duo-Tok with hard routing)")
+    hop = hop_length(model)
+    wavs = [read_audio(p, target_sr=model.sample_rate)[0].mean(0) for p in (vocals_path, accompaniment_path)]
+    if abs(wavs[0].numel() - wavs[1].numel()) > hop:
+        raise UserError(f"{vocals_path} ({wavs[0].numel() / model.sample_rate:.2f} s) and {accompaniment_path} "
+                        f"({wavs[1].numel() / model.sample_rate:.2f} s): stems of one song must be equally long")
+    length = max(w.numel() for w in wavs)
+    both = torch.stack([torch.nn.functional.pad(w, (0, length - w.numel())) for w in wavs])
+    tokens = _encode_chunks(model, math.ceil(length / hop), lambda a0, a1: both[:, a0 * hop: a1 * hop], n_q,
+                            chunk_seconds, context_seconds, stems=True)
+    return _write_token_file(model, out_path, tokens, n_q, length)
+
+
+def _write_token_file(model, out_path, tokens, n_q, length):
     header = model_header(model, n_q, length)
     write_tokens(out_path, tokens, header)
     if getattr(model, "model_dir", None):

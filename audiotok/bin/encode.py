@@ -31,6 +31,10 @@ def add_arguments(p):
                    help="stream: read 16-bit mono PCM (raw at the model's rate, or a WAV stream) from the one input "
                         "('-' = stdin) and write token blocks to OUT ('-' = stdout) as frames complete "
                         "(causal models only)")
+    p.add_argument("--stems", action="store_true",
+                   help="a dual-track tokenizer (default: music) given each song as its two stems: inputs "
+                        "VOCALS ACCOMPANIMENT, or with --data-dir its vocals.scp and accompaniment.scp; each stem "
+                        "goes to its own track's codebook instead of the model's own split of the mix")
     p.add_argument("--block-frames", type=int, default=1,
                    help="--stream: frames per token block (1 = lowest latency; each block adds 6 bytes)")
 
@@ -60,6 +64,13 @@ def _encode_one(model, job):
     return truncation_warning(src)
 
 
+def _encode_one_stems(model, job):
+    from audiotok.compress import encode_stems_file
+
+    key, (vocals, accompaniment), dst, n_q, chunk = job
+    encode_stems_file(model, vocals, accompaniment, dst, n_q=n_q, chunk_seconds=chunk)
+
+
 def _name(model):
     """The name token files record (e.g. speech-12hz-v1), not the weights digest."""
     from audiotok.tokfile import model_identity
@@ -74,6 +85,32 @@ def _jobs_from_data_dir(data_dir, out):
     if not scp.is_file():
         raise UserError(f"{data_dir}: not a data dir (no wav.scp)")
     return [(utt, Path(path), Path(out) / f"{utt}.atok") for utt, path in read_scp(scp).items()]
+
+
+def _stem_jobs(args):
+    """(key, (vocals, accompaniment), out) per song: the two inputs, or a data dir's stem scp files."""
+    from audiotok.data.kaldi_dir import read_scp
+
+    if not args.data_dir:
+        if len(args.inputs) != 2:
+            raise UserError("--stems takes two inputs, VOCALS and ACCOMPANIMENT (or --data-dir)")
+        vocals, accompaniment = map(Path, args.inputs)
+        return [(vocals.stem, (vocals, accompaniment), Path(args.out))]
+    d = Path(args.data_dir)
+    if not (d / "wav.scp").is_file():
+        raise UserError(f"{d}: not a data dir (no wav.scp)")
+    keys = list(read_scp(d / "wav.scp"))
+    stems = {}
+    for name in ("vocals", "accompaniment"):
+        if not (d / f"{name}.scp").is_file():
+            raise UserError(f"{d}/{name}.scp: missing (--stems reads each song's stems from the data dir)")
+        stems[name] = read_scp(d / f"{name}.scp")
+        lacking = [k for k in keys if k not in stems[name]]
+        if lacking:
+            raise UserError(f"{d}/{name}.scp: lacks {len(lacking)} of the {len(keys)} songs of wav.scp "
+                            f"(e.g. {lacking[0]})")
+    return [(k, (Path(stems["vocals"][k]), Path(stems["accompaniment"][k])), Path(args.out) / f"{k}.atok")
+            for k in keys]
 
 
 def _n_q(model, args):
@@ -118,13 +155,21 @@ def _run_stream(args):
 
 
 def run(args):
+    if args.stream and args.stems:
+        raise UserError("--stems does not stream: give the two stem files")
     if args.stream:
         return _run_stream(args)
     if bool(args.inputs) == bool(args.data_dir):
         raise UserError("give either input files/folders or --data-dir")
     if not args.chunk_seconds > 0:
         raise UserError(f"--chunk-seconds must be > 0, got {args.chunk_seconds:g}")
-    if args.data_dir:
+    if args.stems:
+        if args.backend == "onnxruntime":
+            raise UserError("--stems is for the torch backend")
+        planned = _stem_jobs(args)
+        outputs = [dst for _, _, dst in planned] + ([Path(args.out) / "tokens.scp"] if args.data_dir else [])
+        inputs = [p for _, src, _ in planned for p in src]
+    elif args.data_dir:
         planned = _jobs_from_data_dir(args.data_dir, args.out)
         outputs = [dst for _, _, dst in planned] + [Path(args.out) / "tokens.scp"]
         inputs = [src for _, src, _ in planned] + [Path(args.data_dir) / "wav.scp"]
@@ -144,12 +189,15 @@ def run(args):
     else:
         from audiotok.pretrained import resolve_model
 
-        args.model = str(resolve_model(args.model, kind="speech"))
+        args.model = str(resolve_model(args.model, kind="music" if args.stems else "speech"))
         model = _load(args.model, args.device)
         n_q = _n_q(model, args)
         if n_q is not None:
             model.streams_for(n_q)  # validates the range
-        load, one, load_args = _load, _encode_one, (args.model, args.device)
+        load, one, load_args = _load, _encode_one_stems if args.stems else _encode_one, (args.model, args.device)
+        if args.stems and not (getattr(model, "routing", None) == "hard"):
+            raise UserError(f"{args.model}: --stems needs a dual-track tokenizer (Duo-Tok with hard routing, "
+                            "e.g. --model music)")
     prepare_outputs(outputs)
     jobs = [(key, src, dst, n_q, args.chunk_seconds) for key, src, dst in planned]
     warned = {}

@@ -21,7 +21,7 @@ from audiotok.errors import UserError
 
 HERE = Path(__file__).resolve().parent
 ALIASES = {"speech": "speech-12hz-v1", "music": "music-v1", "lm": "speech-lm-v1"}
-DEFAULTS = {"speech": "speech", "lm": "lm"}  # kind -> alias used when no --model is given
+DEFAULTS = {"speech": "speech", "lm": "lm", "music": "music"}  # kind -> alias used when no --model is given
 
 
 def shipped_names():
