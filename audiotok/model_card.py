@@ -54,6 +54,13 @@ SPEECH_USE = ["audiotok encode speech.wav -o speech.atok --model {name}",
               "audiotok decode speech.atok -o speech_rec.wav"]
 
 
+def _origin_line(origin):
+    named = f"`{origin['model']}`" + (f" (version {origin['version']})" if origin.get("version") else "")
+    hours = f", {origin['cpu_hours']} CPU hours" if origin.get("cpu_hours") is not None else ""
+    took = "the tensors whose names and shapes fit" if origin.get("partial") else "all its weights"
+    return f"{named}: {took}, its step {origin.get('step', '?')}{hours} (not counted above)"
+
+
 def model_card(model, exp, out, results=None):
     exp = Path(exp)
     meta = getattr(model, "meta", {}) or {}
@@ -84,6 +91,10 @@ def model_card(model, exp, out, results=None):
         for i, seg in enumerate(train.get("segments") or [], 1):
             lines.append(f"- segment {i}: from step {seg.get('from_step')} at git `{seg.get('git')}` on "
                          f"{seg.get('device')}, started {seg.get('started')}")
+        origin = train.get("started_from")
+        while origin:  # the weights it started from, and theirs: the hours above are this run's alone
+            lines.append(f"- started from {_origin_line(origin)}")
+            origin = origin.get("started_from")
     for run_sh in sorted(exp.glob("**/run.sh"))[:8]:
         cmd = [ln for ln in run_sh.read_text().splitlines() if ln and not ln.startswith("#")]
         if cmd:

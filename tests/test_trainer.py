@@ -642,6 +642,21 @@ def test_cli_init_from_starts_a_new_run_from_packed_weights(data, tmp_path):
     out = subprocess.run(base + ["--exp-dir", str(tmp_path / "second"), "--init-from", str(tmp_path / "first")],
                          env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and "initial weights from" in (tmp_path / "second" / "train.log").read_text()
+    # where the weights came from is recorded, packed and named on the model card, with the hours behind them
+    from audiotok.train.checkpoint import init_origin, training_state
+
+    origin = json.loads((tmp_path / "second" / "init_from.json").read_text())
+    first_hours = training_state(tmp_path / "first")["cpu_hours"]
+    assert origin["model"] == str(tmp_path / "first" / "model") and origin["step"] == 2
+    assert origin["cpu_hours"] == first_hours and origin["partial"] is False
+    r = subprocess.run([sys.executable, "-m", "audiotok", "pack", "--exp-dir", str(tmp_path / "second"), "--out",
+                        str(tmp_path / "rel"), "--name", "tiny-ssl", "--version", "2", "--card"],
+                       env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    card = (tmp_path / "rel" / "MODEL_CARD.md").read_text()
+    assert f"- started from `{tmp_path / 'first' / 'model'}`: all its weights, its step 2, {first_hours} CPU hours" in card
+    chained = init_origin(tmp_path / "rel")  # a third run from the release: the chain of origins goes along
+    assert chained["model"] == "tiny-ssl" and chained["version"] == "2" and chained["started_from"] == origin
     other = make_config(model="bestrq", model_conf={**BESTRQ_CONF, "encoder": {**BESTRQ_CONF["encoder"], "dim": 48}},
                         max_steps=2)
     out = subprocess.run(base[:5] + [str(_write_yaml(tmp_path / "o.yaml", other))] + base[6:] +

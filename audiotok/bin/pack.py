@@ -35,6 +35,8 @@ def _is_packed(d):
 def run(args):
     import torch
 
+    from audiotok.train.checkpoint import training_state
+
     from audiotok import load_model
     from audiotok.errors import UserError
     from audiotok.fileio import atomic_dir, atomic_write_text
@@ -56,7 +58,7 @@ def run(args):
             meta["name"] = args.name
         if args.version is not None:
             meta["version"] = str(args.version)
-        state = None if args.inner else _training_state(exp)
+        state = None if args.inner else training_state(exp)
         if args.inner:
             o = getattr(outer, "meta", {})
             named = f"{o['name']} (version {o.get('version', '?')})" if o.get("name") else str(exp)
@@ -92,25 +94,6 @@ def _inner_model(model, key, exp):
     if not (hasattr(inner, "save_pretrained") and getattr(inner, "model_type", None)):
         raise UserError(f"{exp}: --inner {key}: this {model.model_type} holds no inner model under '{key}'")
     return inner
-
-
-def _training_state(exp):
-    """Steps, CPU/wall hours and the git hash of every training segment, from the exp's latest checkpoint."""
-    import torch
-
-    from audiotok.train.checkpoint import CheckpointManager
-
-    latest = Path(exp) / "checkpoints" / "latest.pt"
-    if not latest.is_file():
-        return None
-    state = torch.load(latest, map_location="cpu", weights_only=False)
-    out = {"steps": int(state.get("step", 0)), "cpu_hours": round(float(state.get("cpu_seconds", 0.0)) / 3600, 3),
-           "wall_hours": round(float(state.get("wall_seconds", 0.0)) / 3600, 3),
-           "segments": state.get("segments") or []}
-    best = CheckpointManager(Path(exp) / "checkpoints").read_index()
-    if best:
-        out["best_step"] = int(best[0]["step"])
-    return out
 
 
 def _readme(model, exp, out):

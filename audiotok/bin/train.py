@@ -26,6 +26,7 @@ torchrun with N processes; under torchrun it reads RANK / LOCAL_RANK / WORLD_SIZ
 A SIGTERM or Ctrl-C saves a checkpoint and exits with 128 + the signal number.
 """
 
+import json
 import logging
 import signal
 import subprocess
@@ -181,13 +182,7 @@ def init_weights(model, model_dir, partial=False):
     Returns a description of what was copied, for the log."""
     from safetensors.torch import load_file
 
-    from audiotok.pretrained import resolve_model
-
-    d = Path(resolve_model(model_dir))
-    if not (d / "model.safetensors").is_file() and (d / "model" / "model.safetensors").is_file():
-        d = d / "model"
-    if not (d / "model.safetensors").is_file():
-        raise UserError(f"{model_dir}: --init-from needs a packed model dir or exp dir (no model.safetensors)")
+    d = init_dir(model_dir)
     state = load_file(str(d / "model.safetensors"))
     own = model.state_dict()
     drop = tuple(getattr(model, "training_only_prefixes", ("discriminator.",)))
@@ -209,6 +204,29 @@ def init_weights(model, model_dir, partial=False):
     fresh = len(own) - len(state) - len(heads)
     return (f"{d}: {len(state) + len(heads)} of {len(own)} tensors copied, {fresh} fresh "
             f"({len(bad)} of its tensors absent here or reshaped)")
+
+
+def init_dir(model_dir):
+    """The packed weights --init-from names: a packed dir, an exp dir's model/, or a shipped name's dir."""
+    from audiotok.pretrained import resolve_model
+
+    d = Path(resolve_model(model_dir))
+    if not (d / "model.safetensors").is_file() and (d / "model" / "model.safetensors").is_file():
+        d = d / "model"
+    if not (d / "model.safetensors").is_file():
+        raise UserError(f"{model_dir}: --init-from needs a packed model dir or exp dir (no model.safetensors)")
+    return d
+
+
+def record_init_origin(exp_dir, model_dir, partial):
+    """Write EXP/init_from.json (once): the weights this run started from and the CPU hours behind them, for
+    the model card. A resumed run whose command names --init-from records it too if it did not yet."""
+    from audiotok.fileio import atomic_write_text
+    from audiotok.train.checkpoint import INIT_FROM_FILE, init_origin
+
+    path = Path(exp_dir) / INIT_FROM_FILE
+    if not path.is_file():
+        atomic_write_text(path, json.dumps(init_origin(init_dir(model_dir), partial), indent=2) + "\n")
 
 
 def _training_only_from_best(ckpt_dir, own, prefixes):
@@ -249,6 +267,8 @@ def train(cfg, train_data, valid_data, exp_dir, ngpu=0, resume=False, allow_conf
         model = build_model(cfg)
         if init_from and not (resume and (exp_dir / "checkpoints" / "latest.pt").is_file()):
             log.info("initial weights from %s", init_weights(model, init_from, init_partial))
+        if init_from and info.is_main:
+            record_init_origin(exp_dir, init_from, init_partial)
         n_all = sum(p.numel() for p in model.parameters())
         disc = getattr(model, "discriminator", None)
         n_d = sum(p.numel() for p in disc.parameters()) if disc is not None else 0

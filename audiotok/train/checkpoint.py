@@ -216,3 +216,39 @@ def export_model(manager, model, out_dir, meta=None):
         if "steps" in meta:
             meta["steps_run"], meta["steps"] = meta["steps"], int(info["step"])
     return save_model_dir(model, out_dir, meta=meta), info
+
+
+INIT_FROM_FILE = "init_from.json"  # in an exp dir started from other weights (train --init-from)
+
+
+def training_state(exp):
+    """Steps, CPU/wall hours, the git hash of every training segment (from the exp's latest checkpoint) and
+    the weights it started from (INIT_FROM_FILE), or None without a checkpoint."""
+    latest = Path(exp) / "checkpoints" / "latest.pt"
+    if not latest.is_file():
+        return None
+    state = torch.load(latest, map_location="cpu", weights_only=False)
+    out = {"steps": int(state.get("step", 0)), "cpu_hours": round(float(state.get("cpu_seconds", 0.0)) / 3600, 3),
+           "wall_hours": round(float(state.get("wall_seconds", 0.0)) / 3600, 3),
+           "segments": state.get("segments") or []}
+    best = CheckpointManager(Path(exp) / "checkpoints").read_index()
+    if best:
+        out["best_step"] = int(best[0]["step"])
+    origin = Path(exp) / INIT_FROM_FILE
+    if origin.is_file():
+        out["started_from"] = json.loads(origin.read_text())
+    return out
+
+
+def init_origin(model_dir, partial=False):
+    """Where the weights of a run started by --init-from come from: the model dir `model_dir` (packed, or an
+    exp dir's model/), its name, version and weights' step, and the CPU hours behind them (with their own
+    origin, so a chain of runs adds up)."""
+    d = Path(model_dir)
+    meta = json.loads((d / "meta.json").read_text()) if (d / "meta.json").is_file() else {}
+    training = meta.get("training") or (training_state(d.parent) if d.name == "model" else None) or {}
+    origin = {"model": meta.get("name") or str(d), "version": meta.get("version"), "model_id": meta.get("model_id"),
+              "step": meta.get("steps"), "cpu_hours": training.get("cpu_hours"), "partial": bool(partial)}
+    if training.get("started_from"):
+        origin["started_from"] = training["started_from"]
+    return {k: v for k, v in origin.items() if v is not None}
