@@ -2,7 +2,8 @@
 
 import json
 
-from audiotok.bin.lm_report import setup_table, weights_step
+from audiotok.bin.lm_report import setup_table
+from audiotok.train.checkpoint import weights_step
 
 
 def test_models_table_gives_the_step_of_the_packed_weights(tmp_path):

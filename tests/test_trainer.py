@@ -657,6 +657,7 @@ def test_cli_init_from_starts_a_new_run_from_packed_weights(data, tmp_path):
     assert f"- started from `{tmp_path / 'first' / 'model'}`: all its weights, its step 2, {first_hours} CPU hours" in card
     chained = init_origin(tmp_path / "rel")  # a third run from the release: the chain of origins goes along
     assert chained["model"] == "tiny-ssl" and chained["version"] == "2" and chained["started_from"] == origin
+    assert chained["step"] == json.loads((tmp_path / "rel" / "meta.json").read_text())["best_metric"]["step"]
     other = make_config(model="bestrq", model_conf={**BESTRQ_CONF, "encoder": {**BESTRQ_CONF["encoder"], "dim": 48}},
                         max_steps=2)
     out = subprocess.run(base[:5] + [str(_write_yaml(tmp_path / "o.yaml", other))] + base[6:] +

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from audiotok.bin import command_line, entry
 from audiotok.errors import UserError
+from audiotok.train.checkpoint import weights_step
 
 DESCRIPTION = "Tables of the LM recipe: ASR WER, TTS intelligibility, LM rates and throughput (RESULTS.md)."
 
@@ -228,13 +229,6 @@ def rate_table(asr, tts, trained):
                  _fmt(r.get("train_speech_s_per_s"), "{:.1f}"), _fmt(r.get("train_positions_per_step"), "{:.0f}")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines), res
-
-
-def weights_step(meta):
-    """The training step of a packed model's weights: its best validation step when it has one (packs
-    made before `steps_run` existed recorded the run's last step as `steps`)."""
-    best = meta.get("best_metric") or {}
-    return best.get("step", meta.get("steps"))
 
 
 def codec_line(codec_dir):

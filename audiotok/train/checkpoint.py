@@ -240,6 +240,13 @@ def training_state(exp):
     return out
 
 
+def weights_step(meta):
+    """The training step of a packed model's weights: its best validation step when it has one (packs
+    made before `steps_run` existed recorded the run's last step as `steps`)."""
+    best = meta.get("best_metric") or {}
+    return best.get("step", meta.get("steps"))
+
+
 def init_origin(model_dir, partial=False):
     """Where the weights of a run started by --init-from come from: the model dir `model_dir` (packed, or an
     exp dir's model/), its name, version and weights' step, and the CPU hours behind them (with their own
@@ -248,7 +255,7 @@ def init_origin(model_dir, partial=False):
     meta = json.loads((d / "meta.json").read_text()) if (d / "meta.json").is_file() else {}
     training = meta.get("training") or (training_state(d.parent) if d.name == "model" else None) or {}
     origin = {"model": meta.get("name") or str(d), "version": meta.get("version"), "model_id": meta.get("model_id"),
-              "step": meta.get("steps"), "cpu_hours": training.get("cpu_hours"), "partial": bool(partial)}
+              "step": weights_step(meta), "cpu_hours": training.get("cpu_hours"), "partial": bool(partial)}
     if training.get("started_from"):
         origin["started_from"] = training["started_from"]
     return {k: v for k, v in origin.items() if v is not None}
