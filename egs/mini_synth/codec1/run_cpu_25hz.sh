@@ -24,6 +24,7 @@ set -euo pipefail
   --local-data-opts "--minutes 600 --seed 1 --sample-rate 16000 --test-per-spk 9 --eval-voices-utts 120" \
   --train-args "model_conf.content_ctc.phones_file=data/phones.txt" \
   --max-train-seconds 8 \
+  --baselines opus6 \
   --score-opts "--metrics pesq,stoi,mel,wer --asr whisper" \
   --pack-opts "--name speech-25hz-v1 --version 2 --dtype float16 --card" \
   --stage 3 \
