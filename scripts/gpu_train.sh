@@ -32,7 +32,8 @@ case "${stage}" in
 prepare)
   recipe=$(cd "${1:-${repo}/egs/mini_synth/lm1}" && pwd)
   config=${2:-conf/ulm_g5_codecfront_cpu.yaml}
-  codec=${3:-${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}/mini_synth_codec1/packed/speech-25hz-v1}
+  codec=${3:-speech-25hz-v1}  # a codec dir or a shipped name
+  [ -d "${codec}" ] || codec=$("${py}" -c 'import sys; from audiotok.pretrained import shipped_dir; print(shipped_dir(sys.argv[1]) or sys.argv[1])' "${codec}")
   tokdir=${recipe}/dump/speech-25hz-v1
   lang=$(ls -d "${recipe}"/data/lang_speech-25hz-v1_* | head -1)
   for f in "${tokdir}/train/tokens.scp" "${tokdir}/dev/tokens.scp" "${lang}/vocab.json"; do

@@ -6,13 +6,12 @@
 #   ./run_cpu.sh                                   all stages (trainer.max_cpu_hours ends training)
 #   ./run_cpu.sh --stage 4 --stop-stage 4          continue the codec training
 #   ./run_cpu.sh --stage 5                         decode, score and pack the best checkpoint
-# When the exp dir is gone (a fresh machine), continue from the shipped weights instead of step 0:
-#   ./run_cpu.sh --stop-stage 3 && ./run_cpu.sh --stage 4 --stop-stage 4 --train-init speech
-# The 25 Hz codec the unified LM reads (../lm1) is a frozen snapshot, packed/speech-25hz-v1. Its decoder
-# alone trains on (the tokens stay the snapshot's), then both decoders are scored on the same tokens:
-#   ./run_cpu.sh --codec-config conf/dualcodec_25hz_cpu_causal_decoder.yaml --stage 4 --stop-stage 4 \
-#     --train-init EXP_ROOT/mini_synth_codec1/packed/speech-25hz-v1
-#   local/score_lm_codec.sh
+# When the exp dir is gone (a fresh machine), continue from the shipped weights instead of step 0 (its
+# SSL encoder taken out of it, not trained again):
+#   ./run_cpu.sh --stage 1 --stop-stage 4 --ssl-from speech --train-init speech
+# The 25 Hz codec the unified LM reads (../lm1), shipped as speech-25hz-v1, has its own script:
+# run_cpu_25hz.sh (this recipe at 25 Hz, started from the shipped 12.5 Hz codec). Release 1 of it was a
+# frozen snapshot whose decoder alone was tuned further (local/score_lm_codec.sh compared the two).
 # The test set is 9 utterances of each of the 36 held-out voices (324; the full test split has 1,803);
 # data/test_unseen_engines reads 120 test sentences with flite kal, kal16 and slt, voices no split uses.
 # Stage 7 packs EXP/packed/codec_dualcodec_12hz_cpu_causal as speech-12hz-v1, weights release 3 (version 1: the

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The unified LM's long run (ASR + TTS with voice cloning) on the 2-core CPU, over the tokens of the
-# 25 Hz CPU codec that ../codec1 trains, on that recipe's 10-hour corpus. The LM reads a frozen
-# snapshot of that codec, packed as speech-25hz-v1 (step 15,500, 2.1 CPU hours), so the codec's own
-# long run can go on without changing the tokens the LM learned:
-#   (cd ../codec1 && audiotok pack --exp-dir EXP_ROOT/mini_synth_codec1/codec_dualcodec_25hz_cpu_causal \
-#      --out EXP_ROOT/mini_synth_codec1/packed/speech-25hz-v1 --name speech-25hz-v1 --version 1 --dtype float16) Exp dirs go outside the work tree and every stage
-# resumes: run it again (in a later session too) to continue where it stopped.
+# The unified LM's long run (ASR + TTS with voice cloning) on the 2-core CPU. It reads the tokens of the
+# shipped 25 Hz codec speech-25hz-v1 (audiotok/pretrained; ../codec1/run_cpu_25hz.sh trains it), so a
+# fresh machine needs no codec run, on 30 hours of the embedded corpus made here (stage 1: local/data.sh
+# --minutes 1800). Past about 500 minutes a longer corpus of the same seed starts with the shorter one
+# (audiotok synth-corpus --help), so these 30 hours hold ../codec1's 10, with the same held-out voices
+# and the same test_9perspk. The runs in RESULTS.md before 2026-12-06 read release 1 of speech-25hz-v1
+# (never shipped) on ../codec1's 10 hours; their exp dirs are gone with the machine they ran on.
+# Exp dirs go outside the work tree and every stage resumes: run it again (in a later session too) to
+# continue where it stopped.
 # The LM reads the tokens through the codec's own frozen semantic decoder (conf/ulm_g5_codecfront_cpu.yaml,
 # grouping.frontend: codec): at 0.4 CPU hours it was where learned embeddings were after about 1.7
 # (RESULTS.md). Its long run, exp dir lm_ulm_g5_codecfront_cpu:
@@ -30,8 +32,9 @@ set -euo pipefail
 
 root="${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}"
 ./lm.sh \
-  --codec-exp-dir "${root}/mini_synth_codec1/packed/speech-25hz-v1" \
-  --data-root ../codec1/dump/raw \
+  --codec-exp-dir speech-25hz-v1 \
+  --fs 16000 \
+  --local-data-opts "--minutes 1800 --seed 1 --sample-rate 16000 --test-per-spk 9 --eval-voices-utts 120" \
   --exp-root "${root}/mini_synth_lm1" \
   --train-set train --valid-set dev --test-sets "test_9perspk test_unseen_engines" \
   --bpe-size 2000 \

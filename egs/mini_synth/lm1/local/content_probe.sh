@@ -10,7 +10,7 @@ nj=2
 root="${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}"
 . utils/parse_options.sh
 
-codec=${root}/mini_synth_codec1/packed/speech-25hz-v1
+codec=speech-25hz-v1  # the shipped codec the LM reads
 tok=dump/speech-25hz-v1
 out=${root}/mini_synth_lm1/content_probe
 ways=("flat_embed|one frame per position, learned embeddings|"
