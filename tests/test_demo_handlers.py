@@ -385,8 +385,9 @@ def test_live_tab_streams_the_microphone_through_the_shipped_codec(tmp_path, sto
 
     assert live.streamable(store) == []  # the tiny DAC-style codec is not causal: no live tab for it
     shipped = ModelStore.from_dirs([], root=tmp_path, shipped=True)
-    name = shipped.codecs[0]
-    assert live.streamable(shipped) == [name]
+    name = shipped.codecs[0]  # the default speech codec first; the LM's 25 Hz codec is causal too
+    assert name == "speech-12hz-v1 (shipped)"
+    assert live.streamable(shipped) == [name, "speech-25hz-v1 (shipped)"]
     path = tmp_path / "kal16.wav"
     subprocess.run(["flite", "-voice", "kal16", "-o", str(path), "-t", "Testing the live tab."], check=True)
     wav, sr = sf.read(path, dtype="int16")

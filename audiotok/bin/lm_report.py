@@ -26,7 +26,6 @@ from pathlib import Path
 
 from audiotok.bin import command_line, entry
 from audiotok.errors import UserError
-from audiotok.train.checkpoint import weights_step
 
 DESCRIPTION = "Tables of the LM recipe: ASR WER, TTS intelligibility, LM rates and throughput (RESULTS.md)."
 
@@ -232,6 +231,8 @@ def rate_table(asr, tts, trained):
 
 
 def codec_line(codec_dir):
+    from audiotok.train.checkpoint import weights_step
+
     m = _model_meta(codec_dir)
     if not m:
         raise UserError(f"{codec_dir}: not a codec model dir (no meta.json)")
@@ -244,6 +245,8 @@ def codec_line(codec_dir):
 
 
 def setup_table(asr, trained_exps):
+    from audiotok.train.checkpoint import weights_step
+
     lines = ["| LM | model id | parameters | g | grouping | training steps | training data |",
              "|---|---|---|---|---|---|---|"]
     for name in dict.fromkeys([*asr, *trained_exps]):
