@@ -103,13 +103,18 @@ def encode_file(model, in_path, out_path, n_q=None, chunk_seconds=30.0, context_
     return _write_token_file(model, out_path, tokens, n_q, length)
 
 
+def check_stem_routing(model, name=None):
+    """A one-line error unless `model` routes given stems to their own codebooks (Duo-Tok, hard routing)."""
+    if not callable(getattr(model, "encode_stems", None)) or getattr(model, "routing", None) != "hard":
+        raise UserError(f"{name or getattr(model, 'model_id', 'this model')}: encoding stems needs a dual-track "
+                        "tokenizer (Duo-Tok with hard routing, e.g. --model music)")
+
+
 def encode_stems_file(model, vocals_path, accompaniment_path, out_path, n_q=None, chunk_seconds=30.0,
                       context_seconds=2.0):
     """Encode a song given as its two stems (e.g. a separator's output) into a .atok: each stem goes to its
     own track's codebook (Duo-Tok's hard routing by the stems, not by the model's separation head)."""
-    if not callable(getattr(model, "encode_stems", None)) or getattr(model, "routing", None) != "hard":
-        raise UserError(f"{getattr(model, 'model_id', 'this model')}: encoding stems needs a dual-track tokenizer "
-                        "(Duo-Tok with hard routing)")
+    check_stem_routing(model)
     hop = hop_length(model)
     wavs = [read_audio(p, target_sr=model.sample_rate)[0].mean(0) for p in (vocals_path, accompaniment_path)]
     if abs(wavs[0].numel() - wavs[1].numel()) > hop:

@@ -258,7 +258,8 @@ class SpeechLM:
         if prompt_mode not in ("acoustic", "continue"):
             raise UserError(f"tts: prompt_mode must be 'acoustic' or 'continue', got '{prompt_mode}'")
         if acoustic_decode not in ACOUSTIC_DECODES:
-            raise UserError(f"tts: acoustic_decode must be one of {', '.join(ACOUSTIC_DECODES)}, got '{acoustic_decode}'")
+            raise UserError(f"tts: acoustic_decode must be one of {', '.join(ACOUSTIC_DECODES)}, "
+                            f"got '{acoustic_decode}'")
         expected = acoustic_decode == "expected"
         if expected and not hasattr(self.codec, "rvq"):
             raise UserError(f"tts: acoustic_decode 'expected' needs a codec with a residual VQ (DualCodec), "

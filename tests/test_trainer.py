@@ -654,7 +654,8 @@ def test_cli_init_from_starts_a_new_run_from_packed_weights(data, tmp_path):
                        env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     card = (tmp_path / "rel" / "MODEL_CARD.md").read_text()
-    assert f"- started from `{tmp_path / 'first' / 'model'}`: all its weights, its step 2, {first_hours} CPU hours" in card
+    first = tmp_path / "first" / "model"
+    assert f"- started from `{first}`: all its weights, its step 2, {first_hours} CPU hours" in card
     chained = init_origin(tmp_path / "rel")  # a third run from the release: the chain of origins goes along
     assert chained["model"] == "tiny-ssl" and chained["version"] == "2" and chained["started_from"] == origin
     assert chained["step"] == json.loads((tmp_path / "rel" / "meta.json").read_text())["best_metric"]["step"]

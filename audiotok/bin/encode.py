@@ -195,9 +195,10 @@ def run(args):
         if n_q is not None:
             model.streams_for(n_q)  # validates the range
         load, one, load_args = _load, _encode_one_stems if args.stems else _encode_one, (args.model, args.device)
-        if args.stems and not (getattr(model, "routing", None) == "hard"):
-            raise UserError(f"{args.model}: --stems needs a dual-track tokenizer (Duo-Tok with hard routing, "
-                            "e.g. --model music)")
+        if args.stems:
+            from audiotok.compress import check_stem_routing
+
+            check_stem_routing(model, args.model)
     prepare_outputs(outputs)
     jobs = [(key, src, dst, n_q, args.chunk_seconds) for key, src, dst in planned]
     warned = {}
