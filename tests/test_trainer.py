@@ -703,6 +703,37 @@ def test_init_partial_copies_what_fits_and_counts_the_rest(data, tmp_path):
     assert not (tmp_path / "exp").exists()
 
 
+def test_init_skip_keeps_the_named_tensors_new(data, tmp_path):
+    """--init-skip PREFIX: tensors so named keep the new model's values, all others are copied (even without
+    --init-partial, the skipped ones are not required); a prefix naming nothing is an error, and the CLI
+    refuses --init-skip without --init-from."""
+    from audiotok.bin.train import init_weights
+    from audiotok.errors import UserError
+    from audiotok.registry import build_model
+
+    src = build_model(make_config(model="bestrq", model_conf=BESTRQ_CONF))
+    src.save_pretrained(tmp_path / "src")
+    torch.manual_seed(7)
+    new = build_model(make_config(model="bestrq", model_conf=BESTRQ_CONF))
+    before = {k: v.clone() for k, v in new.state_dict().items()}
+    said = init_weights(new, tmp_path / "src", skip=("encoder.layers.0.",))
+    after, ref = new.state_dict(), src.state_dict()
+    skipped = [k for k in after if k.startswith("encoder.layers.0.")]
+    assert skipped and "skipped (--init-skip encoder.layers.0.)" in said
+    assert all(torch.equal(after[k], before[k]) for k in skipped)
+    assert not any(torch.equal(after[k], ref[k]) for k in skipped if after[k].dim() >= 2)  # random matrices
+    assert all(torch.equal(after[k], ref[k]) for k in after if k not in skipped)
+    with pytest.raises(UserError, match="no tensor of this model has such a name"):
+        init_weights(new, tmp_path / "src", skip=("nothing.",))
+    out = subprocess.run([sys.executable, "-m", "audiotok", "train", "--config",
+                          str(_write_yaml(tmp_path / "c.yaml", make_config(model="bestrq", model_conf=BESTRQ_CONF))),
+                          "--train-data", str(data[0]), "--valid-data", str(data[1]), "--exp-dir",
+                          str(tmp_path / "exp"), "--init-skip", "encoder."],
+                         env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1 and "--init-skip needs --init-from" in out.stderr
+    assert not (tmp_path / "exp").exists()
+
+
 def test_kill_9_at_hooked_points_resumes_exactly(data, tmp_path):
     """`audiotok train` killed with SIGKILL mid-step and mid-checkpoint-write (AUDIOTOK_FAULT), then
     resumed with --resume: every trial ends with the weights of an uninterrupted run, and no temp

