@@ -598,6 +598,8 @@ def test_curves_tables_show_the_metrics_their_exps_logged():
     assert codec.splitlines()[0] == "| exp | CPU h | step | mel | PER % |" and "| B | 0.100 | 5 | — | — |" in codec
     acoustic = table([("", {"step": 250, "cpu_hours": 0.1, "loss_acoustic": 6.383, "acc_acoustic": 0.0225})], "")
     assert acoustic.splitlines()[0] == "|  | CPU h | step | acoustic loss | acoustic acc |" and "| 6.383 | 0.022 |" in acoustic
+    student = table([("", {"step": 500, "cpu_hours": 0.1, "cos": 0.8251, "l1": 0.4264, "loss": 0.6})], "")
+    assert student.splitlines()[0] == "|  | CPU h | step | cosine to teacher | L1 to teacher |" and "| 0.825 | 0.426 |" in student
 
 
 def test_cli_resume_refuses_a_changed_config(data, tmp_path):

@@ -22,7 +22,8 @@ METRICS = (("mel", "mel", "{:.3f}"), ("pesq", "PESQ-WB", "{:.3f}"), ("stoi", "ST
            ("usage_acoustic", "use ac", "{:.2f}"), ("wer_asr", "ASR WER %", "{:.1%}"),
            ("acc_asr", "ASR token acc", "{:.3f}"), ("loss_asr", "ASR loss", "{:.3f}"),
            ("wer_ctc", "CTC WER %", "{:.1%}"), ("loss_acoustic", "acoustic loss", "{:.3f}"),
-           ("acc_acoustic", "acoustic acc", "{:.3f}"))
+           ("acc_acoustic", "acoustic acc", "{:.3f}"), ("cos", "cosine to teacher", "{:.3f}"),
+           ("l1", "L1 to teacher", "{:.3f}"))
 
 
 def add_arguments(p):
