@@ -52,6 +52,13 @@ def test_codec_recipe_all_stages(tmp_path):
     for row in ("original", "codec2_3200", "codec_dualcodec_12hz_debug_nq1", "codec_dualcodec_12hz_debug_nq3"):
         assert f"| {row} |" in results
     assert "Environment" in results or "environment" in results
+    # stage 4 again as a new codec started from this one, its SSL-side tensors kept new (--train-init-skip)
+    again = subprocess.run(["bash", "run.sh", "--stage", "4", "--stop-stage", "4", "--tag", "from_first",
+                            "--train-init", str(exp), "--train-init-skip", "ssl", "--train-threads", "1",
+                            "--train-args", fast], cwd=d, capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    said = (d / "exp" / "from_first" / "log" / "train.log").read_text()
+    assert "skipped (--init-skip ssl)" in said and "--train-init-skip ssl" in (d / "exp" / "from_first" / "run.sh").read_text()
     # the packed release needs nothing from the exp dir, not even the SSL dir
     shutil.rmtree(d / "exp" / "ssl_bestrq_speech_debug")
     m = load_model(d / "exp" / "packed" / "codec_dualcodec_12hz_debug")
