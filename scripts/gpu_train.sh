@@ -18,7 +18,7 @@
 #   scripts/gpu_train.sh fetch FILES_DIR EXP_DIR               here: rebuilds EXP_DIR/model + curves
 #
 # Defaults: egs/mini_synth/lm1 and its conf/ulm_g5_codecfront_cpu.yaml (the long run run_cpu.sh trains) over the
-# speech-25hz-v1 tokens. A CPU dry run: `scripts/gpu_train.sh train 0.5 /tmp/gpu_out cpu`.
+# speech-25hz-v2 tokens. A CPU dry run: `scripts/gpu_train.sh train 0.5 /tmp/gpu_out cpu`.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,10 +32,11 @@ case "${stage}" in
 prepare)
   recipe=$(cd "${1:-${repo}/egs/mini_synth/lm1}" && pwd)
   config=${2:-conf/ulm_g5_codecfront_cpu.yaml}
-  codec=${3:-speech-25hz-v1}  # a codec dir or a shipped name
+  codec=${3:-speech-25hz-v2}  # a codec dir or a shipped name
+  tokname=$(basename "${codec}")  # lm.sh keeps a codec's tokens under dump/NAME and its vocabulary in data/lang_NAME_*
   [ -d "${codec}" ] || codec=$("${py}" -c 'import sys; from audiotok.pretrained import shipped_dir; print(shipped_dir(sys.argv[1]) or sys.argv[1])' "${codec}")
-  tokdir=${recipe}/dump/speech-25hz-v1
-  lang=$(ls -d "${recipe}"/data/lang_speech-25hz-v1_* | head -1)
+  tokdir=${recipe}/dump/${tokname}
+  lang=$(ls -d "${recipe}"/data/lang_"${tokname}"_* | head -1)
   for f in "${tokdir}/train/tokens.scp" "${tokdir}/dev/tokens.scp" "${lang}/vocab.json"; do
     [ -f "$f" ] || { echo "$0: $f missing (run the recipe's stages 1-4 first)" >&2; exit 1; }
   done

@@ -433,17 +433,20 @@ def test_a_fresh_install_codes_speech_with_the_shipped_codec(tmp_path):
         (shipped_dir("speech") / "MODEL_CARD.md").read_text()
 
 
-def test_the_lms_25hz_codec_ships_and_codes_a_sentence(tmp_path):
-    """speech-25hz-v1, the codec the unified LM reads, ships too: 25 Hz frames of one semantic codebook
-    (4096) and three acoustic ones (1024), and its card names the shipped codec it started from."""
+@pytest.mark.parametrize("name,version,origin", [("speech-25hz-v1", "2", "speech-12hz-v1` (version 3)"),
+                                                 ("speech-25hz-v2", "1", "speech-25hz-v1` (version 2)")])
+def test_the_25hz_codecs_ship_and_code_a_sentence(tmp_path, name, version, origin):
+    """The 25 Hz codecs ship: speech-25hz-v2 (the unified LM reads it; its encoder distilled from Whisper)
+    and speech-25hz-v1. 25 Hz frames of one semantic codebook (4096) and three acoustic ones (1024),
+    and each card names the shipped codec it started from."""
     from audiotok.pretrained import shipped_dir
 
-    d = shipped_dir("speech-25hz-v1")
-    assert d is not None, "audiotok/pretrained/speech-25hz-v1 must ship with the package"
+    d = shipped_dir(name)
+    assert d is not None, f"audiotok/pretrained/{name} must ship with the package"
     src = speech(tmp_path / "s.wav", "a cat sat on the mat", voice="en-us+f3")
-    cli("encode", src, "-o", tmp_path / "s.atok", "--model", "speech-25hz-v1")
+    cli("encode", src, "-o", tmp_path / "s.atok", "--model", name)
     head = read_header(tmp_path / "s.atok")
-    assert (head["model_id"], head["model_version"], head["frame_rate"]) == ("speech-25hz-v1", "2", 25.0)
+    assert (head["model_id"], head["model_version"], head["frame_rate"]) == (name, version, 25.0)
     assert [(s["name"], s["n_codebooks"], s["codebook_size"]) for s in head["streams"]] == [
         ("semantic", 1, 4096), ("acoustic", 3, 1024)]
     cli("decode", tmp_path / "s.atok", "-o", tmp_path / "rec.wav")  # the token file names its codec
@@ -451,7 +454,7 @@ def test_the_lms_25hz_codec_ships_and_codes_a_sentence(tmp_path):
     info = sf.info(src)
     assert sr == 16000 and len(rec) == round(info.frames * 16000 / info.samplerate) and np.abs(rec).max() > 0.01
     card = (d / "MODEL_CARD.md").read_text()
-    assert "synthetic" in card and "- started from `speech-12hz-v1` (version 3)" in card
+    assert "synthetic" in card and f"- started from `{origin}" in card
 
 
 def test_decoding_a_long_file_keeps_memory_flat(tmp_path):

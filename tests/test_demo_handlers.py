@@ -387,7 +387,7 @@ def test_live_tab_streams_the_microphone_through_the_shipped_codec(tmp_path, sto
     shipped = ModelStore.from_dirs([], root=tmp_path, shipped=True)
     name = shipped.codecs[0]  # the default speech codec first; the LM's 25 Hz codec is causal too
     assert name == "speech-12hz-v1 (shipped)"
-    assert live.streamable(shipped) == [name, "speech-25hz-v1 (shipped)"]
+    assert live.streamable(shipped) == [name, "speech-25hz-v1 (shipped)", "speech-25hz-v2 (shipped)"]
     path = tmp_path / "kal16.wav"
     subprocess.run(["flite", "-voice", "kal16", "-o", str(path), "-t", "Testing the live tab."], check=True)
     wav, sr = sf.read(path, dtype="int16")

@@ -5,8 +5,10 @@ meta.json, MODEL_CARD.md) whose meta.json `name` is its folder name. Short names
 current version of each kind, so `--model speech` keeps working when v2 replaces v1:
 
     speech  -> speech-12hz-v1     the 12.5 Hz DualCodec (16 kHz speech), default of encode/decode
-               speech-25hz-v1     its 25 Hz twin, the codec the unified LM reads (no alias: LM recipes
-                                  and token files name it in full)
+               speech-25hz-v1     its 25 Hz twin (random-projection SSL encoder)
+               speech-25hz-v2     the 25 Hz codec on an encoder distilled from Whisper tiny.en, the one
+                                  the unified LM reads (no alias: LM recipes and token files name
+                                  25 Hz codecs in full)
     music   -> music-v1           the Duo-Tok dual-track music tokenizer (24 kHz songs: vocals and
                                   accompaniment streams), default of the demo's music tab
     lm      -> speech-lm-v1       the unified speech LM (ASR + TTS) with its 25 Hz codec in codec/,

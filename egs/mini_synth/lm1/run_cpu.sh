@@ -32,7 +32,7 @@ set -euo pipefail
 
 root="${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}"
 ./lm.sh \
-  --codec-exp-dir speech-25hz-v1 \
+  --codec-exp-dir speech-25hz-v2 \
   --fs 16000 \
   --local-data-opts "--minutes 1800 --seed 1 --sample-rate 16000 --test-per-spk 9 --eval-voices-utts 120" \
   --exp-root "${root}/mini_synth_lm1" \

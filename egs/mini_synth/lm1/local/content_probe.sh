@@ -10,8 +10,8 @@ nj=2
 root="${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}"
 . utils/parse_options.sh
 
-codec=speech-25hz-v1  # the shipped codec the LM reads
-tok=dump/speech-25hz-v1
+codec=speech-25hz-v2  # the shipped codec the LM reads
+tok=dump/${codec}
 out=${root}/mini_synth_lm1/content_probe
 ways=("flat_embed|one frame per position, learned embeddings|"
       "g5_embed|g = 5 groups (concat), learned embeddings|--group 5 --group-mode concat"
@@ -24,7 +24,7 @@ probe() {
   # shellcheck disable=SC2086
   OMP_NUM_THREADS=1 audiotok content-probe --system ${name}=${tok}/train,${tok}/dev ${opts} --steps ${steps} \
     --eval-every $((steps / 4)) --eval-utts 200 --out ${out} --results-md RESULTS.md \
-    --section "Content probe: ${what} (speech-25hz-v1 tokens, train -> dev)" > ${out}/${name}.md 2> ${out}/${name}.log
+    --section "Content probe: ${what} (${codec} tokens, train -> dev)" > ${out}/${name}.md 2> ${out}/${name}.log
   echo "$0: ${name} done: $(tail -n 1 ${out}/${name}/curve.tsv)"
 }
 running=0

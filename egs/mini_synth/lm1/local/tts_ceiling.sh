@@ -6,17 +6,18 @@
 #   each with the acoustic codes MaskGIT chose and with their expected latents (--acoustic-decode expected),
 #   and its full TTS's semantic tokens decoded alone (--acoustic-decode none: the LM's content ceiling).
 # One RESULTS.md section. Every output is kept and reused when the script runs again.
-#   local/tts_ceiling.sh [--set test_9perspk] [--section TITLE] NAME=LM_EXP_DIR ...
+#   local/tts_ceiling.sh [--set test_9perspk] [--codec speech-25hz-v2] [--section TITLE] NAME=LM_EXP_DIR ...
 set -euo pipefail
 set_name=test_9perspk
+codec=speech-25hz-v2  # the shipped codec whose tokens (dump/CODEC, stage 2 of run_cpu.sh) the LMs read
 section=
 root="${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}"
 . ./path.sh
 . utils/parse_options.sh
-[ $# -ge 1 ] || { echo "usage: $0 [--set SET] [--section TITLE] NAME=LM_EXP_DIR ..." >&2; exit 1; }
+[ $# -ge 1 ] || { echo "usage: $0 [--set SET] [--codec NAME] [--section TITLE] NAME=LM_EXP_DIR ..." >&2; exit 1; }
 section=${section:-"Where TTS loses intelligibility (${set_name}, one utterance per speaker)"}
 
-tok=dump/speech-25hz-v1/${set_name}
+tok=dump/${codec}/${set_name}
 out=${root}/mini_synth_lm1/tts_ceiling/${set_name}
 mkdir -p ${out}
 [ -f ${out}/data/text ] || audiotok subset-data-dir --per-spk 1 dump/raw/${set_name} ${out}/data
