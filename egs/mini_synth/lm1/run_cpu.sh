@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The unified LM's long run (ASR + TTS with voice cloning) on the 2-core CPU. It reads the tokens of the
 # shipped 25 Hz codec speech-25hz-v2 (audiotok/pretrained; its encoder distilled from Whisper tiny.en;
-# ../codec1/run_cpu_whisper.sh trains it), so a fresh machine needs no codec run, on 30 hours of the embedded corpus made here (stage 1: local/data.sh
-# --minutes 1800). Past about 500 minutes a longer corpus of the same seed starts with the shorter one
+# ../codec1/run_cpu_whisper.sh trains it), so a fresh machine needs no codec run, on 30 hours of the
+# embedded corpus made here (stage 1: local/data.sh --minutes 1800). Past about 500 minutes a longer corpus of the same seed starts with the shorter one
 # (audiotok synth-corpus --help), so these 30 hours hold ../codec1's 10, with the same held-out voices
 # and the same test_9perspk. The runs in RESULTS.md read release 1 of speech-25hz-v1 (never shipped) on
 # ../codec1's 10 hours; their exp dirs are gone with the machine they ran on.
