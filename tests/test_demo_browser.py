@@ -172,7 +172,9 @@ def test_a_fresh_install_demo_offers_the_shipped_codec(tmp_path):
         page.locator("#live-input button:has-text('Record')").first.click()
         page.wait_for_function("document.querySelector('#live-status').innerText.includes('Live: ')",
                                timeout=30000)
-        page.wait_for_timeout(1500)
+        # record until ten frames are coded (about 0.8 s of audio; a loaded machine streams slower)
+        page.wait_for_function("(+((document.querySelector('#live-status').innerText.match(/(\\d+) frames coded/)"
+                               " || [0, 0])[1])) >= 10", timeout=60000)
         page.locator("#live-input button:has-text('Stop')").first.click()
         page.wait_for_function("document.querySelector('#live-status').innerText.includes('Done: ')",
                                timeout=30000)
