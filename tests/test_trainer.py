@@ -432,6 +432,7 @@ summary = make_trainer(cfg, model, data, Path({exp!r}), info=info, resume=True).
 assert summary["step"] == 3
 torch.save({{"model": model.state_dict(), "valid": summary["last_valid"], "backend": info.backend}},
            Path({exp!r}) / f"rank{{info.rank}}.pt")
+D.barrier(info)  # as `audiotok train` does: no rank tears the group down while the other still uses it
 D.cleanup()
 """
 
