@@ -110,18 +110,21 @@ def test_codec_frontend_reads_codes_through_the_frozen_semantic_decoder(tmp_path
     assert json.loads((out / "c/probe_result.json").read_text())["final"]["step"] == 4
 
 
-@pytest.mark.parametrize("case", ["no_text", "no_codec", "bad_stream", "bad_system"])
+@pytest.mark.parametrize("case", ["no_text", "no_codec", "unknown_codec", "bad_stream", "bad_system"])
 def test_bad_input_is_a_one_line_error(tmp_path, case, capsys):
     from audiotok.cli import main
 
     d = _write_tokens_dir(tmp_path / "tok", 4, seed=0)
     args = ["content-probe", "--out", str(tmp_path / "out"), "--steps", "2", "--system", f"x={d},{d}"]
     expect = {"no_text": f"{d / 'text'}: missing", "no_codec": "--frontend codec needs --codec",
+              "unknown_codec": "no-such-codec-v9: no such model dir, and not a shipped model name",
               "bad_stream": "has no stream 'pitch'", "bad_system": "expected NAME=TRAIN_DIR,TEST_DIR"}[case]
     if case == "no_text":
         (d / "text").unlink()
     elif case == "no_codec":
         args += ["--frontend", "codec"]
+    elif case == "unknown_codec":  # --codec takes a dir or a shipped name (speech-25hz-v2)
+        args += ["--frontend", "codec", "--codec", "no-such-codec-v9"]
     elif case == "bad_stream":
         args += ["--streams", "semantic,pitch"]
     else:

@@ -228,8 +228,10 @@ def run(args):
         if streams != ["semantic"]:
             raise UserError("--frontend codec reads the semantic stream only: leave --streams at 'semantic'")
         from audiotok.models.ulm_frontend import read_codec_semantic_decoder
+        from audiotok.pretrained import resolve_model
 
-        codec = read_codec_semantic_decoder(args.codec)  # read once, shared by every system's reader
+        # a dir, or a shipped codec's name (speech-25hz-v2)
+        codec = read_codec_semantic_decoder(resolve_model(args.codec))  # read once, shared by every system's reader
     results = {}
     for name, (train_dir, test_dir) in systems.items():
         ids, codes, texts, sizes = load_dir(train_dir, streams)
