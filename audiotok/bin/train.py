@@ -191,13 +191,13 @@ def init_weights(model, model_dir, partial=False, skip=()):
     d = init_dir(model_dir)
     state = load_file(str(d / "model.safetensors"))
     own = model.state_dict()
-    skip = tuple(skip)
-    if skip and not any(k.startswith(skip) for k in own):
+    skip = tuple(skip)  # str.startswith(()) is False: no prefixes skip nothing
+    n_skipped = sum(k.startswith(skip) for k in own)
+    if skip and not n_skipped:
         raise UserError(f"--init-skip {' '.join(skip)}: no tensor of this model has such a name")
-    n_skipped = sum(k.startswith(skip) for k in own) if skip else 0
-    if skip:
-        state = {k: v for k, v in state.items() if not k.startswith(skip)}
-    drop = tuple(getattr(model, "training_only_prefixes", ("discriminator.",))) + skip
+    state = {k: v for k, v in state.items() if not k.startswith(skip)}
+    training_only = tuple(getattr(model, "training_only_prefixes", ("discriminator.",)))
+    drop = training_only + skip
     missing = [k for k in own if k not in state and not k.startswith(drop)]
     bad = [k for k in state if k not in own or own[k].shape != state[k].shape]
     if partial:
@@ -208,7 +208,8 @@ def init_weights(model, model_dir, partial=False, skip=()):
         raise UserError(f"{d}: --init-from weights do not fit this config (missing {len(missing)}: {missing[:3]}, "
                         f"unexpected or reshaped {len(bad)}: {bad[:3]}); --init-partial copies what fits")
     model.load_state_dict(state, strict=False)  # float16 storage is cast to the parameters' dtype
-    heads = _training_only_from_best(d.parent / "checkpoints", own, drop, skip) if d.name == "model" else {}
+    heads = _training_only_from_best(d.parent / "checkpoints", own, training_only) if d.name == "model" else {}
+    heads = {k: v for k, v in heads.items() if not k.startswith(skip)}
     if heads:
         model.load_state_dict(heads, strict=False)
     kept = f", {n_skipped} skipped (--init-skip {' '.join(skip)})" if skip else ""
@@ -242,9 +243,8 @@ def record_init_origin(exp_dir, model_dir, partial):
         atomic_write_text(path, json.dumps(init_origin(init_dir(model_dir), partial), indent=2) + "\n")
 
 
-def _training_only_from_best(ckpt_dir, own, prefixes, skip=()):
-    """The training-only tensors (`prefixes`) of an exp dir's best checkpoint that fit `own` ({} if none),
-    except those named by `skip`."""
+def _training_only_from_best(ckpt_dir, own, prefixes):
+    """The training-only tensors (`prefixes`) of an exp dir's best checkpoint that fit `own` ({} if none)."""
     from audiotok.train.checkpoint import CheckpointManager
 
     manager = CheckpointManager(ckpt_dir)
@@ -252,8 +252,7 @@ def _training_only_from_best(ckpt_dir, own, prefixes, skip=()):
     if not best or not (ckpt_dir / best[0]["file"]).is_file():
         return {}
     state, _ = manager.best_weights()
-    return {k: v for k, v in state.items() if k.startswith(prefixes) and not (skip and k.startswith(tuple(skip)))
-            and k in own and own[k].shape == v.shape}
+    return {k: v for k, v in state.items() if k.startswith(prefixes) and k in own and own[k].shape == v.shape}
 
 
 def train(cfg, train_data, valid_data, exp_dir, ngpu=0, resume=False, allow_config_change=False, init_from=None,

@@ -206,12 +206,15 @@ class BestRQ(nn.Module):
         if self.teacher_kind != "none":
             return self._distill_forward(wav, lengths, x, valid)
         targets = self.quantizer(x)  # [B, F, K], no grad
-        mask = span_mask(x.shape[0], x.shape[1], self.mask_prob, self.mask_span, valid=valid, device=x.device)
-        noise = torch.randn_like(x) * self.mask_noise_std
-        x_in = torch.where(mask[..., None], noise, x)
+        mask, x_in = self._masked_input(x, valid)
         h = self._encode(x_in, valid, padded=lengths is not None)
         logits = self.head(h[mask]).view(-1, self.num_codebooks, self.codebook_size)
         return {"logits": logits, "targets": targets[mask], "mask": mask, "valid": valid}
+
+    def _masked_input(self, x, valid):
+        """Span masks over the valid frames, and x with the masked frames replaced by noise."""
+        mask = span_mask(x.shape[0], x.shape[1], self.mask_prob, self.mask_span, valid=valid, device=x.device)
+        return mask, torch.where(mask[..., None], torch.randn_like(x) * self.mask_noise_std, x)
 
     def teacher(self):
         if self._teacher is None:
@@ -228,8 +231,7 @@ class BestRQ(nn.Module):
         target = self.teacher()(wav, self.feature_rate)  # [B, F', dim], no grad
         frames = min(target.shape[1], x.shape[1])
         x, valid, target = x[:, :frames], valid[:, :frames], target[:, :frames]
-        mask = span_mask(x.shape[0], frames, self.mask_prob, self.mask_span, valid=valid, device=x.device)
-        x_in = torch.where(mask[..., None], torch.randn_like(x) * self.mask_noise_std, x)
+        mask, x_in = self._masked_input(x, valid)
         h = self._encode(x_in, valid, padded=lengths is not None)
         return {"pred": self.head(h[valid]), "teacher": target[valid], "mask": mask, "valid": valid}
 

@@ -12,6 +12,8 @@ and padding every 3 s crop to 30 s would cost ten times the compute. Output: 50 
 in pairs to 25 Hz, the rate of a 4-frame-stacked BEST-RQ.
 """
 
+from functools import cached_property
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -19,8 +21,6 @@ import torch.nn.functional as F
 from audiotok.errors import UserError
 from audiotok.metrics import whisper_asr
 
-SAMPLE_RATE = whisper_asr.SAMPLE_RATE
-HOP_LENGTH = 160  # Whisper's 10 ms mel hop at 16 kHz
 ENCODER_STRIDE = 2  # the encoder's second conv halves the mel rate: 100 Hz -> 50 Hz
 
 
@@ -39,8 +39,9 @@ class WhisperTeacher:
             self._model = whisper_asr.load(self.model_dir, threads=self.threads)
         return self._model
 
-    @property
+    @cached_property
     def dim(self):
+        """The teacher's state size, from one tiny encode (read once)."""
         import ctranslate2
 
         wm = self._load()
