@@ -36,12 +36,20 @@ ACOUSTIC_DECODES = ("codes", "expected", "none")  # what TTS decodes besides the
 
 
 def find_codec_dir(model_dir):
-    """The codec of an LM model dir: DIR/codec, or EXP/codec when DIR is EXP/model. None when absent."""
+    """The codec of an LM model dir: DIR/codec, or EXP/codec when DIR is EXP/model, or the shipped codec
+    its meta.json names (`audiotok pack --codec NAME`). None when absent."""
+    from audiotok.models.base import read_meta
+    from audiotok.pretrained import shipped_dir
+
     p = Path(model_dir)
     for cand in (p / "codec", p.parent / "codec" if p.name == "model" else None):
         if cand is not None and cand.exists():
             return cand
-    return None
+    try:
+        name = read_meta(p).get("codec") if (p / "meta.json").is_file() else None
+    except (OSError, ValueError):
+        return None
+    return shipped_dir(name) if name else None
 
 
 def check_pair(lm, codec, lm_dir="model", codec_dir="codec"):

@@ -186,6 +186,39 @@ def test_asr_and_tts_default_to_the_shipped_lm(pair, tmp_path, monkeypatch, caps
     assert (tmp_path / "t.wav").stat().st_size > 1000
 
 
+def test_an_int8_lm_packed_against_a_shipped_codec_finds_it_and_transcribes(pair, tmp_path, monkeypatch, capsys):
+    """`pack --dtype int8 --codec NAME`: the LM's matrices stored as int8 with one scale per row and no
+    codec/ copy, its meta naming a codec of the install; it still transcribes, also as the `lm`
+    default. A codec of other shapes, or a name the install lacks, is a one-line error."""
+    import audiotok.pretrained as pretrained
+    from audiotok.cli import main
+
+    root, lm_dir, codec, wavs, sem = pair
+    here = tmp_path / "pretrained"
+    monkeypatch.setattr(pretrained, "HERE", here)
+    shutil.copytree(root / "codec", here / "tiny-25hz-v1")
+    make_codec(here / "other-25hz-v1", semantic=32)
+    exp = tmp_path / "exp"
+    shutil.copytree(lm_dir, exp / "model", ignore=shutil.ignore_patterns("codec"))
+    rel = tmp_path / "rel"
+    assert main(["pack", "--exp-dir", str(exp), "--out", str(rel), "--dtype", "int8", "--codec", "tiny-25hz-v1"]) == 0
+    assert not (rel / "codec").exists() and json.loads((rel / "meta.json").read_text())["codec"] == "tiny-25hz-v1"
+    assert (rel / "model.safetensors").stat().st_size < 0.4 * (lm_dir / "model.safetensors").stat().st_size
+    a, b = load_model(lm_dir), load_model(rel)
+    assert next(b.parameters()).dtype == torch.float32
+    w, q = a.state_dict()["embed.weight"], b.state_dict()["embed.weight"]
+    assert not torch.equal(w, q) and (w - q).abs().max() <= w.abs().amax(1).max() / 254 + 1e-6  # half a step
+    capsys.readouterr()
+    assert main(["asr", str(wavs["spka-001"]), str(wavs["spkb-001"]), "--model", str(rel)]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"{u} {UTTS[u][1]}" for u in sorted(UTTS)]
+    shutil.copytree(rel, here / pretrained.ALIASES["lm"])
+    assert main(["asr", str(wavs["spka-001"])]) == 0
+    assert capsys.readouterr().out.strip() == f"spka-001 {UTTS['spka-001'][1]}"
+    for name, problem in (("other-25hz-v1", "not the codec"), ("nope-25hz-v9", "not a codec shipped")):
+        assert main(["pack", "--exp-dir", str(exp), "--out", str(tmp_path / name), "--codec", name]) == 1
+        assert problem in capsys.readouterr().err and not (tmp_path / name).exists()
+
+
 def lm_vocab(lm_dir):
     return JointVocab.load(Path(lm_dir) / "vocab.json")
 

@@ -15,8 +15,12 @@ def add_arguments(p):
     p.add_argument("--name", default=None,
                    help="short model name recorded in meta.json and in every token file (e.g. speech-12hz-v1)")
     p.add_argument("--version", default=None, help="model version recorded with the name (e.g. 1)")
-    p.add_argument("--dtype", choices=("float32", "float16"), default="float32",
-                   help="storage type of the weights (float16 halves the file; loading casts back to float32)")
+    p.add_argument("--dtype", choices=("float32", "float16", "int8"), default="float32",
+                   help="storage type of the weights (float16 halves the file; int8 stores the large matrices "
+                        "with one scale per row, a quarter of float32; loading casts back to float32)")
+    p.add_argument("--codec", default=None, metavar="NAME",
+                   help="an LM's codec by shipped name (e.g. speech-25hz-v2), recorded in meta.json instead of "
+                        "a codec/ copy: the packed LM then finds the codec in the install")
     p.add_argument("--card", action="store_true",
                    help="write MODEL_CARD.md: commands, git hash of each training segment, data, steps, "
                         "CPU hours and the exp's RESULTS.md")
@@ -65,7 +69,10 @@ def run(args):
             meta["packed_from"] = f"{named}, its '{args.inner}'"
         if state:
             meta["training"] = state
-        model.save_pretrained(tmp, meta=meta, **({"dtype": torch.float16} if args.dtype == "float16" else {}))
+        if args.codec:
+            meta["codec"] = _shipped_codec_for(model, args.codec, exp)
+        dtype = {"float32": None, "float16": torch.float16, "int8": "int8"}[args.dtype]
+        model.save_pretrained(tmp, meta=meta, **({"dtype": dtype} if dtype else {}))
         if results.is_file():
             shutil.copy(results, tmp / "RESULTS.md")
         for name in ("config.yaml", "run.sh"):
@@ -94,6 +101,22 @@ def _inner_model(model, key, exp):
     if not (hasattr(inner, "save_pretrained") and getattr(inner, "model_type", None)):
         raise UserError(f"{exp}: --inner {key}: this {model.model_type} holds no inner model under '{key}'")
     return inner
+
+
+def _shipped_codec_for(lm, name, exp):
+    """`name` checked to be a shipped codec whose tokens `lm` reads; -> the name to record."""
+    from audiotok import load_model
+    from audiotok.errors import UserError
+    from audiotok.pretrained import shipped_dir
+    from audiotok.speechlm import check_pair
+
+    if not hasattr(lm, "vocab"):
+        raise UserError(f"{exp}: --codec names an LM's codec; this is a '{lm.model_type}' model")
+    d = shipped_dir(name)
+    if d is None:
+        raise UserError(f"--codec {name}: not a codec shipped with this install")
+    check_pair(lm, load_model(d), exp, d)
+    return d.name
 
 
 def _readme(model, exp, out):

@@ -186,10 +186,10 @@ def init_weights(model, model_dir, partial=False, skip=()):
     `partial`: copy only the tensors whose name and shape match, and say how many did not.
     `skip`: name prefixes that are neither copied nor expected (they keep the model's values).
     Returns a description of what was copied, for the log."""
-    from safetensors.torch import load_file
+    from audiotok.models.loading import read_weights
 
     d = init_dir(model_dir)
-    state = load_file(str(d / "model.safetensors"))
+    state = read_weights(d / "model.safetensors")
     own = model.state_dict()
     skip = tuple(skip)  # str.startswith(()) is False: no prefixes skip nothing
     n_skipped = sum(k.startswith(skip) for k in own)

@@ -240,9 +240,8 @@ class DuoTok(TokenModel):
 
     # ---- construction helpers -----------------------------------------------------------------
     def _read_init_dir(self, init_dir):
-        from safetensors.torch import load_file
-
         from audiotok.config import load_config
+        from audiotok.models.loading import read_weights
 
         path = Path(init_dir)
         if not (path / "model.safetensors").is_file() and (path / "model" / "model.safetensors").is_file():
@@ -258,7 +257,7 @@ class DuoTok(TokenModel):
                 raise UserError(f"{init_dir}: was trained with {key}={conf.get(key)!r} but this config has "
                                 f"{key}={self.config.get(key)!r}")
         self.config.update(init_dir=None, encoder=conf["encoder"], encoder_init_dir=None)
-        return conf["encoder"], load_file(str(path / "model.safetensors"))
+        return conf["encoder"], read_weights(path / "model.safetensors")
 
     def _build_encoder(self, encoder, encoder_init_dir):
         model = build_inner_model(self.config, "encoder", encoder, encoder_init_dir,

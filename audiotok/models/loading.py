@@ -30,17 +30,52 @@ def _file_digest(path, n=12):
     return h.hexdigest()[:n]
 
 
+INT8_SCALE = ".int8_scale"  # suffix of the per-row scales stored next to an int8 tensor
+INT8_MIN_SIZE = 1024        # smaller tensors (and every vector: norms, biases) stay float16
+
+
+def quantize_int8(v):
+    """Symmetric int8 per output row (dim 0): -> (int8 tensor, float16 scales [rows, 1, ...])."""
+    rows = v.float().reshape(v.shape[0], -1)
+    scale = rows.abs().amax(dim=1, keepdim=True).clamp_min(1e-8) / 127.0
+    q = torch.round(rows / scale).clamp_(-127, 127).to(torch.int8).reshape(v.shape)
+    return q, scale.reshape((v.shape[0],) + (1,) * (v.dim() - 1)).to(torch.float16)
+
+
+def dequantize(state):
+    """A state dict read from model.safetensors with int8 tensors turned back into float32."""
+    out = {}
+    for k, v in state.items():
+        if k.endswith(INT8_SCALE):
+            continue
+        scale = state.get(k + INT8_SCALE)
+        out[k] = v.float() * scale.float() if scale is not None else v
+    return out
+
+
+def read_weights(path):
+    """{name: tensor} of a model.safetensors file, int8-stored matrices dequantized to float32."""
+    try:
+        return dequantize(load_file(str(path)))
+    except Exception as e:  # safetensors raises its own error types for damaged files
+        raise UserError(f"{path}: cannot read weights ({e})") from None
+
+
 def _inference_state_dict(model, dtype=None):
     """Weights needed at inference: trainable-only parts (e.g. discriminators) are dropped.
-    `dtype` (e.g. torch.float16) stores floating tensors smaller; loading casts them back."""
+    `dtype` (e.g. torch.float16) stores floating tensors smaller; loading casts them back.
+    "int8" stores every floating matrix of at least INT8_MIN_SIZE values as int8 with one float16
+    scale per row (a quarter of float32; loading dequantizes), the rest as float16."""
     drop = tuple(getattr(model, "training_only_prefixes", ("discriminator.",)))
     out = {}
     for k, v in model.state_dict().items():
         if k.startswith(drop):
             continue
         v = v.detach().cpu()
-        if dtype is not None and v.is_floating_point():
-            v = v.to(dtype)
+        if dtype == "int8" and v.is_floating_point() and v.dim() >= 2 and v.numel() >= INT8_MIN_SIZE:
+            v, out[k + INT8_SCALE] = quantize_int8(v)
+        elif dtype is not None and v.is_floating_point():
+            v = v.to(torch.float16 if dtype == "int8" else dtype)
         out[k] = v.contiguous()
     return out
 
@@ -72,10 +107,7 @@ def load_model(path, device="cpu"):
             raise UserError(f"{path}: not a model dir (missing {name})")
     config = load_config(path / "config.yaml")
     model = build_model(config)
-    try:
-        state = load_file(str(path / "model.safetensors"))
-    except Exception as e:  # safetensors raises its own error types for damaged files
-        raise UserError(f"{path / 'model.safetensors'}: cannot read weights ({e})") from None
+    state = read_weights(path / "model.safetensors")
     missing, unexpected = model.load_state_dict(state, strict=False)
     drop = tuple(getattr(model, "training_only_prefixes", ("discriminator.",)))
     missing = [k for k in missing if not k.startswith(drop)]

@@ -83,6 +83,7 @@ def read_codec_semantic_decoder(codec_dir):
     from safetensors import safe_open
 
     from audiotok.config import load_config
+    from audiotok.models.loading import dequantize
 
     path = Path(codec_dir)
     if not (path / "model.safetensors").is_file() and (path / "model" / "model.safetensors").is_file():
@@ -97,7 +98,7 @@ def read_codec_semantic_decoder(codec_dir):
     arch = {k: v for k, v in ((config.get("model_conf") or {}).get("semantic") or {}).items() if k in keys}
     try:
         with safe_open(str(path / "model.safetensors"), "pt") as f:
-            tensors = {k: f.get_tensor(k) for k in f.keys() if k.startswith(("sem_vq.", "sem_dec."))}
+            tensors = dequantize({k: f.get_tensor(k) for k in f.keys() if k.startswith(("sem_vq.", "sem_dec."))})
     except Exception as e:  # safetensors raises its own error types for damaged files
         raise UserError(f"{path / 'model.safetensors'}: cannot read weights ({e})") from None
     if "sem_dec.0.dwconv.weight" not in tensors:
