@@ -58,13 +58,14 @@ done
 codec_tag=$(basename "${codec_exp_dir%/}")
 [ "$codec_tag" != model ] || codec_tag=$(basename "$(dirname "${codec_exp_dir%/}")")
 codec_dir=
+shipped_codec=         # the codec's shipped name when it comes from the install (stage 9 refers to it)
 if [ "$stop_stage" -ge 2 ]; then  # stage 1 (data) runs without a codec
   if [ -e "$codec_exp_dir" ]; then
     codec_dir=$(cd "$codec_exp_dir" && pwd)
   else  # a shipped codec's name (e.g. speech-25hz-v1)
     codec_dir=$(python -c 'import sys; from audiotok.pretrained import shipped_dir; print(shipped_dir(sys.argv[1]) or "")' \
       "$codec_exp_dir")
-    [ -z "$codec_dir" ] || codec_tag=$(basename "$codec_dir")  # the versioned name, not the alias
+    [ -z "$codec_dir" ] || { codec_tag=$(basename "$codec_dir"); shipped_codec=${codec_tag}; }  # versioned name
   fi
   if [ -z "$codec_dir" ]; then
     echo "$0: codec ${codec_exp_dir} not found: not a dir, nor a shipped model (train it with the codec1 recipe)" >&2
@@ -211,12 +212,15 @@ if run_stage 8 "score: ASR WER, TTS intelligibility, rates and throughput" "${ex
   done
 fi
 
-if run_stage 9 "pack the LM with its codec" "${exp}/model + ${codec_dir}" "${exp_root}/packed/${tag}{,/codec}"; then
+if run_stage 9 "pack the LM with its codec (a shipped codec by name)" "${exp}/model + ${codec_dir}" "${exp_root}/packed/${tag}{,/codec}"; then
   # shellcheck disable=SC2086
   audiotok pack --exp-dir ${exp} --out ${exp_root}/packed/${tag} ${pack_opts} \
-    $( [ -s ${exp}/RESULTS.md ] && echo "--results ${exp}/RESULTS.md" )
-  # shellcheck disable=SC2086
-  audiotok pack --exp-dir ${codec_dir} --out ${exp_root}/packed/${tag}/codec ${codec_pack_opts}
+    $( [ -s ${exp}/RESULTS.md ] && echo "--results ${exp}/RESULTS.md" ) \
+    $( [ -z "${shipped_codec}" ] || echo "--codec ${shipped_codec}" )
+  if [ -z "${shipped_codec}" ]; then  # a shipped codec is found in the install: no copy
+    # shellcheck disable=SC2086
+    audiotok pack --exp-dir ${codec_dir} --out ${exp_root}/packed/${tag}/codec ${codec_pack_opts}
+  fi
   first=$(head -n 1 dump/raw/${test_sets%% *}/wav.scp | cut -d' ' -f2-)
   log "check: the release transcribes ${first} on its own"
   audiotok asr "${first}" --model ${exp_root}/packed/${tag}
