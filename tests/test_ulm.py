@@ -440,6 +440,9 @@ def test_lm_dataset_task_repeat_weights_training_items_only(vocab, tmp_path):
     assert sorted({u for u, t in ds.items if t == "asr"}) == sorted(ds.utts)
     valid = LMTokenDataset(d, vocab, tasks=["asr", "tts"], train=False, task_repeat={"asr": 3})
     assert len(valid) == 10
+    # validation goes utterance by utterance, so its first batch already holds both tasks
+    assert [t for _, t in valid.items[:4]] == ["asr", "tts", "asr", "tts"]
+    assert valid.items[0][0] == valid.items[1][0] != valid.items[2][0]
     with pytest.raises(UserError, match="task_repeat names 'acoustic'"):
         LMTokenDataset(d, vocab, tasks=["asr", "tts"], task_repeat={"acoustic": 2})
     with pytest.raises(UserError, match="integer >= 1"):

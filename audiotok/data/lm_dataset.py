@@ -11,7 +11,8 @@ cropped for the acoustic task (a random window per epoch in training, the start 
 drawn from a generator seeded by (seed, epoch, index): independent of workers and resumes).
 
 `task_repeat` ({task: n}) lists a task's items n times per training epoch, to give it a larger share of
-the batches (e.g. {asr: 3} in a joint phase after ASR alone); validation lists every item once.
+the batches (e.g. {asr: 3} in a joint phase after ASR alone); validation lists every item once, utterance
+by utterance (all its tasks together), so the first batches of a capped validation cover every task.
 """
 
 import os
@@ -102,6 +103,9 @@ class LMTokenDataset(torch.utils.data.Dataset):
                     self.skipped[why] = self.skipped.get(why, 0) + 1
                 else:
                     self.items.extend([(utt, task)] * self.repeat.get(task, 1))
+        if not self.train:  # utterance by utterance: a capped validation (valid_batches) sees every task
+            order = {u: i for i, u in enumerate(self.utts)}
+            self.items.sort(key=lambda it: (order[it[0]], self.tasks.index(it[1])))
         if not self.items:
             raise DataDirError(f"{d}: no usable items for tasks {', '.join(self.tasks)} "
                                f"(skipped: {self.skipped or 'none'})")
