@@ -1,4 +1,4 @@
-# Two commands do all set-up on a fresh machine: `make try` (the shipped codec on a sentence) and
+# Two commands do all set-up on a fresh machine: `make try` (the shipped codec and LM on a sentence) and
 # `make test`. `make mini` trains the embedded recipes from scratch.
 SHELL := /bin/bash
 VENV := .venv
@@ -15,7 +15,7 @@ $(STAMP): setup.cfg pyproject.toml scripts/setup_env.sh
 
 setup: $(STAMP)
 
-# Encode and decode a sentence with the shipped speech codec (no training, no download).
+# Encode and decode a sentence with the shipped speech codec, then ASR and TTS with the shipped LM (no training, no download).
 try: $(STAMP)
 	bash scripts/try.sh
 

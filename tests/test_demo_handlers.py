@@ -375,6 +375,12 @@ def test_the_shipped_codec_comes_first_and_codes_a_clip(tmp_path):
     subprocess.run(["flite", "-voice", "slt", "-o", str(clip), "-t", "Good morning."], check=True)
     out = handlers.ui_codec(store, tmp_path / "out", str(clip), store.codecs[0], 6, False)
     assert "| model | speech-12hz-v1 |" in str(out) and "0.775 kbps" in str(out)
+    # the ASR and TTS tabs open with the shipped LM, which finds its codec (speech-25hz-v2) in the install
+    assert store.lms == ["speech-lm-v1 (shipped)"]
+    text, status = handlers.ui_asr(store, store.lms[0], str(clip))
+    assert status.startswith("Done: ") and "semantic tokens" in status and text.strip()
+    wav, status = handlers.ui_tts(store, tmp_path / "tts", store.lms[0], "good morning", str(clip), "good morning", 0)
+    assert status.startswith("Done: ") and Path(wav).is_file()
 
 
 def test_live_tab_streams_the_microphone_through_the_shipped_codec(tmp_path, store):

@@ -11,8 +11,8 @@ current version of each kind, so `--model speech` keeps working when v2 replaces
                                   25 Hz codecs in full)
     music   -> music-v1           the Duo-Tok dual-track music tokenizer (24 kHz songs: vocals and
                                   accompaniment streams), default of the demo's music tab
-    lm      -> speech-lm-v1       the unified speech LM (ASR + TTS) with its 25 Hz codec in codec/,
-                                  default of asr, tts and the demo's ASR and TTS tabs (when shipped)
+    lm      -> speech-lm-v1       the unified speech LM (ASR + TTS), reading speech-25hz-v2 (named in its
+                                  meta.json), default of asr, tts and the demo's ASR and TTS tabs
 
 `resolve_model(x)` turns what a user typed into a model dir: an existing path is used as is, a
 shipped name or alias gives its folder here, None gives the default of the kind. Nothing is
