@@ -5,24 +5,16 @@ codec (speech-25hz-v2) in the install by name."""
 
 import json
 import subprocess
-import sys
 
 import jiwer
 import soundfile as sf
 
 from audiotok.metrics.text_norm import normalize
+from cli_helpers import cli
 
 SENTENCES = ["THE CHILDREN WALKED TO THE MARKET EARLY IN THE MORNING",
              "SHE OPENED THE WINDOW AND LOOKED AT THE GARDEN",
              "WE SHOULD FINISH THIS WORK BEFORE THE END OF THE WEEK"]
-
-
-def cli(*args, check=True):
-    r = subprocess.run([sys.executable, "-m", "audiotok", *map(str, args)], capture_output=True, text=True,
-                       timeout=600)
-    if check:
-        assert r.returncode == 0, r.stderr
-    return r
 
 
 def test_a_fresh_install_transcribes_with_the_shipped_lm(tmp_path):

@@ -3,22 +3,13 @@ with a seed the training corpus never used is encoded with `--model music` and i
 from the token file alone (it names its model), through the real CLI."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import soundfile as sf
 
 from audiotok.metrics.quality import stem_leakage
 from audiotok.tokfile import read_header
-
-
-def cli(*args, check=True):
-    r = subprocess.run([sys.executable, "-m", "audiotok", *map(str, args)], capture_output=True, text=True,
-                       timeout=600)
-    if check:
-        assert r.returncode == 0, r.stderr
-    return r
+from cli_helpers import cli
 
 
 def test_a_fresh_install_splits_a_song_with_the_shipped_music_tokenizer(tmp_path):
