@@ -8,6 +8,15 @@
 # ../codec1's 10 hours; their exp dirs are gone with the machine they ran on.
 # Exp dirs go outside the work tree and every stage resumes: run it again (in a later session too) to
 # continue where it stopped.
+# The shipped speech-lm-v1 (RESULTS.md, "speech-25hz-v2 run") came from two phases, then stages 6-9:
+#   ./run_cpu.sh --stage 5 --stop-stage 5 --lm-config conf/ulm_g5_codecfront_bidir_asr_charctc_cpu.yaml \
+#     --tag lm_v2_asr --lm-args "trainer.max_cpu_hours=1.6 trainer.valid_interval=500"      (stopped at 0.97 h)
+#   ./run_cpu.sh --stage 5 --stop-stage 5 --lm-config conf/ulm_g5_joint_cpu.yaml --tag lm_v2_joint \
+#     --lm-args "trainer.max_cpu_hours=1.4 trainer.valid_interval=500 --init-from EXP_ROOT/mini_synth_lm1/lm_v2_asr"
+#   ./run_cpu.sh --stage 6 --lm-config conf/ulm_g5_joint_cpu.yaml --tag lm_v2_joint \
+#     --pack-opts "--name speech-lm-v1 --version 1 --dtype int8 --card"
+# (--init-from goes last: the key=value overrides must come together). The joint phase resumes with its
+# stage-5 command; it stopped at 0.89 CPU hours with TTS not yet intelligible.
 # The LM reads the tokens through the codec's own frozen semantic decoder (conf/ulm_g5_codecfront_cpu.yaml,
 # grouping.frontend: codec): at 0.4 CPU hours it was where learned embeddings were after about 1.7
 # (RESULTS.md). Its long run, exp dir lm_ulm_g5_codecfront_cpu:
