@@ -18,7 +18,7 @@ root="${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}"
 section=${section:-"Where TTS loses intelligibility (${set_name}, one utterance per speaker)"}
 
 tok=dump/${codec}/${set_name}
-out=${root}/mini_synth_lm1/tts_ceiling/${set_name}
+out=${root}/mini_synth_lm1/tts_ceiling/${codec}/${set_name}  # outputs of one codec only are reused
 mkdir -p ${out}
 [ -f ${out}/data/text ] || audiotok subset-data-dir --per-spk 1 dump/raw/${set_name} ${out}/data
 mkdir -p ${out}/tokens
