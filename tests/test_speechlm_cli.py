@@ -272,16 +272,20 @@ def test_tts_api_speaks_the_learnt_tokens_and_cuts_the_prompt(pair):
 
 def test_tts_expected_acoustic_latents(pair):
     """acoustic_decode="expected": the same semantic tokens and length, the codec given each frame's
-    expected acoustic latent; it equals the codes' decode when the acoustic stage is sure of them."""
+    expected acoustic latent; it equals the codes' decode when the acoustic stage is sure of them. It is
+    what the default ("auto") picks with a DualCodec."""
     from audiotok.speechlm import SpeechLM
 
     _, lm_dir, codec, wavs, sem = pair
     slm = SpeechLM.from_pretrained(lm_dir)
     prompt = slm.prompt_from(wavs["spkb-001"], UTTS["spkb-001"][1])
-    codes_wav, _ = slm.tts("THE CAT SAT", prompt=prompt, seed=1, max_seconds=1.0)
+    codes_wav, _ = slm.tts("THE CAT SAT", prompt=prompt, seed=1, max_seconds=1.0, acoustic_decode="codes")
+    assert slm.last_stats["acoustic_decode"] == "codes"
     wav, _ = slm.tts("THE CAT SAT", prompt=prompt, seed=1, max_seconds=1.0, acoustic_decode="expected")
     assert wav.shape == codes_wav.shape and torch.isfinite(wav).all() and not torch.equal(wav, codes_wav)
     assert slm.last_stats["acoustic_decode"] == "expected"
+    default_wav, _ = slm.tts("THE CAT SAT", prompt=prompt, seed=1, max_seconds=1.0)
+    assert torch.equal(default_wav, wav) and slm.last_stats["acoustic_decode"] == "expected"
     s = sem["spka-001"]
     ac = torch.randint(0, 32, (2, s.numel()))
     one_hot = torch.nn.functional.one_hot(ac, 32).float()

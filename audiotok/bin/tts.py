@@ -37,10 +37,11 @@ def add_arguments(p):
                         "(tokens.scp of the LM's codec) instead of the LM: the acoustic stage's ceiling")
     p.add_argument("-o", "--out", required=True, help="output .wav (one text) or folder (--data-dir)")
     p.add_argument("--acoustic-steps", type=int, default=8, help="MaskGIT steps of the acoustic stage")
-    p.add_argument("--acoustic-decode", choices=("codes", "expected", "none"), default="codes",
-                   help="codes: decode the acoustic codes the acoustic stage chose (default); expected: decode "
-                        "each frame's expected acoustic latent under its predicted distribution; none: no acoustic "
-                        "stage, the semantic tokens decoded alone (the codec's own voice, no cloning)")
+    p.add_argument("--acoustic-decode", choices=("auto", "codes", "expected", "none"), default="auto",
+                   help="codes: decode the acoustic codes the acoustic stage chose; expected: decode each frame's "
+                        "expected acoustic latent under its predicted distribution; none: no acoustic stage, the "
+                        "semantic tokens decoded alone (the codec's own voice, no cloning); auto (default): "
+                        "expected with a residual-VQ codec (more intelligible), else codes")
     p.add_argument("--raw-text", action="store_true",
                    help="give the LM the text as it is (default: numbers, abbreviations and symbols spelled out, "
                         "upper case, no punctuation, as the LM's training transcripts are written)")
