@@ -84,7 +84,7 @@ def speech_generate(model, text_ids, frames, device):
     with torch.inference_mode():
         common.sync(device)
         t0 = time.perf_counter()
-        prefix = model._tts_prefix([text_ids], [torch.zeros(0, dtype=torch.long)])
+        prefix, _ = model._tts_prefix([text_ids], [torch.zeros(0, dtype=torch.long)])
         h, state = model._prefill("tts", prefix, n_groups)
         srh_state = model.srh.start(1, n_groups * g, device)
         made = 0

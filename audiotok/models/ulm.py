@@ -40,6 +40,7 @@ from audiotok.models.sampling import Sampler
 from audiotok.models.srh import IGNORE, GroupEmbed, SpeechRefinedHead, group_tokens, speech_targets
 from audiotok.models.ulm_config import LM_DEFAULTS, SRH_DEFAULTS, Grouping, SpeechAugment, TaskWeights, upgrade_conf
 from audiotok.models.ulm_frontend import build_codec_frontend
+from audiotok.models.ulm_pacing import FILL, SPEECH, TEXT, TTS, TextPacing
 from audiotok.models.ulm_vocab import JointVocab
 from audiotok.nn.ctc import CTCHead
 from audiotok.nn.transformer import TransformerConf, bidirectional_span_mask, causal_mask
@@ -203,7 +204,7 @@ class UnifiedLM(nn.Module):
     def __init__(self, vocab, frame_rate=25.0, lm=None, grouping=None, srh=None, loss_weights=None, prompt_frames=75,
                  init_from_hf=None, valid_wer=True, ctc_layer=-1, speech_frontend=None, codec_dir=None,
                  asr_attention="causal", speech_augment=None, ctc_units="pieces", ctc_chars=None,
-                 acoustic_frontend=False):
+                 acoustic_frontend=False, tts_pacing=None):
         """`lm` and `srh`: TransformerConf (or its mapping); `grouping`: Grouping; `loss_weights`:
         TaskWeights (audiotok.models.ulm_config). `valid_wer`: validation also transcribes its ASR
         rows greedily and logs their word error rate (`wer_asr`: recognition against compute).
@@ -220,13 +221,16 @@ class UnifiedLM(nn.Module):
         (`chars`: the characters of the text vocabulary, kept in the config as `ctc_chars`); a few dozen
         dense character classes learn far sooner than thousands of sparse pieces (the content probe).
         `acoustic_frontend`: the acoustic stage reads each frame's semantic token through the codec front end
-        too (the codec's own features of it, which its acoustic codes refine) instead of a learned embedding."""
+        too (the codec's own features of it, which its acoustic codes refine) instead of a learned embedding.
+        `tts_pacing` (TextPacing): the whole text before the speech in TTS rows, or paced with it
+        (audiotok.models.ulm_pacing)."""
         super().__init__()
         lm = config_group(TransformerConf, lm, "ulm: lm", LM_DEFAULTS)
         srh = config_group(TransformerConf, srh, "ulm: srh", SRH_DEFAULTS)
         grouping = config_group(Grouping, grouping, "ulm: grouping")
         loss_weights = config_group(TaskWeights, loss_weights, "ulm: loss_weights")
         speech_augment = config_group(SpeechAugment, speech_augment, "ulm: speech_augment")
+        tts_pacing = config_group(TextPacing, tts_pacing, "ulm: tts_pacing")
         config = plain_config(locals(), skip=("vocab",))
         self.vocab, proto = self._make_vocab(vocab)
         self.config = {"vocab": {**self.vocab.to_dict(), "text_model_bytes": len(proto)}, **config}
@@ -235,6 +239,7 @@ class UnifiedLM(nn.Module):
         self.prompt_frames = int(prompt_frames)
         self.valid_wer = bool(valid_wer)
         self.augment = speech_augment
+        self.pacing = tts_pacing
         v = self.vocab
         self.S, self.K, self.A = v.semantic_size, v.n_acoustic, v.acoustic_size
         self.n_text_out = v.token_bias["text"] + v.text_size  # specials + text: the text head's classes
@@ -493,11 +498,9 @@ class UnifiedLM(nn.Module):
         tgt, ng = speech_targets(semantic, sem_len, self.g, eos=self.S)  # [B,N,g]
         N = tgt.shape[1]
         speech_in = torch.cat([self._sp("<sos_speech>", B, dev), self.embed_groups(tgt[:, : N - 1])], 1)
-        one = torch.ones(B, dtype=torch.long, device=dev)
-        segs = [(self._sp("<tts>", B, dev), one), (self.embed(self._text_ids(text)), text_len), (speech_in, ng)]
-        x, offsets, start, total = pack_segments(segs)
-        h, _ = self._run("tts", x, start, total)
-        h_sp = _gather_rows(h, offsets[2], N)  # hidden that predicts group i, i = 0..N-1
+        x, total, predicts = self._tts_rows(text, text_len, speech_in, ng)
+        h, _ = self._run("tts", x, torch.zeros_like(total), total)
+        h_sp = h.gather(1, predicts[..., None].expand(-1, -1, h.shape[-1]))  # hidden that predicts group i
         keep = torch.arange(N, device=dev)[None] < ng[:, None]
         srh_loss, srh_acc = self.srh.loss(h_sp, tgt, keep)
         is_last = (torch.arange(N, device=dev)[None] == (ng - 1)[:, None])[keep].float()
@@ -505,6 +508,25 @@ class UnifiedLM(nn.Module):
         end_loss = F.binary_cross_entropy_with_logits(end_logit, is_last)
         end_acc = ((end_logit > 0).float() == is_last).float().mean()
         return {"loss_srh": srh_loss, "acc_srh": srh_acc.detach(), "loss_end": end_loss, "acc_end": end_acc.detach()}
+
+    def _tts_rows(self, text, text_len, speech_in, n_speech):
+        """TTS rows laid out by the text pacing: text [B,L] (text-local ids), speech inputs [B,N,D]
+        (<sos_speech>, then the groups), n_speech [B] real ones -> (x [B,T,D] right-padded, lengths [B],
+        predicts [B,N]: the position whose hidden predicts group i)."""
+        B, N, D = speech_in.shape
+        rows = [self.pacing.row(int(text_len[b]), int(n_speech[b])) for b in range(B)]
+        base = {TTS: 0, FILL: 1, TEXT: 2, SPEECH: 2 + text.shape[1]}
+        index = torch.zeros(B, max(len(seq) for seq, _ in rows), dtype=torch.long)
+        predicts = torch.zeros(B, N, dtype=torch.long)
+        for b, (seq, pred) in enumerate(rows):
+            index[b, : len(seq)] = torch.tensor([base[kind] + i for kind, i in seq])
+            predicts[b, : len(pred)] = torch.tensor(pred)
+        dev = speech_in.device
+        bank = torch.cat([self._sp("<tts>", B, dev), self._sp("<eos>", B, dev), self.embed(self._text_ids(text)),
+                          speech_in.to(self.embed.weight.dtype)], 1)
+        x = bank.gather(1, index.to(dev)[..., None].expand(-1, -1, D))
+        lengths = torch.tensor([len(seq) for seq, _ in rows], device=dev)
+        return x, lengths, predicts.to(dev)
 
     def _draw_prompt_len(self, sem_len):
         """Training prompts: a uniform 0 .. min(prompt_frames, T // 2) frame prefix of the utterance."""
@@ -613,13 +635,17 @@ class UnifiedLM(nn.Module):
         state = {"cache": cache, "keys": layout.valid, "pos": total.clone(), "hidden": h}
         return h[:, -1], state
 
-    def _step(self, x, state):
-        """Feed one new position per row (x [B,D]); returns its hidden state [B,D]."""
+    def _step(self, x, state, real=None):
+        """Feed one new position per row (x [B,D]); returns its hidden state [B,D]. Rows where `real` [B]
+        is false feed nothing: later positions never see that slot, and its hidden is meaningless."""
         B = x.shape[0]
-        state["keys"] = torch.cat([state["keys"], torch.ones(B, 1, dtype=torch.bool, device=x.device)], 1)
-        h = self.lm(x[:, None], mask=state["keys"][:, None, None, :], positions=state["pos"][:, None],
-                    cache=state["cache"])
-        state["pos"] = state["pos"] + 1
+        if real is None:
+            real = torch.ones(B, dtype=torch.bool, device=x.device)
+        state["keys"] = torch.cat([state["keys"], real[:, None]], 1)
+        mask = state["keys"][:, None, None, :].clone()
+        mask[:, 0, 0, -1] = True  # a slot a row skips attends to itself (its output is dropped)
+        h = self.lm(x[:, None], mask=mask, positions=state["pos"][:, None], cache=state["cache"])
+        state["pos"] = state["pos"] + real.long()
         return h[:, 0]
 
     def _text_allowed(self, device):
@@ -699,33 +725,51 @@ class UnifiedLM(nn.Module):
 
     # ---- inference: TTS ----------------------------------------------------------------------
     def _tts_prefix(self, text_rows, prompt_groups):
+        """The TTS prompt as one segment per row (<tts>, the text or its lead, <sos_speech>, the prompt's
+        groups with their text slots) -> ([(x, lengths)], predicts [B, P+1]: the position whose hidden
+        predicts prompt group i, the last one the first new group)."""
         dev = self.embed.weight.device
         B = len(text_rows)
         text, text_len = _pad_stack([torch.tensor(t, dtype=torch.long, device=dev) for t in text_rows])
         pg, pg_len = _pad_stack([g.reshape(-1).to(dev).long() for g in prompt_groups], fill=-1)
         pg = pg.view(B, -1, self.g) if pg.shape[1] else pg.new_zeros(B, 0, self.g)
-        one = torch.ones(B, dtype=torch.long, device=dev)
-        segs = [(self._sp("<tts>", B, dev), one), (self.embed(self._text_ids(text)), text_len),
-                (self._sp("<sos_speech>", B, dev), one)]
+        speech_in = self._sp("<sos_speech>", B, dev)
         if pg.shape[1]:
-            segs.append((self.embed_groups(pg), pg_len // self.g))
-        return segs
+            speech_in = torch.cat([speech_in, self.embed_groups(pg)], 1)
+        x, lengths, predicts = self._tts_rows(text, text_len, speech_in, pg_len // self.g + 1)
+        return [(x, lengths)], predicts
 
-    def _srh_prompt(self, hidden, prompt_groups, max_groups):
+    def _srh_prompt(self, hidden, prompt_groups, max_groups, predicts, start):
         """A sequence-context head's state with the prompt's tokens prefilled (None for group context).
-        The prefix is left-packed, so every row's prompt groups end at the last position: the hidden
-        before prompt group i (<sos_speech> for i = 0) is the one that predicts it."""
+        `predicts` [B, P+1] (from _tts_prefix) are positions within each row, which starts at `start` [B]
+        in the left-packed prefix: the hidden at predicts[b, i] predicts prompt group i."""
         P = max(int(p.numel()) // self.g for p in prompt_groups)
         state = self.srh.start(hidden.shape[0], (P + max_groups) * self.g, hidden.device, hidden.dtype)
         if state is None or P == 0:
             return state
-        L = hidden.shape[1]
-        tokens = torch.full((hidden.shape[0], P, self.g), -1, dtype=torch.long, device=hidden.device)
+        B = hidden.shape[0]
+        tokens = torch.full((B, P, self.g), -1, dtype=torch.long, device=hidden.device)
+        index = torch.zeros(B, P, dtype=torch.long, device=hidden.device)
         for b, p in enumerate(prompt_groups):
             n = int(p.numel()) // self.g
-            if n:
+            if n:  # right-aligned: rows with shorter prompts lead with ignored slots
                 tokens[b, P - n :] = p.to(hidden.device).long().view(n, self.g)
-        return self.srh.prefill(state, hidden[:, L - 1 - P : L - 1], tokens)
+                index[b, P - n :] = start[b] + predicts[b, :n]
+        h = hidden.gather(1, index[..., None].expand(-1, -1, hidden.shape[-1]))
+        return self.srh.prefill(state, h, tokens)
+
+    def _text_slot(self, text_rows, fed, state):
+        """After each row's speech input fed[b], its text slot (if the pacing has one there) -> the new
+        hidden [B,D], or None when no row has a slot."""
+        slots = [self.pacing.slot_after(int(i)) for i in fed]
+        real = torch.tensor([k is not None for k in slots], device=self.embed.weight.device)
+        if not bool(real.any()):
+            return None, real
+        eos = self.vocab.special("<eos>")
+        ids = [self._text_ids(text_rows[b][k]) if k is not None and k < len(text_rows[b]) else eos
+               for b, k in enumerate(slots)]
+        h = self._step(self.embed(torch.tensor(ids, device=real.device)), state, real)
+        return h, real
 
     @torch.no_grad()
     def tts(self, text, prompt=None, max_frames=None, greedy=False, temperature=1.0, top_k=0, top_p=1.0,
@@ -760,9 +804,12 @@ class UnifiedLM(nn.Module):
         max_frames = int(max_frames or round(self.frame_rate * 30))
         max_groups = max(1, math.ceil(max_frames / self.g))
         sampler = Sampler(greedy, temperature, top_k, top_p, generator)
-        h, state = self._prefill("tts", self._tts_prefix(text_rows, prompt_groups), max_groups)
+        segments, predicts = self._tts_prefix(text_rows, prompt_groups)
+        h, state = self._prefill("tts", segments, max_groups + self.pacing.extra_positions(max_groups))
         B = h.shape[0]
-        srh_state = self._srh_prompt(state.pop("hidden"), prompt_groups, max_groups)
+        start = state["pos"].new_tensor(state["keys"].shape[1]) - segments[0][1]
+        srh_state = self._srh_prompt(state.pop("hidden"), prompt_groups, max_groups, predicts, start)
+        fed = torch.tensor([int(p.numel()) // self.g for p in prompt_groups])  # speech inputs after <sos_speech>
         done = torch.zeros(B, dtype=torch.bool, device=h.device)
         out = [[] for _ in range(B)]
         for p in range(max_groups):
@@ -781,6 +828,10 @@ class UnifiedLM(nn.Module):
             seqs = [group[b] if done[b] else _tail(prompt_groups[b], out[b], self.g + self.frontend_context)
                     for b in range(B)]
             h = self._step(self._embed_next_group(seqs, group), state)
+            fed = fed + 1
+            h_text, real = self._text_slot(text_rows, fed, state)
+            if h_text is not None:
+                h = torch.where(real[:, None], h_text, h)
         res = [torch.tensor(o[:max_frames], dtype=torch.long) for o in out]
         return res[0] if single else res
 
