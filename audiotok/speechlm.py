@@ -331,13 +331,17 @@ class SpeechLM:
                                   top_p=top_p, end_threshold=end_threshold, generator=gen)
                 sem = [s[:c] for s, c in zip(sem, frames_cap)]
             else:
+                lm_prompts = None
                 sem = [semantic[i].reshape(-1).long().to(self.device) for i in idx]
             stats["lm_seconds"] += time.perf_counter() - t0
             for s in sem:
                 if s.numel() == 0:  # stopped at once: one group of the most common token is no worse than nothing
                     stats["empty"] += 1
             sem = [s if s.numel() else torch.zeros(self.g, dtype=torch.long) for s in sem]
-            stats["lm_steps"] += sum(math.ceil(s.numel() / self.g) for s in sem)
+            # LM positions run: one per group, plus the text slots fed between them (paced TTS rows)
+            for j, s in enumerate(sem):
+                n, P = math.ceil(s.numel() / self.g), _prompt_groups(lm_prompts, j, self.g)
+                stats["lm_steps"] += n + self.lm.pacing.slots(P + 1, P + n - 1)
             stats["speech_frames"] += sum(int(s.numel()) for s in sem)
             t0 = time.perf_counter()
             acoustic = ([None] * len(sem) if acoustic_decode == "none" else
@@ -366,6 +370,12 @@ class SpeechLM:
         p_ac = [torch.zeros(K, 0, dtype=torch.long) if p is None else p["acoustic"] for p in prompts]
         return self.lm.acoustic([s.to(self.device) for s in sem], p_sem, p_ac, steps=steps, generator=gen,
                                 return_full=True, return_probs=with_probs)
+
+
+def _prompt_groups(lm_prompts, j, g):
+    """Whole groups of the j-th LM prompt (0 without one)."""
+    p = lm_prompts[j] if lm_prompts is not None else None
+    return 0 if p is None else int(torch.as_tensor(p["semantic"]).numel()) // g
 
 
 def _lm_prompt(p):

@@ -36,6 +36,9 @@ def test_plain_and_paced_rows():
     assert [s for s in seq if s[0] == TEXT] == [(TEXT, 0), (TEXT, 1), (TEXT, 2)]
     assert pred == [2, 3, 5, 6, 8]
     assert TextPacing(every=2, lead=1).extra_positions(5) >= 2
+    # text slots fed between the groups (the TTS throughput counts them as LM positions)
+    assert TextPacing(every=2, lead=1).slots(1, 5) == 2 and TextPacing(every=1).slots(3, 4) == 2
+    assert TextPacing().slots(1, 9) == 0
     with pytest.raises(UserError, match="tts_pacing"):
         TextPacing(every=-1)
 

@@ -64,6 +64,10 @@ class TextPacing:
             predicts.append(len(seq) - 1)
         return seq, predicts
 
+    def slots(self, first, last):
+        """How many text slots follow speech inputs first .. last."""
+        return sum(self.slot_after(i) is not None for i in range(first, last + 1)) if self.paced else 0
+
     def extra_positions(self, n_groups):
         """Text slots fed while n_groups groups are generated (an upper bound, for the KV cache)."""
         return n_groups // self.every + 1 if self.paced else 0
