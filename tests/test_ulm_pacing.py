@@ -97,3 +97,29 @@ def test_paced_tts_learns_a_toy_utterance(vocab):
         opt.step()
     model.eval()
     assert torch.equal(model.tts("the cat sat", greedy=True, max_frames=30), sem[0])
+
+
+def test_tts_rows_learn_to_spell_their_text_with_the_ctc_head(vocab):
+    """loss_weights.tts_ctc: the positions that predict each group are trained, through the ASR rows'
+    CTC head, to spell the text that group speaks; it needs that head."""
+    model = tiny(vocab, g=2, seed=5, loss_weights={"ctc": 0.5, "tts_ctc": 1.0}, ctc_units="chars", ctc_layer=1,
+                 tts_pacing={"every": 1, "lead": 2})
+    text = torch.tensor([vocab.encode_text("the cat sat")])
+    sem = torch.randint(0, S, (1, 16))
+    batch = {"task": torch.tensor([TASK_IDS["tts"]]), "semantic": sem, "semantic_len": torch.tensor([16]),
+             "acoustic": torch.zeros(1, K, 16, dtype=torch.long), "text": text,
+             "text_len": torch.tensor([text.shape[1]])}
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = None
+    for step in range(60):
+        out = model.forward_train(batch, step)
+        loss, logs = model.generator_loss(batch, out, step)
+        first = logs["loss_tts_ctc"] if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        if step == 0:
+            assert model.ctc_head.proj.weight.grad.abs().sum() > 0
+        opt.step()
+    assert logs["loss_tts_ctc"] < 0.5 * first
+    with pytest.raises(UserError, match="tts_ctc needs the CTC head"):
+        tiny(vocab, loss_weights={"tts_ctc": 1.0})

@@ -280,6 +280,8 @@ class UnifiedLM(nn.Module):
         # blank + the text pieces (or characters); each 5 Hz position emits g slots (one per codec frame)
         n_ctc = v.text_size if self.ctc_chars is None else len(self.ctc_chars)
         self.ctc_head = CTCHead(self.dim, n_ctc + 1, self.g, norm=True) if self.weights["ctc"] > 0 else None
+        if self.weights["tts_ctc"] > 0 and self.ctc_head is None:
+            raise UserError("ulm: loss_weights.tts_ctc needs the CTC head (loss_weights.ctc > 0)")
         for m in (self.embed, self.text_head, *self.acoustic_heads):
             nn.init.normal_(m.weight, std=0.02)
         nn.init.normal_(self.end_head.weight, std=0.02)
@@ -470,8 +472,12 @@ class UnifiedLM(nn.Module):
     def _asr_ctc(self, h, speech_at, ng, text, text_len):
         """The auxiliary CTC of the ASR rows: the speech positions' hidden states -> the text pieces (or
         characters). Validation also logs the greedy CTC transcript's word error rate (`wer_ctc`)."""
-        h_sp = _gather_rows(h, speech_at, int(ng.max()))
-        scoring = not self.training and self.valid_wer
+        return self._text_ctc(_gather_rows(h, speech_at, int(ng.max())), ng, text, text_len,
+                              scoring=not self.training and self.valid_wer)
+
+    def _text_ctc(self, h_sp, ng, text, text_len, scoring=False, name="ctc"):
+        """The CTC head: hidden states h_sp [B,N,D] (ng [B] real) -> the text pieces or characters
+        -> {loss_<name>} (and wer_<name> when scoring)."""
         refs = None
         if self.ctc_chars is not None or scoring:
             refs = [self.vocab.decode_text(text[b, : int(n)].tolist()) for b, n in enumerate(text_len)]
@@ -481,7 +487,7 @@ class UnifiedLM(nn.Module):
             targets = [torch.tensor([self.ctc_index[c] for c in r if c in self.ctc_index], dtype=torch.long)
                        for r in refs]
         loss, _ = self.ctc_head.loss(h_sp, ng, targets)
-        out = {"loss_ctc": loss}
+        out = {f"loss_{name}": loss}
         if scoring:
             best = self.ctc_head.greedy(h_sp, ng)
             if self.ctc_chars is None:
@@ -490,7 +496,7 @@ class UnifiedLM(nn.Module):
                 hyps = ["".join(self.ctc_chars[i - 1] for i in ids) for ids in best]
             wer = _word_error_rate(refs, hyps)
             if wer is not None:
-                out["wer_ctc"] = torch.tensor(wer)
+                out[f"wer_{name}"] = torch.tensor(wer)
         return out
 
     def _tts_train(self, semantic, sem_len, text, text_len):
@@ -499,15 +505,22 @@ class UnifiedLM(nn.Module):
         N = tgt.shape[1]
         speech_in = torch.cat([self._sp("<sos_speech>", B, dev), self.embed_groups(tgt[:, : N - 1])], 1)
         x, total, predicts = self._tts_rows(text, text_len, speech_in, ng)
-        h, _ = self._run("tts", x, torch.zeros_like(total), total)
-        h_sp = h.gather(1, predicts[..., None].expand(-1, -1, h.shape[-1]))  # hidden that predicts group i
+        spell = self.ctc_head is not None and self.weights["tts_ctc"] > 0
+        h, _, *blocks = self._run("tts", x, torch.zeros_like(total), total, hidden=spell)
+        at = predicts[..., None].expand(-1, -1, h.shape[-1])
+        h_sp = h.gather(1, at)  # hidden that predicts group i
+        out = {}
+        if spell:  # the positions that predict each group spell its text, read where the ASR rows' CTC reads
+            h_ctc = h if self.ctc_layer == -1 else blocks[0][self.ctc_layer]
+            out = self._text_ctc(h_ctc.gather(1, at), ng, text, text_len, name="tts_ctc")
         keep = torch.arange(N, device=dev)[None] < ng[:, None]
         srh_loss, srh_acc = self.srh.loss(h_sp, tgt, keep)
         is_last = (torch.arange(N, device=dev)[None] == (ng - 1)[:, None])[keep].float()
         end_logit = self.end_head(h_sp[keep]).float()[:, 0]
         end_loss = F.binary_cross_entropy_with_logits(end_logit, is_last)
         end_acc = ((end_logit > 0).float() == is_last).float().mean()
-        return {"loss_srh": srh_loss, "acc_srh": srh_acc.detach(), "loss_end": end_loss, "acc_end": end_acc.detach()}
+        return {**out, "loss_srh": srh_loss, "acc_srh": srh_acc.detach(), "loss_end": end_loss,
+                "acc_end": end_acc.detach()}
 
     def _tts_rows(self, text, text_len, speech_in, n_speech):
         """TTS rows laid out by the text pacing: text [B,L] (text-local ids), speech inputs [B,N,D]
@@ -595,6 +608,8 @@ class UnifiedLM(nn.Module):
             terms.append(w["asr"] * out["loss_asr"])
         if "loss_ctc" in out:
             terms.append(w["ctc"] * out["loss_ctc"])
+        if "loss_tts_ctc" in out:
+            terms.append(w["tts_ctc"] * out["loss_tts_ctc"])
         if "loss_srh" in out:
             terms.append(w["tts"] * (out["loss_srh"] + w["end"] * out["loss_end"]))
         if "loss_acoustic" in out:
