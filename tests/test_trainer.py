@@ -352,6 +352,12 @@ def test_best_checkpoint_selection_and_export(tmp_path, monkeypatch):
     reloaded = CheckpointManager(tmp_path / "ck", keep_nbest=2)
     reloaded.load_latest()  # resuming from step 5 forgets (and deletes) the step-6 file
     assert [b["step"] for b in reloaded.best] == [4, 5] and not (tmp_path / "ck" / "best.step6.pt").exists()
+    # resumed with another best metric: the old ranking is dropped (its values are another quantity)
+    other = CheckpointManager(tmp_path / "ck", metric="loss_srh", keep_nbest=2)
+    other.load_latest()
+    assert other.best == [] and not (tmp_path / "ck" / "best.step4.pt").exists()
+    other.update_best(7, 9.0, {"w": torch.zeros(2)})
+    assert [b["step"] for b in other.best] == [7]
     maxi = CheckpointManager(tmp_path / "m", metric="acc", keep_nbest=1, mode="max")
     for step, value in [(1, 0.2), (2, 0.9), (3, 0.5)]:
         maxi.update_best(step, value, {})

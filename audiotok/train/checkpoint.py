@@ -12,6 +12,7 @@ leaves the previous file intact and no partial file behind. Files are loaded wit
 """
 
 import json
+import logging
 import random
 from pathlib import Path
 
@@ -21,6 +22,8 @@ import torch
 from audiotok.errors import UserError
 from audiotok.fileio import atomic_open, atomic_path, temp_pattern
 from audiotok.train.faults import fault_point
+
+log = logging.getLogger("audiotok.train")
 
 FORMAT = "audiotok-train-checkpoint"
 VERSION = 1
@@ -121,6 +124,11 @@ class CheckpointManager:
         """The resume state; `cleanup` (rank 0 only) removes best files the state does not know."""
         state = load_checkpoint(self.latest, map_location)
         self.best = [dict(b) for b in state.get("best", [])]
+        other = [b for b in self.best if b.get("metric", self.metric) != self.metric]
+        if other:  # a resume with another trainer.best_metric: values of two metrics cannot be ranked together
+            log.warning("best checkpoints ranked by %s (steps %s) are dropped: this run ranks by %s",
+                        other[0]["metric"], ", ".join(str(b["step"]) for b in other), self.metric)
+            self.best = [b for b in self.best if b not in other]
         if cleanup:
             self._drop_orphans()
             self._drop_temp_files()
