@@ -16,7 +16,17 @@
 #   ./run_cpu.sh --stage 6 --lm-config conf/ulm_g5_joint_cpu.yaml --tag lm_v2_joint \
 #     --pack-opts "--name speech-lm-v1 --version 1 --dtype int8 --card"
 # (--init-from goes last: the key=value overrides must come together). The joint phase resumes with its
-# stage-5 command; it stopped at 0.89 CPU hours with TTS not yet intelligible.
+# stage-5 command; it stopped at 0.89 CPU hours with TTS not yet intelligible. Resumed with the TTS items
+# listed twice (dataset_conf.task_repeat.tts=2 --allow-config-change), it ran to step 3,742; its step-3,500
+# weights start the paced joint phase, whose TTS rows feed the text alongside the speech (RESULTS.md):
+#   ./run_cpu.sh --stage 5 --stop-stage 5 --lm-config conf/ulm_g5_joint_paced_cpu.yaml --tag lm_v3_paced \
+#     --lm-args "trainer.max_cpu_hours=3 trainer.valid_interval=500 --init-from EXP_ROOT/mini_synth_lm1/lm_v2_joint"
+# (the run resumed twice with --allow-config-change as the config gained tts_ctc, then best_metric).
+# g = 5 against g = 1 on these tokens at 0.25 CPU hours each (RESULTS.md):
+#   ./run_cpu.sh --stage 5 --stop-stage 8 --lm-config conf/ulm_g5_codecfront_bidir_asr_charctc_cpu.yaml \
+#     --tag lm_v2_g5_025h --lm-args "trainer.max_cpu_hours=0.25 trainer.valid_interval=250" --train-threads 1 \
+#     --compare-configs conf/ulm_g1_codecfront_bidir_asr_charctc_cpu.yaml \
+#     --compare-args "trainer.max_cpu_hours=0.25 trainer.valid_interval=250"
 # The LM reads the tokens through the codec's own frozen semantic decoder (conf/ulm_g5_codecfront_cpu.yaml,
 # grouping.frontend: codec): at 0.4 CPU hours it was where learned embeddings were after about 1.7
 # (RESULTS.md). Its long run, exp dir lm_ulm_g5_codecfront_cpu:
