@@ -8,20 +8,7 @@ from audiotok.errors import UserError
 from audiotok.models.srh import speech_targets
 from audiotok.models.ulm import TASK_IDS
 from audiotok.models.ulm_pacing import FILL, SPEECH, TEXT, TTS, TextPacing
-from audiotok.models.ulm_vocab import JointVocab, train_text_model
-from test_ulm import SENTENCES, S, K, tiny
-
-
-@pytest.fixture(autouse=True)
-def _threads():
-    torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def vocab(tmp_path_factory):
-    d = tmp_path_factory.mktemp("lang")
-    model = train_text_model(SENTENCES * 4, d / "bpe.model", vocab_size=48)
-    return JointVocab.from_text_model(model, semantic_size=S, acoustic_size=8, n_acoustic=K)
+from test_ulm import K, S, _threads, tiny, vocab  # noqa: F401  (the fixtures: one BPE vocabulary, one thread)
 
 
 def test_plain_and_paced_rows():

@@ -4,8 +4,8 @@
     every: m > 0       <tts> t_0 .. t_{lead-1} <sos_speech> G_0 [t] G_1 [t] ...   (a [t] after every m groups)
 
 Plain rows give the whole text first. The word a group speaks then sits at a distance that depends on
-the text's length, so the LM has to find it by content alone, which it learns late: after 3,000 joint
-steps on 30 hours speech-lm-v1 spoke fluent babble unrelated to its text.
+the text's length, so the LM has to find it by content alone, which it learns late: after 3,700 joint
+steps on 30 hours of speech, speech-lm-v1 still spoke fluent babble unrelated to its text.
 
 Paced rows (CosyVoice 2's interleaved text-speech stream, at a fixed ratio) give `lead` text pieces
 first, then one more after every m groups; a slot past the text's end holds <eos>. The text a group
