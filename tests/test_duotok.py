@@ -560,3 +560,27 @@ def test_mixed_train_routing_takes_either_route_in_training_and_the_encode_route
     assert routes(4) == {"mask"}
     with pytest.raises(UserError, match="train_routing"):
         tiny_duotok(enc, train_routing="both")
+
+
+def test_a_control_trains_on_a_packed_tokenizers_encoder_and_frame_gain_reaches_the_stem_decoders(tmp_path):
+    from audiotok.models.loading import load_model, save_model_dir
+
+    spec = {"kind": "spectral", "n_fft": 960, "upsample": 4, "dim": 24, "layers": 1, "coarse_layers": 1}
+    enc = tiny_encoder().eval()
+    with torch.no_grad():
+        for p in enc.parameters():  # weights a fresh encoder would not have
+            p.add_(0.01 * torch.randn_like(p))
+    release = tiny_duotok(enc, decoder=spec)
+    save_model_dir(release, tmp_path / "release")
+    ctl = DuoTok(layer=1, routing="none", codebooks={"kind": "vq", "size": 32, "n_codebooks": 2, "shared_map": False},
+                 branch={"dim": 16}, decoder={**spec, "frame_gain": True}, vocoder_mel=VOC_MEL,
+                 encoder_init_dir=str(tmp_path / "release"))
+    for k, v in release.encoder.state_dict().items():
+        assert torch.equal(ctl.encoder.state_dict()[k], v), k
+    assert ctl.config["encoder_init_dir"] is None and ctl.config["encoder"]["model"] == "duotok_encoder"
+    assert all(net.gain is not None for net in ctl.stem_decoder.nets.values())
+    assert all(net.gain is None for net in release.stem_decoder.nets.values())
+    save_model_dir(ctl, tmp_path / "ctl")  # self-contained: loads without the release
+    (tmp_path / "release" / "model.safetensors").unlink()
+    again = load_model(tmp_path / "ctl")
+    assert all(torch.equal(again.state_dict()[k], v) for k, v in ctl.state_dict().items())

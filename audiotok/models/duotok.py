@@ -39,12 +39,14 @@ vocoder; a stream that is not given (n_q below the total) is replaced by the nul
 was trained with (condition dropout). Decoding (spectral): embeddings ─► each stem's decoder; a stem
 whose stream is not given is silent. `track` = vocals | accompaniment | mix (= vocals + accompaniment).
 
-Init dirs are read once at construction: `encoder_init_dir` (a packed duotok_encoder, stage 3) or
+Init dirs are read once at construction: `encoder_init_dir` (a packed duotok_encoder, stage 3, or a
+packed duotok whose frozen encoder is taken, so a control trains on a shipped release's encoder) or
 `init_dir` (a packed duotok, stage 4: encoder, branches and codebooks; its tokenizer keys must equal
 this config's). `config` then records the encoder architecture with both dirs null: a packed model
 never needs them again.
 """
 
+import copy
 import math
 from pathlib import Path
 
@@ -66,6 +68,15 @@ from audiotok.nn.discriminators import Discriminator
 from audiotok.nn.features import LogMel
 from audiotok.nn.losses import MultiScaleMelLoss, add_gan_generator_loss, gan_discriminator_loss
 from audiotok.nn.quantize import ResidualVQ, SimVQ
+
+def _packed_model_type(directory):
+    """The `model` of a packed dir's config.yaml (an exp dir's model/ too); None if there is none."""
+    from audiotok.config import load_config
+
+    path = Path(directory)
+    path = path / "model" if not (path / "config.yaml").is_file() else path
+    return load_config(path / "config.yaml").get("model") if (path / "config.yaml").is_file() else None
+
 
 STEMS = ("vocals", "accompaniment")
 TRACKS = ("vocals", "accompaniment", "mix")
@@ -216,7 +227,7 @@ class DuoTok(TokenModel):
                                 f"(= {self.hop_length} / upsample {self.upsample})")
             sources = {s: [s] if routing == "hard" else ["mix"] for s in STEMS}
             self.stem_decoder = SpectralStemDecoder(sources, branch.dim, self.mel_hop, d.n_fft, self.upsample, d.dim,
-                                                    d.layers, d.coarse_layers)
+                                                    d.layers, d.coarse_layers, d.frame_gain)
         else:
             self.dec_mel = LogMel(self.sample_rate, d.n_fft, self.mel_hop, d.n_mels)
             self.flow = FlowMelDecoder(len(STEMS), d.n_mels, len(self.in_tracks), branch.dim, self.upsample, d.dim,
@@ -260,9 +271,16 @@ class DuoTok(TokenModel):
         return conf["encoder"], read_weights(path / "model.safetensors")
 
     def _build_encoder(self, encoder, encoder_init_dir):
-        model = build_inner_model(self.config, "encoder", encoder, encoder_init_dir,
-                                  "duotok: needs `encoder_init_dir` (a packed duotok_encoder), `init_dir` or "
-                                  "`encoder: {model: duotok_encoder, model_conf: {...}}`")
+        if encoder_init_dir and _packed_model_type(encoder_init_dir) == "duotok":
+            from audiotok.models.loading import load_model
+
+            model = load_model(encoder_init_dir).encoder  # another tokenizer's: the same stage-2 weights
+            self.config.update(encoder={"model": model.model_type, "model_conf": copy.deepcopy(model.config)},
+                               encoder_init_dir=None)
+        else:
+            model = build_inner_model(self.config, "encoder", encoder, encoder_init_dir,
+                                      "duotok: needs `encoder_init_dir` (a packed duotok_encoder), `init_dir` or "
+                                      "`encoder: {model: duotok_encoder, model_conf: {...}}`")
         if getattr(model, "model_type", None) != "duotok_encoder":
             raise UserError(f"duotok: the encoder must be a duotok_encoder (stage 2), got {model.model_type}")
         for p in model.parameters():

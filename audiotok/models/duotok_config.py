@@ -53,7 +53,8 @@ class StemDecoder:
     """Tokens -> the two stems. `kind` flow: the stems' log-mels by flow matching (`steps` Euler steps,
     classifier-free `guidance`), then the Vocoder; spectral: per stem a frame-rate ConvNeXt decoder with
     an inverse-STFT head (audiotok.nn.spectral, the speech codec's), `upsample` x the token rate,
-    hop = token hop / upsample, `n_fft` a multiple of that hop, `layers` fine + `coarse_layers` blocks."""
+    hop = token hop / upsample, `n_fft` a multiple of that hop, `layers` fine + `coarse_layers` blocks,
+    `frame_gain` a per-frame level shared by all bins."""
     kind: str = "flow"
     n_mels: int = 80
     n_fft: int = 1024
@@ -69,6 +70,7 @@ class StemDecoder:
     cond_dropout: float = 0.1
     steps: int = 16
     guidance: float = 1.0
+    frame_gain: bool = False  # spectral: a per-frame level added to every bin (audiotok.nn.spectral)
 
 
 @dataclass

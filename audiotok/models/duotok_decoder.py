@@ -134,12 +134,13 @@ class SpectralStemDecoder(nn.Module):
     """{track: token embedding [B, cond_dim, F]} -> {stem: wav [B, 1, F * hop]} for the stems whose
     sources are all given (`sources`: stem -> the input tracks its decoder reads)."""
 
-    def __init__(self, sources, cond_dim, hop_length, n_fft, upsample, dim, fine_layers, coarse_layers):
+    def __init__(self, sources, cond_dim, hop_length, n_fft, upsample, dim, fine_layers, coarse_layers,
+                 frame_gain=False):
         super().__init__()
         self.sources = {stem: list(tracks) for stem, tracks in sources.items()}
         self.nets = nn.ModuleDict({
             stem: SpectralDecoder(len(tracks) * cond_dim, dim, hop_length, n_fft, upsample, fine_layers,
-                                  coarse_layers)
+                                  coarse_layers, frame_gain=frame_gain)
             for stem, tracks in self.sources.items()
         })
         self.hop_length = next(iter(self.nets.values())).hop_length

@@ -145,10 +145,15 @@ class SpectralEncoder(nn.Module):
 
 
 class SpectralDecoder(nn.Module):
-    """latent [B, latent_dim, T] -> wav [B, 1, T*hop*up] through an iSTFT head."""
+    """latent [B, latent_dim, T] -> wav [B, 1, T*hop*up] through an iSTFT head.
+
+    `frame_gain`: one more output per frame, added to every bin's log-magnitude. The head reads
+    layer-normed features, so a level shared by all bins costs it a weight direction spread over
+    every bin; deep silence (a sung stem between phrases: -11.5 in natural-log magnitude) sat out of
+    its reach after thousands of steps, one scalar per frame reaches it at once."""
 
     def __init__(self, latent_dim, dim=384, hop_length=320, n_fft=1280, upsample=4, fine_layers=6, coarse_layers=2,
-                 causal=False):
+                 causal=False, frame_gain=False):
         super().__init__()
         self.hop, self.up = int(hop_length), int(upsample)
         self.hop_length = self.hop * self.up
@@ -160,6 +165,11 @@ class SpectralDecoder(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.n_bins = int(n_fft) // 2 + 1
         self.head = nn.Linear(dim, 2 * self.n_bins)
+        self.gain = None
+        if frame_gain:
+            self.gain = nn.Linear(dim, 1)
+            nn.init.zeros_(self.gain.weight)
+            nn.init.zeros_(self.gain.bias)
         self.istft = OverlapAddISTFT(n_fft, hop_length)
 
     def forward(self, z, frames=None):
@@ -172,9 +182,13 @@ class SpectralDecoder(nn.Module):
 
     def spectrum(self, h):
         """Fine-rate features [B, dim, N] -> complex spectrum [B, bins, N], in fp32 under any autocast."""
-        h = self.head(self.norm(h.transpose(1, 2))).float()
+        hn = self.norm(h.transpose(1, 2))
+        h = self.head(hn).float()
+        gain = self.gain(hn).float().transpose(1, 2) if self.gain is not None else None
         with torch.autocast(device_type=h.device.type, enabled=False):
             log_mag, phase = h.transpose(1, 2).chunk(2, dim=1)
+            if gain is not None:
+                log_mag = log_mag + gain
             mag = torch.exp(log_mag.clamp(max=6.0))  # exp(6) ~ 400: bounds early-training blow-ups
             return torch.complex(mag * torch.cos(phase), mag * torch.sin(phase))
 
