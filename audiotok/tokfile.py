@@ -112,9 +112,12 @@ def _as_numpy(codes):
 def model_identity(model):
     """(model id, model version) that a token file records for `model`: meta.json's `name` and
     `version` when the packed dir has them, else the packed dir's model_id (type + weights digest),
-    else the model type + a short hash of its config (unpacked models: a mismatch still shows)."""
+    else the model type + a short hash of its config (unpacked models: a mismatch still shows).
+    A release packed with `--tokens-of` an earlier one records that one's version (`tokens_version`):
+    the codes mean the same, so the files of either decode with either."""
     meta = getattr(model, "meta", None) or {}
-    version = "" if meta.get("version") is None else str(meta["version"])
+    version = meta.get("tokens_version", meta.get("version"))
+    version = "" if version is None else str(version)
     if meta.get("name"):
         return str(meta["name"]), version
     if getattr(model, "model_id", None):

@@ -584,3 +584,47 @@ def test_a_control_trains_on_a_packed_tokenizers_encoder_and_frame_gain_reaches_
     (tmp_path / "release" / "model.safetensors").unlink()
     again = load_model(tmp_path / "ctl")
     assert all(torch.equal(again.state_dict()[k], v) for k, v in ctl.state_dict().items())
+
+
+def test_pack_tokens_of_an_earlier_release_keeps_its_token_files_decodable(tmp_path, capsys):
+    from audiotok.cli import main
+    from audiotok.models.loading import save_model_dir
+    from audiotok.tokfile import read_tokens
+
+    spec = {"kind": "spectral", "n_fft": 960, "upsample": 4, "dim": 24, "layers": 1, "coarse_layers": 1}
+    enc = tiny_encoder().eval()
+    save_model_dir(tiny_duotok(enc, decoder=spec), tmp_path / "r1/model")
+    assert main(["pack", "--exp-dir", str(tmp_path / "r1"), "--out", str(tmp_path / "v1"), "--name", "tune",
+                 "--version", "1"]) == 0
+    new = DuoTok.from_pretrained(tmp_path / "v1")
+    with torch.no_grad():
+        for p in new.stem_decoder.parameters():  # release 2: other decoder weights, the same tokenizer
+            p.add_(0.1 * torch.randn_like(p))
+    save_model_dir(new, tmp_path / "r2/model")
+    assert main(["pack", "--exp-dir", str(tmp_path / "r2"), "--out", str(tmp_path / "v2"), "--name", "tune",
+                 "--version", "2", "--tokens-of", str(tmp_path / "v1")]) == 0
+    meta = json.loads((tmp_path / "v2/meta.json").read_text())
+    assert meta["version"] == "2" and meta["tokens_version"] == "1"
+    wav = tmp_path / "song.wav"
+    v, a = song(3, 24000)
+    write_audio(wav, v + a, SR)
+    for made_by in ("v1", "v2"):  # either release's files decode with the other
+        atok = tmp_path / f"{made_by}.atok"
+        assert main(["encode", str(wav), "-o", str(atok), "--model", str(tmp_path / made_by)]) == 0
+        assert read_tokens(atok)[1]["model_version"] == "1"
+        for model in ("v1", "v2"):
+            assert main(["decode", str(atok), "-o", str(tmp_path / f"{made_by}_{model}.wav"), "--track", "vocals",
+                         "--model", str(tmp_path / model)]) == 0
+    a1, _ = read_audio(tmp_path / "v1_v1.wav")
+    a2, _ = read_audio(tmp_path / "v1_v2.wav")
+    assert not torch.equal(a1, a2)  # the new decoder was used
+    with torch.no_grad():
+        next(new.branches["vocals"].parameters()).add_(0.1)  # now the tokens would differ
+    save_model_dir(new, tmp_path / "r3/model")
+    capsys.readouterr()
+    assert main(["pack", "--exp-dir", str(tmp_path / "r3"), "--out", str(tmp_path / "v3"), "--name", "tune",
+                 "--version", "3", "--tokens-of", str(tmp_path / "v1")]) == 1
+    assert "its tokenizer differs" in capsys.readouterr().err and not (tmp_path / "v3").exists()
+    assert main(["pack", "--exp-dir", str(tmp_path / "r2"), "--out", str(tmp_path / "v4"), "--name", "other",
+                 "--version", "2", "--tokens-of", str(tmp_path / "v1")]) == 1
+    assert "earlier version of --name other" in capsys.readouterr().err

@@ -27,6 +27,10 @@ def add_arguments(p):
     p.add_argument("--inner", default=None, metavar="KEY",
                    help="pack the model held inside instead (e.g. ssl: a codec's SSL encoder, so a new codec "
                         "can start from it with no SSL training); --exp-dir may then be a packed or shipped model")
+    p.add_argument("--tokens-of", default=None, metavar="MODEL",
+                   help="an earlier release of the same --name whose tokenizer this model keeps (new decoder weights "
+                        "only, checked): its token files decode with this release, and this release's token files "
+                        "record that release's version")
     p.add_argument("--results", default=None, metavar="FILE",
                    help="the RESULTS.md to ship and quote in the card (default: EXP/RESULTS.md; a recipe that "
                         "scores several models in one file passes that file)")
@@ -62,6 +66,9 @@ def run(args):
             meta["name"] = args.name
         if args.version is not None:
             meta["version"] = str(args.version)
+        meta.pop("tokens_version", None)
+        if args.tokens_of:
+            meta["tokens_version"] = _tokens_version_of(model, args.tokens_of, meta.get("name"))
         state = None if args.inner else training_state(exp)
         if args.inner:
             o = getattr(outer, "meta", {})
@@ -101,6 +108,33 @@ def _inner_model(model, key, exp):
     if not (hasattr(inner, "save_pretrained") and getattr(inner, "model_type", None)):
         raise UserError(f"{exp}: --inner {key}: this {model.model_type} holds no inner model under '{key}'")
     return inner
+
+
+def _tokens_version_of(model, earlier, name):
+    """The version whose codes `model` writes: that of the release `earlier` (a dir or shipped name) after
+    checking it has this name and exactly this model's tokenizer weights (all but its decoder's)."""
+    import torch
+
+    from audiotok import load_model
+    from audiotok.errors import UserError
+    from audiotok.pretrained import resolve_model
+
+    prefixes = getattr(model, "decoder_prefixes", None)
+    if not prefixes:
+        raise UserError(f"--tokens-of: a {model.model_type} does not mark its decoder weights; it cannot share tokens")
+    other = load_model(resolve_model(earlier))
+    o = getattr(other, "meta", None) or {}
+    if not name or o.get("name") != name or o.get("version") is None:
+        raise UserError(f"--tokens-of {earlier}: is '{o.get('name')}' version {o.get('version')}; it must be an "
+                        f"earlier version of --name {name}")
+    mine, theirs = model.state_dict(), other.state_dict()
+    keys = {k for k in set(mine) | set(theirs) if not k.startswith(prefixes)}
+    differ = sorted(k for k in keys if k not in mine or k not in theirs or mine[k].shape != theirs[k].shape
+                    or not torch.equal(mine[k].float(), theirs[k].float()))
+    if differ:
+        raise UserError(f"--tokens-of {earlier}: its tokenizer differs from this model's ({len(differ)} tensors, "
+                        f"e.g. {differ[0]}): its tokens would mean other sounds")
+    return str(o.get("tokens_version") or o["version"])
 
 
 def _shipped_codec_for(lm, name, exp):

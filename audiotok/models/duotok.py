@@ -158,6 +158,7 @@ class Branch(nn.Module):
 class DuoTok(TokenModel):
     model_type = "duotok"
     training_only_prefixes = ("discriminator.",)
+    decoder_prefixes = DECODER_PREFIXES  # all else makes the tokens (audiotok pack --tokens-of)
 
     upgrade_conf = staticmethod(upgrade_conf)  # older flat configs -> the groups (registry.build_model)
 
