@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# music-v1 release 3: release 2's tokenizer (the shipped music-v1's encoder and codebooks, so its token
+# files stay valid) with decoders trained to keep a silent stem silent (conf/duotok_v3_decoder_cpu.yaml:
+# the mel loss clamped at 1e-7 and a per-frame gain in each iSTFT head), next to the single-track control
+# retrained on the same frozen encoder with the same decoder change. run_cpu.sh is the whole recipe
+# from scratch (release 2); this continues from its shipped result:
+#   stages 1-2   the corpus (as run_cpu.sh)
+#   stage 5      the control's quantizer on release 2's encoder (model_conf.encoder_init_dir)
+#   stages 6-9   both decoders, decode, score (RESULTS.md), pack; Duo-Tok as music-v1 version 3 with
+#                --tokens-of release 2 (pack checks the tokenizer weights are release 2's)
+# Every stage resumes: run it again to continue. Shipping is copying EXP/packed/duotok_v2_cpu to
+# audiotok/pretrained/music-v1.
+set -euo pipefail
+
+exp_root="${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}/mini_music_tok1"
+release2=${exp_root}/duotok_v2_cpu_q/model   # release 2, the Duo-Tok quantizer stage's output
+if [ ! -f "${release2}/model.safetensors" ]; then
+  version=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get('tokens_version') or \
+json.load(open(sys.argv[1]))['version'])" ../../../audiotok/pretrained/music-v1/meta.json)
+  if [ "${version}" != 2 ]; then
+    echo "$0: the shipped music-v1 writes the tokens of version ${version}, not 2; put release 2 in ${release2}" >&2
+    exit 1
+  fi
+  mkdir -p "$(dirname "${release2}")"
+  cp -r ../../../audiotok/pretrained/music-v1 "${release2}.tmp" && mv "${release2}.tmp" "${release2}"
+fi
+
+common=(--ssl-config conf/bestrq_music_cpu.yaml --enc-config conf/encoder_music_cpu.yaml --exp-root "${exp_root}"
+        --train-set train --valid-set dev --test-sets test --train-threads 1
+        --local-data-opts "--songs 320 --seed 1 --min-seconds 15 --max-seconds 30")
+control=(--tok-configs conf/mixrvq_cpu.yaml --dec-configs conf/mixrvq_v3_decoder_cpu.yaml)
+./tok.sh "${common[@]}" "${control[@]}" --stage 1 --stop-stage 2
+./tok.sh "${common[@]}" "${control[@]}" --stage 5 --stop-stage 5 --tok-train-args "model_conf.encoder_init_dir=${release2}"
+./tok.sh "${common[@]}" --stage 6 \
+  --tok-configs "conf/duotok_v2_cpu.yaml conf/mixrvq_cpu.yaml" \
+  --dec-configs "conf/duotok_v3_decoder_cpu.yaml conf/mixrvq_v3_decoder_cpu.yaml" \
+  --main-pack-opts "--name music-v1 --version 3 --dtype float16 --card --tokens-of ${release2}" \
+  "$@"
