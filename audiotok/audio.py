@@ -378,6 +378,24 @@ def _to_frames_by_channels(wav):
     return np.ascontiguousarray(data.T)
 
 
+# libsndfile writes floats as 16/24-bit PCM through 32-bit integers and a right shift, which floors:
+# -3e-8 became -1 LSB, so a decoder's silence (float noise near 0) was written as 1-LSB noise, half
+# its samples -1 (music-v1's vocal stems between phrases). Rounding to the file's resolution here keeps
+# silence silent, and read -> write is bit-exact (reads divide by 2^(bits-1)).
+_PCM_BITS = {"PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
+
+
+def _to_pcm(data, subtype):
+    """Float samples in [-1, 1] -> the nearest integers of `subtype` (int16, or int32 whose low bits
+    are zero for 24-bit files); other subtypes as they are."""
+    bits = _PCM_BITS.get(subtype)
+    if bits is None:
+        return data
+    full = 2.0 ** (bits - 1)
+    q = np.clip(np.round(np.asarray(data, dtype=np.float64) * full), -full, full - 1)
+    return q.astype(np.int16) if bits == 16 else (q * 2.0 ** (32 - bits)).astype(np.int32)
+
+
 class AudioWriter:
     """Write mono audio to a .wav/.flac file piece by piece (memory stays one piece whatever the
     length), atomically: the file appears, complete, when the `with` block ends without error.
@@ -410,7 +428,7 @@ class AudioWriter:
         if n:
             self.clipped += n
             data = np.clip(data, -1.0, 1.0)
-        self._file.write(data)
+        self._file.write(_to_pcm(data, self.subtype))
         self.samples += data.shape[0]
 
     def __exit__(self, exc_type, exc, tb):
@@ -449,5 +467,5 @@ def write_audio(path, wav, sr, subtype="PCM_16"):
             warnings.warn(f"{path}: clipped {n} samples outside [-1, 1]", ClippingWarning, stacklevel=2)
             data = np.clip(data, -1.0, 1.0)
     with atomic_path(path) as tmp:
-        sf.write(str(tmp), data, sr, format=fmt, subtype=subtype)
+        sf.write(str(tmp), _to_pcm(data, subtype), sr, format=fmt, subtype=subtype)
     return Path(path)

@@ -13,6 +13,7 @@ import soundfile as sf
 import torch
 
 from audiotok.audio import (
+    AudioWriter,
     ClippingWarning,
     audio_info,
     read_audio,
@@ -126,6 +127,24 @@ def test_write_accepts_1d_numpy_and_batched(tmp_path):
     for name in ("n.wav", "b.wav"):
         back, _ = read_audio(tmp_path / name)
         assert back.shape == (1, 100) and torch.allclose(back, torch.full((1, 100), 0.25), atol=1e-4)
+
+
+@pytest.mark.parametrize("suffix,subtype,bits", [(".wav", "PCM_16", 16), (".flac", "PCM_16", 16),
+                                                 (".wav", "PCM_24", 24)])
+def test_pcm_writes_round_to_the_nearest_step_so_silence_stays_silent(tmp_path, suffix, subtype, bits):
+    step = 2.0 ** (1 - bits)
+    wav = np.array([-3e-8, 3e-8, -0.4 * step, 0.4 * step, -0.6 * step, 0.6 * step, -1.0, 1.0, 0.25])
+    want = np.array([0, 0, 0, 0, -step, step, -1.0, 1.0 - step, 0.25])
+    write_audio(tmp_path / f"a{suffix}", wav, 16000, subtype=subtype)
+    with AudioWriter(tmp_path / f"w{suffix}", 16000, subtype=subtype) as w:
+        w.write(wav[:4])
+        w.write(wav[4:])
+    for name in (f"a{suffix}", f"w{suffix}"):
+        back, _ = sf.read(tmp_path / name, dtype="float64")
+        assert np.array_equal(back, want), (name, back)  # libsndfile alone floors: -3e-8 -> -1 step
+    noise, _ = sf.read(tmp_path / f"a{suffix}", dtype="float64")
+    write_audio(tmp_path / f"again{suffix}", noise, 16000, subtype=subtype)  # read -> write is bit-exact
+    assert np.array_equal(sf.read(tmp_path / f"again{suffix}", dtype="float64")[0], noise)
 
 
 def test_write_clips_instead_of_wrapping(tmp_path):
