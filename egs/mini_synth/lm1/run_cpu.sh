@@ -22,6 +22,11 @@
 #   ./run_cpu.sh --stage 5 --stop-stage 5 --lm-config conf/ulm_g5_joint_paced_cpu.yaml --tag lm_v3_paced \
 #     --lm-args "trainer.max_cpu_hours=3 trainer.valid_interval=500 --init-from EXP_ROOT/mini_synth_lm1/lm_v2_joint"
 # (the run resumed twice with --allow-config-change as the config gained tts_ctc, then best_metric).
+# Release 3 continued that run with the rate annealed (cosine to step 7,000; stopped after step 6,000):
+#   ./run_cpu.sh --stage 5 --stop-stage 5 --lm-config conf/ulm_g5_joint_paced_anneal_cpu.yaml --tag lm_v3_paced \
+#     --lm-args "trainer.max_cpu_hours=7 trainer.valid_interval=500 --allow-config-change --init-from EXP_ROOT/mini_synth_lm1/lm_v2_joint"
+#   ./run_cpu.sh --stage 6 --lm-config conf/ulm_g5_joint_paced_anneal_cpu.yaml --tag lm_v3_paced \
+#     --pack-opts "--name speech-lm-v1 --version 3 --dtype int8 --card"
 # g = 5 against g = 1 on these tokens at 0.25 CPU hours each (RESULTS.md):
 #   ./run_cpu.sh --stage 5 --stop-stage 8 --lm-config conf/ulm_g5_codecfront_bidir_asr_charctc_cpu.yaml \
 #     --tag lm_v2_g5_025h --lm-args "trainer.max_cpu_hours=0.25 trainer.valid_interval=250" --train-threads 1 \
