@@ -8,8 +8,9 @@
 #   stage 5      the control's quantizer on release 2's encoder (model_conf.encoder_init_dir)
 #   stages 6-9   both decoders, decode, score (RESULTS.md), pack; Duo-Tok as music-v1 version 3 with
 #                --tokens-of release 2 (pack checks the tokenizer weights are release 2's)
-# Every stage resumes: run it again to continue. Shipping is copying EXP/packed/duotok_v2_cpu to
-# audiotok/pretrained/music-v1.
+# Every stage resumes: run it again to continue. Measured (README.md, "Silent stems"): these decoders were
+# not better than release 2's own (vocals mel 0.601 against 0.577), so release 3 was not shipped; had it
+# been, shipping is copying EXP/packed/duotok_v2_cpu to audiotok/pretrained/music-v1.
 set -euo pipefail
 
 exp_root="${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}/mini_music_tok1"
