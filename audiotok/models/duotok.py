@@ -69,15 +69,6 @@ from audiotok.nn.features import LogMel
 from audiotok.nn.losses import MultiScaleMelLoss, add_gan_generator_loss, gan_discriminator_loss
 from audiotok.nn.quantize import ResidualVQ, SimVQ
 
-def _packed_model_type(directory):
-    """The `model` of a packed dir's config.yaml (an exp dir's model/ too); None if there is none."""
-    from audiotok.config import load_config
-
-    path = Path(directory)
-    path = path / "model" if not (path / "config.yaml").is_file() else path
-    return load_config(path / "config.yaml").get("model") if (path / "config.yaml").is_file() else None
-
-
 STEMS = ("vocals", "accompaniment")
 TRACKS = ("vocals", "accompaniment", "mix")
 ROUTINGS = ("hard", "none")
@@ -272,16 +263,12 @@ class DuoTok(TokenModel):
         return conf["encoder"], read_weights(path / "model.safetensors")
 
     def _build_encoder(self, encoder, encoder_init_dir):
-        if encoder_init_dir and _packed_model_type(encoder_init_dir) == "duotok":
-            from audiotok.models.loading import load_model
-
-            model = load_model(encoder_init_dir).encoder  # another tokenizer's: the same stage-2 weights
-            self.config.update(encoder={"model": model.model_type, "model_conf": copy.deepcopy(model.config)},
-                               encoder_init_dir=None)
-        else:
-            model = build_inner_model(self.config, "encoder", encoder, encoder_init_dir,
-                                      "duotok: needs `encoder_init_dir` (a packed duotok_encoder), `init_dir` or "
-                                      "`encoder: {model: duotok_encoder, model_conf: {...}}`")
+        model = build_inner_model(self.config, "encoder", encoder, encoder_init_dir,
+                                  "duotok: needs `encoder_init_dir` (a packed duotok_encoder), `init_dir` or "
+                                  "`encoder: {model: duotok_encoder, model_conf: {...}}`")
+        if getattr(model, "model_type", None) == "duotok":  # a packed tokenizer: its frozen stage-2 encoder
+            model = model.encoder
+            self.config["encoder"] = {"model": model.model_type, "model_conf": copy.deepcopy(model.config)}
         if getattr(model, "model_type", None) != "duotok_encoder":
             raise UserError(f"duotok: the encoder must be a duotok_encoder (stage 2), got {model.model_type}")
         for p in model.parameters():

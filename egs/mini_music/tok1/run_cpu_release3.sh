@@ -16,8 +16,8 @@ set -euo pipefail
 exp_root="${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}/mini_music_tok1"
 release2=${exp_root}/duotok_v2_cpu_q/model   # release 2, the Duo-Tok quantizer stage's output
 if [ ! -f "${release2}/model.safetensors" ]; then
-  version=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get('tokens_version') or \
-json.load(open(sys.argv[1]))['version'])" ../../../audiotok/pretrained/music-v1/meta.json)
+  version=$(python3 -c "import json,sys; m = json.load(open(sys.argv[1])); print(m.get('tokens_version') or m['version'])" \
+    ../../../audiotok/pretrained/music-v1/meta.json)
   if [ "${version}" != 2 ]; then
     echo "$0: the shipped music-v1 writes the tokens of version ${version}, not 2; put release 2 in ${release2}" >&2
     exit 1
