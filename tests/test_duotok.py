@@ -628,3 +628,53 @@ def test_pack_tokens_of_an_earlier_release_keeps_its_token_files_decodable(tmp_p
     assert main(["pack", "--exp-dir", str(tmp_path / "r2"), "--out", str(tmp_path / "v4"), "--name", "other",
                  "--version", "2", "--tokens-of", str(tmp_path / "v1")]) == 1
     assert "earlier version of --name other" in capsys.readouterr().err
+
+
+def test_separator_stage_refines_the_routing_split_from_a_tokenizer_without_one(data, tmp_path):
+    from audiotok.models.loading import load_model, save_model_dir
+
+    spec = {"kind": "spectral", "n_fft": 960, "upsample": 4, "dim": 24, "layers": 1, "coarse_layers": 1}
+    enc = tiny_encoder().eval()
+    release = tiny_duotok(enc, decoder=spec).eval()
+    save_model_dir(release, tmp_path / "release")
+    tok = dict(layer=1, codebooks={"size": 32, "dim": 8}, branch={"dim": 16, "intermediate_dim": 32}, decoder=spec,
+               vocoder=VOC, vocoder_mel=VOC_MEL)
+    sep = {"layers": 1, "dim": 16}
+    m = DuoTok(**tok, init_dir=str(tmp_path / "release"), train_stage="separator", separator=sep)
+    assert {n.split(".")[0] for n, p in m.named_parameters() if p.requires_grad} == {"separator"}
+    m.eval()
+    batch = stem_batch(data)
+    mix = batch["wav"]
+    # an untrained refiner splits as the encoder's head does, and the release's decoders came along
+    before = release.encode(mix)
+    assert all(torch.equal(m.encode(mix)[k], v) for k, v in before.items())
+    assert torch.equal(m.decode(before, "vocals"), release.decode(before, "vocals"))
+
+    m.train()
+    opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=3e-3)
+    logs = []
+    for _ in range(40):
+        loss, log = m.generator_loss(batch, m.forward_train(batch))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        logs.append(log)
+    assert logs[0]["sep"] == pytest.approx(logs[0]["sep_head"], rel=1e-5)  # the same split at the start
+    assert logs[-1]["sep"] < 0.7 * logs[-1]["sep_head"]  # then better than the head on these crops
+    m.eval()
+    padded = m._pad(mix)[0]
+    vocal_mel = m.track_mels(padded)["vocals"]  # the routing now splits by the refined share
+    assert not torch.allclose(vocal_mel, release.track_mels(padded)["vocals"])
+    mel = m.encoder.logmel(padded)
+    assert torch.equal(vocal_mel, apply_mask(mel, m.separation_mask(mel), m.encoder.ssl.logmel.log_floor)[0])
+    save_model_dir(m, tmp_path / "sep")
+
+    # the refiner is part of the tokenizer: the decoder stage keeps it, a config without one is refused
+    dec = DuoTok(**tok, init_dir=str(tmp_path / "sep"), train_stage="decoder", separator=sep)
+    assert all(torch.equal(dec.state_dict()[k], v) for k, v in m.state_dict().items() if k.startswith("separator."))
+    with pytest.raises(UserError, match="was trained with separator="):
+        DuoTok(**tok, init_dir=str(tmp_path / "sep"), train_stage="decoder")
+    assert torch.equal(load_model(tmp_path / "sep").track_mels(padded)["vocals"], vocal_mel)
+    with pytest.raises(UserError, match="needs routing: hard"):
+        DuoTok(**{**tok, "codebooks": {"kind": "vq", "size": 32, "shared_map": False}}, routing="none",
+               separator=sep, encoder={"model": "duotok_encoder", "model_conf": enc.config})

@@ -12,7 +12,8 @@ trains it (PaperSimVQ below); with `codebooks.shared_map` both share one learned
 update moves all codes, so a codebook does not split into used and dead codes); `codebooks.restarts`
 adds dead-code restarts through that map, which small data and short runs need (egs/mini_music).
 At encode time only the mix exists, so the split above (the stage-2 separation head) does the routing;
-`encode_stems()` routes known stems (e.g. from a separator) directly. `train_routing` picks the
+`separator.layers` > 0 refines that head's split at the mel frame rate first (SeparationRefiner,
+trained in its own stage). `encode_stems()` routes known stems (e.g. from a separator) directly. `train_routing` picks the
 features the quantizers and decoder are trained on: "mask" (default: exactly the encode-time path),
 "stems" (the true stems, as Duo-Tok does with pre-separated stems) or "mixed" (each training batch
 takes one of the two at random; validation takes the encode-time path), so that the codes are
@@ -26,6 +27,8 @@ is measured by the same decoder and scorer.
 Stages (one `audiotok train` run each; `train_stage` picks what is trained, the rest is frozen):
   quantizer   branches + codebooks: MSE to the encoder features, VQ commitment/codebook losses, and
               auxiliary heads on the quantized codes: the track's normalised log-mel (L1) and chroma (MSE)
+  separator   the separation refiner alone, with the encoder head's loss (power-weighted squared error
+              of the vocal share); `init_dir` may be a tokenizer without one (its decoders are kept)
   decoder     `decoder.kind: flow`: conditional flow matching on the two stems' normalised log-mels
               given the token embeddings (FlowMelDecoder), and a mel vocoder (MelVocoder, multi-scale
               mel loss, optional GAN) trained on ground-truth stem mels;
@@ -42,7 +45,7 @@ whose stream is not given is silent. `track` = vocals | accompaniment | mix (= v
 Init dirs are read once at construction: `encoder_init_dir` (a packed duotok_encoder, stage 3, or a
 packed duotok whose frozen encoder is taken, so a control trains on a shipped release's encoder) or
 `init_dir` (a packed duotok, stage 4: encoder, branches and codebooks; its tokenizer keys must equal
-this config's). `config` then records the encoder architecture with both dirs null: a packed model
+this config's, but for `separator` when that stage trains it). `config` then records the encoder architecture with both dirs null: a packed model
 never needs them again.
 """
 
@@ -58,10 +61,11 @@ from audiotok.config import config_group, plain_config
 from audiotok.errors import UserError
 from audiotok.models.base import TokenModel, TokenStream, build_inner_model, check_codes
 from audiotok.models.duotok_config import (
-    DECODER_KINDS, QUANTIZERS, StemDecoder, TrackBranch, TrackCodebooks, Vocoder, upgrade_conf,
+    DECODER_KINDS, QUANTIZERS, Separator, StemDecoder, TrackBranch, TrackCodebooks, Vocoder, upgrade_conf,
 )
 from audiotok.models.duotok_decoder import FlowMelDecoder, MelVocoder, SpectralStemDecoder
-from audiotok.models.duotok_targets import apply_mask
+from audiotok.models.duotok_separator import SeparationRefiner
+from audiotok.models.duotok_targets import apply_mask, ratio_mask, separation_loss
 from audiotok.nn.conv import WNConv1d
 from audiotok.nn.convnext import ConvNeXtBlock
 from audiotok.nn.discriminators import Discriminator
@@ -72,9 +76,9 @@ from audiotok.nn.quantize import ResidualVQ, SimVQ
 STEMS = ("vocals", "accompaniment")
 TRACKS = ("vocals", "accompaniment", "mix")
 ROUTINGS = ("hard", "none")
-STAGES = ("quantizer", "decoder")
+STAGES = ("quantizer", "separator", "decoder")
 TRAIN_ROUTINGS = ("mask", "stems", "mixed")
-TOKENIZER_KEYS = ("sample_rate", "layer", "routing", "codebooks", "branch")
+TOKENIZER_KEYS = ("sample_rate", "layer", "routing", "codebooks", "branch", "separator")
 DECODER_PREFIXES = ("flow.", "vocoder.", "stem_decoder.", "discriminator.")
 LOSS_WEIGHTS = {"feat": 1.0, "commit": 0.25, "codebook": 1.0, "entropy": 0.1, "aux_mel": 1.0, "aux_chroma": 1.0,
                 "flow": 1.0, "vocoder_mel": 1.0, "adv": 1.0, "fm": 2.0}
@@ -154,13 +158,14 @@ class DuoTok(TokenModel):
     upgrade_conf = staticmethod(upgrade_conf)  # older flat configs -> the groups (registry.build_model)
 
     def __init__(self, sample_rate=24000, encoder=None, encoder_init_dir=None, init_dir=None, train_stage="quantizer",
-                 layer=-1, routing="hard", train_routing="mask", codebooks=None, branch=None, decoder=None, vocoder=None,
-                 vocoder_mel=None, discriminator=False, disc_start_step=0, loss_weights=None):
-        """`codebooks`: TrackCodebooks, `branch`: TrackBranch, `decoder`: StemDecoder, `vocoder`: Vocoder
-        (audiotok.models.duotok_config), or their mappings from YAML."""
+                 layer=-1, routing="hard", train_routing="mask", codebooks=None, branch=None, separator=None,
+                 decoder=None, vocoder=None, vocoder_mel=None, discriminator=False, disc_start_step=0, loss_weights=None):
+        """`codebooks`: TrackCodebooks, `branch`: TrackBranch, `separator`: Separator, `decoder`: StemDecoder,
+        `vocoder`: Vocoder (audiotok.models.duotok_config), or their mappings from YAML."""
         super().__init__()
         codebooks = config_group(TrackCodebooks, codebooks, "duotok: codebooks")
         branch = config_group(TrackBranch, branch, "duotok: branch")
+        separator = config_group(Separator, separator, "duotok: separator")
         decoder = config_group(StemDecoder, decoder, "duotok: decoder")
         vocoder = config_group(Vocoder, vocoder, "duotok: vocoder")
         self.config = plain_config(locals())
@@ -171,6 +176,8 @@ class DuoTok(TokenModel):
             if value not in allowed:
                 raise UserError(f"duotok: {name} must be one of {', '.join(allowed)}, got '{value}'")
         self.routing, self.train_stage, self.train_routing = routing, train_stage, train_routing
+        if routing != "hard" and (separator.layers > 0 or train_stage == "separator"):
+            raise UserError("duotok: a separator (separator.layers, train_stage: separator) needs routing: hard")
         self.sample_rate = int(sample_rate)
         init_state = None
         if init_dir:
@@ -205,6 +212,12 @@ class DuoTok(TokenModel):
                 for br in self.branches.values():
                     br.rvq.quantizers[i] = SharedMapSimVQ(branch.dim, cb.size, cb.dim, **vq_opts).attach(m)
         self.streams = [TokenStream(t, int(cb.size), int(cb.n_codebooks)) for t in self.in_tracks]
+        self.separator = None
+        if separator.layers > 0:
+            self.separator = SeparationRefiner(enc.n_mels, enc.hidden_size, separator.dim, separator.layers,
+                                               separator.intermediate_dim, separator.kernel_size)
+        elif train_stage == "separator":
+            raise UserError("duotok: train_stage: separator needs separator.layers > 0")
 
         # ---- decoder: flow matching on stem mels + vocoder, or spectral decoders per stem -------
         self.dec_conf, self.voc_conf = d, v = decoder, vocoder
@@ -255,7 +268,11 @@ class DuoTok(TokenModel):
         if cfg.get("model") != "duotok":
             raise UserError(f"{init_dir}: init_dir holds a '{cfg.get('model')}' model, not duotok")
         conf = upgrade_conf(cfg.get("model_conf"))
+        self._init_separator = _separator(conf)
         for key in TOKENIZER_KEYS:
+            if key == "separator":  # trained by its own stage; a tokenizer from before it has none
+                if self.train_stage == "separator" or _separator(conf) == _separator(self.config):
+                    continue
             if conf.get(key) != self.config.get(key):
                 raise UserError(f"{init_dir}: was trained with {key}={conf.get(key)!r} but this config has "
                                 f"{key}={self.config.get(key)!r}")
@@ -276,17 +293,26 @@ class DuoTok(TokenModel):
         return model.eval()
 
     def _load_tokenizer(self, state, init_dir):
-        mine = {k: v for k, v in state.items() if not k.startswith(DECODER_PREFIXES)}
-        missing, unexpected = self.load_state_dict(mine, strict=False)
-        missing = [k for k in missing if not k.startswith(DECODER_PREFIXES)]
+        """The tokenizer's weights from `state`; the separator stage takes the decoders too (the model it
+        writes decodes as its init did) and starts a separator the init lacks."""
+        left_out = ("discriminator.",) if self.train_stage == "separator" else DECODER_PREFIXES
+        if self.train_stage == "separator" and self._init_separator != _separator(self.config):
+            left_out += ("separator.",)  # another refiner's weights: this one starts afresh
+        mine = {k: v for k, v in state.items() if not k.startswith(left_out)}
+        try:
+            missing, unexpected = self.load_state_dict(mine, strict=False)
+        except RuntimeError as e:  # a tensor of another shape
+            raise UserError(f"{init_dir}: weights do not fit this duotok config ({str(e).splitlines()[-1].strip()})")
+        may_miss = DECODER_PREFIXES + (("separator.",) if self.train_stage == "separator" else ())
+        missing = [k for k in missing if not k.startswith(may_miss)]
         if missing or unexpected:
             raise UserError(f"{init_dir}: weights do not fit this duotok config (missing {missing[:3]}, "
                             f"unexpected {unexpected[:3]})")
 
     def _set_trainable(self):
         decoder = [m for m in (self.flow, self.vocoder, self.stem_decoder) if m is not None]
-        parts = ([self.branches] + ([self.shared_map] if self.shared_map is not None else [])
-                 if self.train_stage == "quantizer" else decoder)
+        parts = {"quantizer": [self.branches] + ([self.shared_map] if self.shared_map is not None else []),
+                 "separator": [self.separator], "decoder": decoder}[self.train_stage]
         for p in self.parameters():
             p.requires_grad_(False)
         for m in parts:
@@ -299,7 +325,7 @@ class DuoTok(TokenModel):
     def train(self, mode=True):
         super().train(mode)
         self.encoder.eval()  # frozen: no dropout, ever
-        if self.train_stage == "decoder":
+        if self.train_stage != "quantizer":
             self.branches.eval()  # the tokens the decoder learns from are the encode-time ones
         return self
 
@@ -325,8 +351,15 @@ class DuoTok(TokenModel):
         if stems is not None:
             return {t: enc.logmel(stems[t]) for t in STEMS}
         mel = enc.logmel(wav)
-        vocals, accompaniment = apply_mask(mel, enc.separation_mask(mel), enc.ssl.logmel.log_floor)
+        vocals, accompaniment = apply_mask(mel, self.separation_mask(mel), enc.ssl.logmel.log_floor)
         return {"vocals": vocals, "accompaniment": accompaniment}
+
+    def separation_mask(self, mel):
+        """Log-mel of a mix [B,M,N] -> the vocal share the routing splits it by: the encoder head's,
+        refined by the separator when there is one."""
+        if self.separator is None:
+            return self.encoder.separation_mask(mel)
+        return torch.sigmoid(self.separator(**self.encoder.separation_inputs(mel)))
 
     @torch.no_grad()
     def track_features(self, mels, frames):
@@ -432,6 +465,8 @@ class DuoTok(TokenModel):
         stems = {k: self._pad(batch[k])[0] for k in STEMS if k in batch}
         if len(stems) != len(STEMS) and (self.routing == "hard" or self.train_stage == "decoder"):
             raise UserError("duotok: training needs the 'vocals' and 'accompaniment' stems (dataset: music_stems)")
+        if self.train_stage == "separator":
+            return self._forward_separator(wav, stems)
         by_stems = self.train_routing == "stems" or (
             self.train_routing == "mixed" and self.training and bool(torch.rand(()) < 0.5))
         use_stems = stems if by_stems and self.routing == "hard" else None
@@ -454,6 +489,15 @@ class DuoTok(TokenModel):
                          "codes": q["codes"], "mel": mel_target[:, :t].transpose(1, 2),
                          "chroma": chroma[:, :t].transpose(1, 2)}
         return out
+
+    def _forward_separator(self, wav, stems):
+        enc = self.encoder
+        with torch.no_grad():
+            mel = enc.logmel(wav)
+            inputs = enc.separation_inputs(mel)
+            target = ratio_mask(enc.logmel(stems["vocals"]), enc.logmel(stems["accompaniment"]))
+        return {"mask": torch.sigmoid(self.separator(**inputs)), "head_mask": torch.sigmoid(inputs["logits"]),
+                "target": target, "mel": mel}
 
     def _forward_decoder(self, stems, feats, t):
         with torch.no_grad():  # the encode-time tokens' embeddings: the decoders' input
@@ -488,6 +532,11 @@ class DuoTok(TokenModel):
         w = self.loss_weights
         if self.train_stage == "quantizer":
             return self._quantizer_loss(out, w)
+        if self.train_stage == "separator":
+            sep = separation_loss(out["mask"], out["target"], out["mel"])
+            # the encoder head's own split on the same crops: what the refiner has to beat
+            head = separation_loss(out["head_mask"], out["target"], out["mel"])
+            return sep, {"sep": float(sep.detach()), "sep_head": float(head), "loss": float(sep.detach())}
         voc = self.vocoder_loss(out["voc"], out["voc_ref"])
         loss = w["vocoder_mel"] * voc
         logs = {"vocoder_mel": float(voc.detach())}
@@ -533,8 +582,14 @@ class DuoTok(TokenModel):
     def describe(self):
         info = super().describe()
         info.update(hop_length=self.hop_length, routing=self.routing, tracks=list(TRACKS), layer=self.layer,
+                    separator_layers=self.config["separator"]["layers"],
                     encoder={"model_type": self.encoder.model_type, "feature_rate": float(self.encoder.feature_rate)})
         return info
+
+
+def _separator(conf):
+    """A model_conf's separator settings, defaults filled in (a tokenizer from before them has none)."""
+    return config_group(Separator, conf.get("separator"), "duotok: separator")
 
 
 def bitrate_note(model):

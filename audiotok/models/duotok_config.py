@@ -3,12 +3,13 @@
     model_conf:
       sample_rate: 24000
       encoder_init_dir: exp/enc/model       # the frozen stage-2 encoder (or encoder: {...}, init_dir: ...)
-      train_stage: quantizer                # quantizer | decoder
+      train_stage: quantizer                # quantizer | separator | decoder
       layer: 7
       routing: hard                         # hard: one branch per stem | none: one mix branch (RVQ control)
       train_routing: mask
       codebooks: {kind: simvq, size: 32768, dim: 32, n_codebooks: 1, shared_map: true}   # TrackCodebooks
       branch: {dim: 512, layers: 2, intermediate_dim: 1536}                             # TrackBranch
+      separator: {layers: 4, dim: 192}                                                  # Separator
       decoder: {kind: flow, n_mels: 128, dim: 768, backbone: transformer}               # StemDecoder
       vocoder: {channels: 1024, rates: [8, 6, 5]}                                       # Vocoder
       vocoder_mel, discriminator, disc_start_step, loss_weights
@@ -46,6 +47,16 @@ class TrackBranch:
     dim: int = 128
     layers: int = 1
     intermediate_dim: int = None
+
+
+@dataclass
+class Separator:
+    """The routing's split of a mix: `layers` 0 takes the encoder's separation head as it is; more
+    refine it at the mel frame rate (audiotok.models.duotok_separator, `train_stage: separator`)."""
+    layers: int = 0
+    dim: int = 192
+    intermediate_dim: int = None
+    kernel_size: int = 7
 
 
 @dataclass
@@ -96,4 +107,4 @@ def upgrade_conf(conf):
     return group_flat_keys(conf, FLAT_KEYS, "duotok")
 
 
-__all__ = ["TrackCodebooks", "TrackBranch", "StemDecoder", "Vocoder", "QUANTIZERS", "DECODER_KINDS", "upgrade_conf"]
+__all__ = ["TrackCodebooks", "TrackBranch", "Separator", "StemDecoder", "Vocoder", "QUANTIZERS", "DECODER_KINDS", "upgrade_conf"]

@@ -31,7 +31,7 @@ from torch import nn
 from audiotok.config import config_group, group_flat_keys, plain_config
 from audiotok.errors import UserError
 from audiotok.models.base import build_inner_model
-from audiotok.models.duotok_targets import CHARS, Chroma, ratio_mask, text_to_ids
+from audiotok.models.duotok_targets import CHARS, Chroma, ratio_mask, separation_loss, text_to_ids
 from audiotok.models.ssl import span_mask
 from audiotok.models.ssl_config import SpanMasking
 from audiotok.nn.transformer import padding_mask
@@ -133,9 +133,20 @@ class DuoTokEncoder(nn.Module):
 
     def separation_mask(self, mel):
         """Log-mel of a mix [B,M,N] -> vocal share per mel bin and frame [B,M,N] in (0, 1)."""
+        return torch.sigmoid(self.separation_inputs(mel)["logits"])
+
+    def separation_inputs(self, mel):
+        """Log-mel of a mix [B,M,N] -> what the separation head sees and says, at the mel frames:
+        "mel" the normalised log-mel [B,M,N], "hidden" the final encoder output [B,D,N] (each 25 Hz
+        frame repeated over its stacked mel frames), "logits" the head's vocal share before the sigmoid."""
+        n = mel.shape[-1]
         x, _ = self.ssl.mel_features(mel)
         y, _ = self._run(x)
-        return self._mel_frames(torch.sigmoid(self.sep_head(y).float()), mel.shape[-1])
+        hidden = y.float().repeat_interleave(self.stack, dim=1)[:, :n].transpose(1, 2)
+        if hidden.shape[-1] < n:
+            hidden = F.pad(hidden, (0, n - hidden.shape[-1]), mode="replicate")
+        return {"mel": self._mel_frames(x.float(), n), "hidden": hidden,
+                "logits": self._mel_frames(self.sep_head(y).float(), n)}
 
     # ---- training --------------------------------------------------------------------------
     def train(self, mode=True):
@@ -200,10 +211,7 @@ class DuoTokEncoder(nn.Module):
         if "mask_target" in out:
             target = out["mask_target"]
             pred = self._mel_frames(torch.sigmoid(self.sep_head(y)), target.shape[-1])
-            # loud bins matter: weight by the compressed mix power, mean 1 per item
-            pw = out["mel_mix"][..., : target.shape[-1]].float().exp().pow(0.3)
-            pw = pw / pw.mean(dim=(1, 2), keepdim=True).clamp_min(1e-8)
-            sep = (pw * (pred - target).pow(2)).mean()
+            sep = separation_loss(pred, target, out["mel_mix"])
             total = total + w["sep"] * sep
             logs["sep"] = float(sep.detach())
         if self.ctc_head is not None and "text" in batch:

@@ -5,7 +5,7 @@ chroma       12 pitch classes from a power STFT: each bin between fmin and fmax 
              the encoder rate and scaled so their loudest class is 1 (librosa's `norm=inf`); silent
              frames stay 0. Written here so no network or librosa is needed at run time.
 ratio mask   vocal share of the mix per mel bin: P_v / (P_v + P_a) on power mels, 0.5 where both
-             stems are silent.
+             stems are silent; `separation_loss` scores a predicted share against it.
 """
 
 import math
@@ -58,6 +58,14 @@ def ratio_mask(logmel_vocals, logmel_accompaniment):
     """Vocal share of the power in each mel bin, from two log-power mels [B, M, N]."""
     pv, pa = logmel_vocals.float().exp(), logmel_accompaniment.float().exp()
     return pv / (pv + pa)
+
+
+def separation_loss(mask, target, logmel_mix):
+    """Squared error of a predicted vocal share [B,M,N] against the true one, weighted by the mix's
+    compressed power (loud bins matter; the weights average 1 per item)."""
+    pw = logmel_mix[..., : target.shape[-1]].float().exp().pow(0.3)
+    pw = pw / pw.mean(dim=(1, 2), keepdim=True).clamp_min(1e-8)
+    return (pw * (mask - target).pow(2)).mean()
 
 
 def apply_mask(logmel_mix, mask, floor=1e-5):

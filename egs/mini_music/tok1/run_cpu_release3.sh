@@ -15,16 +15,7 @@ set -euo pipefail
 
 exp_root="${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}/mini_music_tok1"
 release2=${exp_root}/duotok_v2_cpu_q/model   # release 2, the Duo-Tok quantizer stage's output
-if [ ! -f "${release2}/model.safetensors" ]; then
-  version=$(python3 -c "import json,sys; m = json.load(open(sys.argv[1])); print(m.get('tokens_version') or m['version'])" \
-    ../../../audiotok/pretrained/music-v1/meta.json)
-  if [ "${version}" != 2 ]; then
-    echo "$0: the shipped music-v1 writes the tokens of version ${version}, not 2; put release 2 in ${release2}" >&2
-    exit 1
-  fi
-  mkdir -p "$(dirname "${release2}")"
-  cp -r ../../../audiotok/pretrained/music-v1 "${release2}.tmp" && mv "${release2}.tmp" "${release2}"
-fi
+local/shipped_release.sh 2 "${release2}"
 
 common=(--ssl-config conf/bestrq_music_cpu.yaml --enc-config conf/encoder_music_cpu.yaml --exp-root "${exp_root}"
         --train-set train --valid-set dev --test-sets test --train-threads 1
