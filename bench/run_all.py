@@ -19,9 +19,10 @@ from pathlib import Path
 
 from bench import common
 
-BENCHES = ["speech_codec", "speed", "memory", "latency", "streaming", "lm", "train", "scale"]
+BENCHES = ["speech_codec", "speed", "memory", "latency", "streaming", "lm", "speechlm", "train", "scale"]
 CUDA_BENCHES = ["speed", "lm", "train"]  # the ones with GPU rows
-ORDER = ["speech_codec", "speed", "speed_cuda", "memory", "latency", "streaming", "lm", "lm_cuda", "train", "train_cuda", "scale"]
+ORDER = ["speech_codec", "speed", "speed_cuda", "memory", "latency", "streaming", "lm", "lm_cuda", "speechlm", "train",
+         "train_cuda", "scale"]
 
 
 def _shown(path):

@@ -20,6 +20,7 @@ EXPECT = {
     "latency": ({"kind"}, ["not causal", "| chunk C (s) |"]),
     "streaming": ({"kind"}, ["| part | samples | ms |", "x real time per core", "onnxruntime"]),
     "lm": ({"kind", "g", "cache", "tokens_per_s"}, ["KV cache", "| grouping g |"]),
+    "speechlm": ({"kind", "system", "wall_s", "xrt"}, ["| system |", "speech-lm-v1 version", "TTS of 1 texts"]),
     "train": ({"size", "amp", "steps_per_s", "samples_per_s"}, ["| config |"]),
     "scale": ({"kind"}, ["--nj", "--ddp-cpu 2"]),
 }
@@ -95,6 +96,14 @@ def _check(name, rows):
         speech = {r["g"]: r for r in rows if r["kind"] == "speech"}
         assert speech[5]["lm_positions"] * 5 == speech[1]["lm_positions"]
         assert speech[5]["semantic_tokens"] == speech[1]["semantic_tokens"]
+    if name == "speechlm":  # the shipped LM and its peers in one run, both directions
+        systems = {(r["kind"], r["system"].split(" (")[0].split(",")[0]) for r in rows}
+        assert systems == {("asr", "audiotok speech-lm-v1"), ("asr", "Whisper tiny.en"), ("asr", "pocketsphinx"),
+                           ("tts", "audiotok speech-lm-v1"), ("tts", "espeak-ng"), ("tts", "flite")}
+        ours = [r for r in rows if r["system"].startswith("audiotok")]
+        assert all(r["xrt"] > 0 and r["lm_s"] > 0 for r in ours)
+        tts = next(r for r in ours if r["kind"] == "tts")
+        assert 0 < tts["speech_s"] <= 2.0 and tts["acoustic_s"] > 0  # --quick caps the speech at 2 s
     if name == "train":
         assert {r["amp"] for r in rows} == {"none", "bf16"}
     if name == "scale":

@@ -13,7 +13,8 @@ update moves all codes, so a codebook does not split into used and dead codes); 
 adds dead-code restarts through that map, which small data and short runs need (egs/mini_music).
 At encode time only the mix exists, so the split above (the stage-2 separation head) does the routing;
 `separator.layers` > 0 refines that head's split at the mel frame rate first (SeparationRefiner,
-trained in its own stage). `encode_stems()` routes known stems (e.g. from a separator) directly. `train_routing` picks the
+trained in its own stage). `encode_stems()` routes known stems (e.g. from a separator model)
+directly. `train_routing` picks the
 features the quantizers and decoder are trained on: "mask" (default: exactly the encode-time path),
 "stems" (the true stems, as Duo-Tok does with pre-separated stems) or "mixed" (each training batch
 takes one of the two at random; validation takes the encode-time path), so that the codes are
@@ -159,7 +160,8 @@ class DuoTok(TokenModel):
 
     def __init__(self, sample_rate=24000, encoder=None, encoder_init_dir=None, init_dir=None, train_stage="quantizer",
                  layer=-1, routing="hard", train_routing="mask", codebooks=None, branch=None, separator=None,
-                 decoder=None, vocoder=None, vocoder_mel=None, discriminator=False, disc_start_step=0, loss_weights=None):
+                 decoder=None, vocoder=None, vocoder_mel=None, discriminator=False, disc_start_step=0,
+                 loss_weights=None):
         """`codebooks`: TrackCodebooks, `branch`: TrackBranch, `separator`: Separator, `decoder`: StemDecoder,
         `vocoder`: Vocoder (audiotok.models.duotok_config), or their mappings from YAML."""
         super().__init__()

@@ -107,4 +107,5 @@ def upgrade_conf(conf):
     return group_flat_keys(conf, FLAT_KEYS, "duotok")
 
 
-__all__ = ["TrackCodebooks", "TrackBranch", "Separator", "StemDecoder", "Vocoder", "QUANTIZERS", "DECODER_KINDS", "upgrade_conf"]
+__all__ = ["TrackCodebooks", "TrackBranch", "Separator", "StemDecoder", "Vocoder", "QUANTIZERS", "DECODER_KINDS",
+           "upgrade_conf"]
