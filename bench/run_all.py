@@ -83,8 +83,9 @@ def assemble(results):
         "`bench/results/`. `make bench` installs the `bench` extra and runs `python -m bench.run_all`, which runs "
         "every `bench/bench_*.py` script in its own process; `python -m bench.run_all --only NAME` reruns one "
         "section. Every figure below comes from a run of these committed scripts; the exact command of each "
-        "section is under its title. Models run with random weights: speed and memory do not depend on the "
-        "weights. Nothing here is a test; no test asserts a time.",
+        "section is under its title. Models run with random weights (speed and memory do not depend on the "
+        "weights), but for the shipped speech LM's end-to-end section, whose output lengths do. Nothing here "
+        "is a test; no test asserts a time.",
         "",
         f"Machine: {env['cpu']}, {env['cpu_cores']} cores, {env['memory_gb']} GB; Python {env['python']}, "
         f"torch {env['torch']}, transformers {env['transformers']}, snac {env['snac']}; audiotok git "
