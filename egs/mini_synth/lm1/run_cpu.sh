@@ -27,6 +27,9 @@
 #     --lm-args "trainer.max_cpu_hours=7 trainer.valid_interval=500 --allow-config-change --init-from EXP_ROOT/mini_synth_lm1/lm_v2_joint"
 #   ./run_cpu.sh --stage 6 --lm-config conf/ulm_g5_joint_paced_anneal_cpu.yaml --tag lm_v3_paced \
 #     --pack-opts "--name speech-lm-v1 --version 3 --dtype int8 --card"
+# Release 4 resumed it to the cosine's floor (add trainer.max_steps=7000 to --lm-args above; the step-7,000
+# weights were put into EXP/lm_v3_paced/model by hand, RESULTS.md says why), then stages 6-9 as above with
+# --version 4.
 # g = 5 against g = 1 on these tokens at 0.25 CPU hours each (RESULTS.md):
 #   ./run_cpu.sh --stage 5 --stop-stage 8 --lm-config conf/ulm_g5_codecfront_bidir_asr_charctc_cpu.yaml \
 #     --tag lm_v2_g5_025h --lm-args "trainer.max_cpu_hours=0.25 trainer.valid_interval=250" --train-threads 1 \
