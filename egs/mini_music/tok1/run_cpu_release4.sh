@@ -8,7 +8,8 @@
 #   stage 6      decoders on the refined split's tokens (conf/duotok_v4_decoder_cpu.yaml), optional:
 #                --dec-stage true (without it the refiner's model keeps release 2's decoders)
 #   stages 7-9   decode, score next to the control (RESULTS.md), pack as music-v1 version 4
-# Every stage resumes: run it again to continue.
+# Every stage resumes: run it again to continue. Shipped (2026-12-07) with --dec-stage true: shipping is
+# copying EXP/packed/duotok_v4_cpu to audiotok/pretrained/music-v1 (README.md, "The separation refiner").
 set -euo pipefail
 
 dec_stage=false
