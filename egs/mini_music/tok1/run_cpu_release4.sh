@@ -5,14 +5,14 @@
 # the whole recipe from scratch (release 2); this continues from its shipped result:
 #   stages 1-2   the corpus (as run_cpu.sh)
 #   stage 5      the refiner (train_stage: separator; encoder, codebooks and decoders frozen)
-#   stage 6      decoders on the refined split's tokens (conf/duotok_v4_decoder_cpu.yaml), optional:
-#                --dec-stage true (without it the refiner's model keeps release 2's decoders)
+#   stage 6      decoders on the refined split's tokens (conf/duotok_v4_decoder_cpu.yaml); with
+#                --dec-stage false the refiner's model keeps release 2's decoders instead
 #   stages 7-9   decode, score next to the control (RESULTS.md), pack as music-v1 version 4
-# Every stage resumes: run it again to continue. Shipped (2026-12-07) with --dec-stage true: shipping is
+# Every stage resumes: run it again to continue. Shipped (2026-12-07) as it stands: shipping is
 # copying EXP/packed/duotok_v4_cpu to audiotok/pretrained/music-v1 (README.md, "The separation refiner").
 set -euo pipefail
 
-dec_stage=false
+dec_stage=true
 if [ "${1:-}" = --dec-stage ]; then dec_stage=$2; shift 2; fi
 
 exp_root="${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}/mini_music_tok1"
