@@ -25,4 +25,4 @@ for name in duotok_v5_cpu mixrvq_v5_cpu; do
     [ -d ${ddir}/wav_${track} ] || audiotok decode --scp ${ddir}/codes/tokens.scp -o ${ddir}/wav_${track} --track ${track} --nj ${nj}
   done
 done
-echo "$0: done; score with audiotok score (README.md, 'Release 4')"
+echo "$0: done; score them as RESULTS.md's sections '... decoders with the finer mel scales ...' record"
