@@ -46,8 +46,8 @@ whose stream is not given is silent. `track` = vocals | accompaniment | mix (= v
 Init dirs are read once at construction: `encoder_init_dir` (a packed duotok_encoder, stage 3, or a
 packed duotok whose frozen encoder is taken, so a control trains on a shipped release's encoder) or
 `init_dir` (a packed duotok, stage 4: encoder, branches and codebooks; its tokenizer keys must equal
-this config's, but for `separator` when that stage trains it). `config` then records the encoder architecture with both dirs null: a packed model
-never needs them again.
+this config's, but for `separator` when that stage trains it). `config` then records the encoder
+architecture with both dirs null: a packed model never needs them again.
 """
 
 import copy
@@ -273,7 +273,7 @@ class DuoTok(TokenModel):
         self._init_separator = _separator(conf)
         for key in TOKENIZER_KEYS:
             if key == "separator":  # trained by its own stage; a tokenizer from before it has none
-                if self.train_stage == "separator" or _separator(conf) == _separator(self.config):
+                if self.train_stage == "separator" or self._init_separator == _separator(self.config):
                     continue
             if conf.get(key) != self.config.get(key):
                 raise UserError(f"{init_dir}: was trained with {key}={conf.get(key)!r} but this config has "

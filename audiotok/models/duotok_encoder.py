@@ -133,7 +133,9 @@ class DuoTokEncoder(nn.Module):
 
     def separation_mask(self, mel):
         """Log-mel of a mix [B,M,N] -> vocal share per mel bin and frame [B,M,N] in (0, 1)."""
-        return torch.sigmoid(self.separation_inputs(mel)["logits"])
+        x, _ = self.ssl.mel_features(mel)
+        y, _ = self._run(x)
+        return torch.sigmoid(self._mel_frames(self.sep_head(y).float(), mel.shape[-1]))
 
     def separation_inputs(self, mel):
         """Log-mel of a mix [B,M,N] -> what the separation head sees and says, at the mel frames:

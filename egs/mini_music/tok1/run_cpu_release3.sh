@@ -13,13 +13,7 @@
 # been, shipping is copying EXP/packed/duotok_v2_cpu to audiotok/pretrained/music-v1.
 set -euo pipefail
 
-exp_root="${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}/mini_music_tok1"
-release2=${exp_root}/duotok_v2_cpu_q/model   # release 2, the Duo-Tok quantizer stage's output
-local/shipped_release.sh 2 "${release2}"
-
-common=(--ssl-config conf/bestrq_music_cpu.yaml --enc-config conf/encoder_music_cpu.yaml --exp-root "${exp_root}"
-        --train-set train --valid-set dev --test-sets test --train-threads 1
-        --local-data-opts "--songs 320 --seed 1 --min-seconds 15 --max-seconds 30")
+. local/from_release2.sh  # exp_root, release2, common
 control=(--tok-configs conf/mixrvq_cpu.yaml --dec-configs conf/mixrvq_v3_decoder_cpu.yaml)
 ./tok.sh "${common[@]}" "${control[@]}" --stage 1 --stop-stage 2
 ./tok.sh "${common[@]}" "${control[@]}" --stage 5 --stop-stage 5 --tok-train-args "model_conf.encoder_init_dir=${release2}"

@@ -15,13 +15,7 @@ set -euo pipefail
 dec_stage=true
 if [ "${1:-}" = --dec-stage ]; then dec_stage=$2; shift 2; fi
 
-exp_root="${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}/mini_music_tok1"
-release2=${exp_root}/duotok_v2_cpu_q/model   # release 2, the Duo-Tok quantizer stage's output
-local/shipped_release.sh 2 "${release2}"
-
-common=(--ssl-config conf/bestrq_music_cpu.yaml --enc-config conf/encoder_music_cpu.yaml --exp-root "${exp_root}"
-        --train-set train --valid-set dev --test-sets test --train-threads 1
-        --local-data-opts "--songs 320 --seed 1 --min-seconds 15 --max-seconds 30")
+. local/from_release2.sh  # exp_root, release2, common
 v4=(--tok-configs conf/duotok_v4_cpu.yaml --dec-configs conf/duotok_v4_decoder_cpu.yaml)
 ./tok.sh "${common[@]}" "${v4[@]}" --stage 1 --stop-stage 2
 ./tok.sh "${common[@]}" "${v4[@]}" --stage 5 --stop-stage 5 \
