@@ -3,7 +3,7 @@
     mix ─► log-mel ─► frozen fine-tuned encoder (duotok_encoder) ─► separation-mask head: m = vocal share
            per mel bin and 10 ms frame;  vocal mel = log(m · P_mix),  accompaniment mel = log((1 - m) · P_mix)
     each part ─► the same frozen encoder ─► block `layer` (25 Hz) ─► LayerNorm
-    vocal features ─► vocal branch (1x1 conv, ConvNeXt) ─► SimVQ (frozen random codebook C_v · W)  ==> "vocals"
+    vocal features (+ its low band) ─► vocal branch (1x1 conv, ConvNeXt) ─► SimVQ (frozen C_v · W)  ==> "vocals"
     accompaniment ─► accompaniment branch ──────────► SimVQ (C_a · W)               ==> "accompaniment"
 
 Hard routing: a track's frames go only through its own branch and codebook; the two vocabularies are
@@ -13,7 +13,9 @@ update moves all codes, so a codebook does not split into used and dead codes); 
 adds dead-code restarts through that map, which small data and short runs need (egs/mini_music).
 At encode time only the mix exists, so the split above (the stage-2 separation head) does the routing;
 `separator.layers` > 0 refines that head's split at the mel frame rate first (SeparationRefiner,
-trained in its own stage). `encode_stems()` routes known stems (e.g. from a separator model)
+trained in its own stage, or taken from another tokenizer on the same encoder by `separator_init_dir`).
+`branch.pitch_band_hz` > 0 gives each branch its track's low linear band too, split by the same share
+(duotok_band: the encoder's mels lose the voice's pitch), with a head that rebuilds it from the codes. `encode_stems()` routes known stems (e.g. from a separator model)
 directly. `train_routing` picks the
 features the quantizers and decoder are trained on: "mask" (default: exactly the encode-time path),
 "stems" (the true stems, as Duo-Tok does with pre-separated stems) or "mixed" (each training batch
@@ -26,8 +28,9 @@ stream "mix". Both variants decode to vocals, accompaniment and their sum, so th
 is measured by the same decoder and scorer.
 
 Stages (one `audiotok train` run each; `train_stage` picks what is trained, the rest is frozen):
-  quantizer   branches + codebooks: MSE to the encoder features, VQ commitment/codebook losses, and
-              auxiliary heads on the quantized codes: the track's normalised log-mel (L1) and chroma (MSE)
+  quantizer   branches + codebooks: MSE to the encoder features (and the low band), VQ commitment/codebook
+              losses, and auxiliary heads on the quantized codes: the track's normalised log-mel (L1) and
+              chroma (MSE)
   separator   the separation refiner alone, with the encoder head's loss (power-weighted squared error
               of the vocal share); `init_dir` may be a tokenizer without one (its decoders are kept)
   decoder     `decoder.kind: flow`: conditional flow matching on the two stems' normalised log-mels
@@ -64,6 +67,7 @@ from audiotok.models.base import TokenModel, TokenStream, build_inner_model, che
 from audiotok.models.duotok_config import (
     DECODER_KINDS, QUANTIZERS, Separator, StemDecoder, TrackBranch, TrackCodebooks, Vocoder, upgrade_conf,
 )
+from audiotok.models.duotok_band import LowBand
 from audiotok.models.duotok_decoder import FlowMelDecoder, MelVocoder, SpectralStemDecoder
 from audiotok.models.duotok_separator import SeparationRefiner
 from audiotok.models.duotok_targets import apply_mask, ratio_mask, separation_loss
@@ -81,7 +85,7 @@ STAGES = ("quantizer", "separator", "decoder")
 TRAIN_ROUTINGS = ("mask", "stems", "mixed")
 TOKENIZER_KEYS = ("sample_rate", "layer", "routing", "codebooks", "branch", "separator")
 DECODER_PREFIXES = ("flow.", "vocoder.", "stem_decoder.", "discriminator.")
-LOSS_WEIGHTS = {"feat": 1.0, "commit": 0.25, "codebook": 1.0, "entropy": 0.1, "aux_mel": 1.0, "aux_chroma": 1.0,
+LOSS_WEIGHTS = {"feat": 1.0, "band": 1.0, "commit": 0.25, "codebook": 1.0, "entropy": 0.1, "aux_mel": 1.0, "aux_chroma": 1.0,
                 "flow": 1.0, "vocoder_mel": 1.0, "adv": 1.0, "fm": 2.0}
 
 
@@ -121,13 +125,14 @@ class SharedMapSimVQ(PaperSimVQ):
 
 
 class Branch(nn.Module):
-    """One track: features [B,D,F] ─► 1x1 conv ─► ConvNeXt ─► ResidualVQ ─► ConvNeXt = token embedding
-    [B,dim,F], with heads back to the features, the track's log-mel and its chroma."""
+    """One track: features [B,D,F] (and its low band [B,D',F]) ─► 1x1 conv ─► ConvNeXt ─► ResidualVQ ─►
+    ConvNeXt = token embedding [B,dim,F], with heads back to the features, the low band, the track's
+    log-mel and its chroma."""
 
     def __init__(self, feat_dim, dim, layers, intermediate_dim, n_codebooks, codebook_size, codebook_dim, kind,
-                 mel_dim, **vq_opts):
+                 mel_dim, band_dim=0, **vq_opts):
         super().__init__()
-        self.inp = WNConv1d(feat_dim, dim, 1)
+        self.inp = WNConv1d(feat_dim + band_dim, dim, 1)
         self.pre = nn.Sequential(*[ConvNeXtBlock(dim, intermediate_dim) for _ in range(layers)])
         self.rvq = ResidualVQ(n_codebooks, dim, codebook_size, codebook_dim, quantizer_dropout=0.0, kind=kind,
                               **vq_opts)
@@ -138,6 +143,7 @@ class Branch(nn.Module):
         self.feat_out = WNConv1d(dim, feat_dim, 1)
         self.mel_out = WNConv1d(dim, mel_dim, 1)
         self.chroma_out = WNConv1d(dim, 12, 1)
+        self.band_out = WNConv1d(dim, band_dim, 1) if band_dim else None
 
     def forward(self, feats):
         q = self.rvq(self.pre(self.inp(feats)))
@@ -158,7 +164,8 @@ class DuoTok(TokenModel):
 
     upgrade_conf = staticmethod(upgrade_conf)  # older flat configs -> the groups (registry.build_model)
 
-    def __init__(self, sample_rate=24000, encoder=None, encoder_init_dir=None, init_dir=None, train_stage="quantizer",
+    def __init__(self, sample_rate=24000, encoder=None, encoder_init_dir=None, init_dir=None, separator_init_dir=None,
+                 train_stage="quantizer",
                  layer=-1, routing="hard", train_routing="mask", codebooks=None, branch=None, separator=None,
                  decoder=None, vocoder=None, vocoder_mel=None, discriminator=False, disc_start_step=0,
                  loss_weights=None):
@@ -199,12 +206,13 @@ class DuoTok(TokenModel):
 
         # ---- branches and codebooks ----------------------------------------------------------
         self.in_tracks = list(STEMS) if routing == "hard" else ["mix"]
+        self.band = LowBand(enc.ssl.logmel, branch.pitch_band_hz, enc.stack) if branch.pitch_band_hz > 0 else None
         cb = codebooks
         vq_opts = {"usage_decay": cb.usage_decay, "dead_threshold": cb.dead_threshold, "restarts": cb.restarts,
                    "entropy_temperature": cb.entropy_temperature}
         self.branches = nn.ModuleDict({
             t: Branch(enc.hidden_size, branch.dim, branch.layers, branch.intermediate_dim, cb.n_codebooks, cb.size,
-                      cb.dim, cb.kind, enc.stack * enc.n_mels, **vq_opts)
+                      cb.dim, cb.kind, enc.stack * enc.n_mels, self.band.dim if self.band else 0, **vq_opts)
             for t in self.in_tracks
         })
         self.shared_map = None
@@ -254,6 +262,8 @@ class DuoTok(TokenModel):
 
         if init_state is not None:
             self._load_tokenizer(init_state, init_dir)
+        if separator_init_dir:
+            self._load_separator(separator_init_dir)
         self._set_trainable()
 
     # ---- construction helpers -----------------------------------------------------------------
@@ -270,16 +280,34 @@ class DuoTok(TokenModel):
         if cfg.get("model") != "duotok":
             raise UserError(f"{init_dir}: init_dir holds a '{cfg.get('model')}' model, not duotok")
         conf = upgrade_conf(cfg.get("model_conf"))
-        self._init_separator = _separator(conf)
+        self._init_separator = _group(conf, "separator")
         for key in TOKENIZER_KEYS:
-            if key == "separator":  # trained by its own stage; a tokenizer from before it has none
-                if self.train_stage == "separator" or self._init_separator == _separator(self.config):
-                    continue
-            if conf.get(key) != self.config.get(key):
+            if key == "separator" and self.train_stage == "separator":  # trained by its own stage
+                continue
+            if _group(conf, key) != _group(self.config, key):
                 raise UserError(f"{init_dir}: was trained with {key}={conf.get(key)!r} but this config has "
                                 f"{key}={self.config.get(key)!r}")
         self.config.update(init_dir=None, encoder=conf["encoder"], encoder_init_dir=None)
         return conf["encoder"], read_weights(path / "model.safetensors")
+
+    def _load_separator(self, separator_init_dir):
+        """A trained refiner from another packed duotok: its loss reads only the frozen encoder, so it
+        fits any branches on the same encoder (the encoder weights must be equal)."""
+        from audiotok.models.loading import load_model
+
+        if self.separator is None:
+            raise UserError("duotok: separator_init_dir needs separator.layers > 0")
+        other = load_model(separator_init_dir)
+        if getattr(other, "model_type", None) != "duotok" or other.separator is None:
+            raise UserError(f"{separator_init_dir}: separator_init_dir is not a duotok with a separation refiner")
+        if _group(other.config, "separator") != _group(self.config, "separator"):
+            raise UserError(f"{separator_init_dir}: its refiner has settings {other.config['separator']}, "
+                            f"this config {self.config['separator']}")
+        mine, theirs = self.encoder.state_dict(), other.encoder.state_dict()
+        if mine.keys() != theirs.keys() or any(not torch.equal(mine[k], theirs[k].to(mine[k].dtype)) for k in mine):
+            raise UserError(f"{separator_init_dir}: its refiner was trained on another encoder")
+        self.separator.load_state_dict(other.separator.state_dict())
+        self.config["separator_init_dir"] = None  # the weights are this model's own from now on
 
     def _build_encoder(self, encoder, encoder_init_dir):
         model = build_inner_model(self.config, "encoder", encoder, encoder_init_dir,
@@ -298,7 +326,7 @@ class DuoTok(TokenModel):
         """The tokenizer's weights from `state`; the separator stage takes the decoders too (the model it
         writes decodes as its init did) and starts a separator the init lacks."""
         left_out = ("discriminator.",) if self.train_stage == "separator" else DECODER_PREFIXES
-        if self.train_stage == "separator" and self._init_separator != _separator(self.config):
+        if self.train_stage == "separator" and self._init_separator != _group(self.config, "separator"):
             left_out += ("separator.",)  # another refiner's weights: this one starts afresh
         mine = {k: v for k, v in state.items() if not k.startswith(left_out)}
         try:
@@ -347,14 +375,36 @@ class DuoTok(TokenModel):
 
         hard: the separation head's vocal share m splits the mix's mel power into m·P and (1-m)·P
         (or `stems` {"vocals", "accompaniment"} give each track's mel directly); none: {"mix": mel}."""
+        return self._route(wav, stems)[0]
+
+    def _route(self, wav, stems=None):
+        """track_mels, and the vocal share it split by (None when nothing was split)."""
         enc = self.encoder
         if self.routing == "none":
-            return {"mix": enc.logmel(wav)}
+            return {"mix": enc.logmel(wav)}, None
         if stems is not None:
-            return {t: enc.logmel(stems[t]) for t in STEMS}
+            return {t: enc.logmel(stems[t]) for t in STEMS}, None
         mel = enc.logmel(wav)
-        vocals, accompaniment = apply_mask(mel, self.separation_mask(mel), enc.ssl.logmel.log_floor)
-        return {"vocals": vocals, "accompaniment": accompaniment}
+        share = self.separation_mask(mel)
+        vocals, accompaniment = apply_mask(mel, share, enc.ssl.logmel.log_floor)
+        return {"vocals": vocals, "accompaniment": accompaniment}, share
+
+    @torch.no_grad()
+    def track_inputs(self, wav, frames, stems=None):
+        """Padded mix [B,1,T] -> {input track: what its branch reads [B, D (+ low band), frames]}: the
+        routing, the encoder features and, with `branch.pitch_band_hz`, the track's low band split the
+        same way (a known stem's own)."""
+        mels, share = self._route(wav, stems)
+        feats = self.track_features(mels, frames)
+        if self.band is None:
+            return feats
+        if self.routing == "none":
+            power = {"mix": self.band.power(wav)}
+        elif stems is not None:
+            power = {t: self.band.power(stems[t]) for t in STEMS}
+        else:
+            power = dict(zip(STEMS, self.band.split(self.band.power(wav), share)))
+        return {t: torch.cat([feats[t], self.band.features(power[t], frames)], 1) for t in feats}
 
     def separation_mask(self, mel):
         """Log-mel of a mix [B,M,N] -> the vocal share the routing splits it by: the encoder head's,
@@ -379,7 +429,7 @@ class DuoTok(TokenModel):
         """Mix [B,1,T] -> {"vocals": [B,K,T'], "accompaniment": [B,K,T']} (routing none: {"mix": ...})."""
         streams = self.streams_for(n_q)
         wav, t = self._pad(wav)
-        feats = self.track_features(self.track_mels(wav), t)
+        feats = self.track_inputs(wav, t)
         return {s.name: self.branches[s.name].encode(feats[s.name], s.n_codebooks) for s in streams}
 
     @torch.no_grad()
@@ -390,7 +440,7 @@ class DuoTok(TokenModel):
         streams = self.streams_for(n_q)
         v, t = self._pad(vocals)
         a, _ = self._pad(accompaniment)
-        feats = self.track_features(self.track_mels(v + a, {"vocals": v, "accompaniment": a}), t)
+        feats = self.track_inputs(v + a, t, {"vocals": v, "accompaniment": a})
         return {s.name: self.branches[s.name].encode(feats[s.name], s.n_codebooks) for s in streams}
 
     def _embeddings(self, tokens):
@@ -472,7 +522,7 @@ class DuoTok(TokenModel):
         by_stems = self.train_routing == "stems" or (
             self.train_routing == "mixed" and self.training and bool(torch.rand(()) < 0.5))
         use_stems = stems if by_stems and self.routing == "hard" else None
-        feats = self.track_features(self.track_mels(wav, use_stems), t)
+        feats = self.track_inputs(wav, t, use_stems)
         if self.train_stage == "quantizer":
             return self._forward_quantizer(wav, stems, feats, t)
         return self._forward_decoder(stems, feats, t)
@@ -486,7 +536,8 @@ class DuoTok(TokenModel):
                 mel_target, _ = enc.ssl.mel_features(enc.logmel(audio))
                 chroma = enc.chroma(audio)
             h, q = self.branches[name](feats[name])
-            out[name] = {"h": h, "feats": feats[name], "commit": q["commitment"], "codebook": q["codebook"],
+            hidden = self.encoder.hidden_size
+            out[name] = {"h": h, "feats": feats[name][:, :hidden], "band": feats[name][:, hidden:], "commit": q["commitment"], "codebook": q["codebook"],
                          "entropy": q["entropy"],
                          "codes": q["codes"], "mel": mel_target[:, :t].transpose(1, 2),
                          "chroma": chroma[:, :t].transpose(1, 2)}
@@ -552,16 +603,19 @@ class DuoTok(TokenModel):
 
     def _quantizer_loss(self, out, w):
         total, logs = 0.0, {}
-        sums = {"feat": 0.0, "aux_mel": 0.0, "aux_chroma": 0.0}
+        sums = {"feat": 0.0, "aux_mel": 0.0, "aux_chroma": 0.0, **({"band": 0.0} if self.band else {})}
         for name in self.in_tracks:
             o, br = out[name], self.branches[name]
-            feat = F.mse_loss(br.feat_out(o["h"]), o["feats"])
-            aux_mel = (br.mel_out(o["h"]) - o["mel"]).abs().mean()
-            aux_chroma = F.mse_loss(torch.sigmoid(br.chroma_out(o["h"])), o["chroma"])
-            total = total + (w["feat"] * feat + w["commit"] * o["commit"] + w["codebook"] * o["codebook"]
-                             + w["aux_mel"] * aux_mel + w["aux_chroma"] * aux_chroma + w["entropy"] * o["entropy"])
-            for k, v in (("feat", feat), ("aux_mel", aux_mel), ("aux_chroma", aux_chroma)):
+            losses = {"feat": F.mse_loss(br.feat_out(o["h"]), o["feats"]),
+                      "aux_mel": (br.mel_out(o["h"]) - o["mel"]).abs().mean(),
+                      "aux_chroma": F.mse_loss(torch.sigmoid(br.chroma_out(o["h"])), o["chroma"])}
+            if self.band is not None:  # the low band back from the codes: what keeps the pitch in them
+                losses["band"] = F.mse_loss(br.band_out(o["h"]), o["band"])
+            total = total + (sum(w[k] * v for k, v in losses.items()) + w["commit"] * o["commit"]
+                             + w["codebook"] * o["codebook"] + w["entropy"] * o["entropy"])
+            for k, v in losses.items():
                 sums[k] += float(v.detach()) / len(self.in_tracks)
+            feat = losses["feat"]
             logs[f"feat_{name}"] = float(feat.detach())
             logs[f"usage_{name}"] = br.rvq.usage_fraction()
             if br.rvq.quantizers[0].entropy_temperature > 0:
@@ -589,9 +643,15 @@ class DuoTok(TokenModel):
         return info
 
 
-def _separator(conf):
-    """A model_conf's separator settings, defaults filled in (a tokenizer from before them has none)."""
-    return config_group(Separator, conf.get("separator"), "duotok: separator")
+GROUPS = {"codebooks": TrackCodebooks, "branch": TrackBranch, "separator": Separator}
+
+
+def _group(conf, key):
+    """A model_conf's value of a tokenizer key, a group's defaults filled in (a tokenizer from before a
+    setting or a group has none)."""
+    if key not in GROUPS:
+        return conf.get(key)
+    return config_group(GROUPS[key], conf.get(key), f"duotok: {key}")
 
 
 def bitrate_note(model):

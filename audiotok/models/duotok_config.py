@@ -8,7 +8,7 @@
       routing: hard                         # hard: one branch per stem | none: one mix branch (RVQ control)
       train_routing: mask
       codebooks: {kind: simvq, size: 32768, dim: 32, n_codebooks: 1, shared_map: true}   # TrackCodebooks
-      branch: {dim: 512, layers: 2, intermediate_dim: 1536}                             # TrackBranch
+      branch: {dim: 512, layers: 2, intermediate_dim: 1536, pitch_band_hz: 0}           # TrackBranch
       separator: {layers: 4, dim: 192}                                                  # Separator
       decoder: {kind: flow, n_mels: 128, dim: 768, backbone: transformer}               # StemDecoder
       vocoder: {channels: 1024, rates: [8, 6, 5]}                                       # Vocoder
@@ -43,10 +43,13 @@ class TrackCodebooks:
 
 @dataclass
 class TrackBranch:
-    """The ConvNeXt blocks of a track before its codebooks (None: intermediate_dim = 3 x dim)."""
+    """The ConvNeXt blocks of a track before its codebooks (None: intermediate_dim = 3 x dim);
+    `pitch_band_hz` > 0: each branch also reads its track's linear spectrum below that frequency
+    (audiotok.models.duotok_band: the encoder's 64 mels lose a voice's pitch)."""
     dim: int = 128
     layers: int = 1
     intermediate_dim: int = None
+    pitch_band_hz: float = 0.0
 
 
 @dataclass
