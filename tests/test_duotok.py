@@ -3,6 +3,7 @@ stage-by-stage training through the real trainer, packing, and stem decoding thr
 
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -678,3 +679,112 @@ def test_separator_stage_refines_the_routing_split_from_a_tokenizer_without_one(
     with pytest.raises(UserError, match="needs routing: hard"):
         DuoTok(**{**tok, "codebooks": {"kind": "vq", "size": 32, "shared_map": False}}, routing="none",
                separator=sep, encoder={"model": "duotok_encoder", "model_conf": enc.config})
+
+
+def test_low_band_splits_the_mix_spectrum_by_the_mel_share_and_tells_a_semitone_apart():
+    from audiotok.models.duotok_band import LowBand
+
+    enc = tiny_encoder().eval()
+    band = LowBand(enc.ssl.logmel, 2000, enc.stack)
+    assert band.n_bins == 2000 * 512 // SR + 1 and band.dim == 4 * band.n_bins
+    t = torch.arange(SR) / SR
+    tones = torch.stack([torch.sin(2 * math.pi * f * t) for f in (440.0, 466.2)])[:, None]  # A4 and A#4
+    p = band.power(tones)
+    assert p.shape == (2, band.n_bins, SR // 240 + 1)
+    # a share of 1 (0) gives the vocals all (none) of every bin a mel filter covers
+    m = enc.ssl.logmel.n_mels
+    ones = torch.ones(2, m, p.shape[-1])
+    v, a = band.split(p, ones)
+    assert torch.allclose(v[:, 1:], p[:, 1:]) and bool((a[:, 1:] <= 1e-5 * p[:, 1:]).all())
+    assert torch.allclose(v + a, p)
+    feats = band.features(p, 30)
+    assert feats.shape == (2, band.dim, 30)
+    # LayerNorm'd logs: a semitone moves them far more than halving the level does (which moves them
+    # only where the spectrum sinks to the log floor)
+    quieter = band.features(band.power(0.5 * tones[:1]), 30)
+    level_change, pitch_change = (quieter[0] - feats[0]).pow(2).mean(), (feats[0] - feats[1]).pow(2).mean()
+    assert pitch_change > 4 * level_change
+
+
+def test_pitch_band_branches_train_rebuild_the_band_and_keep_older_tokenizers_loadable(data, tmp_path):
+    from audiotok.models.loading import load_model, save_model_dir
+
+    spec = {"kind": "spectral", "n_fft": 960, "upsample": 4, "dim": 24, "layers": 1, "coarse_layers": 1}
+    enc = tiny_encoder().eval()
+    m = tiny_duotok(enc, decoder=spec, branch={"dim": 16, "intermediate_dim": 32, "pitch_band_hz": 1500})
+    hidden, band = enc.hidden_size, m.band.dim
+    assert m.branches["vocals"].inp.in_channels == hidden + band
+    batch = stem_batch(data)
+    padded, t = m._pad(batch["wav"])
+    inputs = m.track_inputs(padded, t)
+    assert inputs["vocals"].shape == (2, hidden + band, t)
+    # the encoder features are the ones without a band; the band splits like the mels (the stems' own given)
+    plain = m.track_features(m.track_mels(padded), t)
+    assert torch.equal(inputs["vocals"][:, :hidden], plain["vocals"])
+    stems = {k: m._pad(batch[k])[0] for k in ("vocals", "accompaniment")}
+    by_stems = m.track_inputs(padded, t, stems)
+    assert torch.allclose(by_stems["vocals"][:, hidden:], m.band.features(m.band.power(stems["vocals"]), t))
+    assert not torch.allclose(by_stems["vocals"][:, hidden:], inputs["vocals"][:, hidden:])
+
+    m.train()
+    opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=3e-3)
+    logs = []
+    for _ in range(30):
+        loss, log = m.generator_loss(batch, m.forward_train(batch))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        logs.append(log)
+    assert logs[-1]["band"] < 0.8 * logs[0]["band"]  # the codes learn to carry the band
+    m.eval()
+    codes = m.encode(batch["wav"])
+    save_model_dir(m, tmp_path / "band")
+    back = load_model(tmp_path / "band")
+    assert all(torch.equal(back.encode(batch["wav"])[k], v) for k, v in codes.items())
+
+    # a tokenizer whose config predates the setting is one without a band
+    old = tiny_duotok(enc, decoder=spec).eval()
+    save_model_dir(old, tmp_path / "old")
+    cfg = json.loads(json.dumps(old.config))
+    text = (tmp_path / "old" / "config.yaml").read_text()
+    (tmp_path / "old" / "config.yaml").write_text(re.sub(r"\n *pitch_band_hz: 0.0", "", text))
+    assert "pitch_band_hz" not in (tmp_path / "old" / "config.yaml").read_text()
+    tok = {k: cfg[k] for k in ("layer", "codebooks", "branch", "vocoder", "vocoder_mel")}
+    dec = DuoTok(**tok, decoder=spec, init_dir=str(tmp_path / "old"), train_stage="decoder")
+    assert dec.band is None
+    with pytest.raises(UserError, match="was trained with branch="):
+        DuoTok(**{**tok, "branch": {**tok["branch"], "pitch_band_hz": 1500}}, decoder=spec,
+               init_dir=str(tmp_path / "old"), train_stage="decoder")
+
+
+def test_separator_init_dir_takes_a_trained_refiner_from_a_tokenizer_on_the_same_encoder(tmp_path):
+    from audiotok.models.loading import save_model_dir
+
+    spec = {"kind": "spectral", "n_fft": 960, "upsample": 4, "dim": 24, "layers": 1, "coarse_layers": 1}
+    sep = {"layers": 1, "dim": 16}
+    save_model_dir(tiny_encoder().eval(), tmp_path / "enc")
+    other = tiny_encoder()  # another init: another encoder
+    save_model_dir(other.eval(), tmp_path / "other_enc")
+
+    def duo(enc="enc", **kw):
+        conf = dict(encoder_init_dir=str(tmp_path / enc), layer=1, codebooks={"size": 32, "dim": 8},
+                    branch={"dim": 16, "intermediate_dim": 32}, decoder=spec, vocoder=VOC, vocoder_mel=VOC_MEL)
+        return DuoTok(**merged(conf, kw))
+
+    donor = duo(separator=sep)
+    with torch.no_grad():
+        for p in donor.separator.parameters():
+            p.normal_()  # a 'trained' refiner: not the zero-initialised one
+    save_model_dir(donor, tmp_path / "donor")
+    save_model_dir(duo(), tmp_path / "no_refiner")
+
+    m = duo(separator=sep, separator_init_dir=str(tmp_path / "donor"), branch={"pitch_band_hz": 1500})
+    assert all(torch.equal(m.separator.state_dict()[k], v) for k, v in donor.separator.state_dict().items())
+    assert m.config["separator_init_dir"] is None  # its weights are the model's own from now on
+    assert not any(p.requires_grad for p in m.separator.parameters())  # frozen in the quantizer stage
+    with pytest.raises(UserError, match="not a duotok with a separation refiner"):
+        duo(separator=sep, separator_init_dir=str(tmp_path / "no_refiner"))
+    with pytest.raises(UserError, match="its refiner has settings"):
+        duo(separator={"layers": 2, "dim": 16}, separator_init_dir=str(tmp_path / "donor"))
+    with pytest.raises(UserError, match="another encoder"):
+        duo("other_enc", separator=sep, separator_init_dir=str(tmp_path / "donor"))

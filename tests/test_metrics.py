@@ -313,6 +313,37 @@ def test_stem_leakage_ranks_clean_leaky_and_swapped_stems(tmp_path, capsys):
     assert "leak dB" not in report.results_table([{"system": "x", "mel": 1.0}])
 
 
+def test_pitch_error_in_cents_and_its_opt_in_column(tmp_path, capsys):
+    """A sung-like harmonic tone: itself scores 0 cents, a semitone up about 100, the octave 1200;
+    silence has no voiced frame (NaN). Through the CLI the column appears only when --metrics f0 is asked."""
+    from audiotok.cli import main
+    from audiotok.data.kaldi_dir import write_data_dir
+
+    sr = 24000
+    t = np.arange(int(1.5 * sr)) / sr
+
+    def voice(f0):
+        return 0.2 * sum(np.sin(2 * np.pi * k * f0 * t) / k for k in (1, 2, 3, 4))
+
+    ref = voice(220.0)
+    assert quality.pitch_error(ref, ref, sr) == pytest.approx(0.0, abs=5)
+    assert quality.pitch_error(ref, voice(220.0 * 2 ** (1 / 12)), sr) == pytest.approx(100, abs=15)
+    assert quality.pitch_error(ref, voice(440.0), sr) == pytest.approx(1200, abs=30)
+    assert math.isnan(quality.pitch_error(ref, np.zeros_like(ref), sr))  # silence: no frame is voiced
+    dirs = {}
+    for name, x in (("ref", ref), ("up", voice(220.0 * 2 ** (1 / 12)))):
+        sf.write(str(tmp_path / f"{name}.wav"), x, sr)
+        dirs[name] = tmp_path / f"d_{name}"
+        write_data_dir(dirs[name], {"u1": str(tmp_path / f"{name}.wav")}, {"u1": "u1"})
+    base = ["score", "--ref-data", str(dirs["ref"]), "--hyp", f"up={dirs['up']}"]
+    assert main(base + ["--metrics", "mel,f0", "--out", str(tmp_path / "o")]) == 0
+    assert "| SI-SDR | F0 err cents |" in capsys.readouterr().out
+    avg = json.loads((tmp_path / "o" / "up" / "avg_result.json").read_text())
+    assert avg["f0"] == pytest.approx(100, abs=15)
+    assert main(base + ["--metrics", "mel", "--out", str(tmp_path / "o2")]) == 0
+    assert "F0 err" not in capsys.readouterr().out
+
+
 def test_git_state_ignores_results_files_only(tmp_path):
     """A run's provenance: RESULTS.md files being written do not mark the tree dirty; any other change does."""
     import subprocess

@@ -23,7 +23,8 @@ DESCRIPTION = ("Score decoded audio against a reference data dir (PESQ-WB, STOI,
                "WER by Whisper and pocketsphinx), with Opus/Codec2 baselines, and write JSON results and a "
                "RESULTS.md table.")
 
-QUALITY = ("pesq", "stoi", "mel", "sisdr", "leak")  # leak: needs --other-stem
+QUALITY = ("pesq", "stoi", "mel", "sisdr", "f0", "leak")  # leak: needs --other-stem
+OPT_IN = ("f0", "leak")  # only when --metrics names them (f0 is slow; leak needs the other stem)
 ALL_METRICS = QUALITY + ("wer",)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _AUDIO_SUFFIXES = (".wav", ".flac")
@@ -47,8 +48,9 @@ def add_arguments(p):
     p.add_argument("--include-original", action="store_true",
                    help="score the reference against itself (the ceiling, and each recogniser's own WER)")
     p.add_argument("--metrics", default=None, metavar="LIST",
-                   help=f"comma separated subset of {','.join(ALL_METRICS)} (default: all; wer only when the "
-                        "data dir has a text file)")
+                   help=f"comma separated subset of {','.join(ALL_METRICS)} (default: all but {' and '.join(OPT_IN)}; "
+                        "wer only when the data dir has a text file; f0: median pitch error in cents where "
+                        "both are voiced, by pyin)")
     p.add_argument("--asr", default=None, metavar="LIST",
                    help="recognisers for WER, comma separated, one WER/CER column each: whisper, pocketsphinx "
                         "(default: whisper,pocketsphinx; pocketsphinx alone when faster-whisper or "
@@ -95,7 +97,7 @@ def _pairs(values, option):
 
 def _metrics(args, has_text):
     if args.metrics is None:
-        return [m for m in ALL_METRICS if (m != "wer" or has_text) and m != "leak"], not has_text
+        return [m for m in ALL_METRICS if (m != "wer" or has_text) and m not in OPT_IN], not has_text
     metrics = [m.strip().lower() for m in args.metrics.split(",") if m.strip()]
     bad = [m for m in metrics if m not in ALL_METRICS]
     if bad or not metrics:

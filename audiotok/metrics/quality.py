@@ -1,5 +1,5 @@
 """Intrusive quality metrics of a decoded signal against its reference: PESQ-WB, STOI, multi-scale
-mel distance and SI-SDR, plus the length and delay alignment they all need.
+mel distance, SI-SDR and pitch error, plus the length and delay alignment they all need.
 
 Every function takes (reference, estimate, sr) as 1-D numpy arrays or torch tensors (any leading
 dims of size 1 are squeezed), at the same sample rate. Lengths are trimmed to the shorter signal.
@@ -171,6 +171,32 @@ def si_sdr(ref, est, sr=None, eps=1e-10):
     return float(10 * np.log10((np.dot(target, target) + eps) / (np.dot(noise, noise) + eps)))
 
 
+# Pitch error: probabilistic YIN (librosa.pyin) on both signals at 16 kHz, 64 ms windows every 20 ms, F0
+# searched in 65-1050 Hz (C2-C6: speech and sung voices); the error is taken where both are voiced.
+PITCH_SR, PITCH_WINDOW, PITCH_HOP, PITCH_RANGE = 16000, 1024, 320, (65.0, 1050.0)
+
+
+def _f0(x, sr):
+    import librosa
+
+    if sr != PITCH_SR:
+        x = torchaudio.functional.resample(torch.from_numpy(np.ascontiguousarray(x)).float(), sr, PITCH_SR).numpy()
+    f0, voiced, _ = librosa.pyin(x, fmin=PITCH_RANGE[0], fmax=PITCH_RANGE[1], sr=PITCH_SR,
+                                 frame_length=PITCH_WINDOW, hop_length=PITCH_HOP)
+    return f0, voiced
+
+
+def pitch_error(ref, est, sr):
+    """Median absolute F0 difference in cents over the frames where both signals are voiced (pyin; see
+    PITCH_RANGE); NaN when no frame is. Lower is better; 100 cents is a semitone."""
+    ref, est = trim_to_shorter(as_mono(ref), as_mono(est))
+    (f_ref, v_ref), (f_est, v_est) = _f0(ref, sr), _f0(est, sr)
+    both = v_ref & v_est & np.isfinite(f_ref) & np.isfinite(f_est)
+    if not both.any():
+        return math.nan
+    return float(np.median(np.abs(1200 * np.log2(f_est[both] / f_ref[both]))))
+
+
 def stem_leakage(own, other, est, sr=None, n_fft=1024, floor_db=-60.0):
     """Cross-stem leakage of a decoded stem, in dB: the estimate's energy in the time-frequency bins where
     the `other` stem is louder than its `own` stem, relative to its energy where the own stem is louder
@@ -189,7 +215,7 @@ def stem_leakage(own, other, est, sr=None, n_fft=1024, floor_db=-60.0):
     return float(10 * np.log10(max(e_other, 1e-12) / max(e_own, 1e-12)))
 
 
-METRICS = {"pesq": pesq_wb, "stoi": stoi, "mel": mel_distance, "sisdr": si_sdr}
+METRICS = {"pesq": pesq_wb, "stoi": stoi, "mel": mel_distance, "sisdr": si_sdr, "f0": pitch_error}
 
 
 def quality_metrics(ref, est, sr, metrics=("pesq", "stoi", "mel", "sisdr"), max_delay_s=0.0):

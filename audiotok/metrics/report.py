@@ -33,7 +33,7 @@ COLUMNS = (
     ("utts", "utts", "{}"),
 )
 # columns shown only when some row has a value (so speech tables keep their layout)
-OPTIONAL_COLUMNS = {"leak": ("leak dB", "leak", "{:.1f}")}
+OPTIONAL_COLUMNS = {"f0": ("F0 err cents", "f0", "{:.0f}"), "leak": ("leak dB", "leak", "{:.1f}")}
 EMPTY = "—"
 
 
