@@ -511,6 +511,8 @@ def run(args):
         missing[s] = [u for u in utts if u not in have and u not in failed[s]]
         jobs += [(s, u, refs[u], have[u], texts.get(u, ""), metrics, max_delay_s, recognisers, others.get(u))
                  for u in utts if u in have]
+    order = {u: i for i, u in enumerate(utts)}
+    jobs.sort(key=lambda job: order[job[1]])  # an utterance's systems in a row: its reference's F0 is reused
     results = {s: dict(reused.get(s, {})) for s in systems}
     for system, utt, res, err in _map(_score_job, jobs, args.nj, "score"):
         if err:

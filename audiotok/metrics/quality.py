@@ -177,10 +177,19 @@ PITCH_SR, PITCH_WINDOW, PITCH_HOP, PITCH_RANGE = 16000, 1024, 320, (65.0, 1050.0
 
 
 def _f0(x, sr):
+    """(F0 per frame, voiced flags) of x; the reference's are computed once for all the systems scored
+    against it (pyin takes seconds per minute of audio)."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    return _f0_cached(sr, x.tobytes())
+
+
+@functools.lru_cache(maxsize=16)
+def _f0_cached(sr, data):
     import librosa
 
+    x = np.frombuffer(data, dtype=np.float32).copy()
     if sr != PITCH_SR:
-        x = torchaudio.functional.resample(torch.from_numpy(np.ascontiguousarray(x)).float(), sr, PITCH_SR).numpy()
+        x = torchaudio.functional.resample(torch.from_numpy(x), sr, PITCH_SR).numpy()
     f0, voiced, _ = librosa.pyin(x, fmin=PITCH_RANGE[0], fmax=PITCH_RANGE[1], sr=PITCH_SR,
                                  frame_length=PITCH_WINDOW, hop_length=PITCH_HOP)
     return f0, voiced

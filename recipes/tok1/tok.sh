@@ -165,6 +165,10 @@ if run_stage 8 "score mix and stems, codebook use, token-LM perplexity" "${exp_r
         extra+=(--hyp "input_mix=${dump}/${dset}" --include-original --other-stem ${dump}/${dset}_${other})
         metrics=mel,sisdr,leak
         title="${track} of ${dset}: mel distance, SI-SDR, leakage of the ${other}"
+        if [ "${track}" = vocals ]; then  # and the sung pitch (its error puts harmonics where the band is)
+          metrics=mel,sisdr,f0,leak
+          title="${track} of ${dset}: mel distance, SI-SDR, pitch error, leakage of the ${other}"
+        fi
       fi
       write_run_sh ${exp_root}/score/${dset}/${track} 8
       audiotok score --ref-data ${ref} "${hyps[@]}" ${extra[@]+"${extra[@]}"} --metrics ${metrics} --nj ${nj} \
