@@ -4,15 +4,14 @@
 # frozen encoder, then decoded and scored on the test songs. Duo-Tok keeps release 4's separation refiner
 # (model_conf.separator_init_dir), so its routing is release 4's.
 #   stage 1  both quantizers (one thread each)      stage 2  both decoders (one thread each)
-#   stage 3  encode + decode the test songs
+#   stage 3  tok.sh stages 7-9: encode, decode, score both (EXP/RESULTS.md), pack Duo-Tok as music-v1 version 5
 # Exp dirs EXP/{duotok,mixrvq}_v6_cpu{_q,}; every stage resumes: run it again to continue.
 set -euo pipefail
 . ./path.sh
 
-. local/from_release2.sh  # exp_root, release2
+. local/from_release2.sh  # exp_root, release2, common
 release4=${exp_root}/duotok_v4_cpu/model  # run_cpu_release4.sh's, as shipped (audiotok/pretrained/music-v1)
 stage=${1:-1}
-nj=1
 names=(duotok_v6_cpu mixrvq_v6_cpu)
 declare -A q_args=([duotok_v6_cpu]="model_conf.separator_init_dir=${release4}" [mixrvq_v6_cpu]="")
 
@@ -33,12 +32,8 @@ side_by_side() {  # side_by_side SUFFIX CONFIG_SUFFIX INIT_KEY INIT_SUFFIX: one 
 if [ "${stage}" -le 1 ]; then side_by_side _q "" encoder_init_dir ""; fi
 if [ "${stage}" -le 2 ]; then side_by_side "" _decoder init_dir _q/model; fi
 if [ "${stage}" -le 3 ]; then
-  for name in "${names[@]}"; do
-    ddir=${exp_root}/${name}/decode/test
-    [ -s ${ddir}/codes/tokens.scp ] || audiotok encode --data-dir dump/raw/test -o ${ddir}/codes --model ${exp_root}/${name} --nj ${nj}
-    for track in vocals accompaniment mix; do
-      [ -d ${ddir}/wav_${track} ] || audiotok decode --scp ${ddir}/codes/tokens.scp -o ${ddir}/wav_${track} --track ${track} --nj ${nj}
-    done
-  done
+  ./tok.sh "${common[@]}" --stage 7 --stop-stage 9 \
+    --tok-configs "conf/duotok_v6_cpu.yaml conf/mixrvq_v6_cpu.yaml" \
+    --dec-configs "conf/duotok_v6_decoder_cpu.yaml conf/mixrvq_v6_decoder_cpu.yaml" \
+    --main-pack-opts "--name music-v1 --version 5 --dtype float16 --card" "${@:2}"
 fi
-echo "$0: done; RESULTS.md's sections '... with a pitch band ...' score them"
