@@ -631,6 +631,19 @@ def test_pack_tokens_of_an_earlier_release_keeps_its_token_files_decodable(tmp_p
     assert "earlier version of --name other" in capsys.readouterr().err
 
 
+def _adam_steps(m, batch, n):
+    """n Adam steps of m's trainable parameters on one batch; the logs of each."""
+    opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=3e-3)
+    logs = []
+    for _ in range(n):
+        loss, log = m.generator_loss(batch, m.forward_train(batch))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        logs.append(log)
+    return logs
+
+
 def test_separator_stage_refines_the_routing_split_from_a_tokenizer_without_one(data, tmp_path):
     from audiotok.models.loading import load_model, save_model_dir
 
@@ -652,14 +665,7 @@ def test_separator_stage_refines_the_routing_split_from_a_tokenizer_without_one(
     assert torch.equal(m.decode(before, "vocals"), release.decode(before, "vocals"))
 
     m.train()
-    opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=3e-3)
-    logs = []
-    for _ in range(40):
-        loss, log = m.generator_loss(batch, m.forward_train(batch))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        logs.append(log)
+    logs = _adam_steps(m, batch, 40)
     assert logs[0]["sep"] == pytest.approx(logs[0]["sep_head"], rel=1e-5)  # the same split at the start
     assert logs[-1]["sep"] < 0.7 * logs[-1]["sep_head"]  # then better than the head on these crops
     m.eval()
@@ -727,14 +733,7 @@ def test_pitch_band_branches_train_rebuild_the_band_and_keep_older_tokenizers_lo
     assert not torch.allclose(by_stems["vocals"][:, hidden:], inputs["vocals"][:, hidden:])
 
     m.train()
-    opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=3e-3)
-    logs = []
-    for _ in range(30):
-        loss, log = m.generator_loss(batch, m.forward_train(batch))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        logs.append(log)
+    logs = _adam_steps(m, batch, 30)
     assert logs[-1]["band"] < 0.8 * logs[0]["band"]  # the codes learn to carry the band
     m.eval()
     codes = m.encode(batch["wav"])
@@ -776,12 +775,16 @@ def test_separator_init_dir_takes_a_trained_refiner_from_a_tokenizer_on_the_same
         for p in donor.separator.parameters():
             p.normal_()  # a 'trained' refiner: not the zero-initialised one
     save_model_dir(donor, tmp_path / "donor")
+    save_model_dir(donor, tmp_path / "donor16", dtype=torch.float16)  # as music-v1 ships
     save_model_dir(duo(), tmp_path / "no_refiner")
 
     m = duo(separator=sep, separator_init_dir=str(tmp_path / "donor"), branch={"pitch_band_hz": 1500})
     assert all(torch.equal(m.separator.state_dict()[k], v) for k, v in donor.separator.state_dict().items())
     assert m.config["separator_init_dir"] is None  # its weights are the model's own from now on
     assert not any(p.requires_grad for p in m.separator.parameters())  # frozen in the quantizer stage
+    # a float16 pack holds the same encoder, rounded: accepted, its refiner taken at float16 precision
+    from_fp16 = duo(separator=sep, separator_init_dir=str(tmp_path / "donor16")).separator.state_dict()
+    assert all(torch.allclose(from_fp16[k], v, rtol=1e-2, atol=1e-3) for k, v in donor.separator.state_dict().items())
     with pytest.raises(UserError, match="not a duotok with a separation refiner"):
         duo(separator=sep, separator_init_dir=str(tmp_path / "no_refiner"))
     with pytest.raises(UserError, match="its refiner has settings"):
