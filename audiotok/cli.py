@@ -23,6 +23,7 @@ COMMANDS = {
     "encode": "encode",
     "decode": "decode",
     "score": "score",
+    "score-compare": "score_compare",
     "pack": "pack",
     "export": "export",
     "curves": "curves",
