@@ -9,7 +9,8 @@
 #   stage 2  the quantizers, side by side (one thread each)
 #   stage 3  the decoders, side by side (one thread each)
 #   stage 4  tok.sh stage 7 (encode, decode) for each system not decoded yet, stage 8 (score all three:
-#            EXP/RESULTS.md), stage 9 for duotok_v8_cpu alone (packed as music-v1 version 5)
+#            EXP/RESULTS.md), `audiotok score-compare` of each Duo-Tok with the control per track (paired
+#            over the test songs, into EXP/RESULTS.md), stage 9 for duotok_v8_cpu alone (music-v1 version 5)
 # Extra arguments go to the last tok.sh (e.g. --update-results true). Every stage resumes: run it again.
 set -euo pipefail
 . ./path.sh
@@ -58,6 +59,11 @@ if [ "${stage}" -le 4 ]; then
   done
   ./tok.sh "${common[@]}" --stage 8 --stop-stage 8 --tok-configs "$(configs "" "${scored[@]}")" \
     --dec-configs "$(configs _decoder "${scored[@]}")" "$@"
+  for track in mix vocals accompaniment; do  # is a gap to the control more than the spread over songs?
+    audiotok score-compare --score-dir "${exp_root}/score/test/${track}" --against "${names[1]}" \
+      --systems "${names[0]},${scored[0]}" --results-md "${exp_root}/RESULTS.md" \
+      --section "${track} of test: paired comparison with the control (${names[1]})"
+  done
   ./tok.sh "${common[@]}" --stage 9 --stop-stage 9 --tok-configs "$(configs "" ${names[0]})" \
     --dec-configs "$(configs _decoder ${names[0]})" \
     --main-pack-opts "--name music-v1 --version 5 --dtype float16 --card"
