@@ -75,7 +75,8 @@ from audiotok.nn.conv import WNConv1d
 from audiotok.nn.convnext import ConvNeXtBlock
 from audiotok.nn.discriminators import Discriminator
 from audiotok.nn.features import LogMel
-from audiotok.nn.losses import MultiScaleMelLoss, add_gan_generator_loss, gan_discriminator_loss
+from audiotok.nn.losses import (MultiScaleMelLoss, add_gan_generator_loss, cross_stem_leakage_loss,
+                                 gan_discriminator_loss)
 from audiotok.nn.quantize import ResidualVQ, SimVQ
 
 STEMS = ("vocals", "accompaniment")
@@ -86,7 +87,7 @@ TRAIN_ROUTINGS = ("mask", "stems", "mixed")
 TOKENIZER_KEYS = ("sample_rate", "layer", "routing", "codebooks", "branch", "separator")
 DECODER_PREFIXES = ("flow.", "vocoder.", "stem_decoder.", "discriminator.")
 LOSS_WEIGHTS = {"feat": 1.0, "band": 1.0, "commit": 0.25, "codebook": 1.0, "entropy": 0.1, "aux_mel": 1.0,
-                "aux_chroma": 1.0, "flow": 1.0, "vocoder_mel": 1.0, "adv": 1.0, "fm": 2.0}
+                "aux_chroma": 1.0, "flow": 1.0, "vocoder_mel": 1.0, "adv": 1.0, "fm": 2.0, "leak": 0.0}
 
 
 class PaperSimVQ(SimVQ):
@@ -594,6 +595,10 @@ class DuoTok(TokenModel):
         voc = self.vocoder_loss(out["voc"], out["voc_ref"])
         loss = w["vocoder_mel"] * voc
         logs = {"vocoder_mel": float(voc.detach())}
+        if w["leak"] and "flow" not in out:  # spectral stem decoders: both stems of each item, vocals first
+            leak = self._leak_loss(out["voc"], out["voc_ref"])
+            loss = loss + w["leak"] * leak
+            logs["leak"] = float(leak.detach())
         if "flow" in out:
             loss = loss + w["flow"] * out["flow"]
             logs["flow"] = float(out["flow"].detach())
@@ -601,6 +606,14 @@ class DuoTok(TokenModel):
             loss = add_gan_generator_loss(loss, logs, self.discriminator, out["voc"], out["voc_ref"], w)
         logs["loss"] = float(loss.detach())
         return loss, logs
+
+    @staticmethod
+    def _leak_loss(voc, ref):
+        """Each decoded stem's energy where the other true stem is louder, relative to its own true stem's
+        energy (the score's leakage bins): what keeps bass and chords out of the vocals and back."""
+        b = voc.shape[0] // 2
+        other = torch.cat([ref[b:], ref[:b]])  # vocals' other stem is the accompaniment, and back
+        return cross_stem_leakage_loss(voc[:, 0], ref[:, 0], other[:, 0]).mean()
 
     def _quantizer_loss(self, out, w):
         total, logs = 0.0, {}

@@ -1,5 +1,5 @@
 """Codec training losses: multi-scale mel, LSGAN (and its wiring to a discriminator), feature matching,
-SI-SDR, SSL-feature MSE."""
+SI-SDR, SSL-feature MSE, cross-stem leakage."""
 
 import torch
 import torch.nn.functional as F
@@ -150,3 +150,32 @@ def gan_discriminator_loss(discriminator, fake_wav, real_wav):
     real = discriminator(real_wav)
     loss = lsgan_discriminator_loss(real, fake)
     return loss, {"disc": float(loss.detach())}
+
+
+def stem_bins(own, other, n_fft=1024, floor_db=-60.0):
+    """Power-STFT bins of two stems [B, T]: (own_bins, other_bins), boolean [B, F, frames]. other_bins are
+    where `other` is louder than `own`; bins more than -floor_db below the item's loudest are in neither.
+    The leakage metric (audiotok.metrics.quality.stem_leakage) and loss share these bins."""
+    p = stft_power(torch.stack([own, other]), n_fft)
+    total = p[0] + p[1]
+    active = total > total.amax((-2, -1), keepdim=True) * 10 ** (floor_db / 10)
+    other_bins = active & (p[1] > p[0])
+    return active & ~other_bins, other_bins
+
+
+def stft_power(x, n_fft=1024):
+    """|STFT|^2 of [..., T] with a Hann window and hop n_fft / 4 -> [..., F, frames]."""
+    shape = x.shape[:-1]
+    spec = torch.stft(x.reshape(-1, x.shape[-1]), n_fft, n_fft // 4, window=torch.hann_window(n_fft, device=x.device),
+                      return_complex=True)
+    return spec.abs().pow(2).reshape(*shape, *spec.shape[-2:])
+
+
+def cross_stem_leakage_loss(est, own, other, n_fft=1024, floor_db=-60.0, eps=1e-8):
+    """Energy of a decoded stem `est` [B, T] in the bins where the `other` true stem is louder, relative to
+    the energy of the true `own` stem: what leaks, per item [B]. Only lowering that energy lowers it
+    (unlike a ratio to the estimate's own-bin energy, which turning the output up would also lower)."""
+    with torch.no_grad():
+        own_bins, other_bins = stem_bins(own, other, n_fft, floor_db)
+        scale = stft_power(own, n_fft).sum((-2, -1)) + eps
+    return (stft_power(est, n_fft) * other_bins).sum((-2, -1)) / scale
