@@ -804,8 +804,10 @@ def test_cross_stem_leakage_loss_counts_only_what_lands_where_the_other_stem_is_
     assert not (own_bins & other_bins).any() and own_bins.any() and other_bins.any()
     clean = cross_stem_leakage_loss(own, own, other)
     leaky = cross_stem_leakage_loss(own + 0.25 * other, own, other)
-    # energy, so the amplitude 0.25 leaks 0.25 ** 2 of the own stem's energy
-    assert clean.shape == (1,) and float(clean) < 1e-3 and float(leaky) == pytest.approx(0.25 ** 2, rel=0.1)
+    # energy, relative to both stems' (equally loud here): the amplitude 0.25 leaks 0.25 ** 2 / 2
+    assert clean.shape == (1,) and float(clean) < 1e-3 and float(leaky) == pytest.approx(0.25 ** 2 / 2, rel=0.1)
+    silent = cross_stem_leakage_loss(0.1 * other, 0 * own, other)  # a crop where the own stem is silent
+    assert float(silent) == pytest.approx(0.01, rel=0.1)
     assert float(cross_stem_leakage_loss(2 * own, own, other)) < 0.1 * float(leaky)  # louder is not leakier
     est = (own + 0.25 * other).clone().requires_grad_(True)
     cross_stem_leakage_loss(est, own, other).sum().backward()

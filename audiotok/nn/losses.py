@@ -173,9 +173,10 @@ def stft_power(x, n_fft=1024):
 
 def cross_stem_leakage_loss(est, own, other, n_fft=1024, floor_db=-60.0, eps=1e-8):
     """Energy of a decoded stem `est` [B, T] in the bins where the `other` true stem is louder, relative to
-    the energy of the true `own` stem: what leaks, per item [B]. Only lowering that energy lowers it
-    (unlike a ratio to the estimate's own-bin energy, which turning the output up would also lower)."""
+    the energy of both true stems (a crop where the own stem is silent still has a scale): what leaks, per
+    item [B]. Only lowering that energy lowers it (unlike a ratio to the estimate's own-bin energy, which
+    turning the output up would also lower)."""
     with torch.no_grad():
         own_bins, other_bins = stem_bins(own, other, n_fft, floor_db)
-        scale = stft_power(own, n_fft).sum((-2, -1)) + eps
+        scale = stft_power(torch.stack([own, other]), n_fft).sum((0, -2, -1)) + eps
     return (stft_power(est, n_fft) * other_bins).sum((-2, -1)) / scale
