@@ -6,7 +6,7 @@
 # (it trains the quantizers, v8 and mixrvq_v6 and decodes release 4).
 #   stage 1  the two decoders, side by side (one thread each)
 #   stage 2  tok.sh stage 7 for the new ones, stage 8 (score the five: EXP/RESULTS.md), score-compare of
-#            each Duo-Tok with the v9 control per track, stage 9 for duotok_v9_cpu (music-v1 version 5)
+#            each Duo-Tok with the v9 control per track, stage 9 for duotok_v9_cpu (float16, under its own id: not shipped)
 # Extra arguments go to tok.sh stage 8. Every stage resumes: run it again.
 set -euo pipefail
 . ./path.sh
@@ -49,5 +49,5 @@ if [ "${stage}" -le 2 ]; then
   done
   ./tok.sh "${common[@]}" --stage 9 --stop-stage 9 --tok-configs "$(configs "" ${names[0]})" \
     --dec-configs "$(configs _decoder ${names[0]})" \
-    --main-pack-opts "--name music-v1 --version 5 --dtype float16 --card"
+    --main-pack-opts "--dtype float16 --card"
 fi

@@ -6,7 +6,7 @@
 # (model_conf.separator_init_dir), so its routing is release 4's.
 #   stage 1  the quantizers (one thread each)      stage 2  the decoders (one thread each)
 #   stage 3  tok.sh stage 7 (encode, decode) for each, then stages 8-9: score them (EXP/RESULTS.md) and pack
-#            duotok_v7_cpu as music-v1 version 5
+#            duotok_v7_cpu (float16, under its own id: music-v1 version 5 is duotok_v8, run_cpu_silence_keys.sh)
 # Exp dirs EXP/{duotok_v6,mixrvq_v6,duotok_v7}_cpu{_q,}; every stage resumes: run it again to continue.
 # As run (2026-12-07): v6 side by side through stage 3 with two names, then v7 alone (2 threads), then
 # stage 3 for v7 with the three names.
@@ -50,5 +50,5 @@ if [ "${stage}" -le 3 ]; then
   done
   ./tok.sh "${common[@]}" --stage 8 --stop-stage 9 --tok-configs "$(configs "" "${names[@]}")" \
     --dec-configs "$(configs _decoder "${names[@]}")" \
-    --main-pack-opts "--name music-v1 --version 5 --dtype float16 --card" "${@:2}"
+    --main-pack-opts "--dtype float16 --card" "${@:2}"
 fi
