@@ -795,12 +795,12 @@ def test_separator_init_dir_takes_a_trained_refiner_from_a_tokenizer_on_the_same
 
 def test_cross_stem_leakage_loss_counts_only_what_lands_where_the_other_stem_is_louder():
     from audiotok.metrics.quality import stem_leakage
-    from audiotok.nn.losses import cross_stem_leakage_loss, stem_bins
+    from audiotok.nn.losses import cross_stem_leakage_loss, stem_bins, stft_power
 
     t = torch.arange(24000) / 24000
     own = 0.5 * torch.sin(2 * math.pi * 440 * t)[None]      # the "voice": 440 Hz
     other = 0.5 * torch.sin(2 * math.pi * 110 * t)[None]    # the "bass": 110 Hz
-    own_bins, other_bins = stem_bins(own, other)
+    own_bins, other_bins = stem_bins(stft_power(own), stft_power(other))
     assert not (own_bins & other_bins).any() and own_bins.any() and other_bins.any()
     clean = cross_stem_leakage_loss(own, own, other)
     leaky = cross_stem_leakage_loss(own + 0.25 * other, own, other)
@@ -827,3 +827,5 @@ def test_leak_weight_trains_the_stem_decoders_to_leak_less(data):
     model = tiny_duotok(enc, train_stage="decoder", decoder=spec, loss_weights={"leak": 50.0})
     logs = _adam_steps(model, batch, 8)
     assert logs[-1]["leak"] < logs[0]["leak"] and logs[0]["loss"] > logs[0]["vocoder_mel"]
+    with pytest.raises(UserError, match="loss_weights.leak needs the spectral stem decoders"):
+        tiny_duotok(enc, train_stage="decoder", loss_weights={"leak": 1.0})  # the flow-matching decoder

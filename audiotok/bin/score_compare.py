@@ -74,14 +74,12 @@ def compare(hyp, ref, metric, resamples=9999, seed=0):
            "mean_against": float(b.mean()) if keys else math.nan,
            "gain": float(gain.mean()) if keys else math.nan, "ci_low": math.nan, "ci_high": math.nan,
            "wins": float((gain > 0).mean()) if keys else math.nan, "p_wilcoxon": math.nan}
-    if len(keys) < 3:
-        pass  # too few utterances for an interval
-    elif np.ptp(gain) > 0:
+    if len(keys) >= 3 and np.ptp(gain) > 0:  # fewer utterances: no interval
         ci = stats.bootstrap((gain,), np.mean, n_resamples=resamples, confidence_level=0.95, method="BCa",
                              random_state=np.random.default_rng(seed)).confidence_interval
         res["ci_low"], res["ci_high"] = float(ci.low), float(ci.high)
         res["p_wilcoxon"] = float(stats.wilcoxon(gain).pvalue)
-    else:  # every pair differs by the same amount: the interval is that amount
+    elif len(keys) >= 3:  # every pair differs by the same amount: the interval is that amount
         res["ci_low"] = res["ci_high"] = res["gain"]
     res["verdict"] = verdict(res["ci_low"], res["ci_high"])
     return res

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torchaudio
 
+from audiotok.nn.losses import stem_bins, stft_power
+
 PESQ_SR = 16000
 
 # Multi-scale mel distance: (n_fft, n_mels) per scale, hop = n_fft // 4, Hann window, magnitude
@@ -211,12 +213,10 @@ def stem_leakage(own, other, est, sr=None, n_fft=1024, floor_db=-60.0):
     the `other` stem is louder than its `own` stem, relative to its energy where the own stem is louder
     (bins more than -floor_db below the loudest bin of the two stems are left out). Phase-blind, so it
     judges decoders that invent phase fairly; lower is better, and the true stem scores its own floor."""
-    from audiotok.nn.losses import stem_bins, stft_power
-
     n = min(len(own), len(other), len(est))
-    own_t, other_t, est_t = (torch.from_numpy(as_mono(a)[:n]).float()[None] for a in (own, other, est))
-    own_bins, other_bins = stem_bins(own_t, other_t, n_fft, floor_db)
-    p_est = stft_power(est_t, n_fft)
+    x = torch.from_numpy(np.stack([as_mono(own)[:n], as_mono(other)[:n], as_mono(est)[:n]])).float()
+    p_own, p_other, p_est = stft_power(x, n_fft)
+    own_bins, other_bins = stem_bins(p_own, p_other, floor_db)
     e_other, e_own = float(p_est[other_bins].sum()), float(p_est[own_bins].sum())
     if e_other + e_own <= 0:
         return math.nan

@@ -260,6 +260,8 @@ class DuoTok(TokenModel):
         if set(self.loss_weights) - set(LOSS_WEIGHTS):
             raise UserError(f"duotok: unknown loss_weights {sorted(set(self.loss_weights) - set(LOSS_WEIGHTS))} "
                             f"(known: {sorted(LOSS_WEIGHTS)})")
+        if self.loss_weights["leak"] and self.stem_decoder is None:
+            raise UserError("duotok: loss_weights.leak needs the spectral stem decoders (decoder.kind: spectral)")
 
         if init_state is not None:
             self._load_tokenizer(init_state, init_dir)
@@ -595,7 +597,7 @@ class DuoTok(TokenModel):
         voc = self.vocoder_loss(out["voc"], out["voc_ref"])
         loss = w["vocoder_mel"] * voc
         logs = {"vocoder_mel": float(voc.detach())}
-        if w["leak"] and "flow" not in out:  # spectral stem decoders: both stems of each item, vocals first
+        if w["leak"] and self.stem_decoder is not None:  # its output: both stems of each item, vocals first
             leak = self._leak_loss(out["voc"], out["voc_ref"])
             loss = loss + w["leak"] * leak
             logs["leak"] = float(leak.detach())

@@ -152,14 +152,13 @@ def gan_discriminator_loss(discriminator, fake_wav, real_wav):
     return loss, {"disc": float(loss.detach())}
 
 
-def stem_bins(own, other, n_fft=1024, floor_db=-60.0):
-    """Power-STFT bins of two stems [B, T]: (own_bins, other_bins), boolean [B, F, frames]. other_bins are
-    where `other` is louder than `own`; bins more than -floor_db below the item's loudest are in neither.
-    The leakage metric (audiotok.metrics.quality.stem_leakage) and loss share these bins."""
-    p = stft_power(torch.stack([own, other]), n_fft)
-    total = p[0] + p[1]
+def stem_bins(p_own, p_other, floor_db=-60.0):
+    """Bins of two stems' power spectrograms [B, F, frames] (stft_power): (own_bins, other_bins), boolean.
+    other_bins are where `other` is louder than `own`; bins more than -floor_db below the item's loudest
+    are in neither. The leakage metric (audiotok.metrics.quality.stem_leakage) and loss share these bins."""
+    total = p_own + p_other
     active = total > total.amax((-2, -1), keepdim=True) * 10 ** (floor_db / 10)
-    other_bins = active & (p[1] > p[0])
+    other_bins = active & (p_other > p_own)
     return active & ~other_bins, other_bins
 
 
@@ -177,6 +176,7 @@ def cross_stem_leakage_loss(est, own, other, n_fft=1024, floor_db=-60.0, eps=1e-
     item [B]. Only lowering that energy lowers it (unlike a ratio to the estimate's own-bin energy, which
     turning the output up would also lower)."""
     with torch.no_grad():
-        own_bins, other_bins = stem_bins(own, other, n_fft, floor_db)
-        scale = stft_power(torch.stack([own, other]), n_fft).sum((0, -2, -1)) + eps
+        p_own, p_other = stft_power(torch.stack([own, other]), n_fft)
+        _, other_bins = stem_bins(p_own, p_other, floor_db)
+        scale = (p_own + p_other).sum((-2, -1)) + eps
     return (stft_power(est, n_fft) * other_bins).sum((-2, -1)) / scale

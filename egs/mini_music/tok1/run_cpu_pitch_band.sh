@@ -20,35 +20,23 @@ names=(duotok_v7_cpu mixrvq_v6_cpu duotok_v6_cpu)  # the first is packed
 declare -A q_args=([duotok_v6_cpu]="model_conf.separator_init_dir=${release4}" [mixrvq_v6_cpu]=""
                    [duotok_v7_cpu]="model_conf.separator_init_dir=${release4}")
 
+. local/side_by_side.sh
+
 side_by_side() {  # side_by_side SUFFIX CONFIG_SUFFIX INIT_KEY INIT_SUFFIX: one training per name, one thread each
-  local pids=() name
+  local name init
   for name in "${names[@]}"; do
-    local init=${exp_root}/${name}${4}
+    init=${exp_root}/${name}${4}
     [ "$3" = encoder_init_dir ] && init=${release2}
-    OMP_NUM_THREADS=1 audiotok train --config "conf/${name%_cpu}${2}_cpu.yaml" --train-data dump/raw/train \
-      --valid-data dump/raw/dev --exp-dir "${exp_root}/${name}${1}" --resume "model_conf.$3=${init}" \
-      ${1:+${q_args[$name]}} > "${exp_root}/${name}${1}.train.log" 2>&1 &
-    pids+=($!)
+    # shellcheck disable=SC2086
+    train_in_background "$(configs "$2" ${name})" "${exp_root}/${name}${1}" "model_conf.$3=${init}" \
+      ${1:+${q_args[$name]}}
   done
-  local pid
-  for pid in "${pids[@]}"; do wait "${pid}"; done
+  wait_all
 }
 
 if [ "${stage}" -le 1 ]; then side_by_side _q "" encoder_init_dir ""; fi
 if [ "${stage}" -le 2 ]; then side_by_side "" _decoder init_dir _q/model; fi
 if [ "${stage}" -le 3 ]; then
-  configs() {  # configs SUFFIX NAME...: the conf files of NAMEs
-    local suffix=$1 name out=()
-    shift
-    for name in "$@"; do out+=("conf/${name%_cpu}${suffix}_cpu.yaml"); done
-    echo "${out[*]}"
-  }
-  for name in "${names[@]}"; do
-    [ -d "${exp_root}/${name}/decode/test/wav_mix" ] && continue  # decoded before
-    ./tok.sh "${common[@]}" --stage 7 --stop-stage 7 --tok-configs "$(configs "" ${name})" \
-      --dec-configs "$(configs _decoder ${name})"
-  done
-  ./tok.sh "${common[@]}" --stage 8 --stop-stage 9 --tok-configs "$(configs "" "${names[@]}")" \
-    --dec-configs "$(configs _decoder "${names[@]}")" \
-    --main-pack-opts "--dtype float16 --card" "${@:2}"
+  decode_missing "${names[@]}"
+  tok_stages 8 9 "${names[*]}" --main-pack-opts "--dtype float16 --card" "${@:2}"
 fi
