@@ -332,9 +332,12 @@ def run(args):
         return _relaunch(args, nproc)
     summary = train(cfg, args.train_data, args.valid_data, args.exp_dir, args.ngpu, args.resume,
                     args.allow_config_change, args.init_from, args.init_partial, args.init_skip)
-    if summary["stopped_by"] is not None:
-        return 128 + int(summary["stopped_by"])
-    return 0
+    code = 0 if summary["stopped_by"] is None else 128 + int(summary["stopped_by"])
+    if under_torchrun():
+        from audiotok.train.distributed import leave_worker
+
+        leave_worker(code)  # all is written and the group is gone: no interpreter teardown
+    return code
 
 
 if __name__ == "__main__":

@@ -71,6 +71,20 @@ def cleanup():
         dist.destroy_process_group()
 
 
+def leave_worker(code):
+    """End a torchrun worker that has finished and destroyed its process group, skipping interpreter
+    teardown. Why: the collective backend's C++ threads can abort the process while Python finalizes
+    (SIGABRT, "terminate called without an active exception", seen once in CI with gloo after every file
+    was written), and torchrun then reports the whole run as failed."""
+    import logging
+    import sys
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
+
+
 def barrier(info):
     if info.distributed:
         dist.barrier()
