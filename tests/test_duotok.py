@@ -563,6 +563,36 @@ def test_mixed_train_routing_takes_either_route_in_training_and_the_encode_route
         tiny_duotok(enc, train_routing="both")
 
 
+def test_stem_targets_keep_the_split_mix_as_input_and_rebuild_the_true_stems(data):
+    enc = tiny_encoder().eval()
+    band = {"dim": 16, "intermediate_dim": 32, "pitch_band_hz": 1500}
+    m = tiny_duotok(enc, branch=band, train_targets="stems")
+    batch = stem_batch(data)
+    wav, t = m._pad(batch["wav"])
+    stems = {k: m._pad(batch[k])[0] for k in ("vocals", "accompaniment")}
+    split, true = m.track_inputs(wav, t), m.track_inputs(wav, t, stems)
+    hidden = enc.hidden_size
+    out = m.forward_train(batch)
+    for name in ("vocals", "accompaniment"):
+        assert not torch.allclose(split[name], true[name])
+        assert torch.allclose(out[name]["feats"], true[name][:, :hidden])  # rebuilt: the true stem's
+        assert torch.allclose(out[name]["band"], true[name][:, hidden:])
+    # what the branch read is the split mix: its codes are those of the encode-time input
+    m.eval()
+    h, _ = m.branches["vocals"](split["vocals"])
+    assert torch.allclose(m.forward_train(batch)["vocals"]["h"], h, atol=1e-6)
+    loss, logs = m.generator_loss(batch, out)
+    loss.backward()
+    assert logs["band"] > 0 and any(p.grad is not None for p in m.branches.parameters())
+    default = tiny_duotok(enc, branch=band).forward_train(batch)  # train_targets: input, as before
+    assert torch.allclose(default["vocals"]["feats"], split["vocals"][:, :hidden])
+    with pytest.raises(UserError, match="train_targets: stems needs routing: hard"):
+        tiny_duotok(enc, routing="none", codebooks={"kind": "vq", "size": 32, "dim": 8, "n_codebooks": 2},
+                    separator={"layers": 0}, train_targets="stems")
+    with pytest.raises(UserError, match="train_targets"):
+        tiny_duotok(enc, train_targets="true")
+
+
 def test_a_control_trains_on_a_packed_tokenizers_encoder_and_frame_gain_reaches_the_stem_decoders(tmp_path):
     from audiotok.models.loading import load_model, save_model_dir
 

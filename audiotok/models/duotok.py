@@ -21,6 +21,9 @@ features the quantizers and decoder are trained on: "mask" (default: exactly the
 "stems" (the true stems, as Duo-Tok does with pre-separated stems) or "mixed" (each training batch
 takes one of the two at random; validation takes the encode-time path), so that the codes are
 placed where the encode-time latents fall too and held-out songs reach all of them.
+`train_targets: stems` (quantizer stage, hard routing) keeps the branch inputs of `train_routing` but
+makes the feature and low-band targets the true stems' own: a vocal branch that reads the split mix,
+with the chords' partials the split keeps, learns codes for the voice alone.
 
 `routing: none` is the single-track control: the mix's features go through one branch and a plain
 residual VQ (`codebooks: {kind: vq, n_codebooks: 2}`: the same bitrate as two 1-codebook tracks),
@@ -84,6 +87,7 @@ TRACKS = ("vocals", "accompaniment", "mix")
 ROUTINGS = ("hard", "none")
 STAGES = ("quantizer", "separator", "decoder")
 TRAIN_ROUTINGS = ("mask", "stems", "mixed")
+TRAIN_TARGETS = ("input", "stems")
 TOKENIZER_KEYS = ("sample_rate", "layer", "routing", "codebooks", "branch", "separator")
 DECODER_PREFIXES = ("flow.", "vocoder.", "stem_decoder.", "discriminator.")
 LOSS_WEIGHTS = {"feat": 1.0, "band": 1.0, "commit": 0.25, "codebook": 1.0, "entropy": 0.1, "aux_mel": 1.0,
@@ -167,7 +171,7 @@ class DuoTok(TokenModel):
 
     def __init__(self, sample_rate=24000, encoder=None, encoder_init_dir=None, init_dir=None, separator_init_dir=None,
                  train_stage="quantizer",
-                 layer=-1, routing="hard", train_routing="mask", codebooks=None, branch=None, separator=None,
+                 layer=-1, routing="hard", train_routing="mask", train_targets="input", codebooks=None, branch=None, separator=None,
                  decoder=None, vocoder=None, vocoder_mel=None, discriminator=False, disc_start_step=0,
                  loss_weights=None):
         """`codebooks`: TrackCodebooks, `branch`: TrackBranch, `separator`: Separator, `decoder`: StemDecoder,
@@ -181,11 +185,15 @@ class DuoTok(TokenModel):
         self.config = plain_config(locals())
         for name, value, allowed in (("routing", routing, ROUTINGS), ("train_stage", train_stage, STAGES),
                                      ("train_routing", train_routing, TRAIN_ROUTINGS),
+                                     ("train_targets", train_targets, TRAIN_TARGETS),
                                      ("codebooks.kind", codebooks.kind, QUANTIZERS),
                                      ("decoder.kind", decoder.kind, DECODER_KINDS)):
             if value not in allowed:
                 raise UserError(f"duotok: {name} must be one of {', '.join(allowed)}, got '{value}'")
         self.routing, self.train_stage, self.train_routing = routing, train_stage, train_routing
+        if train_targets == "stems" and routing != "hard":
+            raise UserError("duotok: train_targets: stems needs routing: hard (the control's one track is the mix)")
+        self.train_targets = train_targets
         if routing != "hard" and (separator.layers > 0 or train_stage == "separator"):
             raise UserError("duotok: a separator (separator.layers, train_stage: separator) needs routing: hard")
         self.sample_rate = int(sample_rate)
@@ -529,10 +537,13 @@ class DuoTok(TokenModel):
         use_stems = stems if by_stems and self.routing == "hard" else None
         feats = self.track_inputs(wav, t, use_stems)
         if self.train_stage == "quantizer":
-            return self._forward_quantizer(wav, stems, feats, t)
+            clean = self.train_targets == "stems" and use_stems is None
+            targets = self.track_inputs(wav, t, stems) if clean else feats
+            return self._forward_quantizer(wav, stems, feats, t, targets)
         return self._forward_decoder(stems, feats, t)
 
-    def _forward_quantizer(self, wav, stems, feats, t):
+    def _forward_quantizer(self, wav, stems, feats, t, targets):
+        """`feats`: what each branch reads; `targets`: what its heads rebuild (the same, or the true stems')."""
         enc = self.encoder
         out, hidden = {}, enc.hidden_size  # a branch's input: encoder features, then the low band
         for name in self.in_tracks:
@@ -541,7 +552,7 @@ class DuoTok(TokenModel):
                 mel_target, _ = enc.ssl.mel_features(enc.logmel(audio))
                 chroma = enc.chroma(audio)
             h, q = self.branches[name](feats[name])
-            out[name] = {"h": h, "feats": feats[name][:, :hidden], "band": feats[name][:, hidden:],
+            out[name] = {"h": h, "feats": targets[name][:, :hidden], "band": targets[name][:, hidden:],
                          "commit": q["commitment"], "codebook": q["codebook"], "entropy": q["entropy"],
                          "codes": q["codes"], "mel": mel_target[:, :t].transpose(1, 2),
                          "chroma": chroma[:, :t].transpose(1, 2)}

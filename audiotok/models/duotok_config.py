@@ -7,6 +7,7 @@
       layer: 7
       routing: hard                         # hard: one branch per stem | none: one mix branch (RVQ control)
       train_routing: mask
+      train_targets: input                  # input | stems: what the quantizer heads rebuild
       codebooks: {kind: simvq, size: 32768, dim: 32, n_codebooks: 1, shared_map: true}   # TrackCodebooks
       branch: {dim: 512, layers: 2, intermediate_dim: 1536, pitch_band_hz: 0}           # TrackBranch
       separator: {layers: 4, dim: 192}                                                  # Separator
