@@ -55,7 +55,8 @@ def build_parser():
     sub = parser.add_subparsers(dest="_subcommand", metavar="COMMAND")
     for name, mod in _available():
         module = importlib.import_module(f"audiotok.bin.{mod}")
-        p = sub.add_parser(name, help=module.DESCRIPTION, description=module.DESCRIPTION)
+        # argparse %-formats help strings (not descriptions): a literal "95 %" must reach it as "%%"
+        p = sub.add_parser(name, help=module.DESCRIPTION.replace("%", "%%"), description=module.DESCRIPTION)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
