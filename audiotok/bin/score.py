@@ -244,7 +244,11 @@ def _init_worker():
 
 
 def _map(fn, jobs, nj, desc):
-    """fn over jobs, in nj spawned processes (forked torch can deadlock); yields results as they come."""
+    """fn over jobs, in nj spawned processes (forked torch can deadlock); yields results as they come.
+    A worker that dies (a crash in a native library) ends the run with one error line, not a hang."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
     from tqdm import tqdm
 
     nj = max(1, min(int(nj), len(jobs)))
@@ -255,10 +259,14 @@ def _map(fn, jobs, nj, desc):
                 yield fn(job)
                 bar.update(1)
         else:
-            with mp.get_context("spawn").Pool(nj, initializer=_init_worker) as pool:
-                for out in pool.imap_unordered(fn, jobs):
-                    yield out
-                    bar.update(1)
+            with ProcessPoolExecutor(nj, mp_context=mp.get_context("spawn"), initializer=_init_worker) as pool:
+                try:
+                    for future in as_completed([pool.submit(fn, job) for job in jobs]):
+                        yield future.result()
+                        bar.update(1)
+                except BrokenProcessPool:
+                    raise UserError(f"{desc}: a worker process died (a crash in a native library); "
+                                    f"--nj 1 runs in this process") from None
     finally:
         bar.close()
 
@@ -514,6 +522,10 @@ def run(args):
     order = {u: i for i, u in enumerate(utts)}
     jobs.sort(key=lambda job: order[job[1]])  # an utterance's systems in a row: its reference's F0 is reused
     results = {s: dict(reused.get(s, {})) for s in systems}
+    if "f0" in metrics and args.nj > 1:
+        from audiotok.metrics.quality import warm_up_pitch
+
+        warm_up_pitch()  # compiled here once, not by all the workers at once
     for system, utt, res, err in _map(_score_job, jobs, args.nj, "score"):
         if err:
             failed[system][utt] = err

@@ -197,6 +197,14 @@ def _f0_cached(sr, data):
     return f0, voiced
 
 
+def warm_up_pitch():
+    """Compile pyin's numba kernels in this process, before worker processes call it. Why: numba writes
+    the cached gufuncs of librosa's pyin as several files with no lock; workers that compile at the same
+    time can leave a mixed cache that crashes every later process with a segfault (numba issue #10128)."""
+    t = np.arange(PITCH_SR // 2, dtype=np.float32) / PITCH_SR
+    _f0(0.5 * np.sin(2 * np.pi * 220.0 * t), PITCH_SR)
+
+
 def pitch_error(ref, est, sr):
     """Median absolute F0 difference in cents over the frames where both signals are voiced (pyin; see
     PITCH_RANGE); NaN when no frame is. Lower is better; 100 cents is a semitone."""
