@@ -39,7 +39,7 @@ def test_a_worker_that_dies_is_an_error_not_a_hang():
         signal.signal(signal.SIGALRM, old)
 
 
-def test_pitch_warm_up_compiles_what_the_workers_then_load():
+def test_pitch_warm_up_runs_and_pitch_error_still_measures_a_fifth():
     from audiotok.metrics.quality import PITCH_SR, pitch_error, warm_up_pitch
 
     warm_up_pitch()

@@ -170,8 +170,8 @@ class DuoTok(TokenModel):
     upgrade_conf = staticmethod(upgrade_conf)  # older flat configs -> the groups (registry.build_model)
 
     def __init__(self, sample_rate=24000, encoder=None, encoder_init_dir=None, init_dir=None, separator_init_dir=None,
-                 train_stage="quantizer",
-                 layer=-1, routing="hard", train_routing="mask", train_targets="input", codebooks=None, branch=None, separator=None,
+                 train_stage="quantizer", layer=-1, routing="hard", train_routing="mask", train_targets="input",
+                 codebooks=None, branch=None, separator=None,
                  decoder=None, vocoder=None, vocoder_mel=None, discriminator=False, disc_start_step=0,
                  loss_weights=None):
         """`codebooks`: TrackCodebooks, `branch`: TrackBranch, `separator`: Separator, `decoder`: StemDecoder,
@@ -622,8 +622,8 @@ class DuoTok(TokenModel):
 
     @staticmethod
     def _leak_loss(voc, ref):
-        """Each decoded stem's energy where the other true stem is louder, relative to its own true stem's
-        energy (the score's leakage bins): what keeps bass and chords out of the vocals and back."""
+        """Each decoded stem's energy where the other true stem is louder, relative to both true stems' energy
+        (cross_stem_leakage_loss, the score's leakage bins): what keeps bass and chords out of the vocals and back."""
         b = voc.shape[0] // 2
         other = torch.cat([ref[b:], ref[:b]])  # vocals' other stem is the accompaniment, and back
         return cross_stem_leakage_loss(voc[:, 0], ref[:, 0], other[:, 0]).mean()

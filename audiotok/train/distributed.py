@@ -12,7 +12,9 @@ and a parameter that no rank touched keeps grad=None (so the optimizer skips it,
 """
 
 import datetime
+import logging
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -76,9 +78,6 @@ def leave_worker(code):
     teardown. Why: the collective backend's C++ threads can abort the process while Python finalizes
     (SIGABRT, "terminate called without an active exception", seen once in CI with gloo after every file
     was written), and torchrun then reports the whole run as failed."""
-    import logging
-    import sys
-
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         stream.flush()

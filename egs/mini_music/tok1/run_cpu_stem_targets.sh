@@ -47,10 +47,6 @@ if [ "${stage}" -le 4 ]; then
   decode_missing "${scored[@]}"
   tok_stages 8 8 "${scored[*]}" "$@"
   compare_with_control "${names[1]}" "${names[0]},${scored[0]}"
-  for track in mix vocals accompaniment; do  # what the new targets changed against the shipped release
-    audiotok score-compare --score-dir "${exp_root}/score/test/${track}" --against "${scored[0]}" \
-      --systems "${names[0]}" --results-md "${exp_root}/RESULTS.md" \
-      --section "${track} of test: paired comparison with release 5 (${scored[0]})"
-  done
+  compare_with "${scored[0]}" "${names[0]}" "release 5"  # what the new targets changed against the shipped one
   tok_stages 9 9 "${names[0]}" --main-pack-opts "--dtype float16 --card"
 fi

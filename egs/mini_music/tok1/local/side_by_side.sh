@@ -39,10 +39,14 @@ tok_stages() {  # tok_stages FIRST LAST "NAME..." TOK_SH_ARG...: tok.sh stages F
     --dec-configs "$(configs _decoder "${_names[@]}")" "$@"
 }
 
-compare_with_control() {  # compare_with_control CONTROL SYSTEMS: score-compare per track into EXP/RESULTS.md
+compare_with() {  # compare_with AGAINST SYSTEMS WHAT: score-compare per track into EXP/RESULTS.md
   local track
-  for track in mix vocals accompaniment; do  # is a gap to the control more than the spread over songs?
+  for track in mix vocals accompaniment; do  # is a gap to AGAINST more than the spread over songs?
     audiotok score-compare --score-dir "${exp_root}/score/test/${track}" --against "$1" --systems "$2" \
-      --results-md "${exp_root}/RESULTS.md" --section "${track} of test: paired comparison with the control ($1)"
+      --results-md "${exp_root}/RESULTS.md" --section "${track} of test: paired comparison with $3 ($1)"
   done
+}
+
+compare_with_control() {  # compare_with_control CONTROL SYSTEMS
+  compare_with "$1" "$2" "the control"
 }
