@@ -31,6 +31,7 @@ COMMANDS = {
     "token-ppl": "token_ppl",
     "token-lm": "token_ppl",  # the old name of token-ppl (quoted in committed RESULTS.md files)
     "content-probe": "content_probe",
+    "align-text": "align_text",
     "lm-vocab": "lm_vocab",
     "lm-report": "lm_report",
     "asr": "asr",

@@ -142,8 +142,10 @@ def evaluate(model, chars, test, args, device):
     return table["cer"], table["wer"], hyps[ids[0]]
 
 
-def train_and_score(train, test, sizes, args, codec=None, log=print):
-    """`codec`: (architecture, tensors) of the codec's semantic decoder for --frontend codec."""
+def train_and_score(train, test, sizes, args, codec=None, log=print, chars=None, return_model=False):
+    """`codec`: (architecture, tensors) of the codec's semantic decoder for --frontend codec; `chars`: what
+    the reader spells (default: the characters of the normalised transcripts). -> the result, and with
+    `return_model` the trained reader too."""
     import torch
 
     from audiotok.models.content_probe import ContentProbe
@@ -152,7 +154,7 @@ def train_and_score(train, test, sizes, args, codec=None, log=print):
     rng = random.Random(args.seed)
     device = torch.device(args.device)
     _, codes, texts = train
-    chars = Chars(texts)
+    chars = chars or Chars(texts)
     items = [(c, chars.encode(t)) for c, t in zip(codes, texts) if c.shape[-1] <= args.max_frames]
     left_out = len(codes) - len(items)
     if not items:
@@ -186,9 +188,10 @@ def train_and_score(train, test, sizes, args, codec=None, log=print):
             curve.append(row)
             log(f"step {step}: {row['cpu_minutes']:.1f} CPU min, loss {row['train_loss']:.3f}, "
                 f"CER {cer:.1f} %, WER {wer:.1f} % | {example}")
-    return {"curve": curve, "final": curve[-1], "best_cer": min(r["cer"] for r in curve),
-            "train_utts": len(items), "train_left_out": left_out, "test_utts": len(test[0]),
-            "chars": "".join(chars.chars), "params": sum(p.numel() for p in trained)}
+    result = {"curve": curve, "final": curve[-1], "best_cer": min(r["cer"] for r in curve),
+              "train_utts": len(items), "train_left_out": left_out, "test_utts": len(test[0]),
+              "chars": "".join(chars.chars), "params": sum(p.numel() for p in trained)}
+    return (result, model) if return_model else result
 
 
 def render(results, args, command):

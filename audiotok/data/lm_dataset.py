@@ -10,6 +10,10 @@ Utterances longer than `max_frames` are skipped for ASR/TTS (their text must sta
 cropped for the acoustic task (a random window per epoch in training, the start otherwise,
 drawn from a generator seeded by (seed, epoch, index): independent of workers and resumes).
 
+`text_starts`: TTS items also carry their text's forced alignment (the dir's `text_starts`: `<utt> s_0 ..
+s_{n-1} s_end`, each text piece's first frame and the frame where speech ends, as `audiotok align-text`
+writes them) for the LM's text pointer; a TTS item without one is skipped (counted).
+
 `task_repeat` ({task: n}) lists a task's items n times per training epoch, to give it a larger share of
 the batches (e.g. {asr: 3} in a joint phase after ASR alone); validation lists every item once, utterance
 by utterance (all its tasks together), so the first batches of a capped validation cover every task.
@@ -49,7 +53,7 @@ class LMTokenDataset(torch.utils.data.Dataset):
     """(utterance, task) items over a tokens data dir; see the module docstring."""
 
     def __init__(self, data_dir, vocab, tasks=TASKS, train=True, seed=0, max_frames=None, min_frames=1,
-                 max_text_tokens=None, task_repeat=None):
+                 max_text_tokens=None, task_repeat=None, text_starts=False):
         self.data_dir = str(data_dir)
         self.vocab = _load_vocab(vocab)
         tasks = [tasks] if isinstance(tasks, str) else list(tasks)
@@ -65,6 +69,8 @@ class LMTokenDataset(torch.utils.data.Dataset):
         self.min_frames = int(min_frames)
         self.max_text_tokens = None if max_text_tokens is None else int(max_text_tokens)
         self.K = self.vocab.n_acoustic
+        self.with_starts = bool(text_starts)
+        self.starts = {}
         self.skipped = {}
         self._index()
 
@@ -95,6 +101,8 @@ class LMTokenDataset(torch.utils.data.Dataset):
             self.n_codebooks[utt] = int(streams["acoustic"]["n_codebooks"]) if "acoustic" in streams else 0
             if needs_text and utt in texts:
                 self.text_ids[utt] = self.vocab.encode_text(texts[utt])
+        if self.with_starts and "tts" in self.tasks:
+            self._read_starts(d / "text_starts")
         self.items = []
         for task in self.tasks:
             for utt in self.utts:
@@ -109,6 +117,26 @@ class LMTokenDataset(torch.utils.data.Dataset):
         if not self.items:
             raise DataDirError(f"{d}: no usable items for tasks {', '.join(self.tasks)} "
                                f"(skipped: {self.skipped or 'none'})")
+
+    def _read_starts(self, path):
+        from audiotok.data.kaldi_table import read_scp
+
+        if not path.is_file():
+            raise DataDirError(f"{path}: missing (text_starts: true needs the alignments; run `audiotok align-text`)")
+        for utt, line in read_scp(path).items():
+            if utt not in self.text_ids:
+                continue
+            try:
+                frames = [int(x) for x in line.split()]
+            except ValueError:
+                raise DataDirError(f"{path}: utterance {utt}: frames must be integers") from None
+            if len(frames) != len(self.text_ids[utt]) + 1:
+                raise DataDirError(f"{path}: utterance {utt} has {len(frames)} frames for {len(self.text_ids[utt])} text "
+                                   f"pieces (expected one per piece and the end of speech: was it aligned with "
+                                   f"another text model?)")
+            if any(b < a for a, b in zip(frames, frames[1:])):
+                raise DataDirError(f"{path}: utterance {utt}: frames must not decrease")
+            self.starts[utt] = frames
 
     def _check_repeat(self, repeat):
         if not isinstance(repeat, dict):
@@ -148,6 +176,8 @@ class LMTokenDataset(torch.utils.data.Dataset):
             return "too long"
         if self.max_text_tokens is not None and len(self.text_ids[utt]) > self.max_text_tokens:
             return "text too long"
+        if task == "tts" and self.with_starts and utt not in self.starts:
+            return "no alignment"
         return None
 
     # ---- items -------------------------------------------------------------------------------
@@ -173,6 +203,8 @@ class LMTokenDataset(torch.utils.data.Dataset):
                     off = int(rng.integers(0, T - self.max_frames + 1))
                 sem, ac = sem[off: off + self.max_frames], ac[:, off: off + self.max_frames]
             item["semantic"], item["acoustic"] = sem, ac
+        if task == "tts" and self.with_starts:
+            item["text_start"] = torch.tensor(self.starts[utt], dtype=torch.long)
         return item
 
     def collate(self, items):
@@ -190,7 +222,7 @@ class LMTokenDataset(torch.utils.data.Dataset):
             if "acoustic" in it:
                 acoustic[i, :, :n] = it["acoustic"]
             text[i, : it["text"].shape[0]] = it["text"]
-        return {
+        batch = {
             "task": torch.tensor([it["task"] for it in items], dtype=torch.long),
             "semantic": semantic,
             "semantic_len": torch.tensor([int(it["semantic"].shape[0]) for it in items], dtype=torch.long),
@@ -199,3 +231,12 @@ class LMTokenDataset(torch.utils.data.Dataset):
             "text_len": torch.tensor([int(it["text"].shape[0]) for it in items], dtype=torch.long),
             "utt": [it["utt"] for it in items],
         }
+        if self.with_starts:
+            from audiotok.models.ulm_pointer import NEVER
+
+            start = torch.full((B, L + 1), NEVER, dtype=torch.long)
+            for i, it in enumerate(items):
+                if "text_start" in it:
+                    start[i, : it["text_start"].shape[0]] = it["text_start"]
+            batch["text_start"] = start
+        return batch

@@ -23,6 +23,8 @@ stream-local (sentencepiece ids, codebook indices); the model adds the joint-voc
     text          LongTensor [B,L]    text BPE ids, right-padded
     text_len      LongTensor [B]
     prompt_len    LongTensor [B]      optional: acoustic prompt frames (else drawn at random)
+    text_start    LongTensor [B,L+1]  with `tts_pointer`: each piece's first frame, then where speech
+                                      ends (audiotok.models.ulm_pointer), padded with NEVER
 """
 
 import math
@@ -41,6 +43,7 @@ from audiotok.models.srh import IGNORE, GroupEmbed, SpeechRefinedHead, group_tok
 from audiotok.models.ulm_config import LM_DEFAULTS, SRH_DEFAULTS, Grouping, SpeechAugment, TaskWeights, upgrade_conf
 from audiotok.models.ulm_frontend import build_codec_frontend
 from audiotok.models.ulm_pacing import FILL, SPEECH, TEXT, TTS, TextPacing
+from audiotok.models.ulm_pointer import NEVER, PointerCond, TextPointer, advances, pointers
 from audiotok.models.ulm_vocab import JointVocab
 from audiotok.nn.ctc import CTCHead
 from audiotok.nn.transformer import TransformerConf, bidirectional_span_mask, causal_mask
@@ -204,7 +207,7 @@ class UnifiedLM(nn.Module):
     def __init__(self, vocab, frame_rate=25.0, lm=None, grouping=None, srh=None, loss_weights=None, prompt_frames=75,
                  init_from_hf=None, valid_wer=True, ctc_layer=-1, speech_frontend=None, codec_dir=None,
                  asr_attention="causal", speech_augment=None, ctc_units="pieces", ctc_chars=None,
-                 acoustic_frontend=False, tts_pacing=None):
+                 acoustic_frontend=False, tts_pacing=None, tts_pointer=None):
         """`lm` and `srh`: TransformerConf (or its mapping); `grouping`: Grouping; `loss_weights`:
         TaskWeights (audiotok.models.ulm_config). `valid_wer`: validation also transcribes its ASR
         rows greedily and logs their word error rate (`wer_asr`: recognition against compute).
@@ -223,7 +226,8 @@ class UnifiedLM(nn.Module):
         `acoustic_frontend`: the acoustic stage reads each frame's semantic token through the codec front end
         too (the codec's own features of it, which its acoustic codes refine) instead of a learned embedding.
         `tts_pacing` (TextPacing): the whole text before the speech in TTS rows, or paced with it
-        (audiotok.models.ulm_pacing)."""
+        (audiotok.models.ulm_pacing). `tts_pointer` (TextPointer): TTS rows keep an explicit place in
+        their text, learned from forced alignments (audiotok.models.ulm_pointer; plain rows only)."""
         super().__init__()
         lm = config_group(TransformerConf, lm, "ulm: lm", LM_DEFAULTS)
         srh = config_group(TransformerConf, srh, "ulm: srh", SRH_DEFAULTS)
@@ -231,6 +235,9 @@ class UnifiedLM(nn.Module):
         loss_weights = config_group(TaskWeights, loss_weights, "ulm: loss_weights")
         speech_augment = config_group(SpeechAugment, speech_augment, "ulm: speech_augment")
         tts_pacing = config_group(TextPacing, tts_pacing, "ulm: tts_pacing")
+        tts_pointer = config_group(TextPointer, tts_pointer, "ulm: tts_pointer")
+        if tts_pointer.active and tts_pacing.paced:
+            raise UserError("ulm: tts_pointer needs plain TTS rows (tts_pacing.every: 0): the pointer places the text")
         config = plain_config(locals(), skip=("vocab",))
         self.vocab, proto = self._make_vocab(vocab)
         self.config = {"vocab": {**self.vocab.to_dict(), "text_model_bytes": len(proto)}, **config}
@@ -263,6 +270,7 @@ class UnifiedLM(nn.Module):
         self.text_head = nn.Linear(self.dim, self.n_text_out, bias=False)
         self.srh = SpeechRefinedHead(self.dim, self.g, self.S, srh, grouping.srh_context)
         self.end_head = nn.Linear(self.dim, 1)
+        self.pointer = PointerCond(self.dim, tts_pointer.max_advance) if tts_pointer.active else None
         self.acoustic_heads = nn.ModuleList(nn.Linear(self.dim, self.A, bias=False) for _ in range(self.K))
         self.ctc_layer = int(ctc_layer)
         if asr_attention not in ("causal", "bidirectional"):
@@ -499,21 +507,31 @@ class UnifiedLM(nn.Module):
                 out[f"wer_{name}"] = torch.tensor(wer)
         return out
 
-    def _tts_train(self, semantic, sem_len, text, text_len):
+    def _tts_train(self, semantic, sem_len, text, text_len, text_start=None):
         B, dev = semantic.shape[0], semantic.device
         tgt, ng = speech_targets(semantic, sem_len, self.g, eos=self.S)  # [B,N,g]
         N = tgt.shape[1]
-        speech_in = torch.cat([self._sp("<sos_speech>", B, dev), self.embed_groups(tgt[:, : N - 1])], 1)
+        groups_in = self.embed_groups(tgt[:, : N - 1])
+        out = {}
+        if self.pointer is not None:
+            cond, adv, after_prompt, out = self._pointer_train(text, text_len, text_start, ng, N)
+            groups_in = groups_in + cond[:, : N - 1]
+        speech_in = torch.cat([self._sp("<sos_speech>", B, dev), groups_in], 1)
         x, total, predicts = self._tts_rows(text, text_len, speech_in, ng)
         spell = self.ctc_head is not None and self.weights["tts_ctc"] > 0
         h, _, *blocks = self._run("tts", x, torch.zeros_like(total), total, hidden=spell)
         at = predicts[..., None].expand(-1, -1, h.shape[-1])
         h_sp = h.gather(1, at)  # hidden that predicts group i
-        out = {}
         if spell:  # the positions that predict each group spell its text, read where the ASR rows' CTC reads
             h_ctc = h if self.ctc_layer == -1 else blocks[0][self.ctc_layer]
-            out = self._text_ctc(h_ctc.gather(1, at), ng, text, text_len, name="tts_ctc")
+            out.update(self._text_ctc(h_ctc.gather(1, at), ng, text, text_len, name="tts_ctc"))
         keep = torch.arange(N, device=dev)[None] < ng[:, None]
+        if self.pointer is not None:
+            scored = keep & after_prompt
+            logits = self.pointer.head(h_sp[scored]).float()
+            out["loss_pointer"] = F.cross_entropy(logits, adv[scored])
+            out["acc_pointer"] = (logits.argmax(-1) == adv[scored]).float().mean().detach()
+            h_sp = h_sp + cond
         srh_loss, srh_acc = self.srh.loss(h_sp, tgt, keep)
         is_last = (torch.arange(N, device=dev)[None] == (ng - 1)[:, None])[keep].float()
         end_logit = self.end_head(h_sp[keep]).float()[:, 0]
@@ -521,6 +539,35 @@ class UnifiedLM(nn.Module):
         end_acc = ((end_logit > 0).float() == is_last).float().mean()
         return {**out, "loss_srh": srh_loss, "acc_srh": srh_acc.detach(), "loss_end": end_loss,
                 "acc_end": end_acc.detach()}
+
+    def _pointer_bank(self, text, text_len):
+        """The slots a text pointer indexes, per row: <tts> (before the text), its pieces, <eos> (after it)."""
+        B, dev = text.shape[0], text.device
+        return self.pointer.bank(self._sp("<tts>", B, dev)[:, 0], self.embed(self._text_ids(text)), text_len,
+                                 self._sp("<eos>", B, dev)[:, 0])
+
+    def _pointer_train(self, text, text_len, text_start, ng, N):
+        """The TTS rows' pointer (audiotok.models.ulm_pointer) -> (c [B,N,D], advance targets [B,N], which
+        groups come after the row's voice prompt [B,N], logs). A prompt of P groups (drawn as inference
+        prompts are long) carries the learned prompt vector in its first P-1 groups."""
+        if text_start is None:
+            raise UserError("ulm: tts_pointer needs the alignments of the TTS rows' text (dataset_conf.text_starts: "
+                            "true; `audiotok align-text` writes them)")
+        B, dev = text.shape[0], text.device
+        starts = text_start[:, : text.shape[1] + 1].to(dev)
+        n_start = (starts < NEVER).sum(1)
+        if bool((n_start != text_len + 1).any()):
+            raise UserError("ulm: text_start must hold one frame per text piece plus the end of speech")
+        ptr = torch.minimum(pointers(starts, N, self.g), text_len[:, None])
+        adv, clipped = advances(ptr, self.pointer.max_advance)
+        prev = torch.cat([ptr.new_full((B, 1), -1), ptr[:, :-1]], 1)
+        cond = self.pointer(self._pointer_bank(text, text_len), text_len, prev, ptr)
+        cap = torch.minimum((ng - 1) // 2, torch.full_like(ng, self.prompt_frames // self.g))
+        n_prompt = torch.floor(torch.rand(B, device=dev) * (cap + 1).float()).long()
+        i = torch.arange(N, device=dev)[None]
+        voiceless = i < (n_prompt - 1)[:, None]
+        cond = torch.where(voiceless[..., None], self.pointer.prompt.to(cond.dtype), cond)
+        return cond, adv, i >= n_prompt[:, None], {"pointer_clipped": torch.tensor(float(clipped))}
 
     def _tts_rows(self, text, text_len, speech_in, n_speech):
         """TTS rows laid out by the text pacing: text [B,L] (text-local ids), speech inputs [B,N,D]
@@ -591,8 +638,11 @@ class UnifiedLM(nn.Module):
             if name in ("asr", "tts"):
                 text_len = batch["text_len"][rows]
                 text = batch["text"][rows][:, : max(1, int(text_len.max()))]
-                fn = self._asr_train if name == "asr" else self._tts_train
-                out.update(fn(semantic, sem_len, text, text_len))
+                if name == "asr":
+                    out.update(self._asr_train(semantic, sem_len, text, text_len))
+                else:
+                    start = batch["text_start"][rows] if "text_start" in batch else None
+                    out.update(self._tts_train(semantic, sem_len, text, text_len, start))
             else:
                 acoustic = batch["acoustic"][rows][..., : semantic.shape[1]]
                 prompt = batch["prompt_len"][rows] if "prompt_len" in batch else None
@@ -612,6 +662,8 @@ class UnifiedLM(nn.Module):
             terms.append(w["tts_ctc"] * out["loss_tts_ctc"])
         if "loss_srh" in out:
             terms.append(w["tts"] * (out["loss_srh"] + w["end"] * out["loss_end"]))
+        if "loss_pointer" in out:
+            terms.append(w["tts"] * w["pointer"] * out["loss_pointer"])
         if "loss_acoustic" in out:
             terms.append(w["acoustic"] * out["loss_acoustic"])
         loss = torch.stack(terms).sum()
@@ -739,10 +791,11 @@ class UnifiedLM(nn.Module):
         return texts[0] if single else texts
 
     # ---- inference: TTS ----------------------------------------------------------------------
-    def _tts_prefix(self, text_rows, prompt_groups):
+    def _tts_prefix(self, text_rows, prompt_groups, prompt_cond=None):
         """The TTS prompt as one segment per row (<tts>, the text or its lead, <sos_speech>, the prompt's
-        groups with their text slots) -> ([(x, lengths)], predicts [B, P+1]: the position whose hidden
-        predicts prompt group i, the last one the first new group)."""
+        groups with their text slots; `prompt_cond` [B,P,D] is added to the groups, with the pointer)
+        -> ([(x, lengths)], predicts [B, P+1]: the position whose hidden predicts prompt group i, the last
+        one the first new group)."""
         dev = self.embed.weight.device
         B = len(text_rows)
         text, text_len = _pad_stack([torch.tensor(t, dtype=torch.long, device=dev) for t in text_rows])
@@ -750,14 +803,16 @@ class UnifiedLM(nn.Module):
         pg = pg.view(B, -1, self.g) if pg.shape[1] else pg.new_zeros(B, 0, self.g)
         speech_in = self._sp("<sos_speech>", B, dev)
         if pg.shape[1]:
-            speech_in = torch.cat([speech_in, self.embed_groups(pg)], 1)
+            groups = self.embed_groups(pg)
+            speech_in = torch.cat([speech_in, groups if prompt_cond is None else groups + prompt_cond], 1)
         x, lengths, predicts = self._tts_rows(text, text_len, speech_in, pg_len // self.g + 1)
         return [(x, lengths)], predicts
 
-    def _srh_prompt(self, hidden, prompt_groups, max_groups, predicts, start):
+    def _srh_prompt(self, hidden, prompt_groups, max_groups, predicts, start, prompt_cond=None):
         """A sequence-context head's state with the prompt's tokens prefilled (None for group context).
         `predicts` [B, P+1] (from _tts_prefix) are positions within each row, which starts at `start` [B]
-        in the left-packed prefix: the hidden at predicts[b, i] predicts prompt group i."""
+        in the left-packed prefix: the hidden at predicts[b, i] predicts prompt group i (plus
+        prompt_cond[b, i] with the pointer)."""
         P = max(int(p.numel()) // self.g for p in prompt_groups)
         state = self.srh.start(hidden.shape[0], (P + max_groups) * self.g, hidden.device, hidden.dtype)
         if state is None or P == 0:
@@ -771,7 +826,27 @@ class UnifiedLM(nn.Module):
                 tokens[b, P - n :] = p.to(hidden.device).long().view(n, self.g)
                 index[b, P - n :] = start[b] + predicts[b, :n]
         h = hidden.gather(1, index[..., None].expand(-1, -1, hidden.shape[-1]))
+        if prompt_cond is not None:  # right-aligned as the tokens are
+            for b, p in enumerate(prompt_groups):
+                n = int(p.numel()) // self.g
+                if n:
+                    h[b, P - n:] = h[b, P - n:] + prompt_cond[b, :n]
         return self.srh.prefill(state, h, tokens)
+
+    def _prompt_pointer(self, bank, text_len, n_prompt_text, prompt_groups):
+        """With the pointer: each row's prompt groups' c [B,P,D] (the learned prompt vector, the last group
+        at the prompt transcript's last piece) and the pointer after the prompt [B]."""
+        B, D = bank.shape[0], bank.shape[-1]
+        P = max([int(p.numel()) // self.g for p in prompt_groups] + [0])
+        prev = torch.tensor([n - 1 if int(p.numel()) >= self.g else -1 for n, p in zip(n_prompt_text, prompt_groups)],
+                            device=bank.device)
+        cond = self.pointer.prompt.to(bank.dtype).expand(B, P, D).clone()
+        last = self.pointer(bank, text_len, prev[:, None], prev[:, None])[:, 0]
+        for b, p in enumerate(prompt_groups):
+            n = int(p.numel()) // self.g
+            if n:
+                cond[b, n - 1] = last[b]
+        return cond, prev
 
     def _text_slot(self, text_rows, fed, state):
         """After each row's speech input fed[b], its text slot (if the pacing has one there) -> the new
@@ -804,13 +879,15 @@ class UnifiedLM(nn.Module):
         prompts = [prompt] * len(texts) if prompt is None or isinstance(prompt, dict) else list(prompt)
         if len(prompts) != len(texts):
             raise UserError(f"ulm.tts: {len(prompts)} prompts for {len(texts)} texts")
-        text_rows, prompt_groups = [], []
+        text_rows, prompt_groups, n_prompt_text = [], [], []
         for t, p in zip(texts, prompts):
             if p is not None:
+                n_prompt_text.append(len(self.vocab.encode_text(p.get("text", "").strip())))
                 t = f"{p.get('text', '')} {t}".strip()
                 sem = torch.as_tensor(p["semantic"]).reshape(-1)
                 prompt_groups.append(sem[: (sem.numel() // self.g) * self.g])
             else:
+                n_prompt_text.append(0)
                 prompt_groups.append(torch.zeros(0, dtype=torch.long))
             ids = self.vocab.encode_text(t)
             if not ids:
@@ -819,17 +896,28 @@ class UnifiedLM(nn.Module):
         max_frames = int(max_frames or round(self.frame_rate * 30))
         max_groups = max(1, math.ceil(max_frames / self.g))
         sampler = Sampler(greedy, temperature, top_k, top_p, generator)
-        segments, predicts = self._tts_prefix(text_rows, prompt_groups)
+        prompt_cond = bank = text_len = prev = None
+        if self.pointer is not None:
+            dev = self.embed.weight.device
+            text, text_len = _pad_stack([torch.tensor(t, dtype=torch.long, device=dev) for t in text_rows])
+            bank = self._pointer_bank(text, text_len)
+            prompt_cond, prev = self._prompt_pointer(bank, text_len, n_prompt_text, prompt_groups)
+        segments, predicts = self._tts_prefix(text_rows, prompt_groups, prompt_cond)
         h, state = self._prefill("tts", segments, max_groups + self.pacing.extra_positions(max_groups))
         B = h.shape[0]
         start = state["pos"].new_tensor(state["keys"].shape[1]) - segments[0][1]
-        srh_state = self._srh_prompt(state.pop("hidden"), prompt_groups, max_groups, predicts, start)
+        srh_state = self._srh_prompt(state.pop("hidden"), prompt_groups, max_groups, predicts, start, prompt_cond)
         fed = torch.tensor([int(p.numel()) // self.g for p in prompt_groups])  # speech inputs after <sos_speech>
         done = torch.zeros(B, dtype=torch.bool, device=h.device)
         out = [[] for _ in range(B)]
         for p in range(max_groups):
             end_prob = torch.sigmoid(self.end_head(h).float()[:, 0])
-            group = self.srh.generate(h, sampler, srh_state)  # [B,g], EOS-filled after an EOS
+            cond = None
+            if self.pointer is not None:  # where in the text this group speaks: drawn, then used
+                ptr = torch.minimum(prev + sampler(self.pointer.head(h).float()), text_len)
+                cond = self.pointer(bank, text_len, prev[:, None], ptr[:, None])[:, 0]
+                prev = ptr
+            group = self.srh.generate(h if cond is None else h + cond, sampler, srh_state)  # [B,g], EOS after EOS
             has_eos = (group == self.S).any(1)
             for b in range(B):
                 if not done[b]:
@@ -842,7 +930,8 @@ class UnifiedLM(nn.Module):
             # a finished row's input no longer matters: its group alone stands in for its sequence
             seqs = [group[b] if done[b] else _tail(prompt_groups[b], out[b], self.g + self.frontend_context)
                     for b in range(B)]
-            h = self._step(self._embed_next_group(seqs, group), state)
+            x = self._embed_next_group(seqs, group)
+            h = self._step(x if cond is None else x + cond, state)
             fed = fed + 1
             h_text, real = self._text_slot(text_rows, fed, state)
             if h_text is not None:

@@ -44,13 +44,15 @@ class TaskWeights:
     """Loss weight of each task head: text (ASR), speech (TTS, the refined head), the end-of-speech
     head, the acoustic (MaskGIT) stage, the ASR rows' auxiliary CTC (0: no CTC head), and the same CTC
     head on the TTS rows (`tts_ctc`: the hidden that predicts each group must spell that group's text,
-    a dense signal of where in the text the speech is; needs ctc > 0)."""
+    a dense signal of where in the text the speech is; needs ctc > 0), and the text pointer's head (a
+    share of the TTS weight; only with `tts_pointer`)."""
     asr: float = 1.0
     tts: float = 1.0
     end: float = 0.1
     acoustic: float = 1.0
     ctc: float = 0.0
     tts_ctc: float = 0.0
+    pointer: float = 1.0
 
 
 @dataclass

@@ -1,0 +1,105 @@
+"""Forced alignment of a transcript's text pieces to codec frames, for the unified LM's text pointer
+(audiotok.models.ulm_pointer).
+
+A character CTC reader (audiotok.models.content_probe) gives per-frame log-probabilities; the best CTC
+path that spells the transcript exactly (Viterbi) gives each character's frames. A text piece starts at
+its first character that is not a space (a piece that is only a space starts where the space is), and
+speech ends one frame after the last character. The characters are those of the sentencepiece pieces
+themselves ("▁" read as a space), so the alignment fits the LM's pieces one to one.
+
+torchaudio's forced_align does the same but is deprecated and leaves torchaudio after 2.9; this Viterbi is
+a few lines of numpy.
+"""
+
+import numpy as np
+
+from audiotok.errors import UserError
+
+SPACE = "\u2581"  # sentencepiece's word-boundary mark
+
+
+def piece_strings(vocab, ids):
+    """Text-local piece ids -> their strings, the word-boundary mark read as a space."""
+    proc = vocab._need_text()
+    return [proc.id_to_piece(int(i)).replace(SPACE, " ") for i in ids]
+
+
+class PieceChars:
+    """Character ids (from 1; 0 is the CTC blank) over the characters of the text pieces, with the
+    content probe's Chars interface (encode a transcript, decode ids)."""
+
+    def __init__(self, vocab, texts=None, chars=None):
+        self.vocab = vocab
+        if chars is None:
+            chars = sorted({c for t in texts for p in piece_strings(vocab, vocab.encode_text(t)) for c in p})
+        self.chars = list(chars)
+        self.index = {c: i + 1 for i, c in enumerate(self.chars)}
+
+    def spell(self, ids):
+        """Piece ids -> (character ids, for each piece the index of its first non-space character in them)."""
+        out, firsts = [], []
+        for p in piece_strings(self.vocab, ids):
+            at = [len(out) + k for k, c in enumerate(p) if c in self.index]
+            solid = [len(out) + k for k, c in enumerate(p) if c in self.index and c != " "]
+            if not at:
+                raise UserError(f"text piece '{p}' has no character the aligner knows")
+            firsts.append((solid or at)[0])
+            out.extend(self.index[c] for c in p if c in self.index)
+        return out, firsts
+
+    def encode(self, text):
+        return self.spell(self.vocab.encode_text(text))[0]
+
+    def decode(self, ids):
+        return "".join(self.chars[i - 1] for i in ids).strip()
+
+
+def ctc_viterbi(log_probs, targets, blank=0):
+    """log_probs [T, C] (numpy), targets (ids >= 1) -> (first, last) [L]: for each target the first and the
+    last frame its best path emits it on. Raises UserError when T frames cannot spell the targets."""
+    lp = np.asarray(log_probs, dtype=np.float64)
+    T, L = lp.shape[0], len(targets)
+    if L == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    ext = np.full(2 * L + 1, blank, dtype=np.int64)
+    ext[1::2] = targets
+    S = ext.shape[0]
+    # a state may skip the blank before it when it is a symbol unlike the one two states back
+    skip = np.zeros(S, dtype=bool)
+    skip[3::2] = ext[3::2] != ext[1:-2:2]
+    need = L + int(np.sum(np.asarray(targets[1:]) == np.asarray(targets[:-1])))
+    if T < need:
+        raise UserError(f"{T} frames cannot spell {L} characters ({need} CTC slots needed)")
+    score = np.full(S, -np.inf)
+    score[:2] = lp[0, ext[:2]]
+    back = np.zeros((T, S), dtype=np.int8)  # 0: stay, 1: from s-1, 2: from s-2
+    for t in range(1, T):
+        stay, one = score, np.concatenate([[-np.inf], score[:-1]])
+        two = np.where(skip, np.concatenate([[-np.inf, -np.inf], score[:-2]]), -np.inf)
+        cand = np.stack([stay, one, two])
+        back[t] = np.argmax(cand, 0)
+        score = cand[back[t], np.arange(S)] + lp[t, ext]
+    s = S - 1 if score[S - 1] >= score[S - 2] else S - 2
+    if not np.isfinite(score[s]):
+        raise UserError(f"no CTC path spells the {L} characters in {T} frames")
+    first, last = np.zeros(L, dtype=np.int64), np.full(L, -1, dtype=np.int64)
+    for t in range(T - 1, -1, -1):
+        if s % 2:
+            first[s // 2] = t  # walking back: the last write is the earliest frame of the symbol
+            if last[s // 2] < 0:
+                last[s // 2] = t
+        if t:
+            s -= int(back[t, s])
+    return first, last
+
+
+def piece_starts(first, last, firsts, n_frames):
+    """From the characters' first and last frames (ctc_viterbi): each piece's first frame (its first solid
+    character's) plus the end of speech (one frame after the last character's last frame, at most
+    n_frames)."""
+    starts = [int(first[i]) for i in firsts]
+    end = min(int(last[-1]) + 1, int(n_frames))
+    return [int(x) for x in np.maximum.accumulate(starts + [end])]
+
+
+__all__ = ["PieceChars", "ctc_viterbi", "piece_starts", "piece_strings"]
