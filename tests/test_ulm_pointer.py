@@ -76,15 +76,17 @@ def test_a_new_pointer_leaves_a_trained_lm_as_it_was(vocab):
         tiny(vocab, tts_pointer={"max_advance": 3}, tts_pacing={"every": 1})
 
 
-def test_pointer_tts_learns_a_toy_utterance_and_batches_match_one_by_one(vocab):
+@pytest.mark.parametrize("units", ["pieces", "chars"])
+def test_pointer_tts_learns_a_toy_utterance_and_batches_match_one_by_one(vocab, units):
     """Trained on one aligned (text, tokens) pair, the LM keeps its place and reproduces the tokens greedily,
     stopping by itself; rows of a batch with voice prompts of different lengths generate what they do alone."""
-    model = tiny(vocab, g=3, seed=2, loss_weights={"end": 1.0}, tts_pointer={"max_advance": 3},
-                 grouping={"srh_context": "sequence"})
+    model = tiny(vocab, g=3, seed=2, loss_weights={"end": 1.0}, grouping={"srh_context": "sequence"},
+                 tts_pointer={"max_advance": 3 if units == "pieces" else 8, "units": units})
     text = "the cat sat"
-    n = len(vocab.encode_text(text))
+    n = len(model.pointer_units(vocab.encode_text(text)))
+    assert n == (len(" " + text) if units == "chars" else len(vocab.encode_text(text)))  # "▁the": a space first
     sem = torch.tensor([[3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 7]])
-    starts = [min(1 + 2 * k, 11) for k in range(n)] + [12]
+    starts = [min(1 + k * 11 // n, 11) for k in range(n)] + [12]
     batch = _batch(vocab, text, sem, starts)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     for step in range(150):
@@ -93,6 +95,8 @@ def test_pointer_tts_learns_a_toy_utterance_and_batches_match_one_by_one(vocab):
         loss.backward()
         opt.step()
     assert logs["acc_pointer"] == 1.0
+    if units == "chars":  # the inventory rides in the config: a rebuilt model spells the same
+        assert model.config["tts_pointer"]["chars"] == model.pointer_chars and "t" in model.pointer_chars
     model.eval()
     assert torch.equal(model.tts(text, greedy=True, max_frames=30), sem[0])
     texts = ["the cat sat", "hello world this is a test"]
@@ -125,7 +129,7 @@ def test_dataset_reads_text_starts_and_skips_unaligned_tts_items(vocab, tmp_path
     d = _tokens_dir(tmp_path, vocab, texts)
     n0 = len(vocab.encode_text(texts[0]))
     (d / "text_starts").write_text("u0 " + " ".join(str(k) for k in range(n0 + 1)) + "\n")
-    ds = LMTokenDataset(d, vocab, tasks=["asr", "tts"], text_starts=True)
+    ds = LMTokenDataset(d, vocab, tasks=["asr", "tts"], text_starts="pieces")
     assert ds.skipped == {"no alignment": 1} and len(ds) == 3  # u1's TTS item; both ASR items stay
     tts = [ds[i] for i in range(len(ds)) if ds.items[i][1] == "tts"]
     batch = ds.collate([ds[0], *tts])
@@ -134,10 +138,19 @@ def test_dataset_reads_text_starts_and_skips_unaligned_tts_items(vocab, tmp_path
     assert bool((batch["text_start"][0] == NEVER).all())  # an ASR row: no alignment
     (d / "text_starts").write_text("u0 1 2\n")
     with pytest.raises(DataDirError, match=r"text_starts: utterance u0 has 2 frames for \d+ text pieces"):
-        LMTokenDataset(d, vocab, tasks=["tts"], text_starts=True)
+        LMTokenDataset(d, vocab, tasks=["tts"], text_starts="pieces")
     (d / "text_starts").unlink()
     with pytest.raises(DataDirError, match="text_starts: missing"):
-        LMTokenDataset(d, vocab, tasks=["tts"], text_starts=True)
+        LMTokenDataset(d, vocab, tasks=["tts"], text_starts="pieces")
+    # character units: one frame per character of the pieces, and the end
+    (d / "char_starts").write_text("u0 " + " ".join(str(k) for k in range(len(" the cat sat") + 1)) + "\n")
+    ds = LMTokenDataset(d, vocab, tasks=["tts"], text_starts="chars")
+    assert ds.collate([ds[0]])["text_start"].shape == (1, len(" the cat sat") + 1)
+    (d / "char_starts").rename(d / "text_starts")
+    with pytest.raises(DataDirError, match=f"13 frames for {n0} text pieces"):
+        LMTokenDataset(d, vocab, tasks=["tts"], text_starts="pieces")
+    with pytest.raises(UserError, match="text_starts must be"):
+        LMTokenDataset(d, vocab, tasks=["tts"], text_starts="words")
 
 
 def test_viterbi_matches_torchaudio_and_spells_pieces(vocab):
@@ -167,10 +180,12 @@ def test_viterbi_matches_torchaudio_and_spells_pieces(vocab):
     assert checked or not hasattr(__import__("torchaudio").functional, "forced_align")
     with pytest.raises(UserError, match="cannot spell"):
         ctc_viterbi(torch.zeros(2, 3).numpy(), [1, 1])  # a repeat needs a blank between: 3 slots
-    chars = PieceChars(vocab, ["the cat sat"])
-    ids, firsts = chars.spell(vocab.encode_text("the cat sat"))
-    assert chars.decode(ids) == "the cat sat"
+    chars = PieceChars(vocab)
+    pieces = vocab.encode_text("the cat sat")
+    ids, firsts = chars.spell(pieces)
+    assert chars.decode(ids) == "the cat sat" and len(firsts) == len(pieces)
     assert [chars.chars[ids[f] - 1] for f in firsts][0] == "t"  # a piece starts at its first letter, not its space
+    assert chars.spell(pieces, "chars")[1] == list(range(len(ids)))  # character units: every character
     assert piece_starts([0, 2, 4, 6], [1, 3, 4, 9], [0, 2], 8) == [0, 4, 8]  # speech ends after the last frame, capped
 
 
@@ -192,7 +207,7 @@ def test_align_text_finds_where_spelled_pieces_start(tmp_path):
     model = train_text_model(sentences, tmp_path / "bpe.model", vocab_size=16)
     vocab = JointVocab.from_text_model(model, semantic_size=8)
     vocab.save(tmp_path / "vocab.json")
-    chars = PieceChars(vocab, sentences)
+    chars = PieceChars(vocab)
     truth = {}
     for split, part in (("train", sentences[:64]), ("dev", sentences[64:])):
         d = tmp_path / split
@@ -226,10 +241,19 @@ def test_align_text_finds_where_spelled_pieces_start(tmp_path):
             off += [abs(int(f) - t) for f, t in zip(frames, truth[utt])]
     assert max(off) <= 2 and sum(off) / len(off) < 1.0
     # the LM's dataset reads them
-    ds = LMTokenDataset(tmp_path / "dev", vocab, tasks=["tts"], text_starts=True)
+    ds = LMTokenDataset(tmp_path / "dev", vocab, tasks=["tts"], text_starts="pieces")
     assert len(ds) == 16 and not ds.skipped
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    assert r.returncode == 0 and "reader from" in r.stderr
+    r = subprocess.run(cmd + ["--units", "chars"], capture_output=True, text=True)
+    assert r.returncode == 0 and "reader from" in r.stderr  # the trained reader, not a second training
+    off = []
+    for line in (tmp_path / "dev" / "char_starts").read_text().splitlines():
+        utt, *frames = line.split()
+        n = len(frames) - 1  # every character, then the end
+        assert int(frames[-1]) == truth[utt][-1] or abs(int(frames[-1]) - truth[utt][-1]) <= 2
+        off += [abs(int(f) - (2 + 3 * k)) for k, f in enumerate(frames[:n])]
+    assert max(off) <= 2 and sum(off) / len(off) < 1.0
+    ds = LMTokenDataset(tmp_path / "dev", vocab, tasks=["tts"], text_starts="chars")
+    assert len(ds) == 16 and not ds.skipped
     bad = [a if a != str(tmp_path / "vocab.json") else str(tmp_path / "missing.json") for a in cmd]
     r = subprocess.run(bad, capture_output=True, text=True)
     assert r.returncode != 0 and "missing.json: no such vocab.json" in r.stderr and "Traceback" not in r.stderr

@@ -4,12 +4,13 @@ text pointer (model_conf.tts_pointer, audiotok/models/ulm_pointer.py).
 A small character CTC reader (the content probe's, reading the semantic tokens through the codec's
 frozen semantic decoder, or with no --codec through embeddings of its own) learns the characters of the LM's text pieces from --train-dir for --steps
 steps, its character error rate on --valid-dir logged as it goes, then forced-aligns every utterance of
-each DIR (audiotok.data.text_align) and writes DIR/text_starts: `<utt> s_0 .. s_{n-1} s_end`, each piece's
-first codec frame and the frame where speech ends. The reader is kept in EXP/aligner.pt: a second run with
+each DIR (audiotok.data.text_align) and writes DIR/text_starts: `<utt> s_0 .. s_{n-1} s_end`, each text
+piece's first codec frame and the frame where speech ends (with --units chars, DIR/char_starts: each
+character's). The reader is kept in EXP/aligner.pt: a second run with
 the same --exp-dir aligns with it instead of training again.
 
 An utterance the reader cannot align (fewer frames than its characters need, or no text) is left out of
-text_starts and counted; the LM's dataset then skips its TTS item, counted too.
+the file and counted; the LM's dataset then skips its TTS item, counted too.
 """
 
 import sys
@@ -32,6 +33,9 @@ def add_arguments(p):
                    help="the codec that wrote the tokens (packed dir, exp dir or shipped name): the reader reads "
                         "through its frozen semantic decoder (default: embeddings learned from scratch)")
     p.add_argument("--exp-dir", required=True, help="where the reader is kept (EXP/aligner.pt)")
+    p.add_argument("--units", choices=("pieces", "chars"), default="pieces",
+                   help="what gets a start frame: the text pieces, or their characters (the LM's "
+                        "tts_pointer.units)")
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-frames", type=int, default=250, help="training utterances longer than this are left out")
@@ -60,7 +64,9 @@ def _reader(args, vocab, codec, log):
         if saved["codec"] != (codec is not None):
             raise UserError(f"{path}: this reader was trained {'with' if saved['codec'] else 'without'} --codec; "
                             f"give the same, or another --exp-dir")
-        chars = PieceChars(vocab, chars=saved["chars"])
+        chars = PieceChars(vocab)
+        if saved["chars"] != chars.chars:
+            raise UserError(f"{path}: this reader spells other characters than {args.vocab}'s pieces hold")
         model = ContentProbe(saved["sizes"], len(chars.chars), saved["dim"], saved["layers"], saved["heads"],
                              codec_decoder=codec)
         model.load_state_dict(saved["state"])
@@ -70,7 +76,7 @@ def _reader(args, vocab, codec, log):
     v_ids, v_codes, v_texts, v_sizes = load_dir(args.valid_dir, ["semantic"])
     if v_sizes != sizes:
         raise UserError(f"{args.valid_dir}: codebooks {v_sizes} differ from {args.train_dir}'s {sizes}")
-    chars = PieceChars(vocab, texts)
+    chars = PieceChars(vocab)
     n = args.eval_utts or len(v_ids)
     args.group, args.group_mode = 1, "mean"
     result, model = train_and_score((ids, codes, texts), (v_ids[:n], v_codes[:n], v_texts[:n]), sizes, args,
@@ -82,7 +88,7 @@ def _reader(args, vocab, codec, log):
     return model.eval(), chars
 
 
-def align_dir(model, chars, data_dir, device, batch_size=16, log=print):
+def align_dir(model, chars, data_dir, device, batch_size=16, units="pieces"):
     """Force-align every utterance of a tokens dir -> ({utt: [s_0 .. s_end]}, {reason: count} left out)."""
     import torch
 
@@ -102,12 +108,13 @@ def align_dir(model, chars, data_dir, device, batch_size=16, log=print):
             if not pieces:
                 failed["no text"] = failed.get("no text", 0) + 1
                 continue
-            targets, firsts = chars.spell(pieces)
             T = int(lengths[row])
             try:
+                targets, firsts = chars.spell(pieces, units)
                 first, last = ctc_viterbi(lp[row, :T], targets)
-            except UserError:
-                failed["too few frames"] = failed.get("too few frames", 0) + 1
+            except UserError as e:
+                why = "too few frames" if "frames" in str(e) else "unspellable text"
+                failed[why] = failed.get(why, 0) + 1
                 continue
             out[ids[i]] = piece_starts(first, last, firsts, T)
     return out, failed
@@ -118,6 +125,7 @@ def run(args):
 
     from audiotok.fileio import atomic_write_text
     from audiotok.models.ulm_frontend import read_codec_semantic_decoder
+    from audiotok.models.ulm_pointer import STARTS_FILE
     from audiotok.models.ulm_vocab import JointVocab
     from audiotok.pretrained import resolve_model
 
@@ -136,10 +144,11 @@ def run(args):
     model.to(args.device)
     for d in args.dirs:
         t0 = time.time()
-        starts, failed = align_dir(model, chars, d, args.device, args.batch_size, log)
-        atomic_write_text(Path(d) / "text_starts", "".join(f"{u} {' '.join(map(str, f))}\n" for u, f in starts.items()))
+        starts, failed = align_dir(model, chars, d, args.device, args.batch_size, args.units)
+        out = Path(d) / STARTS_FILE[args.units]
+        atomic_write_text(out, "".join(f"{u} {' '.join(map(str, f))}\n" for u, f in starts.items()))
         left = ", ".join(f"{n} {why}" for why, n in failed.items()) or "none"
-        log(f"{d}/text_starts: {len(starts)} utterances aligned in {time.time() - t0:.0f} s (left out: {left})")
+        log(f"{out}: {len(starts)} utterances aligned in {time.time() - t0:.0f} s (left out: {left})")
     return 0
 
 

@@ -10,9 +10,10 @@ Utterances longer than `max_frames` are skipped for ASR/TTS (their text must sta
 cropped for the acoustic task (a random window per epoch in training, the start otherwise,
 drawn from a generator seeded by (seed, epoch, index): independent of workers and resumes).
 
-`text_starts`: TTS items also carry their text's forced alignment (the dir's `text_starts`: `<utt> s_0 ..
-s_{n-1} s_end`, each text piece's first frame and the frame where speech ends, as `audiotok align-text`
-writes them) for the LM's text pointer; a TTS item without one is skipped (counted).
+`text_starts` (pieces or chars): TTS items also carry their text's forced alignment (the dir's
+`text_starts`, or `char_starts` for chars: `<utt> s_0 .. s_{n-1} s_end`, each text piece's or character's
+first frame and the frame where speech ends, as `audiotok align-text --units` writes them) for the LM's text pointer
+(audiotok.models.ulm_pointer); a TTS item without one is skipped (counted).
 
 `task_repeat` ({task: n}) lists a task's items n times per training epoch, to give it a larger share of
 the batches (e.g. {asr: 3} in a joint phase after ASR alone); validation lists every item once, utterance
@@ -69,7 +70,9 @@ class LMTokenDataset(torch.utils.data.Dataset):
         self.min_frames = int(min_frames)
         self.max_text_tokens = None if max_text_tokens is None else int(max_text_tokens)
         self.K = self.vocab.n_acoustic
-        self.with_starts = bool(text_starts)
+        if text_starts not in (False, None, "pieces", "chars"):
+            raise UserError(f"lm_tokens: text_starts must be pieces, chars or false, got {text_starts!r}")
+        self.with_starts = text_starts or None
         self.starts = {}
         self.skipped = {}
         self._index()
@@ -102,7 +105,9 @@ class LMTokenDataset(torch.utils.data.Dataset):
             if needs_text and utt in texts:
                 self.text_ids[utt] = self.vocab.encode_text(texts[utt])
         if self.with_starts and "tts" in self.tasks:
-            self._read_starts(d / "text_starts")
+            from audiotok.models.ulm_pointer import STARTS_FILE
+
+            self._read_starts(d / STARTS_FILE[self.with_starts])
         self.items = []
         for task in self.tasks:
             for utt in self.utts:
@@ -120,9 +125,15 @@ class LMTokenDataset(torch.utils.data.Dataset):
 
     def _read_starts(self, path):
         from audiotok.data.kaldi_table import read_scp
+        from audiotok.models.ulm_pointer import spell_pieces, vocab_chars
+
+        units = None
+        if self.with_starts == "chars":
+            units = {c: i + 1 for i, c in enumerate(vocab_chars(self.vocab))}
 
         if not path.is_file():
-            raise DataDirError(f"{path}: missing (text_starts: true needs the alignments; run `audiotok align-text`)")
+            raise DataDirError(f"{path}: missing (text_starts: {self.with_starts} needs the alignments; run `audiotok "
+                               f"align-text --units {self.with_starts}`)")
         for utt, line in read_scp(path).items():
             if utt not in self.text_ids:
                 continue
@@ -130,9 +141,10 @@ class LMTokenDataset(torch.utils.data.Dataset):
                 frames = [int(x) for x in line.split()]
             except ValueError:
                 raise DataDirError(f"{path}: utterance {utt}: frames must be integers") from None
-            if len(frames) != len(self.text_ids[utt]) + 1:
-                raise DataDirError(f"{path}: utterance {utt} has {len(frames)} frames for {len(self.text_ids[utt])} text "
-                                   f"pieces (expected one per piece and the end of speech: was it aligned with "
+            n = len(self.text_ids[utt]) if units is None else len(spell_pieces(self.vocab, self.text_ids[utt], units))
+            if len(frames) != n + 1:
+                raise DataDirError(f"{path}: utterance {utt} has {len(frames)} frames for {n} text {self.with_starts} "
+                                   f"(expected one per unit and the end of speech: aligned with other units or "
                                    f"another text model?)")
             if any(b < a for a, b in zip(frames, frames[1:])):
                 raise DataDirError(f"{path}: utterance {utt}: frames must not decrease")
@@ -234,7 +246,8 @@ class LMTokenDataset(torch.utils.data.Dataset):
         if self.with_starts:
             from audiotok.models.ulm_pointer import NEVER
 
-            start = torch.full((B, L + 1), NEVER, dtype=torch.long)
+            width = max([1] + [int(it["text_start"].shape[0]) for it in items if "text_start" in it])
+            start = torch.full((B, width), NEVER, dtype=torch.long)
             for i, it in enumerate(items):
                 if "text_start" in it:
                     start[i, : it["text_start"].shape[0]] = it["text_start"]

@@ -1,11 +1,12 @@
-"""Forced alignment of a transcript's text pieces to codec frames, for the unified LM's text pointer
-(audiotok.models.ulm_pointer).
+"""Forced alignment of a transcript's text pieces or characters to codec frames, for the unified LM's
+text pointer (audiotok.models.ulm_pointer).
 
 A character CTC reader (audiotok.models.content_probe) gives per-frame log-probabilities; the best CTC
-path that spells the transcript exactly (Viterbi) gives each character's frames. A text piece starts at
-its first character that is not a space (a piece that is only a space starts where the space is), and
-speech ends one frame after the last character. The characters are those of the sentencepiece pieces
-themselves ("▁" read as a space), so the alignment fits the LM's pieces one to one.
+path that spells the transcript exactly (Viterbi) gives each character's frames. A character starts where
+its path first emits it; a text piece at its first character that is not a space (a piece that is only a
+space starts where the space is); speech ends one frame after the last character. The characters are
+those of the sentencepiece pieces themselves ("▁" read as a space), so the alignment fits the LM's
+pieces, and its character units, one to one.
 
 torchaudio's forced_align does the same but is deprecated and leaves torchaudio after 2.9; this Viterbi is
 a few lines of numpy.
@@ -14,37 +15,30 @@ a few lines of numpy.
 import numpy as np
 
 from audiotok.errors import UserError
-
-SPACE = "\u2581"  # sentencepiece's word-boundary mark
-
-
-def piece_strings(vocab, ids):
-    """Text-local piece ids -> their strings, the word-boundary mark read as a space."""
-    proc = vocab._need_text()
-    return [proc.id_to_piece(int(i)).replace(SPACE, " ") for i in ids]
+from audiotok.models.ulm_pointer import piece_strings, vocab_chars
 
 
 class PieceChars:
-    """Character ids (from 1; 0 is the CTC blank) over the characters of the text pieces, with the
-    content probe's Chars interface (encode a transcript, decode ids)."""
+    """Character ids (from 1; 0 is the CTC blank) over every character of the text vocabulary's pieces
+    (the LM's character units use the same inventory), with the content probe's Chars interface (encode
+    a transcript, decode ids)."""
 
-    def __init__(self, vocab, texts=None, chars=None):
+    def __init__(self, vocab):
         self.vocab = vocab
-        if chars is None:
-            chars = sorted({c for t in texts for p in piece_strings(vocab, vocab.encode_text(t)) for c in p})
-        self.chars = list(chars)
+        self.chars = list(vocab_chars(vocab))
         self.index = {c: i + 1 for i, c in enumerate(self.chars)}
 
-    def spell(self, ids):
-        """Piece ids -> (character ids, for each piece the index of its first non-space character in them)."""
+    def spell(self, ids, units="pieces"):
+        """Piece ids -> (character ids, for each unit the index of its first character in them: each
+        piece's first non-space character, or with units `chars` every character)."""
         out, firsts = [], []
         for p in piece_strings(self.vocab, ids):
-            at = [len(out) + k for k, c in enumerate(p) if c in self.index]
-            solid = [len(out) + k for k, c in enumerate(p) if c in self.index and c != " "]
-            if not at:
-                raise UserError(f"text piece '{p}' has no character the aligner knows")
-            firsts.append((solid or at)[0])
-            out.extend(self.index[c] for c in p if c in self.index)
+            p = [c for c in p if c in self.index]  # as the LM spells its character units
+            if not p and units == "pieces":
+                raise UserError("a text piece has no character of the vocabulary (<unk>?)")
+            solid = [len(out) + k for k, c in enumerate(p) if c != " "]
+            firsts.extend(range(len(out), len(out) + len(p)) if units == "chars" else (solid or [len(out)])[:1])
+            out.extend(self.index[c] for c in p)
         return out, firsts
 
     def encode(self, text):
@@ -94,12 +88,12 @@ def ctc_viterbi(log_probs, targets, blank=0):
 
 
 def piece_starts(first, last, firsts, n_frames):
-    """From the characters' first and last frames (ctc_viterbi): each piece's first frame (its first solid
-    character's) plus the end of speech (one frame after the last character's last frame, at most
-    n_frames)."""
+    """From the characters' first and last frames (ctc_viterbi): each unit's first frame (the frame of its
+    character `firsts` names) plus the end of speech (one frame after the last character's last frame, at
+    most n_frames)."""
     starts = [int(first[i]) for i in firsts]
     end = min(int(last[-1]) + 1, int(n_frames))
     return [int(x) for x in np.maximum.accumulate(starts + [end])]
 
 
-__all__ = ["PieceChars", "ctc_viterbi", "piece_starts", "piece_strings"]
+__all__ = ["PieceChars", "ctc_viterbi", "piece_starts"]

@@ -23,8 +23,8 @@ stream-local (sentencepiece ids, codebook indices); the model adds the joint-voc
     text          LongTensor [B,L]    text BPE ids, right-padded
     text_len      LongTensor [B]
     prompt_len    LongTensor [B]      optional: acoustic prompt frames (else drawn at random)
-    text_start    LongTensor [B,L+1]  with `tts_pointer`: each piece's first frame, then where speech
-                                      ends (audiotok.models.ulm_pointer), padded with NEVER
+    text_start    LongTensor [B,n+1]  with `tts_pointer`: each text unit's first frame, then where
+                                      speech ends (audiotok.models.ulm_pointer), padded with NEVER
 """
 
 import math
@@ -43,7 +43,7 @@ from audiotok.models.srh import IGNORE, GroupEmbed, SpeechRefinedHead, group_tok
 from audiotok.models.ulm_config import LM_DEFAULTS, SRH_DEFAULTS, Grouping, SpeechAugment, TaskWeights, upgrade_conf
 from audiotok.models.ulm_frontend import build_codec_frontend
 from audiotok.models.ulm_pacing import FILL, SPEECH, TEXT, TTS, TextPacing
-from audiotok.models.ulm_pointer import NEVER, PointerCond, TextPointer, advances, pointers
+from audiotok.models.ulm_pointer import NEVER, PointerCond, TextPointer, advances, pointers, spell_pieces, vocab_chars
 from audiotok.models.ulm_vocab import JointVocab
 from audiotok.nn.ctc import CTCHead
 from audiotok.nn.transformer import TransformerConf, bidirectional_span_mask, causal_mask
@@ -270,7 +270,13 @@ class UnifiedLM(nn.Module):
         self.text_head = nn.Linear(self.dim, self.n_text_out, bias=False)
         self.srh = SpeechRefinedHead(self.dim, self.g, self.S, srh, grouping.srh_context)
         self.end_head = nn.Linear(self.dim, 1)
-        self.pointer = PointerCond(self.dim, tts_pointer.max_advance) if tts_pointer.active else None
+        self.pointer = self.pointer_chars = None
+        if tts_pointer.active:
+            if tts_pointer.units == "chars":
+                self.pointer_chars = tts_pointer.chars or vocab_chars(v)
+                self.config["tts_pointer"]["chars"] = self.pointer_chars
+                self.pointer_index = {c: i + 1 for i, c in enumerate(self.pointer_chars)}  # 0 pads
+            self.pointer = PointerCond(self.dim, tts_pointer.max_advance, len(self.pointer_chars or ""), lm.n_heads)
         self.acoustic_heads = nn.ModuleList(nn.Linear(self.dim, self.A, bias=False) for _ in range(self.K))
         self.ctc_layer = int(ctc_layer)
         if asr_attention not in ("causal", "bidirectional"):
@@ -540,28 +546,44 @@ class UnifiedLM(nn.Module):
         return {**out, "loss_srh": srh_loss, "acc_srh": srh_acc.detach(), "loss_end": end_loss,
                 "acc_end": end_acc.detach()}
 
+    @property
+    def pointer_unit_name(self):
+        return "piece" if self.pointer_chars is None else "character"
+
+    def pointer_units(self, ids):
+        """A text's piece ids -> the units the pointer steps through (the pieces, or their character ids)."""
+        return list(ids) if self.pointer_chars is None else spell_pieces(self.vocab, ids, self.pointer_index)
+
     def _pointer_bank(self, text, text_len):
-        """The slots a text pointer indexes, per row: <tts> (before the text), its pieces, <eos> (after it)."""
+        """The slots a text pointer indexes, per row: <tts> (before the text), its units, <eos> (after it)
+        -> (bank [B, n+2, D], units per row n [B])."""
         B, dev = text.shape[0], text.device
-        return self.pointer.bank(self._sp("<tts>", B, dev)[:, 0], self.embed(self._text_ids(text)), text_len,
-                                 self._sp("<eos>", B, dev)[:, 0])
+        if self.pointer_chars is None:
+            units, n = self.embed(self._text_ids(text)), text_len
+        else:
+            chars, n = _pad_stack([torch.tensor(self.pointer_units(text[b, : int(k)].tolist()) or [0],
+                                                dtype=torch.long, device=dev) for b, k in enumerate(text_len)])
+            units = self.pointer.chars(chars, n).to(self.embed.weight.dtype)
+        bank = self.pointer.bank(self._sp("<tts>", B, dev)[:, 0], units, n, self._sp("<eos>", B, dev)[:, 0])
+        return bank, n
 
     def _pointer_train(self, text, text_len, text_start, ng, N):
         """The TTS rows' pointer (audiotok.models.ulm_pointer) -> (c [B,N,D], advance targets [B,N], which
         groups come after the row's voice prompt [B,N], logs). A prompt of P groups (drawn as inference
         prompts are long) carries the learned prompt vector in its first P-1 groups."""
         if text_start is None:
-            raise UserError("ulm: tts_pointer needs the alignments of the TTS rows' text (dataset_conf.text_starts: "
-                            "true; `audiotok align-text` writes them)")
+            raise UserError(f"ulm: tts_pointer needs the alignments of the TTS rows' text (dataset_conf.text_starts: "
+                            f"{self.pointer_unit_name}s; `audiotok align-text` writes them)")
         B, dev = text.shape[0], text.device
-        starts = text_start[:, : text.shape[1] + 1].to(dev)
-        n_start = (starts < NEVER).sum(1)
-        if bool((n_start != text_len + 1).any()):
-            raise UserError("ulm: text_start must hold one frame per text piece plus the end of speech")
-        ptr = torch.minimum(pointers(starts, N, self.g), text_len[:, None])
+        bank, n = self._pointer_bank(text, text_len)
+        starts = text_start.to(dev)
+        if bool(((starts < NEVER).sum(1) != n + 1).any()):
+            raise UserError(f"ulm: text_start must hold one frame per text {self.pointer_unit_name} plus the end of "
+                            f"speech")
+        ptr = torch.minimum(pointers(starts, N, self.g), n[:, None])
         adv, clipped = advances(ptr, self.pointer.max_advance)
         prev = torch.cat([ptr.new_full((B, 1), -1), ptr[:, :-1]], 1)
-        cond = self.pointer(self._pointer_bank(text, text_len), text_len, prev, ptr)
+        cond = self.pointer(bank, n, prev, ptr)
         cap = torch.minimum((ng - 1) // 2, torch.full_like(ng, self.prompt_frames // self.g))
         n_prompt = torch.floor(torch.rand(B, device=dev) * (cap + 1).float()).long()
         i = torch.arange(N, device=dev)[None]
@@ -882,7 +904,8 @@ class UnifiedLM(nn.Module):
         text_rows, prompt_groups, n_prompt_text = [], [], []
         for t, p in zip(texts, prompts):
             if p is not None:
-                n_prompt_text.append(len(self.vocab.encode_text(p.get("text", "").strip())))
+                n_prompt_text.append(len(self.pointer_units(self.vocab.encode_text(p.get("text", "").strip())))
+                                     if self.pointer is not None else 0)
                 t = f"{p.get('text', '')} {t}".strip()
                 sem = torch.as_tensor(p["semantic"]).reshape(-1)
                 prompt_groups.append(sem[: (sem.numel() // self.g) * self.g])
@@ -900,7 +923,7 @@ class UnifiedLM(nn.Module):
         if self.pointer is not None:
             dev = self.embed.weight.device
             text, text_len = _pad_stack([torch.tensor(t, dtype=torch.long, device=dev) for t in text_rows])
-            bank = self._pointer_bank(text, text_len)
+            bank, text_len = self._pointer_bank(text, text_len)
             prompt_cond, prev = self._prompt_pointer(bank, text_len, n_prompt_text, prompt_groups)
         segments, predicts = self._tts_prefix(text_rows, prompt_groups, prompt_cond)
         h, state = self._prefill("tts", segments, max_groups + self.pacing.extra_positions(max_groups))

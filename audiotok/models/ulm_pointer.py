@@ -6,15 +6,17 @@ seven thousand joint steps on 30 hours of speech, speech-lm-v1 still spoke fluen
 pointer the LM keeps an explicit place in its text, as ELLA-V interleaves phonemes with the codes
 they label and duration models do in non-autoregressive TTS:
 
-    ptr_i    the last text piece that has started by the end of group i; -1 before the first one, n
-             (the <eos> slot) once speech is over. Training reads it off a forced alignment
-             (`text_starts`: each piece's first 25 Hz frame and the frame where speech ends,
-             `audiotok align-text`).
-    a_i      = ptr_i - ptr_{i-1} (ptr_{-1} = -1): how many pieces start in group i. The pointer head
+    units    what the pointer steps through: the text pieces (their LM embeddings), or their characters
+             (`units: chars`, "▁" read as a space), read by a small bidirectional character encoder, so
+             a word the LM rarely saw is still spelled out to it, letter by letter.
+    ptr_i    the last unit that has started by the end of group i; -1 before the first one, n (the <eos>
+             slot) once speech is over. Training reads it off a forced alignment (`text_starts`: each
+             unit's first 25 Hz frame and the frame where speech ends, `audiotok align-text`).
+    a_i      = ptr_i - ptr_{i-1} (ptr_{-1} = -1): how many units start in group i. The pointer head
              predicts it from the hidden that predicts group i; at inference it is drawn, then used.
-    c_i      the pieces group i speaks (the mean embedding of ptr_{i-1} .. ptr_i) and the piece after
-             them, projected: added to the hidden the Speech Refined Head writes group i from, and
-             to the LM input of group i, so the next steps know where speech stands.
+    c_i      the units group i speaks (the mean vector of ptr_{i-1} .. ptr_i) and the unit after them,
+             projected: added to the hidden the Speech Refined Head writes group i from, and to the LM
+             input of group i, so the next steps know where speech stands.
 
 A voice prompt's groups carry one learned vector instead of c_i (their alignment is unknown at
 inference), all but the last, which carries the prompt transcript's last piece: where its speech ends.
@@ -26,23 +28,50 @@ import torch
 from torch import nn
 
 from audiotok.errors import UserError
+from audiotok.nn.transformer import Transformer, padding_mask
 
-NEVER = 1 << 30  # text_starts padding: a piece that never starts
+NEVER = 1 << 30  # text_starts padding: a unit that never starts
+SPACE = "\u2581"  # sentencepiece's word-boundary mark
+UNITS = ("pieces", "chars")
+STARTS_FILE = {"pieces": "text_starts", "chars": "char_starts"}  # in a tokens data dir, by unit
 
 
 @dataclass
 class TextPointer:
-    """`max_advance`: the most pieces one group may start (the pointer head's classes are 0 .. it);
-    0 turns the pointer off."""
+    """`max_advance`: the most units one group may start (the pointer head's classes are 0 .. it);
+    0 turns the pointer off. `units`: pieces or chars (see the module docstring)."""
     max_advance: int = 0
+    units: str = "pieces"
+    chars: str = ""  # the character inventory (units: chars; filled from the vocabulary when empty)
 
     def __post_init__(self):
-        if not 0 <= self.max_advance <= 16:
-            raise UserError(f"ulm: tts_pointer.max_advance must be 0 (off) .. 16, got {self.max_advance}")
+        if not 0 <= self.max_advance <= 32:
+            raise UserError(f"ulm: tts_pointer.max_advance must be 0 (off) .. 32, got {self.max_advance}")
+        if self.units not in UNITS:
+            raise UserError(f"ulm: tts_pointer.units must be one of {', '.join(UNITS)}, got '{self.units}'")
 
     @property
     def active(self):
         return self.max_advance > 0
+
+
+def piece_strings(vocab, ids):
+    """Text-local piece ids -> their strings, the word-boundary mark read as a space."""
+    proc = vocab._need_text()
+    return [proc.id_to_piece(int(i)).replace(SPACE, " ") for i in ids]
+
+
+def vocab_chars(vocab):
+    """Every character of the text vocabulary's pieces (not of <unk> and the control pieces), sorted: the
+    inventory character units use."""
+    proc = vocab._need_text()
+    ids = [i for i in range(vocab.text_size) if not (proc.is_unknown(i) or proc.is_control(i))]
+    return "".join(sorted({c for p in piece_strings(vocab, ids) for c in p}))
+
+
+def spell_pieces(vocab, ids, index):
+    """Piece ids -> the ids (from 1) of their characters in `index` ({char: id}), in order."""
+    return [index[c] for p in piece_strings(vocab, ids) for c in p if c in index]
 
 
 def pointers(starts, n_groups, g):
@@ -61,13 +90,28 @@ def advances(ptr, max_advance):
     return a.clamp(max=max_advance), int((a > max_advance).sum())
 
 
+class CharEncoder(nn.Module):
+    """Character ids [B, C] (0: padding) -> contextual vectors [B, C, dim]: an embedding and a small
+    bidirectional transformer, so each letter knows its neighbours (how "gh" sounds depends on them)."""
+
+    def __init__(self, n_chars, dim, layers=2, heads=4):
+        super().__init__()
+        self.embed = nn.Embedding(n_chars + 1, dim, padding_idx=0)
+        self.net = Transformer(dim, layers, heads)
+        nn.init.normal_(self.embed.weight, std=0.02)
+
+    def forward(self, chars, lengths):
+        return self.net(self.embed(chars), mask=padding_mask(lengths, chars.shape[1]))
+
+
 class PointerCond(nn.Module):
     """c_i from the pointer, and the pointer head. Zero-initialised projections: an LM trained without
-    the pointer starts out exactly as it was."""
+    the pointer starts out exactly as it was. `n_chars` > 0: character units, read by a CharEncoder."""
 
-    def __init__(self, dim, max_advance):
+    def __init__(self, dim, max_advance, n_chars=0, char_heads=4):
         super().__init__()
         self.max_advance = int(max_advance)
+        self.chars = CharEncoder(n_chars, dim, heads=char_heads) if n_chars else None
         self.head = nn.Linear(dim, self.max_advance + 1)
         self.span = nn.Linear(dim, dim, bias=False)
         self.next = nn.Linear(dim, dim, bias=False)

@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# The unified LM with the text pointer (conf/ulm_g5_joint_pointer_cpu.yaml; audiotok/models/ulm_pointer.py):
-# TTS rows whose groups are told which text pieces they speak, learned from forced alignments. Starts from
-# the shipped speech-lm-v1, so a fresh install needs no earlier LM run:
+# The unified LM with the text pointer (audiotok/models/ulm_pointer.py): TTS rows whose groups are told which
+# letters (--units chars, conf/ulm_g5_joint_pointer_chars_cpu.yaml) or text pieces (--units pieces,
+# conf/ulm_g5_joint_pointer_cpu.yaml) they speak, learned from forced alignments. Starts from the shipped
+# speech-lm-v1, so a fresh install needs no earlier LM run:
 #   stage 1  the corpus, its speech-25hz-v2 tokens, the BPE model and the vocabulary (run_cpu.sh stages 1-4)
-#   stage 2  `audiotok align-text`: a character CTC reader of the tokens (EXP/aligner) writes
-#            dump/speech-25hz-v2/{train,dev}/text_starts
+#   stage 2  `audiotok align-text`: a character CTC reader of the tokens (EXP/aligner, 1,500 steps) writes
+#            dump/speech-25hz-v2/{train,dev}/char_starts (or text_starts for pieces)
 #   stage 3  the joint phase from speech-lm-v1 with the pointer (run_cpu.sh stage 5, EXP/${tag}) until
 #            --train-hours CPU hours; run again to continue
 #   stage 4  ASR, TTS and their scores on test_9perspk and test_unseen_engines (run_cpu.sh stages 6-8)
-# Usage: ./run_cpu_pointer.sh [--stage N] [--stop-stage N] [--tag lm_v4_pointer] [--train-hours 2.4]
-#        [--align-steps 1500]
+# Usage: ./run_cpu_pointer.sh [--stage N] [--stop-stage N] [--units chars] [--tag lm_v4_pointer_chars]
+#        [--train-hours 2.4] [--align-steps 1500]
 set -euo pipefail
 
 stage=1
 stop_stage=4
-tag=lm_v4_pointer
+units=chars
+tag=
 train_hours=2.4
 align_steps=1500
 . ./path.sh
@@ -23,7 +25,12 @@ align_steps=1500
 exp_root="${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}/mini_synth_lm1"
 tok=dump/speech-25hz-v2
 lang=data/lang_speech-25hz-v2_bpe2000
-config=conf/ulm_g5_joint_pointer_cpu.yaml
+tag=${tag:-lm_v4_pointer_${units}}
+case ${units} in
+  chars) config=conf/ulm_g5_joint_pointer_chars_cpu.yaml starts=char_starts ;;
+  pieces) config=conf/ulm_g5_joint_pointer_cpu.yaml starts=text_starts ;;
+  *) log "--units must be chars or pieces, got ${units}"; exit 1 ;;
+esac
 
 if run_stage 1 "data, tokens, BPE, vocabulary" "local/data.sh" "${tok}/* ${lang}"; then
   ./run_cpu.sh --stage 1 --stop-stage 4
@@ -32,9 +39,10 @@ if run_stage 1 "data, tokens, BPE, vocabulary" "local/data.sh" "${tok}/* ${lang}
   cmp -s data/lang_bpe2000/bpe.model "${shipped}/text.model" \
     || { log "data/lang_bpe2000/bpe.model differs from speech-lm-v1's text model"; exit 1; }
 fi
-if run_stage 2 "align the text pieces to the tokens" "${tok}/{train,dev} + ${lang}" "${tok}/{train,dev}/text_starts"; then
+if run_stage 2 "align the text ${units} to the tokens" "${tok}/{train,dev} + ${lang}" "${tok}/{train,dev}/${starts}"; then
   OMP_NUM_THREADS=2 audiotok align-text ${tok}/train ${tok}/dev --train-dir ${tok}/train --valid-dir ${tok}/dev \
-    --vocab ${lang}/vocab.json --codec speech-25hz-v2 --exp-dir "${exp_root}/aligner" --steps "${align_steps}"
+    --vocab ${lang}/vocab.json --codec speech-25hz-v2 --exp-dir "${exp_root}/aligner" --steps "${align_steps}" \
+    --units "${units}"
 fi
 if run_stage 3 "the joint phase with the pointer, from speech-lm-v1" "${tok} + speech-lm-v1" "${exp_root}/${tag}"; then
   ./run_cpu.sh --stage 5 --stop-stage 5 --lm-config ${config} --tag "${tag}" \
