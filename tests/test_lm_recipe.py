@@ -153,3 +153,15 @@ def test_lm_recipe_tokenizes_with_a_shipped_codec_named(tmp_path):
     tokens = recipe / "dump" / "speech-12hz-v1" / "all" / "tokens.scp"  # the versioned name, not the alias
     assert len(tokens.read_text().splitlines()) == 2
     assert (tokens.parent / "run.sh").is_file()
+
+
+def test_pointer_script_checks_its_units_and_the_quick_check_its_arguments(tmp_path):
+    """run_cpu_pointer.sh names a bad --units before any stage runs; local/tts_quick.sh needs NAME and MODEL."""
+    recipe = lm_recipe(tmp_path / "lm1")
+    r = bash(recipe, "run_cpu_pointer.sh", "--units", "words")
+    assert r.returncode == 1 and "--units must be chars or pieces, got words" in r.stderr
+    assert not (recipe / "dump").exists()  # nothing ran
+    r = bash(recipe, "local/tts_quick.sh", "only-a-name")
+    assert r.returncode == 1 and "usage: local/tts_quick.sh [--set SET] NAME MODEL" in r.stderr
+    for script in ("run_cpu_pointer.sh", "local/tts_quick.sh"):
+        assert subprocess.run(["bash", "-n", str(recipe / script)]).returncode == 0
