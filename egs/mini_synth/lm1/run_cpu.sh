@@ -55,6 +55,8 @@
 #     --lm-args "--init-from EXP_ROOT/mini_synth_lm1/lm_g5cfbi_04h"
 # The content probe of the tokens (how fast a small reader learns the words, four ways):
 #   local/content_probe.sh
+# The text pointer (TTS rows told where in the text each group speaks; from speech-lm-v1, RESULTS.md):
+#   ./run_cpu_pointer.sh --units chars
 set -euo pipefail
 
 root="${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}"
