@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from audiotok.data.lm_dataset import LMTokenDataset
-from audiotok.data.text_align import PieceChars, ctc_viterbi, piece_starts
+from audiotok.data.text_align import PieceChars, ctc_viterbi, unit_starts
 from audiotok.errors import DataDirError, UserError
 from audiotok.models.ulm import TASK_IDS
 from audiotok.models.ulm_pointer import NEVER, PointerCond, TextPointer, advances, pointers
@@ -186,7 +186,7 @@ def test_viterbi_matches_torchaudio_and_spells_pieces(vocab):
     assert chars.decode(ids) == "the cat sat" and len(firsts) == len(pieces)
     assert [chars.chars[ids[f] - 1] for f in firsts][0] == "t"  # a piece starts at its first letter, not its space
     assert chars.spell(pieces, "chars")[1] == list(range(len(ids)))  # character units: every character
-    assert piece_starts([0, 2, 4, 6], [1, 3, 4, 9], [0, 2], 8) == [0, 4, 8]  # speech ends after the last frame, capped
+    assert unit_starts([0, 2, 4, 6], [1, 3, 4, 9], [0, 2], 8) == [0, 4, 8]  # speech ends after the last frame, capped
 
 
 SPELL = " abcd"

@@ -2,12 +2,12 @@
 text pointer (model_conf.tts_pointer, audiotok/models/ulm_pointer.py).
 
 A small character CTC reader (the content probe's, reading the semantic tokens through the codec's
-frozen semantic decoder, or with no --codec through embeddings of its own) learns the characters of the LM's text pieces from --train-dir for --steps
-steps, its character error rate on --valid-dir logged as it goes, then forced-aligns every utterance of
-each DIR (audiotok.data.text_align) and writes DIR/text_starts: `<utt> s_0 .. s_{n-1} s_end`, each text
-piece's first codec frame and the frame where speech ends (with --units chars, DIR/char_starts: each
-character's). The reader is kept in EXP/aligner.pt: a second run with
-the same --exp-dir aligns with it instead of training again.
+frozen semantic decoder, or with no --codec through embeddings of its own) learns the characters of the
+LM's text pieces from --train-dir for --steps steps, its character error rate on --valid-dir logged as it
+goes. It then forced-aligns every utterance of each DIR (audiotok.data.text_align) and writes
+DIR/text_starts: `<utt> s_0 .. s_{n-1} s_end`, each text piece's first codec frame and the frame where
+speech ends (with --units chars, DIR/char_starts: each character's). The reader is kept in
+EXP/aligner.pt: a second run with the same --exp-dir aligns with it instead of training again.
 
 An utterance the reader cannot align (fewer frames than its characters need, or no text) is left out of
 the file and counted; the LM's dataset then skips its TTS item, counted too.
@@ -93,7 +93,7 @@ def align_dir(model, chars, data_dir, device, batch_size=16, units="pieces"):
     import torch
 
     from audiotok.bin.content_probe import _batch, load_dir
-    from audiotok.data.text_align import ctc_viterbi, piece_starts
+    from audiotok.data.text_align import ctc_viterbi, unit_starts
 
     ids, codes, texts, _ = load_dir(data_dir, ["semantic"])
     out, failed = {}, {}
@@ -101,7 +101,7 @@ def align_dir(model, chars, data_dir, device, batch_size=16, units="pieces"):
         part = range(s, min(s + batch_size, len(ids)))
         c, lengths, _ = _batch([(codes[i], []) for i in part], device)
         with torch.no_grad():
-            h, pos = model.hidden(c, lengths)
+            h, _ = model.hidden(c, lengths)
             lp = model.head.log_probs(h).cpu().numpy()
         for row, i in enumerate(part):
             pieces = chars.vocab.encode_text(texts[i])
@@ -116,13 +116,11 @@ def align_dir(model, chars, data_dir, device, batch_size=16, units="pieces"):
                 why = "too few frames" if "frames" in str(e) else "unspellable text"
                 failed[why] = failed.get(why, 0) + 1
                 continue
-            out[ids[i]] = piece_starts(first, last, firsts, T)
+            out[ids[i]] = unit_starts(first, last, firsts, T)
     return out, failed
 
 
 def run(args):
-    import torch
-
     from audiotok.fileio import atomic_write_text
     from audiotok.models.ulm_frontend import read_codec_semantic_decoder
     from audiotok.models.ulm_pointer import STARTS_FILE
@@ -133,8 +131,6 @@ def run(args):
         raise UserError("--steps, --batch-size and --max-frames must be >= 1")
     if not Path(args.vocab).is_file():
         raise UserError(f"{args.vocab}: no such vocab.json")
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-
     def log(msg):
         print(f"align-text: {msg}", file=sys.stderr, flush=True)
 

@@ -154,7 +154,7 @@ def train_and_score(train, test, sizes, args, codec=None, log=print, chars=None,
     rng = random.Random(args.seed)
     device = torch.device(args.device)
     _, codes, texts = train
-    chars = chars or Chars(texts)
+    chars = chars if chars is not None else Chars(texts)
     items = [(c, chars.encode(t)) for c, t in zip(codes, texts) if c.shape[-1] <= args.max_frames]
     left_out = len(codes) - len(items)
     if not items:

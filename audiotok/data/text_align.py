@@ -87,7 +87,7 @@ def ctc_viterbi(log_probs, targets, blank=0):
     return first, last
 
 
-def piece_starts(first, last, firsts, n_frames):
+def unit_starts(first, last, firsts, n_frames):
     """From the characters' first and last frames (ctc_viterbi): each unit's first frame (the frame of its
     character `firsts` names) plus the end of speech (one frame after the last character's last frame, at
     most n_frames)."""
@@ -96,4 +96,4 @@ def piece_starts(first, last, firsts, n_frames):
     return [int(x) for x in np.maximum.accumulate(starts + [end])]
 
 
-__all__ = ["PieceChars", "ctc_viterbi", "piece_starts"]
+__all__ = ["PieceChars", "ctc_viterbi", "unit_starts"]

@@ -857,7 +857,7 @@ class UnifiedLM(nn.Module):
 
     def _prompt_pointer(self, bank, text_len, n_prompt_text, prompt_groups):
         """With the pointer: each row's prompt groups' c [B,P,D] (the learned prompt vector, the last group
-        at the prompt transcript's last piece) and the pointer after the prompt [B]."""
+        at the prompt transcript's last unit) and the pointer after the prompt [B]."""
         B, D = bank.shape[0], bank.shape[-1]
         P = max([int(p.numel()) // self.g for p in prompt_groups] + [0])
         prev = torch.tensor([n - 1 if int(p.numel()) >= self.g else -1 for n, p in zip(n_prompt_text, prompt_groups)],
