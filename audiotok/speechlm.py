@@ -242,7 +242,7 @@ class SpeechLM:
         return {"semantic": sem[:keep], "acoustic": ac[:, :keep], "text": str(prompt_text or "").strip()}
 
     @torch.no_grad()
-    def tts(self, text, prompt=None, prompt_text=None, sr=None, greedy=False, temperature=0.8, top_k=0, top_p=0.9,
+    def tts(self, text, prompt=None, prompt_text=None, sr=None, greedy=True, temperature=0.8, top_k=0, top_p=0.9,
             seed=None, acoustic_steps=8, max_seconds=None, end_threshold=0.5, batch_size=8, prompt_mode="acoustic",
             raw_text=False, semantic=None, acoustic_decode="auto"):
         """Synthesize a text (or a list of texts) -> (wav Tensor [T], sample_rate) (or a list of them).
@@ -265,6 +265,9 @@ class SpeechLM:
         "auto" (the default) is "expected" with a residual-VQ codec, else "codes": on the true semantic tokens
         of 36 test utterances Whisper heard 62.8 % WER with expected latents against 94.5 % with the chosen
         codes (speech-25hz-v2 with speech-lm-v1, egs/mini_synth/lm1/RESULTS.md).
+        greedy (the default) takes the LM's most likely semantic tokens: Whisper heard 90.6 % WER on all 324
+        test_9perspk utterances greedy against 110.6 % sampled (temperature 0.8, top-p 0.9); the acoustic
+        stage draws with `seed` either way.
         """
         if prompt_mode not in ("acoustic", "continue"):
             raise UserError(f"tts: prompt_mode must be 'acoustic' or 'continue', got '{prompt_mode}'")

@@ -157,13 +157,16 @@ def _tts_tab(store, out_root):
                 prompt = gr.Audio(sources=SOURCES, type="filepath", label="Voice prompt (optional)",
                                   elem_id="tts-prompt")
                 prompt_text = gr.Textbox(label="What the prompt says (optional; else the LM transcribes it)")
-                seed = gr.Number(0, precision=0, label="Seed")
+                with gr.Row():
+                    sample = gr.Checkbox(False, label="Sample the words' tokens (varied; greedy is clearer)",
+                                         elem_id="tts-sample")
+                    seed = gr.Number(0, precision=0, label="Seed")
                 run = gr.Button("Speak", variant="primary", elem_id="tts-run")
             with gr.Column():
                 status = gr.Markdown("", elem_id="tts-status", elem_classes=["status"])
                 out = gr.Audio(type="filepath", label="Speech", interactive=False, elem_id="tts-output")
-        run.click(functools.partial(handlers.ui_tts, store, out_root), [lm, text, prompt, prompt_text, seed],
-                  [out, status])
+        run.click(functools.partial(handlers.ui_tts, store, out_root),
+                  [lm, text, prompt, prompt_text, seed, sample], [out, status])
 
 
 def _music_tab(store, out_root, max_seconds):

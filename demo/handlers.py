@@ -208,9 +208,10 @@ def asr_transcribe(slm, audio_path, max_seconds=MAX_SECONDS):
 
 
 def tts_synthesize(slm, text, out_dir=".", prompt_path=None, prompt_text="", seed=0, max_seconds=TTS_MAX_SECONDS,
-                   prompt_max_seconds=MAX_SECONDS):
-    """Text (+ an optional voice prompt) -> semantic tokens (LM + SRH) -> acoustic codebooks in
-    the prompt's voice (MaskGIT) -> waveform (codec), by SpeechLM.tts. Returns (wav path, stats)."""
+                   prompt_max_seconds=MAX_SECONDS, sample=False):
+    """Text (+ an optional voice prompt) -> semantic tokens (LM + SRH; greedy, or drawn with `sample`) ->
+    acoustic codebooks in the prompt's voice (MaskGIT, drawn with `seed`) -> waveform (codec), by
+    SpeechLM.tts. Returns (wav path, stats)."""
     text = (text or "").strip()
     if not text:
         raise UserError("no text: type what to say")
@@ -221,7 +222,7 @@ def tts_synthesize(slm, text, out_dir=".", prompt_path=None, prompt_text="", see
         wav = load_input(prompt_path, sr, prompt_max_seconds, what="voice prompt")
         # its transcript: as typed, else recognised by the LM itself
         prompt = slm.prompt_from(wav, (prompt_text or "").strip() or None, sr=sr)
-    wav, sr = slm.tts(text, prompt=prompt, seed=int(seed), max_seconds=max_seconds)
+    wav, sr = slm.tts(text, prompt=prompt, seed=int(seed), max_seconds=max_seconds, greedy=not sample)
     elapsed = time.perf_counter() - t0
     stats = dict(slm.last_stats)
     out, clipped = _write_wav(Path(out_dir) / f"tts_seed{int(seed)}.wav", wav, sr)
@@ -300,17 +301,17 @@ def ui_asr(store, lm_name, audio_path, max_seconds=MAX_SECONDS):
     return _guard(1, go)
 
 
-def ui_tts(store, out_root, lm_name, text, prompt_path, prompt_text, seed):
+def ui_tts(store, out_root, lm_name, text, prompt_path, prompt_text, seed, sample=False):
     """-> (wav path, status markdown)."""
     def go():
         path, s = tts_synthesize(_speech_lm(store, lm_name), text, new_out_dir(out_root), prompt_path, prompt_text,
-                                 int(seed or 0))
+                                 int(seed or 0), sample=bool(sample))
         status = (f"Done: {s['duration_s']:.2f} s of speech from {s['semantic_tokens']} semantic tokens "
                   f"in {s['seconds']:.2f} s")
         if s["prompt_text"]:
             status += f"; voice prompt read as \"{s['prompt_text']}\""
         if s["ended_at_once"]:
-            status += " (the LM ended the speech at once, as an undertrained LM does: try another seed)"
+            status += " (the LM ended the speech at once, as an undertrained LM does: try sampling, or another seed)"
         return path, status
     return _guard(1, go)
 

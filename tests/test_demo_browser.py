@@ -151,6 +151,8 @@ def test_demo_in_a_browser(files, tmp_path):
         # TTS: text -> semantic tokens -> speech of exactly that many codec frames
         page.get_by_role("tab", name="TTS").click()
         page.fill("#tts-text textarea", "the cat sat on the mat")
+        assert not page.is_checked("#tts-sample input[type=checkbox]")  # greedy unless asked to sample
+        page.check("#tts-sample input[type=checkbox]")
         status = run_and_wait(page, "tts-run", "tts-status")
         frames = int(status.split(" semantic tokens")[0].split()[-1])
         assert status.startswith("Done: ")

@@ -272,7 +272,7 @@ def test_asr_transcribes_the_codec_semantic_tokens(lm_store, clip):
     assert handlers.ui_asr(lm_store[1], "bare", str(clip))[1].startswith("**Error:** LM 'bare' has no usable codec/")
 
 
-def test_tts_speaks_text_with_and_without_a_voice_prompt(lm_store, clip, tmp_path):
+def test_tts_speaks_text_with_and_without_a_voice_prompt(lm_store, clip, tmp_path, monkeypatch):
     store, _ = lm_store
     slm = store.speech_lm("ulm")
     hop = slm.codec.hop_length
@@ -281,6 +281,15 @@ def test_tts_speaks_text_with_and_without_a_voice_prompt(lm_store, clip, tmp_pat
     assert sr == SR and 1 <= s["semantic_tokens"] <= 25 and wav.shape[-1] == s["semantic_tokens"] * hop
     again, _ = handlers.tts_synthesize(slm, "the cat sat", tmp_path / "b", seed=3, max_seconds=2.0)
     assert torch.equal(read_audio(again)[0], wav)  # a seed reproduces the speech
+    # greedy semantic tokens unless the user asks to sample them (the toy LM is too sure of its tokens for
+    # the two to differ in sound, so the call is watched)
+    real_tts, asked = slm.tts, []
+    monkeypatch.setattr(slm, "tts", lambda *a, **k: asked.append(k["greedy"]) or real_tts(*a, **k))
+    for sample in (False, True):
+        handlers.tts_synthesize(slm, "the cat sat", tmp_path / f"s{sample}", seed=3, max_seconds=2.0, sample=sample)
+        assert handlers.ui_tts(store, tmp_path / "ui", "ulm", "hello", None, "", 3, sample)[1].startswith("Done: ")
+    assert asked == [True, True, False, False]
+    monkeypatch.undo()
     # with a voice prompt the prompt is transcribed by the LM when no transcript is typed
     path, s = handlers.tts_synthesize(slm, "the dog", tmp_path / "c", prompt_path=str(clip), seed=1, max_seconds=1.0)
     wav_p, _ = read_audio(clip, target_sr=SR)

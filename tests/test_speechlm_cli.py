@@ -316,6 +316,36 @@ def test_tts_cli_one_text_with_prompt(pair, tmp_path):
     assert read_audio(tmp_path / "g.wav")[0].shape[-1] % hop == 0
 
 
+def test_tts_is_greedy_by_default_with_sampling_on_request(pair, tmp_path):
+    """Greedy semantic tokens are the default of the API and the CLI (the acoustic stage still draws with
+    the seed); --sample keeps tts's own sampling defaults (temperature 0.8, top-p 0.9), asr's are 1.0."""
+    import argparse
+
+    from audiotok.bin import asr, tts
+    from audiotok.cli import main
+    from audiotok.speechlm import SpeechLM
+
+    _, lm_dir, _, _, _ = pair
+    slm = SpeechLM.from_pretrained(lm_dir)
+    assert torch.equal(slm.tts("THE CAT SAT", seed=2, max_seconds=2.0)[0],
+                       slm.tts("THE CAT SAT", greedy=True, seed=2, max_seconds=2.0)[0])
+    for name, flags in (("default", []), ("greedy", ["--greedy"])):
+        assert main(["tts", "A DOG RAN HOME", "-o", str(tmp_path / f"{name}.wav"), "--model", str(lm_dir),
+                     "--seed", "4", "--max-seconds", "2", *flags]) == 0
+    assert (tmp_path / "default.wav").read_bytes() == (tmp_path / "greedy.wav").read_bytes()
+
+    def parsed(module, *argv):
+        p = argparse.ArgumentParser()
+        module.add_arguments(p)
+        return p.parse_args(list(argv))
+
+    a = parsed(tts, "HI", "-o", "x.wav")
+    assert (a.sample, a.temperature, a.top_p) == (False, 0.8, 0.9)
+    assert parsed(tts, "HI", "-o", "x.wav", "--sample").sample
+    a = parsed(asr, "x.wav")
+    assert (a.sample, a.temperature, a.top_p) == (False, 1.0, 1.0)
+
+
 def test_tts_cli_data_dir_prompts_of_other_speakers(pair, tmp_path):
     from audiotok.cli import main
 

@@ -20,22 +20,21 @@ from audiotok.errors import UserError
 DESCRIPTION = "Transcribe speech with the unified speech LM (ASR)."
 
 
-def add_decoding_arguments(p, sample_default):
-    """Model, device and sampling options shared by asr and tts."""
+def add_decoding_arguments(p, temperature=1.0, top_p=1.0):
+    """Model, device and decoding options shared by asr and tts: greedy by default; `temperature` and
+    `top_p` are the command's sampling defaults (with --sample)."""
     p.add_argument("--model", default=None,
                    help="LM model dir (packed release or recipe exp dir) or shipped name (default: the shipped LM, 'lm')")
     p.add_argument("--codec", default=None, help="codec model dir (default: the LM dir's codec/)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--batch-size", type=int, default=8, help="utterances decoded together")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--greedy", dest="sample", action="store_false", default=sample_default,
-                      help="take the most likely token" + ("" if sample_default else " (default)"))
-    mode.add_argument("--sample", dest="sample", action="store_true",
-                      help="sample tokens" + (" (default)" if sample_default else ""))
-    p.add_argument("--temperature", type=float, default=0.8 if sample_default else 1.0,
-                   help="sampling temperature (with --sample)")
+    mode.add_argument("--greedy", dest="sample", action="store_false", default=False,
+                      help="take the most likely token (default)")
+    mode.add_argument("--sample", dest="sample", action="store_true", help="sample tokens")
+    p.add_argument("--temperature", type=float, default=temperature, help="sampling temperature (with --sample)")
     p.add_argument("--top-k", type=int, default=0, help="sample among the k most likely tokens (0: all)")
-    p.add_argument("--top-p", type=float, default=0.9 if sample_default else 1.0,
+    p.add_argument("--top-p", type=float, default=top_p,
                    help="sample from the smallest set holding this probability (nucleus)")
     p.add_argument("--seed", type=int, default=None, help="random seed for sampling")
 
@@ -74,7 +73,7 @@ def add_arguments(p):
                    help="beam search with this many hypotheses (1: greedy, or --sample)")
     p.add_argument("--length-penalty", type=float, default=1.0,
                    help="beam search ranks finished hypotheses by log-probability / length ** this")
-    add_decoding_arguments(p, sample_default=False)
+    add_decoding_arguments(p)
 
 
 def _data_dir_inputs(d):

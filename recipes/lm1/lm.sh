@@ -27,7 +27,7 @@ compare_configs=       # more LM configs trained the same way for the rate compa
 compare_args=          # extra overrides for those (e.g. trainer.max_steps=300)
 train_threads=1        # torch threads for training and decoding (more threads thrash a busy shared CPU)
 asr_args=              # options for `audiotok asr` (e.g. "--batch-size 16")
-tts_args="--seed 0"    # options for `audiotok tts` (e.g. "--greedy", "--temperature 0.7")
+tts_args="--seed 0"    # options for `audiotok tts` (greedy by default; e.g. "--sample --temperature 0.7")
 seen_utts=20           # also decode this many training utterances: did the LM learn what it saw? (0: no)
 timing_steps=8         # optimizer steps timed per LM in the score stage
 pack_opts=             # stage 9: options for packing the LM (e.g. "--name speech-lm-v1 --version 1 --dtype float16 --card")

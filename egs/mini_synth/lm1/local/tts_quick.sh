@@ -3,7 +3,7 @@
 # (36 for test_9perspk), spoken by an LM from the test texts (`audiotok tts --data-dir`, the voice prompt
 # conditioning the acoustic stage, as stage 7 does), judged by Whisper tiny.en. Prints the WER and CER
 # and adds a row to EXP_ROOT/mini_synth_lm1/tts_quick/SET/results.tsv; outputs of a NAME are reused.
-#   local/tts_quick.sh [--set test_9perspk] NAME MODEL [audiotok tts options, e.g. --greedy]
+#   local/tts_quick.sh [--set test_9perspk] NAME MODEL [audiotok tts options, e.g. --sample]
 set -euo pipefail
 set_name=test_9perspk
 root="${AUDIOTOK_EXP_ROOT:-${HOME}/.cache/audiotok/exp}"
