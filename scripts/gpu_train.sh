@@ -6,10 +6,15 @@
 # token files, which are small, so it is the model trained there: the codec tokens of its recipe
 # travel in .gpu/ (git-ignored), and the weights come back in parts under 16 MiB.
 #
-#   scripts/gpu_train.sh prepare [LM_RECIPE_DIR] [CONFIG] [CODEC_DIR]
+#   [TRAIN_ARGS=...] scripts/gpu_train.sh prepare [LM_RECIPE_DIR] [CONFIG] [CODEC_DIR]
 #                                                              here: .gpu/{tok.tar,lang,config.yaml} and, for
 #                                                              an LM that reads through the codec's semantic
-#                                                              decoder (grouping.frontend: codec), .gpu/codec
+#                                                              decoder (grouping.frontend: codec), .gpu/codec;
+#                                                              the token dirs' forced alignments (text_starts,
+#                                                              char_starts) travel when the recipe made them;
+#                                                              TRAIN_ARGS are more `audiotok train` options for
+#                                                              the device (e.g. "--init-from speech-lm-v1
+#                                                              --init-skip pointer.", a shipped LM)
 #   scripts/gpu_train.sh train MINUTES [OUT]                   on the device (run: carry [".gpu"]):
 #                                                              trains MINUTES of GPU time, writes OUT
 #                                                              (default $OUT): the model packed as
@@ -51,6 +56,9 @@ prepare)
     awk '{n = split($2, p, "/"); print $1, ".gpu/tok/" d "/" p[n]}' d="${d}" "${tokdir}/${d}/tokens.scp" \
       > "${gpu}/tok/${d}/tokens.scp"
     for f in text utt2spk; do cp "${tokdir}/${d}/${f}" "${gpu}/tok/${d}/"; done
+    for f in text_starts char_starts; do  # written by `audiotok align-text`, read by pointer configs
+      [ ! -f "${tokdir}/${d}/${f}" ] || cp "${tokdir}/${d}/${f}" "${gpu}/tok/${d}/"
+    done
   done
   (cd "${tokdir}" && tar -cf "${gpu}/tok.tar" --transform 's#^#.gpu/tok/#' train/*.atok dev/*.atok)
   cp -r "${lang}" "${gpu}/lang"
@@ -63,7 +71,8 @@ prepare)
     mkdir -p "${gpu}/codec"
     cp "${codec}/config.yaml" "${codec}/model.safetensors" "${gpu}/codec/"
   fi
-  echo "${config} @ $(git -C "${repo}" rev-parse --short HEAD)" > "${gpu}/SOURCE"
+  printf '%s\n' "${TRAIN_ARGS:-}" > "${gpu}/train_args"
+  echo "${config}${TRAIN_ARGS:+ ${TRAIN_ARGS}} @ $(git -C "${repo}" rev-parse --short HEAD)" > "${gpu}/SOURCE"
   du -sh "${gpu}"
   ;;
 train)
@@ -76,10 +85,12 @@ train)
   exp=/tmp/gpu_exp
   rm -rf "${exp}"
   hours=$(awk -v m="${minutes}" 'BEGIN { printf "%.4f", m / 60 }')
+  train_args=()
+  [ ! -s .gpu/train_args ] || read -r -a train_args < .gpu/train_args
   # the trainer stops on process CPU time; a GPU run keeps one core busy, so that is about wall time
   PYTHONUNBUFFERED=1 "${py}" -m audiotok.cli train --config .gpu/config.yaml --train-data .gpu/tok/train \
     --valid-data .gpu/tok/dev --exp-dir "${exp}" --ngpu "${ngpu}" trainer.max_cpu_hours="${hours}" \
-    trainer.max_steps=10000000 2>&1 | tee "${exp}.log" | grep -E "valid step|spent|packed|Error" || true
+    trainer.max_steps=10000000 ${train_args[@]+"${train_args[@]}"} 2>&1 | tee "${exp}.log" | grep -E "valid step|spent|packed|Error" || true
   mkdir -p "${out}"
   [ -f "${exp}/model/model.safetensors" ] || { echo "$0: training wrote no model (see the log)" >&2; tail -20 "${exp}.log" >&2; exit 1; }
   # at most 8 files and 64 MiB come back: float16 weights in parts + one tar of the rest
