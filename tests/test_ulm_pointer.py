@@ -26,6 +26,8 @@ def test_pointers_and_advances_from_starts():
     with pytest.raises(UserError, match="max_advance"):
         TextPointer(max_advance=-1)
     assert not TextPointer().active and TextPointer(max_advance=3).active
+    with pytest.raises(UserError, match="need max_advance > 0"):
+        TextPointer(units="chars")  # configured, but off: it would train silently without the pointer
 
 
 def test_conditioning_reads_the_pieces_each_group_speaks():

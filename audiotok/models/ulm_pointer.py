@@ -49,6 +49,9 @@ class TextPointer:
             raise UserError(f"ulm: tts_pointer.max_advance must be 0 (off) .. 32, got {self.max_advance}")
         if self.units not in UNITS:
             raise UserError(f"ulm: tts_pointer.units must be one of {', '.join(UNITS)}, got '{self.units}'")
+        if self.max_advance == 0 and (self.units != "pieces" or self.chars):
+            # a pointer configured but left off would train silently without it
+            raise UserError("ulm: tts_pointer.units and .chars need max_advance > 0 (0 turns the pointer off)")
 
     @property
     def active(self):
