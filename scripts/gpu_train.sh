@@ -82,7 +82,7 @@ train)
   [ "${3:-}" = cpu ] && ngpu=0
   cd "${repo}"
   tar -xf .gpu/tok.tar
-  exp=/tmp/gpu_exp
+  exp=${GPU_EXP:-/tmp/gpu_exp}  # the run's scratch exp dir, replaced by each run
   rm -rf "${exp}"
   hours=$(awk -v m="${minutes}" 'BEGIN { printf "%.4f", m / 60 }')
   train_args=()

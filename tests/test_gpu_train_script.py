@@ -65,7 +65,8 @@ def test_gpu_train_script_carries_alignments_and_options_and_brings_the_model_ba
     # the device: only the repo with .gpu/ (the recipe's dump/ is not there)
     shutil.move(str(tok), str(tmp_path / "dump_away"))
     out = tmp_path / "out"
-    run(["bash", script, "train", "0.02", out, "cpu"], repo)
+    run(["bash", script, "train", "0.02", out, "cpu"], repo, GPU_EXP=str(tmp_path / "gpu_exp"))
+    assert (tmp_path / "gpu_exp" / "model" / "model.safetensors").is_file()
     assert sorted(p.name for p in out.iterdir())[0].startswith("model.safetensors.part")
     exp = tmp_path / "exp"
     assert "trained from conf/pointer.yaml trainer.valid_interval=1 trainer.seed=7 @" in \
