@@ -11,9 +11,10 @@
     audiotok tts --data-dir data/test --semantic-from dump/tokens/test -o exp/tts_oracle
         the same, but with each utterance's own semantic tokens (the tokens data dir's tokens.scp) in
         place of the LM's: the acoustic stage and the codec alone (TTS's acoustic-stage ceiling)
-Greedy by default: the shipped LM speaks more intelligibly so (test_9perspk, Whisper WER 90.6 % greedy
-against 110.6 % sampled, egs/mini_synth/lm1/RESULTS.md); --sample draws the semantic tokens (temperature
-0.8, top-p 0.9, as Fun-Audio-Chat's speech generation). The acoustic stage draws with --seed either way.
+Greedy by default: speech-lm-v1 speaks more intelligibly so (release 4 on test_9perspk: Whisper WER
+90.6 % greedy against 110.6 % sampled, egs/mini_synth/lm1/RESULTS.md); --sample draws the semantic tokens
+(temperature 0.8, top-p 0.9, as Fun-Audio-Chat's speech generation). The acoustic stage draws with --seed
+either way.
 """
 
 import json

@@ -9,6 +9,12 @@
 #   stage 3  the joint phase from speech-lm-v1 with the pointer (run_cpu.sh stage 5, EXP/${tag}) until
 #            --train-hours CPU hours; run again to continue
 #   stage 4  ASR, TTS and their scores on test_9perspk and test_unseen_engines (run_cpu.sh stages 6-8)
+# speech-lm-v1 release 5 is the --units chars run: stage 3 stopped at step 2,038 (the config's cosine over
+# 2,800 steps), was resumed with the cosine stretched to 6,000 steps (its stage-5 command from EXP/run.sh with
+# trainer.max_cpu_hours=4.5 scheduler_conf.total_steps=6000 --allow-config-change) and stopped after step
+# 5,000 (3.04 CPU hours), then stage 4 and `./run_cpu.sh --stage 9 --stop-stage 9 --lm-config
+# conf/ulm_g5_joint_pointer_chars_cpu.yaml --tag lm_v4_pointer_chars --pack-opts "--name speech-lm-v1
+# --version 5 --dtype int8 --card"`.
 # Usage: ./run_cpu_pointer.sh [--stage N] [--stop-stage N] [--units chars] [--tag lm_v4_pointer_chars]
 #        [--train-hours 2.4] [--align-steps 1500]
 set -euo pipefail
