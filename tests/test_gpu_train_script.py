@@ -4,6 +4,7 @@ what travelled) trains a pointer LM and splits its float16 weights, `fetch` rebu
 The script runs from a copy inside a scratch git repo, so the real checkout's .gpu/ is never touched."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -24,7 +25,7 @@ POINTER = POINTER.replace("max_frames: 200}", "max_frames: 200, text_starts: cha
 
 def run(cmd, cwd, **env):
     r = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True,
-                       env={**__import__("os").environ, "PYTHON": sys.executable, **env})
+                       env={**os.environ, "PYTHON": sys.executable, **env})
     assert r.returncode == 0, r.stderr[-3000:]
     return r
 
@@ -39,7 +40,7 @@ def test_gpu_train_script_carries_alignments_and_options_and_brings_the_model_ba
     (recipe / "conf" / "pointer.yaml").write_text(POINTER)
     for split in ("train", "dev"):
         shutil.copytree(tmp_path / "raw" / "all", tmp_path / "raw" / split)
-    r = bash(recipe, "lm.sh", "--codec-exp-dir", tmp_path / "codec_tiny", "--data-root", tmp_path / "raw",
+    r = bash(recipe, "lm.sh", "--codec-exp-dir", codec, "--data-root", tmp_path / "raw",
              "--train-set", "train", "--valid-set", "dev", "--test-sets", "dev", "--bpe-size", "30",
              "--lm-config", "conf/pointer.yaml", "--nj", "1", "--stop-stage", "4")
     assert r.returncode == 0, r.stderr[-3000:]

@@ -36,7 +36,8 @@ def add_decoding_arguments(p, temperature=1.0, top_p=1.0):
     p.add_argument("--top-k", type=int, default=0, help="sample among the k most likely tokens (0: all)")
     p.add_argument("--top-p", type=float, default=top_p,
                    help="sample from the smallest set holding this probability (nucleus)")
-    p.add_argument("--seed", type=int, default=None, help="random seed for sampling")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed for sampling (and, in tts, for the acoustic stage's draws)")
 
 
 def check_decoding_arguments(args):
