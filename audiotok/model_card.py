@@ -37,7 +37,7 @@ SCOPE = {
                "outside what it saw."),
     "ulm": ("A unified speech LM trained by an audiotok recipe on **synthetic speech only** (espeak-ng and flite "
             "voices reading generated sentences; no human recordings): it transcribes (ASR) and speaks (TTS, "
-            "in the voice of a prompt) through the codec in `codec/`. Expect it to work best on such voices and "
+            "in the voice of a prompt) through {codec}. Expect it to work best on such voices and "
             "on the corpus's vocabulary; real voices, other words and noise are outside what it saw."),
 }
 SPEECH_SCOPE = ("Trained by an audiotok recipe on **synthetic speech only** (espeak-ng and flite voices, no human "
@@ -52,6 +52,12 @@ USE = {
 }
 SPEECH_USE = ["audiotok encode speech.wav -o speech.atok --model {name}",
               "audiotok decode speech.atok -o speech_rec.wav"]
+
+
+def _codec_phrase(meta):
+    """How an LM's card names its codec: by shipped name when it refers to one, else the packed copy."""
+    codec = meta.get("codec")
+    return f"the shipped codec `{codec}`" if isinstance(codec, str) and codec else "the codec in `codec/`"
 
 
 def _origin_line(origin):
@@ -70,7 +76,7 @@ def model_card(model, exp, out, results=None):
     streams = ", ".join(f"{s['name']} {s['n_codebooks']} x {s['codebook_size']}" for s in d.get("streams", []))
     lines = [f"# {name}" + (f" (version {meta['version']})" if meta.get("version") else ""), ""]
     lines += [
-        SCOPE.get(d["model_type"], SPEECH_SCOPE), "",
+        SCOPE.get(d["model_type"], SPEECH_SCOPE).replace("{codec}", _codec_phrase(meta)), "",
         "## Model", "",
         f"- type: {d['model_type']}; " + (f"{d['sample_rate']} Hz audio, " if d.get("sample_rate") else "")
         + f"{d.get('frame_rate')} Hz frames",
@@ -90,7 +96,9 @@ def model_card(model, exp, out, results=None):
                      f"the best validation); {train.get('cpu_hours')} CPU hours, {train.get('wall_hours')} wall hours")
         for i, seg in enumerate(train.get("segments") or [], 1):
             lines.append(f"- segment {i}: from step {seg.get('from_step')} at git `{seg.get('git')}` on "
-                         f"{seg.get('device')}, started {seg.get('started')}")
+                         f"{seg.get('device')}, started {seg.get('started')}"
+                         + (f"; config changed: {', '.join(seg['config_changed'])}" if seg.get("config_changed") else "")
+                         + (f"; `{seg['command']}`" if seg.get("command") else ""))
         origin = train.get("started_from")
         while origin:  # the weights it started from, and theirs: the hours above are this run's alone
             lines.append(f"- started from {_origin_line(origin)}")

@@ -628,6 +628,16 @@ def test_cli_resume_refuses_a_changed_config(data, tmp_path):
     assert run("optim_conf.lr=0.5", "trainer.max_steps=4", "--allow-config-change").returncode == 0
     assert sorted(p.name for p in exp.glob("config.before_resume*.yaml")) == ["config.before_resume1.yaml",
                                                                               "config.before_resume2.yaml"]
+    # each segment keeps its command line and what changed, so a model card shows how every resume ran
+    from audiotok.train.checkpoint import training_state
+
+    segs = training_state(exp)["segments"]
+    assert [s["from_step"] for s in segs] == [0, 2, 3]
+    assert "config_changed" not in segs[0] and segs[0]["command"].startswith("audiotok train --config")
+    assert segs[1]["config_changed"] == ["trainer.max_steps"] and segs[1]["command"].endswith("trainer.max_steps=3")
+    assert sorted(segs[2]["config_changed"]) == ["optim_conf.lr", "trainer.max_steps"]
+    assert "optim_conf.lr=0.5 trainer.max_steps=4 --allow-config-change" not in segs[2]["command"]  # options first
+    assert segs[2]["command"].endswith("--resume --allow-config-change optim_conf.lr=0.5 trainer.max_steps=4")
 
 
 def test_cli_init_from_starts_a_new_run_from_packed_weights(data, tmp_path):
@@ -665,6 +675,7 @@ def test_cli_init_from_starts_a_new_run_from_packed_weights(data, tmp_path):
     card = (tmp_path / "rel" / "MODEL_CARD.md").read_text()
     first = tmp_path / "first" / "model"
     assert f"- started from `{first}`: all its weights, its step 2, {first_hours} CPU hours" in card
+    assert f"; `audiotok train --config {conf} " in card and f"--exp-dir {tmp_path / 'second'}" in card
     chained = init_origin(tmp_path / "rel")  # a third run from the release: the chain of origins goes along
     assert chained["model"] == "tiny-ssl" and chained["version"] == "2" and chained["started_from"] == origin
     assert chained["step"] == json.loads((tmp_path / "rel" / "meta.json").read_text())["best_metric"]["step"]

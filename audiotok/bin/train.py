@@ -28,6 +28,7 @@ A SIGTERM or Ctrl-C saves a checkpoint and exits with 128 + the signal number.
 
 import json
 import logging
+import shlex
 import signal
 import subprocess
 import sys
@@ -256,8 +257,9 @@ def _training_only_from_best(ckpt_dir, own, prefixes):
 
 
 def train(cfg, train_data, valid_data, exp_dir, ngpu=0, resume=False, allow_config_change=False, init_from=None,
-          init_partial=False, init_skip=()):
+          init_partial=False, init_skip=(), command=None):
     """Set up this process (distributed or not), train, and pack the best model into EXP/model/.
+    `command`: the command line, kept with the training segment (the model card shows how each resume ran).
     Returns the trainer's summary dict."""
     from audiotok.registry import build_model, dataset_class
     from audiotok.train import distributed as D
@@ -294,7 +296,10 @@ def train(cfg, train_data, valid_data, exp_dir, ngpu=0, resume=False, allow_conf
         valid_set = cls(str(valid_data), train=False, seed=seed, **{**conf, **(cfg.get("valid_dataset_conf") or {})})
         log.info("data: %d training items from %s, %d validation items from %s",
                  len(train_set), train_data, len(valid_set), valid_data)
-        trainer = Trainer(cfg, model, train_set, valid_set, exp_dir, info, resume=resume)
+        segment = {"command": command} if command else {}
+        if changed:
+            segment["config_changed"] = list(changed)
+        trainer = Trainer(cfg, model, train_set, valid_set, exp_dir, info, resume=resume, segment=segment)
         summary = trainer.train()
         # a finished run packs its best weights; a stopped one too once it has validated, so a long
         # run stopped at the end of a session can be scored and packed before it is resumed
@@ -331,7 +336,8 @@ def run(args):
     if nproc > 1 and not under_torchrun():
         return _relaunch(args, nproc)
     summary = train(cfg, args.train_data, args.valid_data, args.exp_dir, args.ngpu, args.resume,
-                    args.allow_config_change, args.init_from, args.init_partial, args.init_skip)
+                    args.allow_config_change, args.init_from, args.init_partial, args.init_skip,
+                    command=shlex.join(["audiotok", "train", *_argv(args)]))
     code = 0 if summary["stopped_by"] is None else 128 + int(summary["stopped_by"])
     if under_torchrun():
         from audiotok.train.distributed import leave_worker

@@ -130,7 +130,7 @@ class Trainer:
     exp_dir: checkpoints go to exp_dir/checkpoints, TensorBoard scalars to exp_dir/tensorboard.
     """
 
-    def __init__(self, config, model, train_set, valid_set, exp_dir, info=None, resume=False):
+    def __init__(self, config, model, train_set, valid_set, exp_dir, info=None, resume=False, segment=None):
         self.config = config
         self.t = trainer_config(config)
         self.info = info or D.DistInfo()
@@ -155,6 +155,7 @@ class Trainer:
         self.train_loader = self._make_loader(train_set, self.sampler, self.seed)
         self.ckpt = CheckpointManager(exp_dir / "checkpoints", self.t["best_metric"], self.t["keep_nbest"],
                                       self.t["best_mode"])
+        self.segment_note = dict(segment or {})  # e.g. the command line, for this run's segment record
         self.step = self.epoch = self.batches_in_epoch = 0
         self.nonfinite_streak = 0
         self.last_valid = None
@@ -499,7 +500,7 @@ class Trainer:
         from audiotok.models.loading import git_hash
 
         self.segments.append({"from_step": self.step, "git": git_hash(), "device": self.device.type,
-                              "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+                              "started": time.strftime("%Y-%m-%dT%H:%M:%S"), **self.segment_note})
         log.info("segment %d from step %d at git %s", len(self.segments), self.step, self.segments[-1]["git"])
         sums, counts = {}, {}
         t0, n0 = time.perf_counter(), self.step
