@@ -1,8 +1,11 @@
 """Fixtures shared across test modules."""
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 from filelock import FileLock
@@ -13,6 +16,12 @@ from filelock import FileLock
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Each xdist worker (and the subprocesses it starts) keeps its own numba cache: two workers compiling
+# librosa's kernels (pyin, resemblyzer's mel) at once can write a mixed cache that segfaults every later
+# process (numba issue #10128; `audiotok score` warms pyin before its own pool for the same reason).
+if os.environ.get("PYTEST_XDIST_WORKER") and "NUMBA_CACHE_DIR" not in os.environ:
+    os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix=f"numba-{os.environ['PYTEST_XDIST_WORKER']}-")
+    atexit.register(shutil.rmtree, os.environ["NUMBA_CACHE_DIR"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
