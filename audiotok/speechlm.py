@@ -29,7 +29,7 @@ import torch
 
 from audiotok.errors import UserError
 from audiotok.tokfile import model_identity
-from audiotok.tts_text import speakable
+from audiotok.tts_text import speakable, speakable_pieces
 
 SEMANTIC, ACOUSTIC = "semantic", "acoustic"
 ACOUSTIC_DECODES = ("auto", "codes", "expected", "none")  # what TTS decodes besides the semantic tokens
@@ -96,6 +96,9 @@ def trained_codec_id(lm):
         return read_header(path).get("model_id")
     except (UserError, OSError):
         return None
+
+
+PAUSES = {True: 0.2, False: 0.1}  # seconds of silence after a piece that ends a sentence / a clause
 
 
 def default_max_seconds(text):
@@ -244,11 +247,14 @@ class SpeechLM:
     @torch.no_grad()
     def tts(self, text, prompt=None, prompt_text=None, sr=None, greedy=True, temperature=0.8, top_k=0, top_p=0.9,
             seed=None, acoustic_steps=8, max_seconds=None, end_threshold=0.5, batch_size=8, prompt_mode="acoustic",
-            raw_text=False, semantic=None, acoustic_decode="auto"):
+            raw_text=False, semantic=None, acoustic_decode="auto", split=True):
         """Synthesize a text (or a list of texts) -> (wav Tensor [T], sample_rate) (or a list of them).
 
         Texts (and prompt texts) are first written as the LM's corpus writes them (tts_text.speakable:
         numbers and abbreviations spelled out, upper case, no punctuation) unless `raw_text`.
+        split (the default): each text is said piece by piece (tts_text.speakable_pieces: its sentences,
+        long ones cut at commas, none over the corpus's 16 words), the pieces joined with PAUSES seconds of
+        silence; max_seconds then caps each piece.
 
         prompt: None, one voice for every text, or a list with one per text; each a path, an .atok
         path, a waveform (at `sr`) or a dict from prompt_from(). prompt_text: its transcript(s), used
@@ -301,6 +307,14 @@ class SpeechLM:
             if len(semantic) != len(texts) or any(s.numel() == 0 for s in semantic):
                 raise UserError(f"tts: {len(semantic)} given semantic token rows for {len(texts)} texts "
                                 "(one non-empty row per text)")
+        n_texts, owner, pauses = len(texts), list(range(len(texts))), [0.0] * len(texts)
+        if split and semantic is None:
+            given = [text] if single else list(text)
+            pieces = [speakable_pieces(str(t), raw=raw_text) for t in given]
+            texts = [p for ps in pieces for p, _ in ps]
+            owner = [i for i, ps in enumerate(pieces) for _ in ps]
+            pauses = [PAUSES[ends] for ps in pieces for _, ends in ps]
+            prompts, ptexts = [prompts[i] for i in owner], [ptexts[i] for i in owner]
         cache = {}
         resolved = []
         for p, pt in zip(prompts, ptexts):
@@ -316,7 +330,7 @@ class SpeechLM:
                 cache[key] = value
             resolved.append(cache[key])
         gen = torch.Generator(device=self.device).manual_seed(int(seed)) if seed is not None else None
-        stats = {"task": "tts", "utts": len(texts), "lm_seconds": 0.0, "acoustic_seconds": 0.0,
+        stats = {"task": "tts", "utts": n_texts, "pieces": len(texts), "lm_seconds": 0.0, "acoustic_seconds": 0.0,
                  "decode_seconds": 0.0, "lm_steps": 0, "speech_frames": 0, "empty": 0, "group_size": self.g,
                  "prompt_mode": prompt_mode, "semantic_given": semantic is not None, "acoustic_decode": acoustic_decode}
         caps = [max_seconds or default_max_seconds(t) for t in texts]
@@ -358,6 +372,11 @@ class SpeechLM:
                 wav = self._decode(full_sem, *ac) if expected and ac is not None else self._decode(full_sem, ac)
                 out[i] = wav[P * self.hop:].cpu()
             stats["decode_seconds"] += time.perf_counter() - t0
+        if len(out) != n_texts:  # each text's pieces, in order, with a pause after all but its last
+            sr, joined = self.codec.sample_rate, [[] for _ in range(n_texts)]
+            for i, w, pause in zip(owner, out, pauses):
+                joined[i] += [w, torch.zeros(int(round(pause * sr)), dtype=w.dtype)]
+            out = [torch.cat(parts[:-1]) for parts in joined]
         stats["audio_seconds"] = sum(w.numel() for w in out) / self.codec.sample_rate
         self.last_stats = stats
         res = [(w, self.codec.sample_rate) for w in out]

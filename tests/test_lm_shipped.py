@@ -48,3 +48,30 @@ def test_a_fresh_install_speaks_in_a_prompted_voice_with_the_shipped_lm(tmp_path
     # the prompt's audio is cut off: what is left is the new speech, of a length the text can take
     assert sr == 16000 and 1.0 < len(wav) / sr <= default_max_seconds("DOCTOR LEE PAID FIVE DOLLARS AT SEVEN THIRTY")
     assert abs(wav).max() > 0.01 and "synthesized 1 text(s)" in r.stderr
+
+
+def test_tts_says_a_paragraph_sentence_by_sentence(tmp_path):
+    """Two sentences are said as two pieces joined by 0.2 s of silence: exactly what the two said apart
+    give (same seed, same batch); --no-split says them in one go."""
+    import torch
+
+    from audiotok.pretrained import resolve_model
+    from audiotok.speechlm import PAUSES, SpeechLM
+
+    first, second = "The children walked to the market.", "She opened the window and looked at the garden."
+    slm = SpeechLM.from_pretrained(resolve_model("speech-lm-v1"))
+    wav, sr = slm.tts(f"{first} {second}", seed=0)
+    assert slm.last_stats["utts"] == 1 and slm.last_stats["pieces"] == 2
+    apart = slm.tts([first, second], seed=0, split=False)
+    pause = torch.zeros(int(round(PAUSES[True] * sr)))
+    assert torch.equal(wav, torch.cat([apart[0][0], pause, apart[1][0]]))
+    whole, _ = slm.tts(f"{first} {second}", seed=0, split=False)
+    assert slm.last_stats["pieces"] == 1 and not torch.equal(whole, wav)
+    # the CLI does the same: the files hold these samples (as 16-bit PCM)
+    r = cli("tts", f"{first} {second}", "-o", tmp_path / "split.wav", "--seed", "0")
+    assert "synthesized 1 text(s) in 2 pieces" in r.stderr
+    r = cli("tts", f"{first} {second}", "-o", tmp_path / "whole.wav", "--seed", "0", "--no-split")
+    assert "synthesized 1 text(s):" in r.stderr
+    for name, ours in (("split", wav), ("whole", whole)):
+        got = torch.from_numpy(sf.read(tmp_path / f"{name}.wav", dtype="float32")[0])
+        assert got.shape == ours.shape and (got - ours).abs().max() < 1e-3, name

@@ -1,9 +1,10 @@
-"""Written English to the words the LM's corpus uses (audiotok.tts_text.speakable)."""
+"""Written English to the words the LM's corpus uses (audiotok.tts_text.speakable), and the pieces `tts`
+says one at a time (speakable_pieces)."""
 
 import pytest
 
 from audiotok.data.corpora.sentences import number_words, year_words
-from audiotok.tts_text import british_and, speakable
+from audiotok.tts_text import MAX_WORDS, british_and, speakable, speakable_pieces
 
 
 @pytest.mark.parametrize("text, said", [
@@ -29,3 +30,33 @@ def test_numbers_come_out_as_the_corpus_generator_says_them():
         assert speakable(str(y)) == " ".join(year_words(y)).upper(), y
     assert british_and("one thousand six hundred five".split()) == "one thousand six hundred and five".split()
     assert speakable("?! -- ...") == ""
+
+
+@pytest.mark.parametrize("text, pieces", [
+    # sentences; an abbreviation's period, a time's colon and a decimal point end none
+    ("Dr. Lee left at 7:30. It was 3.5 km to the old station!",
+     [("DOCTOR LEE LEFT AT SEVEN THIRTY", True), ("IT WAS THREE POINT FIVE KILOMETRES TO THE OLD STATION", True)]),
+    # a short sentence joins its neighbour; quotes after the mark still end the sentence
+    ("Yes. I think we should go home now.", [("YES I THINK WE SHOULD GO HOME NOW", True)]),
+    ("\u201cStop the car!\u201d she said quietly to him.", [("STOP THE CAR", True), ("SHE SAID QUIETLY TO HIM", True)]),
+    # over 16 words once the number is spelled out: cut at the comma
+    ("The room was 871, and after a long walk we finally found the small grey door of it.",
+     [("THE ROOM WAS EIGHT HUNDRED AND SEVENTY ONE", False),
+      ("AND AFTER A LONG WALK WE FINALLY FOUND THE SMALL GREY DOOR OF IT", True)]),
+    # no comma in 20 words: two equal halves; a lone clause opener goes with what follows it
+    (" ".join(["word"] * 20) + ".", [(" ".join(["WORD"] * 10), False), (" ".join(["WORD"] * 10), True)]),
+    ("Then, " + " ".join(["word"] * 16) + ".", [(" ".join(["THEN"] + ["WORD"] * 8), False),
+                                                (" ".join(["WORD"] * 8), True)]),
+    ("...", []),
+])
+def test_texts_are_cut_into_pieces_the_lm_can_say(text, pieces):
+    assert speakable_pieces(text) == pieces
+    assert all(len(p.split()) <= MAX_WORDS for p, _ in speakable_pieces(text))
+
+
+def test_every_corpus_sentence_is_one_piece_and_raw_text_is_cut_by_length_only():
+    sixteen = "THE TALL WOMAN SAID THAT THE SMALL BOY HAD FOUND A RED BALL IN THE PARK"
+    assert len(sixteen.split()) == MAX_WORDS and speakable_pieces(sixteen) == [(sixteen, True)]
+    assert speakable_pieces(sixteen, raw=True) == [(sixteen, True)]
+    raw = speakable_pieces("A, B. " * 9, raw=True)  # punctuation is the text's own here: kept, not used
+    assert [len(p.split()) for p, _ in raw] == [9, 9] and raw[0][0].startswith("A, B. A, B.")

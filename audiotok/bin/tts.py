@@ -48,8 +48,12 @@ def add_arguments(p):
     p.add_argument("--raw-text", action="store_true",
                    help="give the LM the text as it is (default: numbers, abbreviations and symbols spelled out, "
                         "upper case, no punctuation, as the LM's training transcripts are written)")
+    p.add_argument("--no-split", dest="split", action="store_false",
+                   help="say each text in one go (default: sentence by sentence, long sentences cut at commas, "
+                        "none over the 16 words the LM's training sentences reach, joined with short pauses)")
     p.add_argument("--max-seconds", type=float, default=None,
-                   help="longest output per text (default: by text length, at most 30 s)")
+                   help="longest output per text, or per piece of it when split (default: by text length, at "
+                        "most 30 s)")
     p.add_argument("--end-threshold", type=float, default=0.5,
                    help="stop once the LM's end head is this sure (>= 1: only the end token stops)")
     p.add_argument("--prompt-mode", choices=("acoustic", "continue"), default="acoustic",
@@ -138,7 +142,7 @@ def _run_data_dir(args, slm, plan):
                       prompt_text=[ptext.get(prompts[u]) for u in utts], acoustic_steps=args.acoustic_steps,
                       max_seconds=args.max_seconds, batch_size=args.batch_size, end_threshold=args.end_threshold,
                       prompt_mode=args.prompt_mode, raw_text=args.raw_text, semantic=semantic,
-                      acoustic_decode=args.acoustic_decode, **sampling(args))
+                      acoustic_decode=args.acoustic_decode, split=args.split, **sampling(args))
     out = Path(args.out)
     wavs = {}
     for u, (wav, sr) in zip(utts, results):
@@ -187,11 +191,12 @@ def run(args):
         wav, sr = slm.tts(args.text, prompt=args.prompt, prompt_text=args.prompt_text,
                           acoustic_steps=args.acoustic_steps, max_seconds=args.max_seconds,
                           end_threshold=args.end_threshold, prompt_mode=args.prompt_mode, raw_text=args.raw_text,
-                          acoustic_decode=args.acoustic_decode, **sampling(args))
+                          acoustic_decode=args.acoustic_decode, split=args.split, **sampling(args))
         write_audio(args.out, wav, sr)
         n, stats, where = 1, slm.last_stats, args.out
     busy = stats["lm_seconds"] + stats["acoustic_seconds"] + stats["decode_seconds"]
-    print(f"synthesized {n} text(s): {stats['audio_seconds']:.1f} s of speech in {busy:.1f} s "
+    pieces = f" in {stats['pieces']} pieces" if stats.get("pieces", n) != n else ""
+    print(f"synthesized {n} text(s){pieces}: {stats['audio_seconds']:.1f} s of speech in {busy:.1f} s "
           f"({stats['audio_seconds'] / max(busy, 1e-9):.2f}x real time) -> {where}", file=sys.stderr)
     return 0
 
