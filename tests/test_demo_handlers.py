@@ -260,15 +260,18 @@ def test_lm_is_paired_with_its_codec(lm_store):
 
 
 def test_asr_transcribes_the_codec_semantic_tokens(lm_store, clip):
+    from audiotok.asr_input import asr_pieces
+
     store, _ = lm_store
     slm = store.speech_lm("ulm")
     text, s = handlers.asr_transcribe(slm, str(clip))
     wav, _ = read_audio(clip, target_sr=SR)
+    (piece,) = asr_pieces(wav[0].numpy(), SR)  # the tone with the corpus's 0.15 s of silence at each end
     with torch.no_grad():
-        sem = slm.codec.encode(wav[None], n_q=1)["semantic"][0, 0]
-    assert s["semantic_tokens"] == 10 and text == slm.asr_tokens([sem])[0]  # same tokens
+        sem = slm.codec.encode(torch.from_numpy(piece)[None, None], n_q=1)["semantic"][0, 0]
+    assert s["semantic_tokens"] == 14 and text == slm.asr_tokens([sem])[0]  # same tokens
     out = handlers.ui_asr(store, "ulm", str(clip))
-    assert out[0] == text and out[1].startswith("Done: 0.80 s -> 10 semantic tokens")
+    assert out[0] == text and out[1].startswith("Done: 0.80 s -> 14 semantic tokens")
     assert handlers.ui_asr(lm_store[1], "bare", str(clip))[1].startswith("**Error:** LM 'bare' has no usable codec/")
 
 

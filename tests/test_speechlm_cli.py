@@ -66,19 +66,24 @@ def write_data_dir(d, wavs, texts):
 
 
 def train_toy_lm(vocab, codec, wavs, steps=150, seed=0):
-    """A tiny LM that has learnt the two utterances: ASR of their tokens and TTS of their texts."""
-    sem, ac, text = [], [], []
+    """A tiny LM that has learnt the two utterances: ASR of their tokens (of the files as they are, as .atok
+    files hold them, and with the corpus's edge silence, as `asr` reads audio) and TTS of their texts."""
+    from audiotok.asr_input import corpus_edges
+
+    sem, ac, text, edged = [], [], [], []
     for utt in sorted(UTTS):
         wav, _ = read_audio(wavs[utt], target_sr=codec.sample_rate)
         tok = encode_waveform(codec, wav)
         sem.append(tok["semantic"][0])
         ac.append(tok["acoustic"])
         text.append(torch.tensor(vocab.encode_text(UTTS[utt][1])))
+        x = torch.from_numpy(corpus_edges(wav[0].numpy(), codec.sample_rate)).reshape(1, -1)
+        edged.append(encode_waveform(codec, x)["semantic"][0])
     torch.manual_seed(seed)
     lm = UnifiedLM(vocab, lm={"dim": 48, "n_layers": 2, "n_heads": 4, "n_kv_heads": 2}, grouping={"size": G},
                    frame_rate=codec.frame_rate, srh={"dim": 32, "n_layers": 1, "n_heads": 2},
                    loss_weights={"end": 1.0}, prompt_frames=10)
-    T, L = max(s.numel() for s in sem), max(t.numel() for t in text)
+    T, L = max(s.numel() for s in sem + edged), max(t.numel() for t in text)
     n = len(sem)
 
     def pad(rows, width):
@@ -87,10 +92,11 @@ def train_toy_lm(vocab, codec, wavs, steps=150, seed=0):
             out[i, ..., : r.shape[-1]] = r
         return out
 
-    batch = {"task": torch.tensor([TASK_IDS["asr"]] * n + [TASK_IDS["tts"]] * n + [TASK_IDS["acoustic"]] * n),
-             "semantic": pad(sem * 3, T), "semantic_len": torch.tensor([s.numel() for s in sem] * 3),
-             "acoustic": pad(ac * 3, T), "text": pad(text * 3, L),
-             "text_len": torch.tensor([t.numel() for t in text] * 2 + [0] * n)}
+    rows = edged + sem * 3
+    batch = {"task": torch.tensor([TASK_IDS["asr"]] * 2 * n + [TASK_IDS["tts"]] * n + [TASK_IDS["acoustic"]] * n),
+             "semantic": pad(rows, T), "semantic_len": torch.tensor([s.numel() for s in rows]),
+             "acoustic": pad([torch.zeros_like(a[:, :1]).expand(-1, e.numel()) for a, e in zip(ac, edged)] + ac * 3, T),
+             "text": pad(text * 4, L), "text_len": torch.tensor([t.numel() for t in text] * 3 + [0] * n)}
     opt = torch.optim.Adam(lm.parameters(), lr=3e-3)
     for step in range(steps):
         loss, _ = lm.generator_loss(batch, lm.forward_train(batch, step), step)
@@ -151,8 +157,17 @@ def test_asr_cli_files_atok_and_data_dir(pair, tmp_path, capsys):
     assert main(["asr", "--data-dir", str(d), "-o", str(tmp_path / "dec"), "--model", str(lm_dir)]) == 0
     assert (tmp_path / "dec" / "text").read_text() == (d / "text").read_text()
     stats = json.loads((tmp_path / "dec" / "stats.json").read_text())
-    groups = sum(math.ceil(s.numel() / G) for s in sem.values())
-    assert stats["speech_positions"] == groups and stats["speech_frames"] == sum(s.numel() for s in sem.values())
+    # what asr read: each file with the corpus's edge silence (one piece each: short, no long pause)
+    from audiotok.asr_input import asr_pieces
+
+    read = []
+    for u in sorted(UTTS):
+        x = read_audio(wavs[u], target_sr=codec.sample_rate)[0][0].numpy()
+        (piece,) = asr_pieces(x, codec.sample_rate)
+        read.append(encode_waveform(codec, torch.from_numpy(piece).reshape(1, -1))["semantic"][0])
+    groups = sum(math.ceil(s.numel() / G) for s in read)
+    assert stats["speech_positions"] == groups and stats["speech_frames"] == sum(s.numel() for s in read)
+    assert stats["pieces"] == 2 and read[0].numel() != sem[sorted(UTTS)[0]].numel()  # the edges did change
     n_text = sum(len(lm_vocab(lm_dir).encode_text(t)) for _, t in UTTS.values())
     assert stats["lm_positions"] == groups + 3 * len(UTTS) + n_text  # <asr> <sos_text> <eos> per utterance
     assert stats["group_size"] == G and stats["lm_rate_hz"] == 5.0 and stats["utts"] == 2
@@ -406,7 +421,7 @@ def test_12hz_codec_with_g2(pair, tmp_path):
                    srh={"dim": 16, "n_layers": 1, "n_heads": 2})
     lm.save_pretrained(tmp_path / "lm12")
     slm = SpeechLM.from_pretrained(tmp_path / "lm12", codec=tmp_path / "codec12")
-    assert isinstance(slm.asr(wavs["spka-001"], max_len=2), str)
+    assert isinstance(slm.asr(wavs["spka-001"], max_len=2, raw_audio=True), str)
     frames = math.ceil(read_audio(wavs["spka-001"], target_sr=24000)[0].shape[-1] / 1920)
     assert slm.last_stats["speech_positions"] == math.ceil(frames / 2)
     wav, sr = slm.tts("THE CAT SAT", prompt=wavs["spkb-001"], seed=0, max_seconds=1.0)

@@ -69,7 +69,11 @@ def add_arguments(p):
     p.add_argument("inputs", nargs="*", help="audio files, .atok files or folders of them")
     p.add_argument("--data-dir", help="Kaldi data dir: transcribe its wav.scp (or tokens.scp); needs -o")
     p.add_argument("-o", "--out", help="output text file (inputs) or folder (--data-dir); default: stdout")
-    p.add_argument("--max-len", type=int, default=None, help="most text tokens per utterance (default: by length)")
+    p.add_argument("--max-len", type=int, default=None,
+                   help="most text tokens per utterance, or per piece of it (default: by length)")
+    p.add_argument("--raw-audio", action="store_true",
+                   help="give the LM each recording as it is (default: cut at its pauses into pieces of at most "
+                        "6 s, each with its edge silence set to the 0.15 s the LM's training utterances have)")
     p.add_argument("--beam-size", type=int, default=1,
                    help="beam search with this many hypotheses (1: greedy, or --sample)")
     p.add_argument("--length-penalty", type=float, default=1.0,
@@ -137,7 +141,8 @@ def run(args):
     slm = load_speech_lm(args)
     utts = sorted(items)
     texts = slm.asr([items[u] for u in utts], batch_size=args.batch_size, max_len=args.max_len,
-                    beam_size=args.beam_size, length_penalty=args.length_penalty, **sampling(args))
+                    beam_size=args.beam_size, length_penalty=args.length_penalty, raw_audio=args.raw_audio,
+                    **sampling(args))
     hyps = dict(zip(utts, texts))
     stats = dict(slm.last_stats)
     if args.data_dir:
@@ -155,7 +160,8 @@ def run(args):
             print(f"{u} {hyps[u]}".rstrip())
         where = "stdout"
     busy = stats["encode_seconds"] + stats["lm_seconds"]
-    print(f"transcribed {len(utts)} utterances ({stats['audio_seconds']:.1f} s of speech, "
+    pieces = f" in {stats['pieces']} pieces" if stats.get("pieces", len(utts)) != len(utts) else ""
+    print(f"transcribed {len(utts)} utterances{pieces} ({stats['audio_seconds']:.1f} s of speech, "
           f"{stats['audio_seconds'] / max(busy, 1e-9):.1f}x real time) -> {where}", file=sys.stderr)
     return 0
 
