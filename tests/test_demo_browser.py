@@ -144,10 +144,11 @@ def test_demo_in_a_browser(files, tmp_path):
         assert status.startswith("Done: ") and "(3 of 4 codebooks)" in status and 1.0 < seconds < 5.0
         assert audio_duration(page, "codec-recon", near=seconds) == pytest.approx(seconds, abs=0.01)
 
-        # ASR: speech -> the codec's semantic tokens (1 s at 12.5 Hz: 13) -> text
+        # ASR: speech -> the codec's semantic tokens (1 s with the corpus's 0.15 s of silence at each end, at
+        # 12.5 Hz: 17) -> text
         page.get_by_role("tab", name="ASR").click()
         upload(page, "asr-input", clip)
-        assert run_and_wait(page, "asr-run", "asr-status").startswith("Done: 1.00 s -> 13 semantic tokens")
+        assert run_and_wait(page, "asr-run", "asr-status").startswith("Done: 1.00 s -> 17 semantic tokens")
         # TTS: text -> semantic tokens -> speech of exactly that many codec frames
         page.get_by_role("tab", name="TTS").click()
         page.fill("#tts-text textarea", "the cat sat on the mat")
