@@ -25,6 +25,7 @@ def test_a_fresh_install_transcribes_with_the_shipped_lm(tmp_path):
     assert lm is not None, "audiotok/pretrained/speech-lm-v1 must ship with the package"
     meta = json.loads((lm / "meta.json").read_text())
     assert meta["name"] == "speech-lm-v1" and meta["codec"] == "speech-25hz-v2" and not (lm / "codec").exists()
+    assert "through the shipped codec `speech-25hz-v2`" in (lm / "MODEL_CARD.md").read_text()  # by name
     wavs = []
     for i, text in enumerate(SENTENCES):
         wavs.append(tmp_path / f"utt{i}.wav")
