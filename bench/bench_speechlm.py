@@ -153,8 +153,8 @@ def render(data):
             [[r["system"], r["wall_s"], r["xrt"], r.get("encode_s"), r.get("lm_s")] for r in asr]))
     tts = [r for r in data["rows"] if r["kind"] == "tts"]
     if tts:
-        out += ["", f"TTS of {tts[0]['texts']} texts (ours: sampling, seed 0, the first input as the voice "
-                "prompt):", ""]
+        out += ["", f"TTS of {tts[0]['texts']} texts (ours: greedy semantic tokens, tts's default; the acoustic "
+                "stage drawn with seed 0; the first input as the voice prompt):", ""]
         out.append(common.md_table(
             ["system", "speech made (s)", "wall (s)", "x real time", "LM (s)", "acoustic stage (s)", "codec decode (s)",
              "LM positions per s of speech"],
