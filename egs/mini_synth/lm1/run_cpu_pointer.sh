@@ -14,7 +14,9 @@
 # trainer.max_cpu_hours=4.5 scheduler_conf.total_steps=6000 --allow-config-change) and stopped after step
 # 5,000 (3.04 CPU hours), then stage 4 and `./run_cpu.sh --stage 9 --stop-stage 9 --lm-config
 # conf/ulm_g5_joint_pointer_chars_cpu.yaml --tag lm_v4_pointer_chars --pack-opts "--name speech-lm-v1
-# --version 5 --dtype int8 --card"`.
+# --version 5 --dtype int8 --card"`. Release 6 resumed it from step 5,065 with the cosine stretched to 7,600 steps
+# (the same command with trainer.max_cpu_hours=7.0 scheduler_conf.total_steps=7600 trainer.max_steps=7600
+# --allow-config-change) to its end (4.38 CPU hours), then stage 4 and the same packing with --version 6: its step 7,500.
 # Usage: ./run_cpu_pointer.sh [--stage N] [--stop-stage N] [--units chars] [--tag lm_v4_pointer_chars]
 #        [--train-hours 2.4] [--align-steps 1500]
 set -euo pipefail
