@@ -16,6 +16,7 @@ MIN_SECONDS = 1.0   # no cut leaves a piece shorter than this
 PAUSE_SECONDS = 0.3  # a pause this long ends a piece at any length (the corpus's sentences hold none over 0.2 s)
 TOP_DB = 40.0       # quieter than the loudest frame by this much: a pause (librosa.effects.split)
 FRAME, HOP = 0.032, 0.008  # seconds
+EDGE_TOLERANCE = 0.05  # edges this close to the corpus's are left alone
 
 
 def pause_cuts(wav, sr, max_seconds=MAX_SECONDS, min_seconds=MIN_SECONDS, pause_seconds=PAUSE_SECONDS,
@@ -61,16 +62,19 @@ def pause_cuts(wav, sr, max_seconds=MAX_SECONDS, min_seconds=MIN_SECONDS, pause_
     return [span for a, b in zip(bounds[:-1], bounds[1:]) for span in cut(a, b)]
 
 
-def corpus_edges(x, sr, edge_seconds=EDGE_SECONDS, top_db=TOP_DB):
+def corpus_edges(x, sr, edge_seconds=EDGE_SECONDS, top_db=TOP_DB, tolerance=EDGE_TOLERANCE):
     """`x` (1-D) with its leading and trailing silence (quieter than the loudest frame by `top_db`)
-    replaced by `edge_seconds` of zeros at each end; a silent `x` is returned as it is."""
+    replaced by `edge_seconds` of zeros at each end. A silent `x`, or one whose edges are already within
+    `tolerance` of `edge_seconds` (as the corpus's own utterances are), is returned as it is: a trim a few
+    milliseconds off theirs changes what the LM reads (release 6 on 108 test utterances: 45 transcripts
+    changed, 13.6 % WER against 12.9 %)."""
     import librosa
 
     x = np.asarray(x, dtype=np.float32).reshape(-1)
     if not np.any(x):
         return x
     _, (a, b) = librosa.effects.trim(x, top_db=top_db, frame_length=int(FRAME * sr), hop_length=int(HOP * sr))
-    if b <= a:
+    if b <= a or max(abs(a / sr - edge_seconds), abs((len(x) - b) / sr - edge_seconds)) <= tolerance:
         return x
     pad = np.zeros(int(round(edge_seconds * sr)), dtype=np.float32)
     return np.concatenate([pad, x[a:b], pad])
