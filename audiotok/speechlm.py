@@ -152,7 +152,7 @@ class SpeechLM:
         """Audio (path or waveform) or an .atok path -> ({stream: LongTensor [K,T]}, seconds)."""
         from audiotok.compress import encode_waveform
 
-        if isinstance(audio, (str, Path)) and Path(audio).suffix == ".atok":
+        if _is_atok(audio):
             return self._read_atok(audio)
         wav = self._wav(audio, sr)
         tokens = encode_waveform(self.codec, wav.to(self.device), n_q=n_q)
@@ -198,7 +198,7 @@ class SpeechLM:
         t0 = time.perf_counter()
         semantic, seconds, owner = [], [], []
         for i, a in enumerate(items):
-            if raw_audio or (isinstance(a, (str, Path)) and Path(a).suffix == ".atok"):
+            if raw_audio or _is_atok(a):
                 tok, sec = self.tokens(a, sr, n_q=1)
                 semantic.append(tok[SEMANTIC][0])
                 seconds.append(sec)
@@ -213,7 +213,11 @@ class SpeechLM:
         t_enc = time.perf_counter() - t0
         texts = self.asr_tokens(semantic, batch_size, max_len, greedy, temperature, top_k, top_p, seed, beam_size,
                                 length_penalty)
-        joined = [" ".join(t for t, o in zip(texts, owner) if o == i and t) for i in range(len(items))]
+        parts = [[] for _ in items]
+        for t, o in zip(texts, owner):
+            if t:
+                parts[o].append(t)
+        joined = [" ".join(p) for p in parts]
         self.last_stats.update(utts=len(items), pieces=len(semantic), audio_seconds=sum(seconds), encode_seconds=t_enc)
         return joined[0] if single else joined
 
@@ -408,6 +412,10 @@ class SpeechLM:
         p_ac = [torch.zeros(K, 0, dtype=torch.long) if p is None else p["acoustic"] for p in prompts]
         return self.lm.acoustic([s.to(self.device) for s in sem], p_sem, p_ac, steps=steps, generator=gen,
                                 return_full=True, return_probs=with_probs)
+
+
+def _is_atok(audio):
+    return isinstance(audio, (str, Path)) and Path(audio).suffix == ".atok"
 
 
 def _prompt_groups(lm_prompts, j, g):

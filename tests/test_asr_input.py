@@ -52,6 +52,12 @@ def test_edges_become_the_corpus_edges_and_pieces_carry_them():
     pad = int(round(EDGE_SECONDS * SR))
     assert not y[:pad].any() and not y[-pad:].any()
     assert abs(len(y) - (len(core) + 2 * pad)) <= 0.04 * SR  # the sound kept, to a frame or two
+    # however much silence surrounds it, the same samples come out (pads in whole 8 ms analysis hops)
+    hops = [silence(0.008 * k) for k in (40, 120)]
+    assert np.array_equal(corpus_edges(np.concatenate([hops[0], core, hops[1]]), SR),
+                          corpus_edges(np.concatenate([hops[1], core, hops[0]]), SR))
+    near = np.concatenate([silence(EDGE_SECONDS + 0.02), core, silence(EDGE_SECONDS - 0.01)])
+    assert np.array_equal(corpus_edges(near, SR), near)  # corpus-like edges are left as they are
     assert np.array_equal(corpus_edges(silence(0.5), SR), silence(0.5))  # nothing to trim against
     pieces = asr_pieces(np.concatenate([x, tone(1.2), silence(0.2)]), SR)
     assert len(pieces) == 2 and all(not p[:pad].any() and not p[-pad:].any() for p in pieces)

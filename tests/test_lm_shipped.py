@@ -83,6 +83,7 @@ def test_asr_reads_a_long_recording_piece_by_piece_with_the_corpus_edges(tmp_pat
     two sentences with a pause between are read as two pieces; --raw-audio reads the file as it is."""
     import numpy as np
 
+    from audiotok.audio import read_audio
     from audiotok.pretrained import resolve_model
     from audiotok.speechlm import SpeechLM
 
@@ -91,8 +92,6 @@ def test_asr_reads_a_long_recording_piece_by_piece_with_the_corpus_edges(tmp_pat
         wavs.append(tmp_path / f"s{i}.wav")
         subprocess.run(["espeak-ng", "-v", "en-us", "-p", "60", "-s", "150", "-w", str(wavs[-1]), text.lower()],
                        check=True)
-    from audiotok.audio import read_audio
-
     sr = 16000  # the codec's rate: no resampling, so padding by whole analysis hops keeps the same frames
     a, b = [read_audio(w, target_sr=sr)[0][0].numpy() for w in wavs]
     pad = np.zeros(64 * int(0.008 * sr), dtype=np.float32)  # 0.512 s
