@@ -23,6 +23,43 @@ def test_written_text_becomes_corpus_words(text, said):
     assert speakable(text) == said
 
 
+@pytest.mark.parametrize("text, said", [
+    # dates: abbreviated months, days as ordinals, the day first with "the ... of"; a lower-case "may" is a verb
+    ("On Jan. 5th and Dec 25, 2026", "ON JANUARY FIFTH AND DECEMBER TWENTY FIFTH TWENTY TWENTY SIX"),
+    ("on 3 May 2020, not on the 4th of July", "ON THE THIRD OF MAY TWENTY TWENTY NOT ON THE FOURTH OF JULY"),
+    ("you may 5 times", "YOU MAY FIVE TIMES"),
+    ("the 1990s, the '80s, the 60s and the 1900s", "THE NINETEEN NINETIES THE EIGHTIES THE SIXTIES AND THE NINETEEN "
+                                                   "HUNDREDS"),
+    ("at 10:30 a.m. or 7pm", "AT TEN THIRTY A M OR SEVEN P M"),
+    # roman numerals: counted after a cue word, ordinal after a name; a pronoun I is left alone
+    ("Chapter IV of World War II under Henry VIII", "CHAPTER FOUR OF WORLD WAR TWO UNDER HENRY THE EIGHTH"),
+    ("Part I. For my part I agree.", "PART ONE FOR MY PART I AGREE"),
+    # ranges, codes, signs, fractions, multiples
+    ("pages 5-10 in 2000-2005, 1,000-2,000 km", "PAGES FIVE TO TEN IN TWO THOUSAND TO TWO THOUSAND AND FIVE ONE "
+                                                 "THOUSAND TO TWO THOUSAND KILOMETRES"),
+    ("call 555-1234", "CALL FIVE FIVE FIVE ONE TWO THREE FOUR"),
+    ("-5 degrees, 3/4 cup, 1/2 hour, 2/3 of it, 24/7", "MINUS FIVE DEGREES THREE QUARTERS CUP ONE HALF HOUR TWO "
+                                                       "THIRDS OF IT TWENTY FOUR SEVEN"),
+    ("3x faster, #1 fan, 4x4", "THREE TIMES FASTER NUMBER ONE FAN FOUR X FOUR"),
+    # units (one is singular), temperatures, scales of money, numbers glued to letters
+    ("1 km, 1.5 km, 2.5°C, 5 GHz and 16 GB", "ONE KILOMETRE ONE POINT FIVE KILOMETRES TWO POINT FIVE DEGREES CELSIUS "
+                                             "FIVE GIGAHERTZ AND SIXTEEN GIGABYTES"),
+    ("$2m and £5bn", "TWO MILLION DOLLARS AND FIVE BILLION POUNDS"),
+    # the README's example
+    ("Henry VIII left on Dec 25th in the 1530s, 3-4 km away", "HENRY THE EIGHTH LEFT ON DECEMBER TWENTY FIFTH IN THE "
+                                                             "FIFTEEN THIRTIES THREE TO FOUR KILOMETRES AWAY"),
+    ("221B Baker St. near St. Ives, 3.2m away", "TWO HUNDRED AND TWENTY ONE B BAKER STREET NEAR SAINT IVES THREE "
+                                               "POINT TWO M AWAY"),
+])
+def test_dates_numerals_ranges_and_units_are_said_as_people_read_them(text, said):
+    assert speakable(text) == said
+
+
+def test_a_time_of_day_at_a_sentence_end_still_ends_the_sentence():
+    assert speakable_pieces("We left at 7 p.m. Then it rained for a while.") == [
+        ("WE LEFT AT SEVEN P M", True), ("THEN IT RAINED FOR A WHILE", True)]
+
+
 def test_numbers_come_out_as_the_corpus_generator_says_them():
     for n in (7, 40, 100, 101, 345, 999, 1000, 1001, 1099, 1100, 2345, 20000, 101000, 999999):
         assert speakable(f"{n:,}") == " ".join(number_words(n)).upper(), n

@@ -72,7 +72,7 @@ def ordinal_to_words(n):
     return " ".join(words)
 
 
-def _digits_to_words(s):
+def digits_to_words(s):
     """Digit strings read one by one ("05" -> "oh five") when a leading zero says they are not a number."""
     return " ".join("oh" if c == "0" else ONES[int(c)] for c in s)
 
@@ -84,7 +84,7 @@ def _cardinal(text):
     grouped = "," in whole
     whole = whole.replace(",", "")
     if len(whole) > 1 and whole.startswith("0"):
-        out = _digits_to_words(whole)
+        out = digits_to_words(whole)
     elif not grouped and len(whole) == 4 and 1100 <= int(whole) <= 2099:
         out = year_to_words(whole)
     else:
@@ -132,7 +132,7 @@ def spell_numbers(text):
     text = _ORD.sub(lambda m: f" {ordinal_to_words(m.group(1))} ", text)
     text = _NUMBER.sub(lambda m: f" {_cardinal(m.group(1))} ", text)
     # whatever digits remain (glued to letters, "mp3", "4x4") are read digit by digit
-    return _DIGITS.sub(lambda m: f" {_digits_to_words(m.group(0))} ", text)
+    return _DIGITS.sub(lambda m: f" {digits_to_words(m.group(0))} ", text)
 
 
 PUNCT = re.compile(r"[^\w' ]+|_")
