@@ -570,8 +570,8 @@ def run(args):
         said = {"pocketsphinx": "pocketsphinx (its bundled en-us model)"}
         for name, label, model_dir, threads in recognisers:
             if name == "whisper":
-                said[name] = (f"{label} (faster-whisper/CTranslate2, int8, beam 5, language en, no timestamps; "
-                              f"{model_dir})")
+                said[name] = (f"{label} (faster-whisper/CTranslate2, int8, beam 5 without the sampling "
+                              f"fallback, language en, no timestamps; {model_dir})")
         notes.append(f"WER/CER: {', '.join(said[r[0]] for r in recognisers)}; reference and hypothesis texts "
                      "normalised the Whisper way (lower case, no punctuation, numbers spelled out); compare "
                      "against the `original` row")
