@@ -92,8 +92,13 @@ def model_card(model, exp, out, results=None):
         if corpus:
             lines.append(f"- corpus: {corpus}")
     if train:
-        lines.append(f"- steps: {train.get('steps')} (weights of step {train.get('best_step', train.get('steps'))}, "
-                     f"the best validation); {train.get('cpu_hours')} CPU hours, {train.get('wall_hours')} wall hours")
+        averaged = (meta.get("best_metric") or {}).get("averaged_steps")
+        weights = f"weights of step {train.get('best_step', train.get('steps'))}, the best validation"
+        if averaged:
+            steps = ", ".join(map(str, averaged))
+            weights = f"weights: the mean of steps {steps}, the {len(averaged)} best validations"
+        lines.append(f"- steps: {train.get('steps')} ({weights}); {train.get('cpu_hours')} CPU hours, "
+                     f"{train.get('wall_hours')} wall hours")
         for i, seg in enumerate(train.get("segments") or [], 1):
             lines.append(f"- segment {i}: from step {seg.get('from_step')} at git `{seg.get('git')}` on "
                          f"{seg.get('device')}, started {seg.get('started')}"

@@ -17,6 +17,7 @@ from torch import nn
 from audiotok.audio import write_audio
 from audiotok.data.datasets import AudioSegmentDataset, EpochIndex, ResumableBatchSampler
 from audiotok.data.kaldi_dir import write_data_dir
+from audiotok.errors import UserError
 from audiotok.train import checkpoint as ckpt_mod
 from audiotok.train.checkpoint import CheckpointManager, load_checkpoint, seed_everything
 from audiotok.train.trainer import Trainer
@@ -281,8 +282,6 @@ class NaNAfter(ToyAE):
 
 
 def test_non_finite_steps_are_skipped_then_stop(data, tmp_path):
-    from audiotok.errors import UserError
-
     cfg = make_config(max_steps=4, valid_interval=100, max_nonfinite=3)
     seed_everything(0)
     trainer = make_trainer(cfg, NaNAfter(bad_from=2), data, tmp_path / "a")
@@ -362,6 +361,71 @@ def test_best_checkpoint_selection_and_export(tmp_path, monkeypatch):
     for step, value in [(1, 0.2), (2, 0.9), (3, 0.5)]:
         maxi.update_best(step, value, {})
     assert [b["step"] for b in maxi.best] == [2]
+
+
+def test_export_averages_the_n_best_checkpoints(tmp_path, monkeypatch):
+    mgr = CheckpointManager(tmp_path / "ck", metric="loss", keep_nbest=3)
+    for step, value in [(1, 5.0), (2, 3.0), (3, 4.0), (4, 1.0)]:
+        mgr.update_best(step, value, {"w": torch.full((2,), float(step)), "n": torch.tensor([step])})
+    state, info = mgr.best_weights(average=2)  # steps 4 and 2
+    assert info["step"] == 4 and info["averaged_steps"] == [4, 2]
+    assert torch.equal(state["w"], torch.full((2,), 3.0)) and state["w"].dtype == torch.float32
+    assert torch.equal(state["n"], torch.tensor([4]))  # not averaged: the best's
+    state, info = mgr.best_weights(average=10)  # as many as are kept
+    assert info["averaged_steps"] == [4, 2, 3] and torch.allclose(state["w"], torch.full((2,), 3.0))
+    assert "averaged_steps" not in mgr.best_weights(average=1)[1]
+    import audiotok.models.loading as loading
+
+    model, written = torch.nn.Module(), {}
+    model.w = torch.nn.Parameter(torch.zeros(2))
+    model.register_buffer("n", torch.zeros(1, dtype=torch.long))
+    monkeypatch.setattr(loading, "save_model_dir",
+                        lambda m, out, meta=None: written.update(meta=meta, w=m.w.detach().clone()) or out)
+    ckpt_mod.export_model(mgr, model, tmp_path / "model", {"steps": 4}, average=2)
+    assert written["meta"]["best_metric"] == {"name": "loss", "value": 1.0, "step": 4, "averaged_steps": [4, 2]}
+    assert torch.equal(written["w"], torch.full((2,), 3.0))
+    with pytest.raises(UserError, match="different models"):
+        ckpt_mod.average_weights([{"w": torch.zeros(2)}, {"w": torch.zeros(3)}])
+
+
+def test_cli_resume_of_a_finished_run_packs_the_mean_of_its_best(data, tmp_path):
+    """ESPnet's valid.loss.ave: trainer.average_nbest packs the mean of the n best checkpoints, also when a
+    finished run is resumed only to change that."""
+    from safetensors.torch import load_file
+
+    cfg = make_config(model="bestrq", model_conf=BESTRQ_CONF, max_steps=3, valid_interval=1, log_interval=1)
+    conf = _write_yaml(tmp_path / "c.yaml", cfg)
+    exp = tmp_path / "exp"
+    base = [sys.executable, "-m", "audiotok", "train", "--config", str(conf), "--train-data", str(data[0]),
+            "--valid-data", str(data[1]), "--exp-dir", str(exp), "--resume", "trainer.keep_nbest=3"]
+
+    def run(*extra):
+        return subprocess.run(base + list(extra), env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+
+    assert run().returncode == 0
+    best = json.loads((exp / "checkpoints" / "best.json").read_text())
+    assert len(best) == 3
+    out = run("trainer.average_nbest=4", "--allow-config-change")
+    assert out.returncode == 1 and "average_nbest must be between 1 and keep_nbest (3)" in out.stderr
+    out = run("trainer.average_nbest=3", "--allow-config-change")
+    assert out.returncode == 0, out.stderr[-2000:]
+    log = (exp / "train.log").read_text()
+    assert "packed the mean of the best (steps " in log
+    meta = json.loads((exp / "model" / "meta.json").read_text())
+    assert sorted(meta["best_metric"]["averaged_steps"]) == [1, 2, 3] and meta["steps_run"] == 3
+    states = [load_checkpoint(exp / "checkpoints" / b["file"])["model"] for b in best]
+    packed = load_file(str(exp / "model" / "model.safetensors"))
+    floats = [k for k, v in packed.items() if torch.is_floating_point(v)]
+    assert floats and not all(torch.equal(states[0][k], states[1][k]) for k in floats)
+    for k in floats:
+        assert torch.allclose(packed[k], sum(s[k] for s in states) / 3, atol=1e-6), k
+    r = subprocess.run([sys.executable, "-m", "audiotok", "pack", "--exp-dir", str(exp), "--out", str(tmp_path / "rel"),
+                        "--name", "tiny-ssl", "--version", "1", "--card"],
+                       env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    steps = ", ".join(map(str, meta["best_metric"]["averaged_steps"]))
+    card = (tmp_path / "rel" / "MODEL_CARD.md").read_text()
+    assert f"(weights: the mean of steps {steps}, the 3 best validations)" in card
 
 
 def test_resume_removes_temp_files_of_killed_saves(tmp_path):

@@ -18,7 +18,7 @@ Config keys (YAML; `base_config:` include; `key.sub=value` overrides on the comm
     optim, optim_conf, optim_d, optim_d_conf, scheduler, scheduler_conf, scheduler_d, scheduler_d_conf
                                     see audiotok/train/optim.py
     trainer: max_steps, log_interval, valid_interval, valid_batches, save_interval, grad_clip,
-             grad_clip_d, amp (none|bf16|fp16), best_metric, best_mode (min|max), keep_nbest, seed,
+             grad_clip_d, amp (none|bf16|fp16), best_metric, best_mode (min|max), keep_nbest, average_nbest, seed,
              max_nonfinite          see TRAINER_DEFAULTS in audiotok/train/trainer.py
 
 With --ngpu N > 1 (or --ddp-cpu N > 1 on the CPU) the command re-launches itself through
@@ -306,9 +306,15 @@ def train(cfg, train_data, valid_data, exp_dir, ngpu=0, resume=False, allow_conf
         if info.is_main and (summary["stopped_by"] is None or trainer.ckpt.best):
             meta = {"training_data": str(train_data), "valid_data": str(valid_data), "steps": summary["step"],
                     "exp_dir": str(exp_dir)}
-            out, best = export_model(trainer.ckpt, trainer.model, exp_dir / "model", meta)
-            log.info("packed %s weights into %s", f"best (step {best['step']}, {best['metric']} "
-                     f"{best['value']:.4g})" if best else "final", out)
+            out, best = export_model(trainer.ckpt, trainer.model, exp_dir / "model", meta,
+                                     average=trainer_config(cfg)["average_nbest"])
+            what = "final"
+            if best and best.get("averaged_steps"):
+                steps = ", ".join(map(str, best["averaged_steps"]))
+                what = f"the mean of the best (steps {steps}, by {best['metric']})"
+            elif best:
+                what = f"best (step {best['step']}, {best['metric']} {best['value']:.4g})"
+            log.info("packed %s weights into %s", what, out)
         D.barrier(info)
         return summary
     finally:

@@ -200,27 +200,53 @@ class CheckpointManager:
             for f in self.dir.glob(temp_pattern(name)):
                 f.unlink(missing_ok=True)
 
-    def best_weights(self, map_location="cpu"):
-        """(state_dict, info) of the best checkpoint, or (None, None) if no validation ran."""
+    def best_weights(self, map_location="cpu", average=1):
+        """(state_dict, info) of the best checkpoint, or (None, None) if no validation ran. `average` > 1:
+        the mean of the weights of that many best checkpoints (fewer if fewer are kept; ESPnet's
+        valid.loss.ave), with their steps in info["averaged_steps"]."""
         if not self.best:
             return None, None
-        info = self.best[0]
-        return load_checkpoint(self.dir / info["file"], map_location)["model"], info
+        info = dict(self.best[0])
+        chosen = self.best[:max(1, int(average))]
+        states = [load_checkpoint(self.dir / b["file"], map_location)["model"] for b in chosen]
+        if len(states) == 1:
+            return states[0], info
+        info["averaged_steps"] = [int(b["step"]) for b in chosen]
+        return average_weights(states), info
 
 
-def export_model(manager, model, out_dir, meta=None):
-    """Pack the best validated weights (the current ones when no validation ran) into a model dir
-    loadable by audiotok.load_model. Returns (dir, info of the exported checkpoint or None). A `steps`
-    entry of meta (the run's last step) becomes `steps_run`, and `steps` the step of the weights packed,
-    so reports and model cards never credit best-step weights with the steps that came after them."""
+def average_weights(states):
+    """The element-wise mean of model state dicts with the same keys and shapes; tensors that are not
+    floating point (counters, code indices) are taken from the first, which must be the best."""
+    first = states[0]
+    for other in states[1:]:
+        if other.keys() != first.keys() or any(other[k].shape != v.shape for k, v in first.items()):
+            raise UserError("cannot average checkpoints of different models (their weights differ in names or shapes)")
+    out = {}
+    for k, v in first.items():
+        if torch.is_floating_point(v):
+            out[k] = (sum(s[k].double() for s in states) / len(states)).to(v.dtype)
+        else:
+            out[k] = v.clone()
+    return out
+
+
+def export_model(manager, model, out_dir, meta=None, average=1):
+    """Pack the best validated weights (the current ones when no validation ran; with `average` > 1 the
+    mean of that many best) into a model dir loadable by audiotok.load_model. Returns (dir, info of the
+    exported checkpoint or None). A `steps` entry of meta (the run's last step) becomes `steps_run`, and
+    `steps` the step of the best weights packed, so reports and model cards never credit best-step weights
+    with the steps that came after them."""
     from audiotok.models.loading import save_model_dir
 
-    state, info = manager.best_weights()
+    state, info = manager.best_weights(average=average)
     if state is not None:
         model.load_state_dict(state)
     meta = dict(meta or {})
     if info is not None:
         meta["best_metric"] = {"name": info["metric"], "value": info["value"], "step": info["step"]}
+        if info.get("averaged_steps"):
+            meta["best_metric"]["averaged_steps"] = info["averaged_steps"]
         if "steps" in meta:
             meta["steps_run"], meta["steps"] = meta["steps"], int(info["step"])
     return save_model_dir(model, out_dir, meta=meta), info

@@ -51,6 +51,7 @@ TRAINER_DEFAULTS = {
     "best_metric": "loss",  # a key of the validation logs
     "best_mode": "min",  # min | max
     "keep_nbest": 3,
+    "average_nbest": 1,  # EXP/model gets the mean weights of this many best checkpoints (at most keep_nbest)
     "seed": 0,
     "max_nonfinite": 20,
     "train_only": None,  # list of module names (e.g. [decoder]): train those, freeze the rest (train/partial.py)
@@ -65,6 +66,9 @@ def trainer_config(config):
     out = {**TRAINER_DEFAULTS, **t}
     if int(out["max_steps"]) < 1:
         raise UserError(f"trainer.max_steps must be >= 1, got {out['max_steps']}")
+    if not 1 <= int(out["average_nbest"]) <= int(out["keep_nbest"]):
+        raise UserError(f"trainer.average_nbest must be between 1 and keep_nbest ({out['keep_nbest']}), "
+                        f"got {out['average_nbest']}")
     for key in ("log_interval", "valid_interval", "save_interval"):
         if int(out[key]) < 1:
             raise UserError(f"trainer.{key} must be >= 1, got {out[key]}")
