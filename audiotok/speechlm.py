@@ -353,6 +353,8 @@ class SpeechLM:
         stats = {"task": "tts", "utts": n_texts, "pieces": len(texts), "lm_seconds": 0.0, "acoustic_seconds": 0.0,
                  "decode_seconds": 0.0, "lm_steps": 0, "speech_frames": 0, "empty": 0, "group_size": self.g,
                  "prompt_mode": prompt_mode, "semantic_given": semantic is not None, "acoustic_decode": acoustic_decode}
+        if n_texts == 1:  # the words the LM was given, piece by piece (the CLI and the demo show them)
+            stats["said"] = list(texts)
         caps = [max_seconds or default_max_seconds(t) for t in texts]
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = [None] * len(texts)

@@ -228,7 +228,8 @@ def tts_synthesize(slm, text, out_dir=".", prompt_path=None, prompt_text="", see
     out, clipped = _write_wav(Path(out_dir) / f"tts_seed{int(seed)}.wav", wav, sr)
     return out, {"semantic_tokens": int(stats.get("speech_frames", 0)), "duration_s": wav.shape[-1] / sr,
                  "seconds": elapsed, "prompt_text": prompt["text"] if prompt else "",
-                 "ended_at_once": bool(stats.get("empty")), "clipped_samples": clipped}
+                 "ended_at_once": bool(stats.get("empty")), "clipped_samples": clipped,
+                 "said": " / ".join(stats.get("said") or [])}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,6 +309,8 @@ def ui_tts(store, out_root, lm_name, text, prompt_path, prompt_text, seed, sampl
                                  int(seed or 0), sample=bool(sample))
         status = (f"Done: {s['duration_s']:.2f} s of speech from {s['semantic_tokens']} semantic tokens "
                   f"in {s['seconds']:.2f} s")
+        if s["said"]:
+            status += f"; said as \"{s['said']}\""
         if s["prompt_text"]:
             status += f"; voice prompt read as \"{s['prompt_text']}\""
         if s["ended_at_once"]:

@@ -307,6 +307,9 @@ def test_tts_speaks_text_with_and_without_a_voice_prompt(lm_store, clip, tmp_pat
         handlers.tts_synthesize(slm, "  ", tmp_path)
     out = handlers.ui_tts(store, tmp_path / "ui", "ulm", "hello", None, "", 3)
     assert Path(out[0]).is_file() and out[1].startswith("Done: ")
+    # the status shows the words the LM was given, piece by piece
+    out = handlers.ui_tts(store, tmp_path / "ui", "ulm", "Dr. Lee left at 7:30. She took the bus.", None, "", 3)
+    assert '; said as "DOCTOR LEE LEFT AT SEVEN THIRTY / SHE TOOK THE BUS"' in out[1], out[1]
     assert handlers.ui_tts(store, tmp_path / "ui", "ulm", "hi", str(tmp_path / "nope.wav"), "", 0)[1] == \
         "**Error:** nope.wav: no such file"
 

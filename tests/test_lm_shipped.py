@@ -71,6 +71,7 @@ def test_tts_says_a_paragraph_sentence_by_sentence(tmp_path):
     # the CLI does the same: the files hold these samples (as 16-bit PCM)
     r = cli("tts", f"{first} {second}", "-o", tmp_path / "split.wav", "--seed", "0")
     assert "synthesized 1 text(s) in 2 pieces" in r.stderr
+    assert "said as: THE CHILDREN WALKED TO THE MARKET / SHE OPENED THE WINDOW AND LOOKED AT THE GARDEN" in r.stderr
     r = cli("tts", f"{first} {second}", "-o", tmp_path / "whole.wav", "--seed", "0", "--no-split")
     assert "synthesized 1 text(s):" in r.stderr
     for name, ours in (("split", wav), ("whole", whole)):

@@ -198,6 +198,8 @@ def run(args):
     pieces = f" in {stats['pieces']} pieces" if stats.get("pieces", n) != n else ""
     print(f"synthesized {n} text(s){pieces}: {stats['audio_seconds']:.1f} s of speech in {busy:.1f} s "
           f"({stats['audio_seconds'] / max(busy, 1e-9):.2f}x real time) -> {where}", file=sys.stderr)
+    if stats.get("said") and not args.raw_text:
+        print(f"said as: {' / '.join(stats['said'])}", file=sys.stderr)
     return 0
 
 
