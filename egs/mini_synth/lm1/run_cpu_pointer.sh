@@ -17,6 +17,9 @@
 # --version 5 --dtype int8 --card"`. Release 6 resumed it from step 5,065 with the cosine stretched to 7,600 steps
 # (the same command with trainer.max_cpu_hours=7.0 scheduler_conf.total_steps=7600 trainer.max_steps=7600
 # --allow-config-change) to its end (4.38 CPU hours), then stage 4 and the same packing with --version 6: its step 7,500.
+# Release 7 resumed it from step 7,600 with the cosine stretched to 11,600 steps (trainer.max_cpu_hours=7.2
+# scheduler_conf.total_steps=11600 trainer.max_steps=11600 trainer.keep_nbest=4 --allow-config-change) to its end
+# (6.44 CPU hours), then stage 4 and the same packing with --version 7: its step 11,600.
 # Usage: ./run_cpu_pointer.sh [--stage N] [--stop-stage N] [--units chars] [--tag lm_v4_pointer_chars]
 #        [--train-hours 2.4] [--align-steps 1500]
 set -euo pipefail
