@@ -504,6 +504,7 @@ torch.save({{"model": model.state_dict(), "valid": summary["last_valid"], "backe
            Path({exp!r}) / f"rank{{info.rank}}.pt")
 D.barrier(info)  # as `audiotok train` does: no rank tears the group down while the other still uses it
 D.cleanup()
+D.leave_worker(0)  # as `audiotok train` does: gloo's threads can abort interpreter teardown (seen in CI)
 """
 
 
