@@ -163,6 +163,22 @@ def test_baseline_keeps_length_and_reports_its_bitrate(speech, name, lo, hi):
     assert 0.0 <= m["delay_ms"] <= 40.0  # codecs lag, never lead
 
 
+def test_magnitude_oracles_keep_the_spectrum_and_lose_the_waveform(speech):
+    _, x, sr = speech["spk1-u2"]
+    scores = {}
+    for name in ("magnitude_oracle_gl", "magnitude_oracle_random"):
+        baselines.check_tools(name)  # no tool to find
+        y, info = baselines.run_baseline(name, x, sr)
+        assert y.shape == x.shape and y.dtype == np.float32 and info["kbps"] is None
+        y2, _ = baselines.run_baseline(name, x, sr)
+        assert np.array_equal(y, y2)  # seeded: the same every run
+        scores[name] = quality.quality_metrics(x, y, sr, ("mel", "sisdr", "stoi"), max_delay_s=0.0)
+    gl, rnd = scores["magnitude_oracle_gl"], scores["magnitude_oracle_random"]
+    assert gl["mel"] < 0.25 and gl["stoi"] > 0.9, gl  # Griffin-Lim keeps the spectrum (espeak: 0.17, 0.99)...
+    assert gl["sisdr"] < -5.0 and rnd["sisdr"] < -5.0, scores  # ...but neither keeps the waveform (-18, -24 dB)
+    assert rnd["mel"] > gl["mel"] + 0.1, scores  # a random phase smears the spectrum too (0.42)
+
+
 def test_baseline_errors_name_the_debian_package(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(UserError, match="opus-tools"):
@@ -171,6 +187,8 @@ def test_baseline_errors_name_the_debian_package(monkeypatch, tmp_path):
         baselines.check_tools("codec2_700c")
     with pytest.raises(UserError, match="unknown baseline"):
         baselines.parse_baseline("codec2_9999")
+    with pytest.raises(UserError, match="magnitude_oracle_gl"):
+        baselines.parse_baseline("magnitude_oracle_zero")
 
 
 # ---------------------------------------------------------------- RESULTS.md
@@ -209,7 +227,7 @@ def data_dir(speech, tmp_path_factory):
 def test_score_cli_with_opus_baseline_and_a_missing_utterance(data_dir):
     out, md = data_dir / "exp", data_dir / "RESULTS.md"
     cmd = [sys.executable, "-m", "audiotok", "score", "--ref-data", str(data_dir / "data"),
-           "--hyp", f"noisy={data_dir / 'hyp'}", "--baselines", "opus6", "--out", str(out),
+           "--hyp", f"noisy={data_dir / 'hyp'}", "--baselines", "opus6,magnitude_oracle_gl", "--out", str(out),
            "--results-md", str(md), "--section", "mini test"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
@@ -227,6 +245,9 @@ def test_score_cli_with_opus_baseline_and_a_missing_utterance(data_dir):
     opus = json.loads((out / "opus6" / "avg_result.json").read_text())
     assert opus["n_scored"] == 3 and 5.0 < opus["kbps"] < 6.8 and opus["pesq"] < avg["pesq"] + 2
     assert sorted(f.name for f in (out / "baselines" / "opus6").glob("*.wav")) == [f"{u}.wav" for u in SENTENCES]
+    oracle = json.loads((out / "magnitude_oracle_gl" / "avg_result.json").read_text())
+    assert oracle["kbps"] is None and oracle["stoi"] > 0.9 and oracle["sisdr"] < -5.0, oracle
+    assert "| magnitude_oracle_gl | — |" in text
 
 
 @needs

@@ -44,7 +44,9 @@ def add_arguments(p):
                         "are measured from them (values in --hyp-meta win); repeatable")
     p.add_argument("--baselines", default="", metavar="LIST",
                    help="classical codecs to run on the reference audio, comma separated: opus<kbps> "
-                        "(e.g. opus6), codec2_<mode> (3200, 2400, 1600, 1400, 1300, 1200, 700C, 450)")
+                        "(e.g. opus6), codec2_<mode> (3200, 2400, 1600, 1400, 1300, 1200, 700C, 450); and "
+                        "magnitude_oracle_gl / magnitude_oracle_random: the reference's own STFT magnitude "
+                        "with Griffin-Lim or random phase (the SI-SDR of a perfect magnitude without phase)")
     p.add_argument("--include-original", action="store_true",
                    help="score the reference against itself (the ceiling, and each recogniser's own WER)")
     p.add_argument("--metrics", default=None, metavar="LIST",
@@ -480,10 +482,11 @@ def run(args):
                 raise UserError(f"baseline {b} failed on every utterance (first: {next(iter(failed[b].values()))})")
             seconds = sum(r["duration"] for r in done.values())
             first = next(iter(done.values()))
+            coded = first["kbps"] is not None  # the magnitude oracles code nothing
             info[b] = {
                 "source": first["codec"],
-                "kbps": sum(r["kbps"] * r["duration"] for r in done.values()) / seconds,
-                "kbps_file": sum(8.0 * r["bytes"] for r in done.values()) / seconds / 1000.0,
+                "kbps": sum(r["kbps"] * r["duration"] for r in done.values()) / seconds if coded else None,
+                "kbps_file": sum(8.0 * r["bytes"] for r in done.values()) / seconds / 1000.0 if coded else None,
                 "frame_rate": first["frame_rate"],
             }
             sources[b] = {u: str((out / "baselines" / b / f"{u}.wav").resolve()) for u in done}

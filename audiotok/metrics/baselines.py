@@ -4,6 +4,16 @@ scored next to them by the same scorer on the same audio.
   opus<K>      opusenc --bitrate K (VBR, 20 ms frames) -> opusdec --rate 48000 --float
   codec2_<M>   sox -> 8 kHz 16-bit mono raw -> c2enc M -> c2dec M   (M: 3200 2400 1600 1400 1300 1200 700C 450)
 
+and two oracles that no codec beats on the waveform unless it codes phase: the reference's own STFT
+magnitude (1024 points, hop 256) with its phase thrown away,
+
+  magnitude_oracle_gl       phase rebuilt by 32 Griffin-Lim iterations (librosa, seeded start)
+  magnitude_oracle_random   a random phase per bin (seeded)
+
+A decoder that renders its waveform from codes of magnitude features (mels, bands) sits near these on
+SI-SDR however good its spectrum: they show where SI-SDR stops measuring the codes and measures
+invented phase. They have no bitrate (kbps is left empty).
+
 Each returns the decoded signal at the input's sample rate and length, and its measured bitrate:
 `kbps` counts the codec's own bitstream (Opus: the audio packets inside the Ogg pages, without the
 container; Codec2: bits per frame x frames written, the input padded to whole frames so its end is
@@ -36,6 +46,8 @@ OPUS_FRAME_S = 0.02
 
 _OPUS = re.compile(r"^opus(\d+(?:\.\d+)?)$")
 _CODEC2 = re.compile(r"^codec2_(\w+)$", re.IGNORECASE)
+_ORACLE = re.compile(r"^magnitude_oracle_(gl|random)$")
+ORACLE_N_FFT, ORACLE_HOP, ORACLE_GL_ITERS = 1024, 256, 32
 
 
 def require_tool(tool):
@@ -53,20 +65,28 @@ def parse_baseline(name):
     m = _CODEC2.match(name)
     if m and m.group(1).upper() in CODEC2_MODES:
         return "codec2", m.group(1).upper()
-    raise UserError(f"unknown baseline '{name}'; use opus<kbps> (e.g. opus6) or codec2_<mode> with mode in "
-                    f"{', '.join(CODEC2_MODES)}")
+    m = _ORACLE.match(name)
+    if m:
+        return "oracle", m.group(1)
+    raise UserError(f"unknown baseline '{name}'; use opus<kbps> (e.g. opus6), codec2_<mode> with mode in "
+                    f"{', '.join(CODEC2_MODES)}, magnitude_oracle_gl or magnitude_oracle_random")
 
 
 def describe(name):
     kind, arg = parse_baseline(name)
     if kind == "opus":
         return f"Opus (opusenc --bitrate {arg:g})"
+    if kind == "oracle":
+        phase = f"{ORACLE_GL_ITERS} Griffin-Lim iterations" if arg == "gl" else "random"
+        return f"the reference's STFT magnitude ({ORACLE_N_FFT} points, hop {ORACLE_HOP}), phase: {phase}"
     return f"Codec2 {arg}"
 
 
 def check_tools(name):
     """Raise UserError now (before any work) if a tool the baseline needs is missing."""
     kind, _ = parse_baseline(name)
+    if kind == "oracle":
+        return
     for tool in (("opusenc", "opusdec") if kind == "opus" else ("sox", "c2enc", "c2dec")):
         require_tool(tool)
 
@@ -165,6 +185,20 @@ def _codec2(x, sr, mode, tmp):
     }
 
 
+def _magnitude_oracle(x, phase):
+    import librosa
+
+    mag = np.abs(librosa.stft(x, n_fft=ORACLE_N_FFT, hop_length=ORACLE_HOP))
+    rng = np.random.default_rng(0)  # the same output for the same input, run after run
+    if phase == "gl":
+        y = librosa.griffinlim(mag, n_iter=ORACLE_GL_ITERS, hop_length=ORACLE_HOP, n_fft=ORACLE_N_FFT,
+                               length=len(x), random_state=rng)
+    else:
+        spec = mag * np.exp(2j * np.pi * rng.random(mag.shape))
+        y = librosa.istft(spec, hop_length=ORACLE_HOP, n_fft=ORACLE_N_FFT, length=len(x))
+    return y, {"bytes": 0, "kbps": None, "kbps_file": None, "frame_rate": None}
+
+
 def run_baseline(name, wav, sr, workdir=None):
     """Encode and decode `wav` (mono numpy/torch, float in [-1, 1]) with baseline `name`.
     Returns (decoded float32 numpy [T] at sr with the input's length, info dict with
@@ -173,9 +207,12 @@ def run_baseline(name, wav, sr, workdir=None):
     x = _mono_numpy(wav)
     if len(x) == 0:
         raise UserError(f"{name}: empty input signal")
-    with tempfile.TemporaryDirectory(prefix=f"audiotok-{name}-", dir=workdir) as tmp:
-        tmp = Path(tmp)
-        y, info = (_opus(x, sr, arg, tmp) if kind == "opus" else _codec2(x, sr, arg, tmp))
+    if kind == "oracle":
+        y, info = _magnitude_oracle(x, arg)
+    else:
+        with tempfile.TemporaryDirectory(prefix=f"audiotok-{name}-", dir=workdir) as tmp:
+            tmp = Path(tmp)
+            y, info = (_opus(x, sr, arg, tmp) if kind == "opus" else _codec2(x, sr, arg, tmp))
     info.update(system=name, codec=describe(name), duration=len(x) / sr)
     return _fit_length(y.astype(np.float32), len(x)), info
 

@@ -26,6 +26,7 @@ ssl_tag=
 enc_tag=
 tracks="mix vocals accompaniment"   # decoded and scored tracks
 baselines=opus6        # classical codecs run on the mix by the scorer
+oracles=magnitude_oracle_gl  # scored on every track: the true magnitude, phase by Griffin-Lim (SI-SDR without phase)
 local_data_opts=       # passed to local/data.sh
 ssl_train_args=        # extra key=value overrides per training stage
 enc_train_args=
@@ -155,9 +156,10 @@ if run_stage 8 "score mix and stems, codebook use, token-LM perplexity" "${exp_r
       extra=()
       metrics=mel,sisdr
       title="${track} of ${dset}: mel distance, SI-SDR"
-      if [ "${track}" = mix ]; then
-        [ -n "${baselines}" ] && extra+=(--baselines "${baselines}")
-      else
+      run_baselines=${oracles}
+      [ "${track}" = mix ] && run_baselines=$(echo "${baselines} ${oracles}" | xargs | tr ' ' ,)
+      [ -n "${run_baselines}" ] && extra+=(--baselines "${run_baselines}")
+      if [ "${track}" != mix ]; then
         # leakage: decoded energy where the other stem dominates; the true stem (original) is its floor,
         # the unseparated mix (input_mix) what no separation at all gives
         other=vocals
