@@ -520,6 +520,38 @@ def test_spectral_stem_decoders_train_and_keep_each_stem_to_its_own_tokens(data)
         tiny_duotok(enc, decoder={**spec, "n_fft": 1000})
 
 
+def test_adversarial_decoders_judge_one_window_per_step_and_the_generator_moves(data):
+    spec = {"kind": "spectral", "n_fft": 960, "upsample": 4, "dim": 24, "layers": 1, "coarse_layers": 1}
+    disc = {"channels": 2, "periods": [2], "fft_sizes": [256], "stft_channels": 2}
+    enc = tiny_encoder().eval()
+    model = tiny_duotok(enc, train_stage="decoder", decoder=spec, discriminator=disc, disc_start_step=1,
+                        disc_segment_s=0.25)
+    batch = stem_batch(data)
+    model.train()
+    out = model.forward_train(batch, 0)
+    assert not model.uses_discriminator(0) and model.uses_discriminator(1)
+    d_loss, d_logs = model.discriminator_loss(batch, out, 1)
+    fake, real = out["disc_window"]
+    n = int(0.25 * SR)
+    assert fake.shape[-1] == real.shape[-1] == n < out["voc"].shape[-1]
+    start = next(i for i in range(out["voc_ref"].shape[-1] - n + 1)
+                 if torch.equal(out["voc_ref"][..., i:i + n], real))
+    assert torch.equal(out["voc"][..., start:start + n], fake)  # decoded and true audio: the same window
+    _, g_logs = model.generator_loss(batch, out, 1)
+    assert out["disc_window"][0] is fake and {"adv", "fm"} <= set(g_logs) and "disc" in d_logs
+    # training: the generator's GAN terms reach the stem decoders
+    d_loss.backward()
+    assert all(p.grad is not None for p in model.discriminator.parameters() if p.requires_grad)
+    model.zero_grad()
+    loss, _ = model.generator_loss(batch, model.forward_train(batch, 1), 1)
+    loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.stem_decoder.parameters())
+    model.eval()  # validation: the middle of each item
+    out = model.forward_train(batch, 1)
+    mid = (out["voc"].shape[-1] - n) // 2
+    assert torch.equal(model._disc_window(out)[1], out["voc_ref"][..., mid:mid + n])
+
+
 def test_remixed_crops_pair_vocals_with_another_songs_band(data):
     from audiotok.data.stem_dataset import MusicStemDataset
 

@@ -173,7 +173,7 @@ class DuoTok(TokenModel):
                  train_stage="quantizer", layer=-1, routing="hard", train_routing="mask", train_targets="input",
                  codebooks=None, branch=None, separator=None,
                  decoder=None, vocoder=None, vocoder_mel=None, discriminator=False, disc_start_step=0,
-                 loss_weights=None):
+                 disc_segment_s=None, loss_weights=None):
         """`codebooks`: TrackCodebooks, `branch`: TrackBranch, `separator`: Separator, `decoder`: StemDecoder,
         `vocoder`: Vocoder (audiotok.models.duotok_config), or their mappings from YAML."""
         super().__init__()
@@ -264,6 +264,8 @@ class DuoTok(TokenModel):
         use_disc = train_stage == "decoder" and discriminator not in (None, False)
         self.discriminator = Discriminator(self.sample_rate, **(discriminator or {})) if use_disc else None
         self.disc_start_step = int(disc_start_step)
+        # the discriminator's cost grows with the audio it judges; the mel loss keeps the whole crop
+        self.disc_segment = int(round(float(disc_segment_s) * self.sample_rate)) if disc_segment_s else 0
         self.loss_weights = {**LOSS_WEIGHTS, **(loss_weights or {})}
         if set(self.loss_weights) - set(LOSS_WEIGHTS):
             raise UserError(f"duotok: unknown loss_weights {sorted(set(self.loss_weights) - set(LOSS_WEIGHTS))} "
@@ -616,7 +618,7 @@ class DuoTok(TokenModel):
             loss = loss + w["flow"] * out["flow"]
             logs["flow"] = float(out["flow"].detach())
         if self.uses_discriminator(step):
-            loss = add_gan_generator_loss(loss, logs, self.discriminator, out["voc"], out["voc_ref"], w)
+            loss = add_gan_generator_loss(loss, logs, self.discriminator, *self._disc_window(out), w)
         logs["loss"] = float(loss.detach())
         return loss, logs
 
@@ -652,7 +654,19 @@ class DuoTok(TokenModel):
         return total, logs
 
     def discriminator_loss(self, batch, out, step=0):
-        return gan_discriminator_loss(self.discriminator, out["voc"], out["voc_ref"])
+        return gan_discriminator_loss(self.discriminator, *self._disc_window(out))
+
+    def _disc_window(self, out):
+        """(decoded, true) audio the discriminator judges: `disc_segment_s` of every item at one offset (random
+        in training, the middle in validation), drawn once per step so both GAN losses see the same window."""
+        if "disc_window" not in out:
+            fake, real = out["voc"], out["voc_ref"]
+            n, total = self.disc_segment, fake.shape[-1]
+            if n and n < total:
+                start = int(torch.randint(0, total - n + 1, (1,))) if self.training else (total - n) // 2
+                fake, real = fake[..., start:start + n], real[..., start:start + n]
+            out["disc_window"] = (fake, real)
+        return out["disc_window"]
 
     def on_train_step_end(self, step):
         """Restart dead codes (plain VQ always, SimVQ with `codebooks.restarts`); False when nothing changed."""

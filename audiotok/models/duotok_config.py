@@ -14,6 +14,7 @@
       decoder: {kind: flow, n_mels: 128, dim: 768, backbone: transformer}               # StemDecoder
       vocoder: {channels: 1024, rates: [8, 6, 5]}                                       # Vocoder
       vocoder_mel, discriminator, disc_start_step, loss_weights
+      disc_segment_s: 0.5                   # the discriminator judges this window of each item (null: all of it)
 
 Configs written before the groups (flat `codebook_size`, `branch_dim`, `quantizer`, ...) are rewritten
 by `upgrade_conf` when a model is built, so older packed tokenizers and exp dirs keep loading.
