@@ -234,6 +234,19 @@ def test_gan_step_order_and_separate_optimizers(data, tmp_path):
     assert any(log.iterdir())
 
 
+def test_best_metric_step_keeps_the_last_validated_weights(data, tmp_path):
+    # a GAN's validation loss holds adversarial terms that do not rank checkpoints: rank by recency instead
+    cfg = make_config(max_steps=6, valid_interval=2, keep_nbest=2, best_metric="step", best_mode="max")
+    trainer, summary = fit(cfg, "gan", data, tmp_path / "exp")
+    assert [b["step"] for b in trainer.ckpt.best] == [6, 4] and "step" not in summary["last_valid"]
+    state, info = trainer.ckpt.best_weights()
+    assert info["metric"] == "step" and info["value"] == 6.0
+    for k, v in trainer.model.state_dict().items():
+        assert torch.equal(state[k], v), k  # the final weights
+    with pytest.raises(UserError, match="best_metric 'steps' is not among the validation logs"):
+        fit(make_config(max_steps=2, valid_interval=2, best_metric="steps"), "gan", data, tmp_path / "bad")
+
+
 @pytest.mark.parametrize("kind", ["bestrq", "gan"])
 def test_resume_after_sigterm_is_bit_for_bit(data, tmp_path, kind):
     cfg = make_config(model=kind, max_steps=6, valid_interval=2, save_interval=4)

@@ -48,7 +48,7 @@ TRAINER_DEFAULTS = {
     "amp": "none",  # none | bf16 | fp16 on CUDA (the CPU follows cpu_amp)
     "cpu_amp": "none",  # none | bf16: bf16 autocast when training on the CPU (faster on CPUs with bf16 units)
     "max_cpu_hours": None,  # stop (as at max_steps) once training used this much process CPU time, all segments
-    "best_metric": "loss",  # a key of the validation logs
+    "best_metric": "loss",  # a key of the validation logs, or "step" (with best_mode max: the last validated)
     "best_mode": "min",  # min | max
     "keep_nbest": 3,
     "average_nbest": 1,  # EXP/model gets the mean weights of this many best checkpoints (at most keep_nbest)
@@ -424,13 +424,15 @@ class Trainer:
         results = self.validate()
         self.last_valid = results
         metric = self.t["best_metric"]
-        if metric not in results:
+        # "step": rank checkpoints by recency, for runs whose losses do not rank them (adversarial terms)
+        ranked = {**results, "step": float(self.step)} if metric == "step" else results
+        if metric not in ranked:
             raise UserError(f"trainer.best_metric '{metric}' is not among the validation logs "
                             f"({', '.join(results) or 'none: empty valid set'})")
         is_best = False
         cpu_h, wall_h = self._cpu_total() / 3600, self._wall_total() / 3600
         if self.info.is_main:
-            is_best = self.ckpt.update_best(self.step, results[metric], self.model.state_dict())
+            is_best = self.ckpt.update_best(self.step, ranked[metric], self.model.state_dict())
             self._scalars("valid", {**results, "cpu_hours": cpu_h})
             # one line per validation: the quality-against-compute curve that RESULTS.md plots
             row = {"step": self.step, "cpu_hours": round(cpu_h, 7), "wall_hours": round(wall_h, 7),
