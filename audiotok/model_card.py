@@ -93,7 +93,9 @@ def model_card(model, exp, out, results=None):
             lines.append(f"- corpus: {corpus}")
     if train:
         averaged = (meta.get("best_metric") or {}).get("averaged_steps")
-        weights = f"weights of step {train.get('best_step', train.get('steps'))}, the best validation"
+        ranked_by = (meta.get("best_metric") or {}).get("name")
+        weights = (f"weights of step {train.get('best_step', train.get('steps'))}, the "
+                   f"{'last validated' if ranked_by == 'step' else 'best validation'}")
         if averaged:
             steps = ", ".join(map(str, averaged))
             weights = f"weights: the mean of steps {steps}, the {len(averaged)} best validations"

@@ -441,6 +441,22 @@ def test_cli_resume_of_a_finished_run_packs_the_mean_of_its_best(data, tmp_path)
     assert f"(weights: the mean of steps {steps}, the 3 best validations)" in card
 
 
+def test_cli_best_metric_step_packs_and_cards_the_last_validated_weights(data, tmp_path):
+    cfg = make_config(model="bestrq", model_conf=BESTRQ_CONF, max_steps=2, valid_interval=1, log_interval=1,
+                      best_metric="step", best_mode="max")
+    exp = tmp_path / "exp"
+    cmd = [sys.executable, "-m", "audiotok", "train", "--config", str(_write_yaml(tmp_path / "c.yaml", cfg)),
+           "--train-data", str(data[0]), "--valid-data", str(data[1]), "--exp-dir", str(exp)]
+    out = subprocess.run(cmd, env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "packed the last validated (step 2) weights" in (exp / "train.log").read_text()
+    r = subprocess.run([sys.executable, "-m", "audiotok", "pack", "--exp-dir", str(exp), "--out", str(tmp_path / "rel"),
+                        "--name", "tiny-ssl", "--version", "1", "--card"],
+                       env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "(weights of step 2, the last validated)" in (tmp_path / "rel" / "MODEL_CARD.md").read_text()
+
+
 def test_resume_removes_temp_files_of_killed_saves(tmp_path):
     ck = tmp_path / "ck"
     mgr = CheckpointManager(ck, keep_nbest=2)

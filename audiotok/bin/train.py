@@ -312,6 +312,8 @@ def train(cfg, train_data, valid_data, exp_dir, ngpu=0, resume=False, allow_conf
             if best and best.get("averaged_steps"):
                 steps = ", ".join(map(str, best["averaged_steps"]))
                 what = f"the mean of the best (steps {steps}, by {best['metric']})"
+            elif best and best["metric"] == "step":
+                what = f"the last validated (step {best['step']})"
             elif best:
                 what = f"best (step {best['step']}, {best['metric']} {best['value']:.4g})"
             log.info("packed %s weights into %s", what, out)
