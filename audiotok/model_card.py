@@ -92,10 +92,10 @@ def model_card(model, exp, out, results=None):
         if corpus:
             lines.append(f"- corpus: {corpus}")
     if train:
-        averaged = (meta.get("best_metric") or {}).get("averaged_steps")
-        ranked_by = (meta.get("best_metric") or {}).get("name")
+        best = meta.get("best_metric") or {}
+        averaged = best.get("averaged_steps")
         weights = (f"weights of step {train.get('best_step', train.get('steps'))}, the "
-                   f"{'last validated' if ranked_by == 'step' else 'best validation'}")
+                   f"{'last validated' if best.get('name') == 'step' else 'best validation'}")
         if averaged:
             steps = ", ".join(map(str, averaged))
             weights = f"weights: the mean of steps {steps}, the {len(averaged)} best validations"

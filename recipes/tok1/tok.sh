@@ -157,7 +157,7 @@ if run_stage 8 "score mix and stems, codebook use, token-LM perplexity" "${exp_r
       metrics=mel,sisdr
       title="${track} of ${dset}: mel distance, SI-SDR"
       run_baselines=${oracles}
-      [ "${track}" = mix ] && run_baselines=$(echo "${baselines} ${oracles}" | xargs | tr ' ' ,)
+      [ "${track}" = mix ] && run_baselines=${baselines:+${baselines},}${oracles}  # score drops empty entries
       [ -n "${run_baselines}" ] && extra+=(--baselines "${run_baselines}")
       if [ "${track}" != mix ]; then
         # leakage: decoded energy where the other stem dominates; the true stem (original) is its floor,
