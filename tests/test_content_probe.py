@@ -110,6 +110,39 @@ def test_codec_frontend_reads_codes_through_the_frozen_semantic_decoder(tmp_path
     assert json.loads((out / "c/probe_result.json").read_text())["final"]["step"] == 4
 
 
+def _feature_items(n, seed, spelled):
+    """(ids, features [6,T], texts): a one-hot of each spelled character under noise, or the noise alone."""
+    g = torch.Generator().manual_seed(seed)
+    ids, feats, texts = [], [], []
+    for i in range(n):
+        sentence = " ".join(WORDS[int(j)] for j in torch.randint(0, len(WORDS), (3,), generator=g))
+        chars = _spell(sentence)
+        x = 0.3 * torch.randn(len(ALPHABET) + 1, chars.numel(), generator=g)
+        if spelled:
+            x[chars, torch.arange(chars.numel())] += 1.0
+        ids.append(f"spk-{i:03d}")
+        feats.append(x)
+        texts.append(sentence.upper())
+    return ids, feats, texts
+
+
+def test_float_features_that_carry_the_text_are_read_and_noise_is_not():
+    """The reader on continuous features (what a codec holds before its quantizer, or its teacher's states)."""
+    from types import SimpleNamespace
+
+    from audiotok.bin.content_probe import train_and_score
+
+    args = SimpleNamespace(seed=0, device="cpu", max_frames=1000, dim=32, layers=1, heads=2, group=1,
+                           group_mode="mean", lr=3e-3, steps=240, eval_every=120, batch_size=16)
+    cer = {}
+    for spelled in (True, False):
+        result, model = train_and_score(_feature_items(64, 0, spelled), _feature_items(12, 1, spelled), [], args,
+                                        log=lambda msg: None, return_model=True, feature_dim=len(ALPHABET) + 1)
+        assert model.features_in.in_features == 6 and not model.embeds and model.frontend is None
+        cer[spelled] = result["final"]["cer"]
+    assert cer[True] < 15 and cer[False] > 50
+
+
 @pytest.mark.parametrize("case", ["no_text", "no_codec", "unknown_codec", "bad_stream", "bad_system"])
 def test_bad_input_is_a_one_line_error(tmp_path, case, capsys):
     from audiotok.cli import main

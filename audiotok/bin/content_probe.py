@@ -120,7 +120,9 @@ def _batch(items, device):
     import torch
 
     lengths = torch.tensor([c.shape[-1] for c, _ in items])
-    codes = torch.full((len(items), items[0][0].shape[0], int(lengths.max())), -1, dtype=torch.long)
+    first = items[0][0]  # codes [C,T], or float features [D,T] (padded with zeros)
+    pad = 0.0 if first.is_floating_point() else -1
+    codes = torch.full((len(items), first.shape[0], int(lengths.max())), pad, dtype=first.dtype)
     for i, (c, _) in enumerate(items):
         codes[i, :, : c.shape[-1]] = c
     return codes.to(device), lengths.to(device), [torch.tensor(t, dtype=torch.long) for _, t in items]
@@ -142,10 +144,12 @@ def evaluate(model, chars, test, args, device):
     return table["cer"], table["wer"], hyps[ids[0]]
 
 
-def train_and_score(train, test, sizes, args, codec=None, log=print, chars=None, return_model=False):
+def train_and_score(train, test, sizes, args, codec=None, log=print, chars=None, return_model=False,
+                    feature_dim=None):
     """`codec`: (architecture, tensors) of the codec's semantic decoder for --frontend codec; `chars`: what
-    the reader spells (default: the characters of the normalised transcripts). -> the result, and with
-    `return_model` the trained reader too."""
+    the reader spells (default: the characters of the normalised transcripts); `feature_dim`: the items
+    are float features [D,T] of that size, not codes. -> the result, and with `return_model` the trained
+    reader too."""
     import torch
 
     from audiotok.models.content_probe import ContentProbe
@@ -160,7 +164,7 @@ def train_and_score(train, test, sizes, args, codec=None, log=print, chars=None,
     if not items:
         raise UserError(f"no training utterance has at most --max-frames {args.max_frames} frames")
     model = ContentProbe(sizes, len(chars.chars), args.dim, args.layers, args.heads, args.group, args.group_mode,
-                         codec_decoder=codec).to(device)
+                         codec_decoder=codec, feature_dim=feature_dim).to(device)
     trained = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trained, lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
     warmup = max(1, args.steps // 20)
