@@ -20,6 +20,9 @@
 # Release 7 resumed it from step 7,600 with the cosine stretched to 11,600 steps (trainer.max_cpu_hours=7.2
 # scheduler_conf.total_steps=11600 trainer.max_steps=11600 trainer.keep_nbest=4 --allow-config-change) to its end
 # (6.44 CPU hours), then stage 4 and the same packing with --version 7: its step 11,600.
+# Release 8 resumed it from step 11,600 with the cosine stretched to 15,000 steps (trainer.max_cpu_hours=8.1
+# scheduler_conf.total_steps=15000 trainer.max_steps=15000 --allow-config-change) to its end (8.04 CPU hours), then
+# stage 4 and the same packing with --version 8: its step 14,500, the best validation.
 # Usage: ./run_cpu_pointer.sh [--stage N] [--stop-stage N] [--units chars] [--tag lm_v4_pointer_chars]
 #        [--train-hours 2.4] [--align-steps 1500]
 set -euo pipefail
