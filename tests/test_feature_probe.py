@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from tiny_models import packed_tiny_dualcodec
@@ -56,9 +57,19 @@ def test_four_views_are_read_scored_and_reported(tmp_path):
     assert again.returncode == 0 and "utterances in" not in again.stdout
 
 
-def test_a_data_dir_without_text_is_a_one_line_error(tmp_path):
-    codec = packed_tiny_dualcodec(tmp_path / "codec", sample_rate=16000)
+@pytest.mark.parametrize("case", ["no_text", "bad_test", "bad_view", "codec_not_16k"])
+def test_bad_input_is_a_one_line_error(tmp_path, case):
+    codec = packed_tiny_dualcodec(tmp_path / "codec", sample_rate=24000 if case == "codec_not_16k" else 16000)
     data = _data_dir(tmp_path / "data")
-    (data / "text").unlink()
-    r = _run("--codec", codec, "--train", data, "--test", f"dev={data}", "--out", tmp_path / "out")
-    assert r.returncode == 1 and r.stderr.strip() == f"feature_probe: {data}/text: missing"
+    test = str(data) if case == "bad_test" else f"dev={data}"
+    args = ["--codec", codec, "--train", data, "--test", test, "--out", tmp_path / "out"]
+    if case == "no_text":
+        (data / "text").unlink()
+    if case == "bad_view":
+        args += ["--views", "teacher,mfcc"]
+    r = _run(*args)
+    expect = {"no_text": f"{data}/text: missing", "bad_test": f"--test expects NAME=DIR, got ['{data}']",
+              "bad_view": "--views takes teacher,student,prevq,quantized, got teacher,mfcc",
+              "codec_not_16k": f"{codec}: the codec runs at 24000 Hz; Whisper's states need 16000"}[case]
+    assert r.returncode == 1 and r.stderr.strip() == f"feature_probe: {expect}"
+    assert not (tmp_path / "out" / "train.pt").exists()

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from audiotok.bin import entry
+from audiotok.bin.content_probe import add_reader_arguments
 from audiotok.errors import UserError
 
 DESCRIPTION = ("Train a character CTC reader on tokens and force-align the LM's text pieces to the codec frames of "
@@ -36,17 +37,9 @@ def add_arguments(p):
     p.add_argument("--units", choices=("pieces", "chars"), default="pieces",
                    help="what gets a start frame: the text pieces, or their characters (the LM's "
                         "tts_pointer.units)")
-    p.add_argument("--steps", type=int, default=1500)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--max-frames", type=int, default=250, help="training utterances longer than this are left out")
+    add_reader_arguments(p, steps=1500)
     p.add_argument("--eval-every", type=int, default=0, help="log the valid CER every N steps (0: a tenth of the steps)")
     p.add_argument("--eval-utts", type=int, default=100)
-    p.add_argument("--dim", type=int, default=256)
-    p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
 
 
 def _reader(args, vocab, codec, log):

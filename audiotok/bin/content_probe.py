@@ -30,6 +30,19 @@ DESCRIPTION = ("Train the same small character-CTC reader on each system's train
                "character and word error rate of held-out speakers against steps and CPU minutes.")
 
 
+def add_reader_arguments(p, steps=1000):
+    """The reader's size and training options (train_and_score's), shared by every command that trains one."""
+    p.add_argument("--dim", type=int, default=256)
+    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--steps", type=int, default=steps)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-frames", type=int, default=250, help="training utterances longer than this are left out (counted)")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+
+
 def add_arguments(p):
     p.add_argument("--system", action="append", required=True, metavar="NAME=TRAIN_DIR,TEST_DIR",
                    help="tokens data dirs (tokens.scp + text) of a tokenizer's train and test sets; repeatable")
@@ -40,17 +53,9 @@ def add_arguments(p):
     p.add_argument("--frontend", default="embed", choices=("embed", "codec"),
                    help="learned embeddings, or the codec's frozen semantic features (needs --codec)")
     p.add_argument("--codec", default=None, help="the codec that wrote the tokens (packed or exp dir), for --frontend codec")
-    p.add_argument("--dim", type=int, default=256)
-    p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--steps", type=int, default=1000)
+    add_reader_arguments(p)
     p.add_argument("--eval-every", type=int, default=0, help="score TEST every N steps (0: every tenth of the steps)")
     p.add_argument("--eval-utts", type=int, default=200, help="TEST utterances scored (the first N in id order; 0: all)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--max-frames", type=int, default=250, help="training utterances longer than this are left out (counted)")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
     p.add_argument("--results-md", default=None, help="add or replace a section of this RESULTS.md")
     p.add_argument("--section", default="content probe", help="section title in --results-md")
 

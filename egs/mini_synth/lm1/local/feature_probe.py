@@ -28,6 +28,8 @@ VIEWS = ("teacher", "student", "prevq", "quantized")
 
 
 def parse_args(argv):
+    from audiotok.bin.content_probe import add_reader_arguments
+
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--codec", default="speech-25hz-v2", help="packed codec dir or shipped name")
     p.add_argument("--train", required=True, help="Kaldi data dir (wav.scp + text) at the codec's sample rate")
@@ -36,14 +38,7 @@ def parse_args(argv):
     p.add_argument("--test-utts", type=int, default=120, help="a seeded random subset of each test dir")
     p.add_argument("--views", default=",".join(VIEWS))
     p.add_argument("--out", required=True, help="features cache and results (OUT/results.json)")
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--max-frames", type=int, default=250)
-    p.add_argument("--dim", type=int, default=256)
-    p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
+    add_reader_arguments(p)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--results-md")
     p.add_argument("--section", default="Feature probe: where the codec loses the words")
@@ -134,29 +129,36 @@ def main(argv=None):
     def log(msg):
         print(f"feature_probe: {msg}", flush=True)
 
+    views = args.views.split(",")
+    if not set(views) <= set(VIEWS):
+        sys.exit(f"feature_probe: --views takes {','.join(VIEWS)}, got {args.views}")
+    if any("=" not in t for t in args.test):
+        sys.exit(f"feature_probe: --test expects NAME=DIR, got {args.test}")
+    tests = dict(t.split("=", 1) for t in args.test)
+    codec = load_model(resolve_model(args.codec)).eval()
+    if codec.sample_rate != 16000:  # the Whisper teacher hears the codec's input as it is
+        sys.exit(f"feature_probe: {args.codec}: the codec runs at {codec.sample_rate} Hz; Whisper's states need 16000")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    codec = load_model(resolve_model(args.codec)).eval()
     teacher = WhisperTeacher(threads=args.threads)
-    tests = dict(t.split("=", 1) for t in args.test)
     train = features(codec, teacher, subset(args.train, args.train_utts, args.seed), out / "train.pt", log)
     test = {n: features(codec, teacher, subset(d, args.test_utts, args.seed), out / f"test_{n}.pt", log)
             for n, d in tests.items()}
-    args.streams, args.group, args.group_mode, args.device = "-", 1, "mean", "cpu"
+    args.group, args.group_mode = 1, "mean"
     args.eval_every = max(1, args.steps // 4)
     chars = Chars(train["teacher"][2])
+    first, *others = tests  # the curve follows the first test set; the others are scored at the end
     results = {}
-    for view in args.views.split(","):
-        first = next(iter(tests))
-        cpu0 = time.process_time()
+    for view in views:
+        dim = train[view][1][0].shape[0]
         r, model = train_and_score(train[view], test[first][view], [], args, log=lambda m: log(f"{view}: {m}"),
-                                   chars=chars, return_model=True, feature_dim=train[view][1][0].shape[0])
-        scores = {}
-        for n in tests:
-            cer, wer, _ = evaluate(model, chars, test[n][view], args, torch.device("cpu"))
+                                   chars=chars, return_model=True, feature_dim=dim)
+        scores = {first: {"cer": r["final"]["cer"], "wer": r["final"]["wer"]}}
+        for n in others:
+            cer, wer, _ = evaluate(model, chars, test[n][view], args, torch.device(args.device))
             scores[n] = {"cer": cer, "wer": wer}
-        results[view] = {"dim": train[view][1][0].shape[0], "steps": args.steps, "tests": scores,
-                         "cpu_minutes": (time.process_time() - cpu0) / 60, "curve": r["curve"]}
+        results[view] = {"dim": dim, "steps": args.steps, "tests": scores,
+                         "cpu_minutes": r["final"]["cpu_minutes"], "curve": r["curve"]}
         log(f"{view}: " + ", ".join(f"{n} CER {s['cer']:.1f} % WER {s['wer']:.1f} %" for n, s in scores.items()))
         atomic_write_text(out / "results.json", json.dumps(results, indent=1))
     if args.results_md:
